@@ -1,0 +1,31 @@
+"""``create_app(services, routers)``: the FastAPI app shared by local serve and Lambda."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from orchestra.api.deps import Services
+from orchestra.api.errors import install_error_handlers
+
+
+def default_routers() -> list[APIRouter]:
+    from orchestra.api.routes import chat, health, models
+
+    return [chat.router, models.router, health.router]
+
+
+def create_app(services: Services, routers: Sequence[APIRouter] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Orchestra",
+        version="0.1.0",
+        description="OpenAI-compatible multi-LLM gateway",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for router in routers if routers is not None else default_routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,26 @@
+"""``GET /health``: liveness plus what this instance runs on (no secrets, no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from orchestra.api.deps import services_of
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, Any]:
+    services = services_of(request)
+    registry = services.gateway.registry
+    return {
+        "status": "ok",
+        "mode": services.settings.mode,
+        "providers": sorted(registry.names()),
+        "simulator": registry.simulated,
+        "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+        "models": sum(1 for m in services.gateway.catalog.cached if m.provider in registry.names()),
+    }

@@ -1,0 +1,61 @@
+"""``GET /v1/models`` (OpenAI list shape) and ``GET /v1/models/rankings?profile=``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from orchestra.api.deps import services_of
+from orchestra.catalog.models import ModelInfo
+from orchestra.routing.profiles import PROFILES
+
+router = APIRouter()
+
+CREATED = 1_735_689_600  # 2025-01-01: the catalog has no per-model creation dates
+
+
+def _model_entry(model: ModelInfo) -> dict[str, Any]:
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": CREATED,
+        "owned_by": model.provider,
+        "context_window": model.context_window,
+        "max_output_tokens": model.max_output_tokens,
+        "pricing": {"input_per_token": model.input_price, "output_per_token": model.output_price},
+        "quality": model.quality,
+        "capabilities": sorted(model.capabilities),
+    }
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    services = services_of(request)
+    await services.auth.check(request.headers.get("authorization"))
+    catalog = await services.gateway.catalog.current()
+    providers = services.gateway.registry.names()
+    data = [_model_entry(m) for m in catalog if m.provider in providers]
+    data += [
+        {"id": f"auto:{name}", "object": "model", "created": CREATED, "owned_by": "orchestra"}
+        for name in PROFILES
+    ]
+    return {"object": "list", "data": data}
+
+
+@router.get("/v1/models/rankings")
+async def rankings(
+    request: Request, profile: str = Query(default="balanced", max_length=40)
+) -> dict[str, Any]:
+    services = services_of(request)
+    await services.auth.check(request.headers.get("authorization"))
+    catalog = await services.gateway.catalog.current()
+    ranked = services.gateway.router.rankings(catalog, profile)
+    return {
+        "object": "list",
+        "profile": profile,
+        "data": [
+            {"rank": i + 1, "id": c.model.id, "score": c.score, "breakdown": c.breakdown}
+            for i, c in enumerate(ranked)
+        ],
+    }

@@ -1,0 +1,177 @@
+"""The composition root: settings in, a ready :class:`~orchestra.api.deps.Services` out.
+
+Local mode: in-memory stores, keys from the environment, the simulator when no provider is
+configured. AWS mode: DynamoDB tables and Secrets Manager (through Powertools Parameters,
+cached). Nothing here runs at import; the Lambda handler calls it once per cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestra.api.auth import ApiKeyAuth
+from orchestra.api.deps import Services
+from orchestra.catalog.source import CatalogSource
+from orchestra.config import Settings
+from orchestra.errors import StorageError
+from orchestra.gateway import Gateway
+from orchestra.observability import Observer
+from orchestra.providers.http import HttpClients
+from orchestra.providers.registry import (
+    build_registry,
+    load_config_file,
+    models_from_file,
+    provider_configs,
+)
+from orchestra.redaction import RedactingFilter, Redactor
+from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
+from orchestra.resilience.retry import RetryPolicy
+from orchestra.routing.router import Router
+from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
+from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.protocols import BreakerBackend, CatalogBackend, MetricsBackend
+
+log = logging.getLogger("orchestra")
+
+
+@dataclass
+class Stores:
+    breakers: BreakerBackend
+    metrics: MetricsBackend
+    catalog: CatalogBackend | None = None
+
+
+def memory_stores() -> Stores:
+    return Stores(MemoryBreakerBackend(), MemoryMetricsBackend(), None)
+
+
+def dynamodb_stores(settings: Settings, client: Any = None) -> Stores:
+    from orchestra.storage.dynamodb import (
+        DynamoDBBreakerBackend,
+        DynamoDBCatalogBackend,
+        DynamoDBMetricsBackend,
+    )
+
+    if not (settings.breakers_table and settings.metrics_table):
+        raise StorageError("AWS mode needs ORCHESTRA_BREAKERS_TABLE and ORCHESTRA_METRICS_TABLE")
+    catalog = (
+        DynamoDBCatalogBackend(settings.models_table, client) if settings.models_table else None
+    )
+    return Stores(
+        DynamoDBBreakerBackend(settings.breakers_table, client),
+        DynamoDBMetricsBackend(settings.metrics_table, client),
+        catalog,
+    )
+
+
+def read_secret_json(secret_id: str, max_age: int) -> dict[str, str]:
+    """A JSON secret through Powertools Parameters (cached for ``max_age`` seconds)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(secret_id, transform="json", max_age=max_age)
+    if not isinstance(value, dict):
+        raise StorageError(f"secret {secret_id} is not a JSON object")
+    return {str(k): str(v) for k, v in value.items() if v}
+
+
+def provider_keys(settings: Settings, environ: Mapping[str, str]) -> Mapping[str, str]:
+    if settings.mode == "aws" and settings.provider_keys_secret:
+        return {
+            **environ,
+            **read_secret_json(settings.provider_keys_secret, settings.secrets_cache_s),
+        }
+    return environ
+
+
+def client_auth(settings: Settings) -> ApiKeyAuth:
+    keys = frozenset(k.strip() for k in (settings.api_keys or "").split(",") if k.strip())
+    if settings.mode == "aws" and settings.api_keys_secret:
+        secret_id, max_age = settings.api_keys_secret, settings.secrets_cache_s
+
+        async def load() -> frozenset[str]:
+            values = read_secret_json(secret_id, max_age)
+            return frozenset(values.values()) | keys
+
+        return ApiKeyAuth(keys, loader=load, refresh_s=float(max_age))
+    return ApiKeyAuth(keys, open_access=settings.mode == "local")
+
+
+def build_services(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    http: HttpClients | None = None,
+    stores: Stores | None = None,
+    observer: Observer | None = None,
+) -> Services:
+    if stores is None:
+        stores = dynamodb_stores(settings) if settings.mode == "aws" else memory_stores()
+    file = load_config_file(settings.config) if settings.config else None
+    allow_private = settings.allow_private_base_urls or settings.mode == "local"
+    keys = provider_keys(settings, environ)
+    configs = provider_configs(keys, file, allow_private=allow_private)
+    if settings.simulator:
+        configs = []
+    registry = build_registry(
+        configs,
+        http or HttpClients(),
+        extra_models=models_from_file(file),
+        force_simulator=settings.simulator,
+        simulator_options={
+            "seed": settings.simulator_seed,
+            "latency_scale": settings.simulator_latency_scale,
+            "failure_rate": settings.simulator_failure_rate,
+        },
+    )
+    breaker = CircuitBreaker(
+        stores.breakers,
+        BreakerPolicy(
+            failure_threshold=settings.breaker_failures,
+            window_s=settings.breaker_window_s,
+            cooldown_s=settings.breaker_cooldown_s,
+            probe_lease_s=settings.request_deadline_s,
+            cache_ttl_s=settings.breaker_cache_s,
+        ),
+    )
+    gateway = Gateway(
+        catalog=CatalogSource(
+            extra=registry.extra_models, table=stores.catalog, cache_s=settings.catalog_cache_s
+        ),
+        registry=registry,
+        router=Router(registry.names(), settings.max_candidates),
+        breaker=breaker,
+        metrics=MetricsRecorder(stores.metrics),
+        retry=RetryPolicy(attempts_per_model=settings.attempts_per_model),
+        observer=observer,
+        default_profile=settings.default_profile,
+        deadline_s=settings.request_deadline_s,
+    )
+    secrets = [c.api_key for c in registry.configs.values()]
+    secrets += (settings.api_keys or "").split(",")
+    redactor = Redactor(secrets)
+    _install_log_redaction(redactor)
+    return Services(
+        settings=settings, gateway=gateway, auth=client_auth(settings), redactor=redactor
+    )
+
+
+def _install_log_redaction(redactor: Redactor) -> None:
+    """One redacting filter on the root handlers and the orchestra logger (replaced, not stacked)."""
+    targets: list[logging.Filterer] = [
+        logging.getLogger("orchestra"),
+        *logging.getLogger().handlers,
+    ]
+    for target in targets:
+        for old in [f for f in target.filters if isinstance(f, RedactingFilter)]:
+            target.removeFilter(old)
+        target.addFilter(RedactingFilter(redactor))
+
+
+def describe(services: Services) -> str:
+    registry = services.gateway.registry
+    summary = {"providers": sorted(registry.names()), "simulator": registry.simulated}
+    return json.dumps(summary)

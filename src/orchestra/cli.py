@@ -1,0 +1,93 @@
+"""``orchestra serve | models``: the gateway on a laptop, with embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+BANNER = "\033[1;33m{}\033[0m"
+
+
+def _warn(message: str) -> None:
+    print(BANNER.format(message) if sys.stderr.isatty() else message, file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from orchestra.api.app import create_app
+    from orchestra.bootstrap import build_services
+    from orchestra.config import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    services = build_services(settings, os.environ)
+    registry = services.gateway.registry
+    if services.auth.open_access:
+        _warn(
+            "WARNING: no client API keys configured (ORCHESTRA_API_KEYS): this gateway accepts "
+            "every request. Set ORCHESTRA_API_KEYS=key1,key2 to require a Bearer key."
+        )
+    if registry.simulated:
+        _warn(
+            "NOTE: no provider key or config found: answering with the LOCAL SIMULATOR "
+            "(simulated models, not real LLMs). Set OPENAI_API_KEY, ANTHROPIC_API_KEY, "
+            "GEMINI_API_KEY, OPENROUTER_API_KEY... or ORCHESTRA_CONFIG to use real providers."
+        )
+    print(f"Orchestra on http://{args.host}:{args.port}  providers: {sorted(registry.names())}")
+    uvicorn.run(
+        create_app(services),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=args.access_log,
+        workers=1,
+    )
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from orchestra.bootstrap import build_services
+    from orchestra.config import get_settings
+
+    services = build_services(get_settings(), os.environ)
+    gateway = services.gateway
+    catalog = asyncio.run(gateway.catalog.current())
+    ranked = gateway.router.rankings(catalog, args.profile)
+    for i, candidate in enumerate(ranked, 1):
+        print(f"{i:3d}. {candidate.model.id:45s} {json.dumps(candidate.breakdown)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchestra", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    serve = verbs.add_parser("serve", help="run the OpenAI-compatible gateway locally")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+    models = verbs.add_parser("models", help="list routable models ranked for a profile")
+    models.add_argument("--profile", default="balanced")
+    models.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

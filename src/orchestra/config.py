@@ -1,0 +1,58 @@
+"""Settings, read once from the environment (``ORCHESTRA_*``) and passed in."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", extra="ignore")
+
+    #: "local" = in-memory stores, env keys; "aws" = DynamoDB tables and Secrets Manager
+    mode: Literal["local", "aws"] = "local"
+    #: path of the providers file (orchestra.yaml); optional
+    config: str | None = None
+    #: comma-separated client keys accepted on ``Authorization: Bearer``
+    api_keys: str | None = Field(default=None, repr=False)
+    #: Secrets Manager ids (AWS mode)
+    provider_keys_secret: str | None = None
+    api_keys_secret: str | None = None
+    secrets_cache_s: int = 300
+
+    models_table: str | None = None
+    breakers_table: str | None = None
+    metrics_table: str | None = None
+    debates_table: str | None = None
+    catalog_cache_s: int = 300
+
+    default_profile: str = "balanced"
+    #: whole-request budget for generate, seconds (kept under API Gateway's 29 s)
+    request_deadline_s: float = 25.0
+    #: attempts per model before falling back (1 = no retry on the same model)
+    attempts_per_model: int = 2
+    max_candidates: int = 4
+    max_body_bytes: int = 1_048_576
+    #: allow base URLs in private ranges (a self-hosted vLLM in the VPC, Ollama on a laptop)
+    allow_private_base_urls: bool = False
+
+    breaker_failures: int = 5
+    breaker_window_s: float = 60.0
+    breaker_cooldown_s: float = 30.0
+    breaker_cache_s: float = 2.0
+
+    #: force the simulator even when real providers are configured
+    simulator: bool = False
+    simulator_seed: int = 7
+    simulator_latency_scale: float = 1.0
+    simulator_failure_rate: float = 0.0
+
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

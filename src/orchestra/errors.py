@@ -1,0 +1,273 @@
+"""The one error hierarchy of Orchestra.
+
+Adapters map vendor failures into these types at the edge; resilience decides on the
+typed fields (``retryable``, ``retry_after``, ``fallback``) alone, never on message text;
+the API turns any of them into OpenAI's error shape in one place (``api/errors.py``).
+
+::
+
+    OrchestraError(message, code, status, retryable=False)
+    ├── InvalidRequest (400)
+    │   ├── PayloadTooLarge (413)
+    │   └── UnprocessableRequest (422)
+    ├── Unauthorized (401)
+    ├── UnknownModel (404)
+    ├── NoCandidates (400/503: nothing can serve the request)
+    ├── ProviderError(provider, model)
+    │   ├── RateLimited (429, retryable, retry_after)
+    │   ├── Overloaded (503/529, retryable)
+    │   ├── ServerError (5xx, retryable)
+    │   ├── ProviderTimeout (504, retryable)
+    │   ├── ConnectionFailed (502, retryable)
+    │   ├── MalformedResponse (502, retryable)
+    │   ├── ModelUnavailable (502: the vendor does not serve the model; falls back)
+    │   ├── ContextLengthExceeded (400, falls back to a larger window)
+    │   ├── ProviderAuthError (502: our key for that vendor is wrong; falls back)
+    │   ├── ProviderBadRequest (400: the client's request is wrong; no fallback)
+    │   └── StreamInterrupted (502: failed after the first byte reached the client)
+    ├── AllCandidatesFailed(attempts) (502/503/504)
+    └── StorageError (503)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class OrchestraError(Exception):
+    """Base of every error Orchestra raises on purpose."""
+
+    status: int = 500
+    code: str = "internal_error"
+    type: str = "server_error"
+    retryable: bool = False
+    #: whether the next candidate in a fallback chain may serve this request instead
+    fallback: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.param = param
+
+    def to_body(self) -> dict[str, Any]:
+        """OpenAI's error shape."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(OrchestraError):
+    status = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(InvalidRequest):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnprocessableRequest(InvalidRequest):
+    status = 422
+    code = "invalid_value"
+
+
+class Unauthorized(OrchestraError):
+    status = 401
+    code = "invalid_api_key"
+    type = "authentication_error"
+
+
+class UnknownModel(OrchestraError):
+    status = 404
+    code = "model_not_found"
+    type = "invalid_request_error"
+
+
+class NoCandidates(OrchestraError):
+    """No configured model can serve this request (window, capabilities, providers)."""
+
+    status = 400
+    code = "no_candidates"
+    type = "invalid_request_error"
+
+
+class ProviderError(OrchestraError):
+    """A failure while talking to one upstream model."""
+
+    status = 502
+    code = "provider_error"
+    type = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str,
+        upstream_status: int | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status, param=param)
+        self.provider = provider
+        self.model = model
+        self.upstream_status = upstream_status
+
+    def summary(self) -> str:
+        """A short, key-free description for headers and logs."""
+        status = f" {self.upstream_status}" if self.upstream_status else ""
+        return f"{type(self).__name__}{status}"
+
+
+class RateLimited(ProviderError):
+    status = 429
+    code = "rate_limit_exceeded"
+    type = "rate_limit_error"
+    retryable = True
+    fallback = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class Overloaded(ProviderError):
+    status = 503
+    code = "overloaded"
+    retryable = True
+    fallback = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(ProviderError):
+    status = 502
+    code = "upstream_server_error"
+    retryable = True
+    fallback = True
+
+
+class ProviderTimeout(ProviderError):
+    status = 504
+    code = "upstream_timeout"
+    type = "timeout_error"
+    retryable = True
+    fallback = True
+
+
+class ConnectionFailed(ProviderError):
+    status = 502
+    code = "upstream_connection_failed"
+    retryable = True
+    fallback = True
+
+
+class MalformedResponse(ProviderError):
+    status = 502
+    code = "upstream_malformed_response"
+    retryable = True
+    fallback = True
+
+
+class ModelUnavailable(ProviderError):
+    """The vendor does not know or no longer serves this model: try the next one."""
+
+    status = 502
+    code = "upstream_model_unavailable"
+    fallback = True
+
+
+class ContextLengthExceeded(ProviderError):
+    status = 400
+    code = "context_length_exceeded"
+    type = "invalid_request_error"
+    fallback = True
+
+
+class ProviderAuthError(ProviderError):
+    """Our credentials for this vendor were refused: another vendor may still answer."""
+
+    status = 502
+    code = "upstream_auth_failed"
+    fallback = True
+
+
+class ProviderBadRequest(ProviderError):
+    """The vendor says the client's request is wrong: no other model would do better."""
+
+    status = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+
+class StreamInterrupted(ProviderError):
+    """The upstream failed after part of the answer had reached the client."""
+
+    status = 502
+    code = "stream_interrupted"
+
+
+def retry_after_of(error: BaseException) -> float | None:
+    """The server-suggested wait carried by an error, if any."""
+    value = getattr(error, "retry_after", None)
+    return float(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one model, as reported to the client."""
+
+    model: str
+    provider: str
+    outcome: str  # "ok", an error summary, or "skipped: <reason>"
+    latency_ms: float
+
+    def header_value(self) -> str:
+        return f"{self.model}={self.outcome}({self.latency_ms:.0f}ms)"
+
+
+class AllCandidatesFailed(OrchestraError):
+    """Every model in the chain failed; status follows the most telling failure."""
+
+    code = "all_candidates_failed"
+    type = "api_error"
+
+    def __init__(self, message: str, *, attempts: list[Attempt], last: OrchestraError | None):
+        status = 502
+        if last is not None:
+            if isinstance(last, ProviderTimeout):
+                status = 504
+            elif isinstance(last, RateLimited | Overloaded):
+                status = 503
+        super().__init__(message, status=status)
+        self.attempts = attempts
+        self.last = last
+        self.retry_after = retry_after_of(last) if last is not None else None
+
+
+class StorageError(OrchestraError):
+    status = 503
+    code = "storage_unavailable"
+    type = "api_error"
+    retryable = True

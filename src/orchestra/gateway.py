@@ -1,0 +1,240 @@
+"""The generate use case: plan a route, run it down the chain, account for the answer.
+
+Used unchanged by the FastAPI routes (local serve and Lambda) and by the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from orchestra.catalog.models import ModelInfo
+from orchestra.catalog.source import CatalogSource
+from orchestra.errors import (
+    Attempt,
+    MalformedResponse,
+    ProviderError,
+    StreamInterrupted,
+)
+from orchestra.observability import LogObserver, Observer
+from orchestra.providers.base import CallOptions
+from orchestra.providers.registry import Registry
+from orchestra.resilience.breaker import CircuitBreaker, Permit
+from orchestra.resilience.fallback import FallbackRunner
+from orchestra.resilience.retry import Deadline, RetryPolicy
+from orchestra.routing.router import Candidate, RoutePlan, Router
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
+from orchestra.storage.metrics import MetricsRecorder
+
+log = logging.getLogger("orchestra.gateway")
+
+
+@dataclass
+class Routed:
+    """What every answer carries back: who answered, how we got there, what it cost."""
+
+    plan: RoutePlan
+    model: ModelInfo
+    attempts: list[Attempt]
+    started: float = field(default_factory=time.perf_counter)
+    usage: Usage | None = None
+
+    @property
+    def cost_usd(self) -> float:
+        if self.usage is None:
+            return 0.0
+        return self.model.cost(self.usage.prompt_tokens, self.usage.completion_tokens)
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "x-orchestra-model": self.model.id,
+            "x-orchestra-provider": self.model.provider,
+            "x-orchestra-attempts": ";".join(a.header_value() for a in self.attempts),
+            "x-orchestra-route": self.plan.header(self.model.id),
+        }
+        if self.usage is not None:
+            headers["x-orchestra-cost-usd"] = f"{self.cost_usd:.8f}"
+        return headers
+
+
+@dataclass
+class Generation(Routed):
+    response: ChatResponse | None = None
+
+
+@dataclass
+class StreamHandle(Routed):
+    first: ChatChunk | None = None
+    rest: AsyncIterator[ChatChunk] | None = None
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        catalog: CatalogSource,
+        registry: Registry,
+        router: Router,
+        breaker: CircuitBreaker,
+        metrics: MetricsRecorder,
+        retry: RetryPolicy | None = None,
+        observer: Observer | None = None,
+        default_profile: str = "balanced",
+        deadline_s: float = 25.0,
+    ) -> None:
+        self.catalog = catalog
+        self.registry = registry
+        self.router = router
+        self.breaker = breaker
+        self.metrics = metrics
+        self.observer: Observer = observer or LogObserver()
+        self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
+        self.default_profile = default_profile
+        self.deadline_s = deadline_s
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def plan(self, request: ChatRequest) -> RoutePlan:
+        catalog = await self.catalog.current()
+        plan = self.router.plan(
+            request,
+            catalog,
+            default_profile=self.default_profile,
+            observed_ms=self.metrics.observed_latency_ms,
+        )
+        await self.breaker.prefetch([c.model.id for c in plan.candidates])
+        return self._apply_breakers(plan)
+
+    def _apply_breakers(self, plan: RoutePlan) -> RoutePlan:
+        """Open breakers leave the chain (kept aside as a last resort); the chain is cut."""
+        usable: list[Candidate] = []
+        for candidate in plan.candidates:
+            view = self.breaker.view(candidate.model.id)
+            if view.available:
+                usable.append(candidate)
+            else:
+                plan.reject(candidate.model.id, "breaker_open")
+                plan.held.append(candidate)
+        limit = self.router.max_candidates
+        plan.candidates = (usable or plan.held)[:limit]
+        return plan
+
+    async def generate(self, request: ChatRequest) -> Generation:
+        plan = await self.plan(request)
+
+        async def call(candidate: Candidate, budget: float) -> ChatResponse:
+            provider = self.registry.get(candidate.model.provider)
+            options = CallOptions(timeout=budget)
+            return await provider.complete(request, candidate.model.upstream, options)
+
+        result = Generation(plan, plan.candidates[0].model, [])
+        outcome = await self.runner.run(plan, call, Deadline(self.deadline_s))
+        response = outcome.value
+        response.model = outcome.candidate.model.id
+        result.model, result.attempts = outcome.candidate.model, outcome.attempts
+        result.response, result.usage = response, response.usage
+        self._completed(result)
+        return result
+
+    async def open_stream(self, request: ChatRequest) -> StreamHandle:
+        """Fall back freely until the first chunk arrives; after that the choice is final."""
+        plan = await self.plan(request)
+
+        async def call(
+            candidate: Candidate, budget: float
+        ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
+            provider = self.registry.get(candidate.model.provider)
+            options = CallOptions(timeout=budget)
+            chunks = provider.stream(request, candidate.model.upstream, options).__aiter__()
+            try:
+                first = await chunks.__anext__()
+            except StopAsyncIteration as exc:
+                raise MalformedResponse(
+                    "upstream closed the stream before sending anything",
+                    provider=candidate.model.provider,
+                    model=candidate.model.id,
+                ) from exc
+            return first, chunks
+
+        outcome = await self.runner.run(plan, call, Deadline(self.deadline_s))
+        first, rest = outcome.value
+        return StreamHandle(plan, outcome.candidate.model, outcome.attempts, first=first, rest=rest)
+
+    async def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
+        """The chosen stream's chunks, renamed to our model id; failures become typed."""
+        assert handle.first is not None and handle.rest is not None
+        model_id = handle.model.id
+        chunk_id = handle.first.id or f"chatcmpl-{id(handle):x}"
+        chunk: ChatChunk | None = handle.first
+        try:
+            while chunk is not None:
+                chunk.id, chunk.model = chunk_id, model_id
+                if chunk.usage is not None:
+                    handle.usage = chunk.usage
+                yield chunk
+                chunk = await anext(handle.rest, None)
+        except Exception as exc:  # a broken upstream or an adapter bug, after the first byte
+            raise await self._interrupted(handle, exc) from exc
+        finally:
+            closer = getattr(handle.rest, "aclose", None)
+            if closer is not None:
+                await closer()  # the client may have gone: release the upstream connection
+        self._completed(handle)
+
+    async def _interrupted(self, handle: StreamHandle, exc: Exception) -> StreamInterrupted:
+        model = handle.model
+        error = exc if isinstance(exc, ProviderError) else None
+        summary = error.summary() if error else "unexpected upstream failure"
+        if error is None:
+            log.error("stream from %s failed unexpectedly", model.id, exc_info=exc)
+        await self.breaker.record_failure(model.id, Permit(probe=False))
+        self.observer.attempt(model.id, error, _ms_since(handle.started))
+        return StreamInterrupted(
+            f"{model.id} failed after the answer had started: {summary}",
+            provider=model.provider,
+            model=model.id,
+        )
+
+    def _on_attempt(self, candidate: Candidate, error: ProviderError | None, ms: float) -> None:
+        self.observer.attempt(candidate.model.id, error, ms)
+        if error is not None:
+            self.metrics.record(
+                candidate.model.id,
+                latency_ms=ms,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cost_usd=0.0,
+                error=True,
+            )
+
+    def _completed(self, result: Routed) -> None:
+        latency_ms = _ms_since(result.started)
+        usage = result.usage
+        fallbacks = sum(1 for a in result.attempts if a.outcome != "ok")
+        self.metrics.record(
+            result.model.id,
+            latency_ms=latency_ms,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cost_usd=result.cost_usd,
+            error=False,
+        )
+        self.observer.completed(
+            result.model.id,
+            usage=usage,
+            cost_usd=result.cost_usd,
+            latency_ms=latency_ms,
+            fallbacks=fallbacks,
+        )
+        self._flush_metrics_in_background()
+
+    def _flush_metrics_in_background(self) -> None:
+        """Metrics reach their table at most every flush interval, off the request path."""
+        if self.metrics.due() and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.get_running_loop().create_task(self.metrics.flush())
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

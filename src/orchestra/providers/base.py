@@ -1,0 +1,53 @@
+"""The provider interface and the configuration every adapter is built from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
+
+ProviderType = Literal["openai", "anthropic", "gemini", "bedrock", "simulator"]
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One configured upstream: which wire protocol, where, and with which key.
+
+    ``api_key`` is the key itself (resolved from env or Secrets Manager before this object
+    is built); it is kept out of ``repr`` so it can never reach a log line.
+    """
+
+    name: str
+    type: ProviderType
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    region: str | None = None
+    #: seconds allowed to connect; the read timeout comes from the request deadline
+    connect_timeout: float = 5.0
+    #: simulator-only knobs (latency scale, failure rate, seed)
+    options: dict[str, float | int | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Per-call limits decided by resilience, not by the adapter."""
+
+    timeout: float = 60.0
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One wire protocol bound to one configured upstream."""
+
+    name: str
+
+    async def complete(
+        self, request: ChatRequest, model: str, options: CallOptions
+    ) -> ChatResponse: ...
+
+    def stream(
+        self, request: ChatRequest, model: str, options: CallOptions
+    ) -> AsyncIterator[ChatChunk]: ...

@@ -1,0 +1,217 @@
+"""The router: a request and a profile in, a ranked chain of candidates out.
+
+Two stages keep a decision cheap over large catalogs: models are ranked once per catalog
+for every (profile, complexity) pair; a request then walks that order, skipping models that
+cannot serve it, and re-scores the short list with latency observed in this process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestra.catalog.models import Catalog, ModelInfo
+from orchestra.errors import NoCandidates, UnknownModel
+from orchestra.routing.complexity import classify
+from orchestra.routing.profiles import COMPLEXITIES, PROFILES, Complexity, Profile, get_profile
+from orchestra.routing.scorer import Features, features_of, quality_range, speed_score
+from orchestra.routing.tokens import estimate_prompt_tokens
+from orchestra.schemas.chat import ChatRequest
+
+#: output room reserved when the request gives no max_tokens
+DEFAULT_OUTPUT_RESERVE = 1024
+MAX_REJECTED_REPORTED = 10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    model: ModelInfo
+    score: float
+    breakdown: dict[str, float]
+
+
+@dataclass
+class RoutePlan:
+    profile: str
+    complexity: Complexity | None
+    prompt_tokens: int
+    candidates: list[Candidate]
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    #: candidates whose breaker is open, best first: the last resort when all are open
+    held: list[Candidate] = field(default_factory=list)
+
+    def reject(self, model_id: str, reason: str) -> None:
+        if len(self.rejected) < MAX_REJECTED_REPORTED:
+            self.rejected.append((model_id, reason))
+
+    def header(self, chosen: str | None) -> str:
+        """The ``x-orchestra-route`` value: compact JSON, ASCII only."""
+        pick = next((c for c in self.candidates if c.model.id == chosen), None)
+        body = {
+            "profile": self.profile,
+            "complexity": self.complexity,
+            "chosen": chosen,
+            "breakdown": pick.breakdown if pick else None,
+            "chain": [c.model.id for c in self.candidates],
+            "rejected": [{"model": m, "reason": r} for m, r in self.rejected],
+        }
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
+
+
+class _Index:
+    """Per-catalog precomputation: features and one static order per profile x complexity."""
+
+    def __init__(self, models: list[ModelInfo]) -> None:
+        low, high = quality_range(models)
+        self.features = {m.id: features_of(m, low, high) for m in models}
+        self.order: dict[tuple[str, Complexity], list[ModelInfo]] = {}
+        for profile in PROFILES.values():
+            for complexity in COMPLEXITIES:
+                shifted = profile.shifted(complexity)
+                ranked = sorted(models, key=lambda m: -self.features[m.id].score(shifted))
+                self.order[(profile.name, complexity)] = ranked
+
+
+class Router:
+    def __init__(self, providers: set[str], max_candidates: int = 4) -> None:
+        self.providers = providers
+        self.max_candidates = max_candidates
+        self._catalog: Catalog | None = None
+        self._index: _Index | None = None
+
+    def _index_for(self, catalog: Catalog) -> _Index:
+        if catalog is not self._catalog or self._index is None:
+            self._index = _Index([m for m in catalog if m.provider in self.providers])
+            self._catalog = catalog
+        return self._index
+
+    def rankings(self, catalog: Catalog, profile_name: str) -> list[Candidate]:
+        """Every routable model for a profile (medium complexity), best first."""
+        profile = get_profile(profile_name)
+        index = self._index_for(catalog)
+        return [
+            self._candidate(m, index.features[m.id], profile)
+            for m in index.order[(profile.name, "medium")]
+        ]
+
+    def plan(
+        self,
+        request: ChatRequest,
+        catalog: Catalog,
+        *,
+        default_profile: str = "balanced",
+        observed_ms: Callable[[str], float | None] | None = None,
+        extra: int = 4,
+    ) -> RoutePlan:
+        """A ranked chain (``max_candidates`` + ``extra`` spares for open breakers)."""
+        profile_name, explicit = _parse_model_field(request, default_profile)
+        profile = get_profile(profile_name)
+        tokens = estimate_prompt_tokens(request)
+        if explicit is not None:
+            return self._explicit_plan(request, catalog, profile, explicit, tokens)
+        complexity = classify(request)
+        plan = RoutePlan(profile.name, complexity, tokens, [])
+        index = self._index_for(catalog)
+        shifted = profile.shifted(complexity)
+        wanted = self.max_candidates + extra
+        shortlist: list[ModelInfo] = []
+        for model in index.order[(profile.name, complexity)]:
+            reason = unfit_reason(model, request, tokens)
+            if reason:
+                plan.reject(model.id, reason)
+                continue
+            shortlist.append(model)
+            if len(shortlist) >= wanted:
+                break
+        plan.candidates = self._rescore(shortlist, index, shifted, observed_ms)
+        if not plan.candidates:
+            raise NoCandidates(_no_candidates_message(plan), param="model")
+        return plan
+
+    def _rescore(
+        self,
+        shortlist: list[ModelInfo],
+        index: _Index,
+        profile: Profile,
+        observed_ms: Callable[[str], float | None] | None,
+    ) -> list[Candidate]:
+        scored = []
+        for model in shortlist:
+            features = index.features[model.id]
+            seen = observed_ms(model.id) if observed_ms else None
+            if seen is not None:
+                features = features.with_speed(speed_score(seen))
+            scored.append(self._candidate(model, features, profile))
+        scored.sort(key=lambda c: -c.score)
+        return scored
+
+    @staticmethod
+    def _candidate(model: ModelInfo, features: Features, profile: Profile) -> Candidate:
+        breakdown = features.breakdown(profile)
+        return Candidate(model, breakdown["score"], breakdown)
+
+    def _explicit_plan(
+        self,
+        request: ChatRequest,
+        catalog: Catalog,
+        profile: Profile,
+        model_id: str,
+        tokens: int,
+    ) -> RoutePlan:
+        plan = RoutePlan(profile.name, None, tokens, [])
+        chain = [catalog.get(model_id)]
+        for i, name in enumerate(request.fallbacks or []):
+            try:
+                chain.append(catalog.get(name))
+            except UnknownModel as exc:
+                raise UnknownModel(exc.message, param=f"fallbacks[{i}]") from exc
+        index = self._index_for(catalog)
+        for model in dict.fromkeys(chain):
+            reason = "provider_not_configured" if model.provider not in self.providers else None
+            reason = reason or unfit_reason(model, request, tokens)
+            if reason:
+                plan.reject(model.id, reason)
+                continue
+            features = index.features.get(model.id) or features_of(model, 1000.0, 1500.0)
+            plan.candidates.append(self._candidate(model, features, profile))
+        if not plan.candidates:
+            raise NoCandidates(_no_candidates_message(plan), param="model")
+        return plan
+
+
+def _parse_model_field(request: ChatRequest, default_profile: str) -> tuple[str, str | None]:
+    """(profile, explicit model id or None) from ``model`` and the ``profile`` extension."""
+    model = request.model.strip()
+    profile = request.profile or default_profile
+    if model == "auto":
+        return profile, None
+    if model.startswith("auto:"):
+        return model.removeprefix("auto:"), None
+    if model in PROFILES:  # "quality", "budget"... as a model name
+        return model, None
+    return profile, model
+
+
+def unfit_reason(model: ModelInfo, request: ChatRequest, prompt_tokens: int) -> str | None:
+    """Why a model cannot serve this request, or None."""
+    reserve = request.output_limit() or min(DEFAULT_OUTPUT_RESERVE, model.max_output_tokens)
+    if prompt_tokens + reserve > model.context_window:
+        return f"context_window({prompt_tokens}+{reserve}>{model.context_window})"
+    limit = request.output_limit()
+    if limit is not None and limit > model.max_output_tokens:
+        return f"max_output_tokens({model.max_output_tokens})"
+    if request.tools and "tools" not in model.capabilities:
+        return "no_tool_support"
+    if any(m.has_images() for m in request.messages) and "vision" not in model.capabilities:
+        return "no_vision_support"
+    if request.stream and "streaming" not in model.capabilities:
+        return "no_streaming"
+    return None
+
+
+def _no_candidates_message(plan: RoutePlan) -> str:
+    if not plan.rejected:
+        return "No configured model can serve this request: no provider is configured"
+    reasons = "; ".join(f"{m}: {r}" for m, r in plan.rejected[:5])
+    return f"No configured model can serve this request ({reasons})"

@@ -1,0 +1,96 @@
+"""In-memory storage backends with the same semantics as the DynamoDB ones.
+
+Used by ``orchestra serve`` without an AWS account and by the tests. Each operation
+yields to the event loop once (as a network round trip would, so concurrent callers
+interleave) and then runs to completion without awaiting, which makes it atomic under
+asyncio: the conditional version check and the write cannot be split.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from orchestra.storage.protocols import (
+    BreakerState,
+    check_catalog_fields,
+    check_counter_names,
+    plain_numbers,
+)
+
+
+class MemoryBreakerBackend:
+    """``BreakerBackend`` over a dict."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._items: dict[str, BreakerState] = {}
+
+    async def get_many(self, model_ids: Sequence[str]) -> dict[str, BreakerState]:
+        if not model_ids:
+            return {}
+        self.calls += 1
+        await asyncio.sleep(0)
+        return {m: self._items[m] for m in dict.fromkeys(model_ids) if m in self._items}
+
+    async def put_if_version(self, state: BreakerState, expected_version: int) -> bool:
+        self.calls += 1
+        await asyncio.sleep(0)
+        current = self._items.get(state.model_id)
+        stored_version = current.version if current is not None else 0
+        if stored_version != expected_version:
+            return False
+        self._items[state.model_id] = replace(state, version=expected_version + 1)
+        return True
+
+
+class MemoryCatalogBackend:
+    """``CatalogBackend`` over a dict; values are copied in and out, like a real store."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._items: dict[str, dict[str, Any]] = {}
+
+    async def load_all(self) -> list[dict[str, Any]]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        return [plain_numbers(copy.deepcopy(item)) for item in self._items.values()]
+
+    async def upsert(self, model_id: str, fields: dict[str, Any]) -> None:
+        check_catalog_fields(model_id, fields)
+        self.calls += 1
+        await asyncio.sleep(0)
+        item = self._items.setdefault(model_id, {"model_id": model_id})
+        item.update(copy.deepcopy(fields))
+
+
+class MemoryMetricsBackend:
+    """``MetricsBackend`` over a dict keyed by (model id, bucket)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def add(
+        self, model_id: str, bucket: str, counters: dict[str, float], expires_at: int
+    ) -> None:
+        check_counter_names(counters)
+        self.calls += 1
+        await asyncio.sleep(0)
+        item = self._items.setdefault((model_id, bucket), {})
+        for name, amount in counters.items():
+            item[name] = item.get(name, 0) + amount
+        item["expires_at"] = expires_at
+
+    async def query(self, model_id: str, since_bucket: str) -> list[dict[str, Any]]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        found = [
+            {"model_id": model, "bucket": bucket, **plain_numbers(item)}
+            for (model, bucket), item in self._items.items()
+            if model == model_id and bucket >= since_bucket
+        ]
+        return sorted(found, key=lambda item: str(item["bucket"]))

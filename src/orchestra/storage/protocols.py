@@ -1,0 +1,106 @@
+"""The small storage protocols the logic depends on, and the records they carry.
+
+Each protocol has an in-memory implementation (``storage.memory``) and a DynamoDB one
+(``storage.dynamodb``); one contract test module holds both to the same behaviour.
+Every backend also exposes ``calls``: the number of storage round trips made so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+BreakerStateName = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    """One model's circuit-breaker record, as stored.
+
+    ``version`` is 0 for a record that has never been stored; every successful
+    ``put_if_version`` stores ``expected_version + 1``.
+    """
+
+    model_id: str
+    state: BreakerStateName = "closed"
+    #: failures counted in the current window
+    failures: int = 0
+    #: epoch seconds at which the current failure window started
+    window_start: float = 0.0
+    opened_at: float | None = None
+    #: expiry of the half-open probe lease (epoch seconds)
+    probe_until: float | None = None
+    version: int = 0
+
+
+class BreakerBackend(Protocol):
+    """Breaker records, read in one batch and written with optimistic concurrency."""
+
+    async def get_many(self, model_ids: Sequence[str]) -> dict[str, BreakerState]:
+        """Stored records for ``model_ids`` in one round trip; missing models are absent."""
+        ...
+
+    async def put_if_version(self, state: BreakerState, expected_version: int) -> bool:
+        """Store ``state`` with version ``expected_version + 1`` if the stored version is
+        ``expected_version`` (0: the record must not exist). False on a version conflict;
+        ``StorageError`` on any other failure."""
+        ...
+
+
+class CatalogBackend(Protocol):
+    """Model metadata keyed by model id. Numbers come back as ``int`` when integral,
+    ``float`` otherwise (the DynamoDB number round trip), at any nesting depth."""
+
+    async def load_all(self) -> list[dict[str, Any]]:
+        """Every stored model, each dict including its ``model_id``."""
+        ...
+
+    async def upsert(self, model_id: str, fields: dict[str, Any]) -> None:
+        """Create the model if needed and set ``fields`` on it (other fields are kept)."""
+        ...
+
+
+class MetricsBackend(Protocol):
+    """Per-model, per-time-bucket counters with atomic addition and a TTL."""
+
+    async def add(
+        self, model_id: str, bucket: str, counters: dict[str, float], expires_at: int
+    ) -> None:
+        """Atomically add ``counters`` to the (model, bucket) item and set its TTL."""
+        ...
+
+    async def query(self, model_id: str, since_bucket: str) -> list[dict[str, Any]]:
+        """Items of ``model_id`` with bucket >= ``since_bucket``, oldest first; each dict has
+        ``model_id``, ``bucket``, ``expires_at`` and the counters."""
+        ...
+
+
+def plain_numbers(value: Any) -> Any:
+    """``value`` with integral floats turned into ints, recursively: the number contract
+    of ``CatalogBackend`` (DynamoDB stores numbers without a float/int distinction)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_numbers(item) for item in value]
+    return value
+
+
+def check_catalog_fields(model_id: str, fields: dict[str, Any]) -> None:
+    """The key cannot change through ``CatalogBackend.upsert``: reject a different
+    ``model_id`` in ``fields`` with ``ValueError`` (the same one is allowed and ignored)."""
+    if fields.get("model_id", model_id) != model_id:
+        raise ValueError(f"fields carry model_id {fields['model_id']!r}, expected {model_id!r}")
+
+
+#: names a metrics counter may not take: they are the item's key, TTL or query row fields
+RESERVED_COUNTER_NAMES = frozenset({"model_id", "bucket", "expires_at", "pk", "sk"})
+
+
+def check_counter_names(counters: dict[str, float]) -> None:
+    """Reject counters that would clash with key, TTL or row fields (``ValueError``)."""
+    clash = RESERVED_COUNTER_NAMES & counters.keys()
+    if clash:
+        raise ValueError(f"reserved counter names: {sorted(clash)}")

@@ -1,0 +1,103 @@
+"""A scripted fake upstream: a real HTTP server on 127.0.0.1 replaying recorded payloads.
+
+Each request takes the next scripted :class:`Reply` (or the default one): a status, headers
+and body, optionally after a delay, optionally streamed in pieces, optionally cut off
+mid-stream by dropping the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    #: stream these pieces instead of ``body``
+    chunks: list[bytes] | None = None
+    chunk_delay: float = 0.0
+    #: drop the connection after this many pieces (a broken stream)
+    drop_after: int | None = None
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, **kw: Any) -> Reply:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {"content-type": "application/json", **kw.pop("headers", {})}
+        return cls(status=status, body=body, headers=headers, **kw)
+
+    @classmethod
+    def sse(cls, raw: bytes, piece: int = 64, **kw: Any) -> Reply:
+        chunks = [raw[i : i + piece] for i in range(0, len(raw), piece)]
+        headers = {"content-type": "text/event-stream", **kw.pop("headers", {})}
+        return cls(status=200, chunks=chunks, headers=headers, **kw)
+
+
+class FakeUpstream:
+    def __init__(self, default: Reply | None = None) -> None:
+        self.script: deque[Reply] = deque()
+        self.default = default
+        self.requests: list[dict[str, Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    def enqueue(self, *replies: Reply) -> None:
+        self.script.extend(replies)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        self.requests.append(
+            {"path": request.path, "headers": dict(request.headers), "body": _parse(raw)}
+        )
+        reply = self.script.popleft() if self.script else self.default
+        if reply is None:
+            return web.json_response({"error": {"message": "unscripted"}}, status=599)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.chunks is None:
+            return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
+        return await self._stream(request, reply)
+
+    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        response = web.StreamResponse(status=reply.status, headers=reply.headers)
+        await response.prepare(request)
+        for i, piece in enumerate(reply.chunks or []):
+            if reply.drop_after is not None and i >= reply.drop_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(piece)
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+        await response.write_eof()
+        return response
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode("utf-8", "replace")

@@ -1,0 +1,167 @@
+"""Fallback chain semantics over a scripted provider (no network, no AWS)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from orchestra.catalog.models import Catalog, ModelInfo
+from orchestra.catalog.source import CatalogSource
+from orchestra.errors import (
+    AllCandidatesFailed,
+    ContextLengthExceeded,
+    ProviderBadRequest,
+    ProviderTimeout,
+    RateLimited,
+    ServerError,
+)
+from orchestra.gateway import Gateway
+from orchestra.providers.registry import Registry
+from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
+from orchestra.resilience.retry import RetryPolicy
+from orchestra.routing.router import Router
+from orchestra.schemas.chat import ChatRequest
+from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
+from orchestra.storage.metrics import MetricsRecorder
+
+from support.scripted import ScriptedProvider
+
+P = "scripted"
+
+
+def _model(name: str, quality: float, window: int = 100_000) -> ModelInfo:
+    return ModelInfo(
+        id=f"{P}/{name}",
+        context_window=window,
+        input_price=1e-6,
+        output_price=2e-6,
+        quality=quality,
+        capabilities=frozenset({"streaming", "tools"}),
+    )
+
+
+MODELS = [_model("a", 1400, 8_000), _model("b", 1350, 8_000), _model("big", 1300, 500_000)]
+
+
+def _gateway(
+    provider: ScriptedProvider, *, failures: int = 3, attempts: int = 2, deadline: float = 5.0
+) -> Gateway:
+    breaker = CircuitBreaker(
+        MemoryBreakerBackend(), BreakerPolicy(failure_threshold=failures, cooldown_s=60)
+    )
+    return Gateway(
+        catalog=CatalogSource(base=Catalog(MODELS)),
+        registry=Registry({P: provider}, {}),
+        router=Router({P}, max_candidates=3),
+        breaker=breaker,
+        metrics=MetricsRecorder(MemoryMetricsBackend()),
+        retry=RetryPolicy(attempts_per_model=attempts, base_delay_s=0.01, rng=random.Random(1)),
+        deadline_s=deadline,
+    )
+
+
+def _request(model: str = "auto:quality", **kw: object) -> ChatRequest:
+    return ChatRequest.model_validate(
+        {"model": model, "messages": [{"role": "user", "content": "hi"}], **kw}
+    )
+
+
+def _err(kind: type, model: str, **kw: object) -> Exception:
+    return kind("boom", provider=P, model=model, **kw)
+
+
+async def test_retryable_error_is_retried_on_the_same_model_first():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", _err(ServerError, "a"), "fine")
+    result = await _gateway(provider).generate(_request())
+    assert result.model.id == "scripted/a"
+    assert [c[0] for c in provider.calls] == ["a", "a"]
+    assert result.response is not None and result.response.text() == "fine"
+
+
+async def test_client_error_stops_the_chain_at_once():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", _err(ProviderBadRequest, "a"))
+    with pytest.raises(ProviderBadRequest):
+        await _gateway(provider).generate(_request())
+    assert [c[0] for c in provider.calls] == ["a"]
+
+
+async def test_context_length_error_skips_to_a_larger_window():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", _err(ContextLengthExceeded, "a"))
+    result = await _gateway(provider).generate(_request())
+    # b has the same 8k window as a, so it is skipped without a call
+    assert result.model.id == "scripted/big"
+    assert [c[0] for c in provider.calls] == ["a", "big"]
+    assert any(a.outcome == "skipped:smaller_context_window" for a in result.attempts)
+
+
+async def test_long_retry_after_moves_on_instead_of_waiting():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", _err(RateLimited, "a", retry_after=120.0))
+    result = await _gateway(provider).generate(_request())
+    assert result.model.id == "scripted/b"
+    assert [c[0] for c in provider.calls] == ["a", "b"]
+
+
+async def test_an_adapter_bug_counts_as_a_failure_not_a_crash():
+    class Broken(ScriptedProvider):
+        async def complete(self, request, model, options):  # type: ignore[override]
+            if model == "a":
+                raise RuntimeError("bug")
+            return await super().complete(request, model, options)
+
+    result = await _gateway(Broken(P)).generate(_request())
+    assert result.model.id == "scripted/b"
+    assert result.attempts[0].outcome.startswith("MalformedResponse")
+
+
+async def test_every_model_timing_out_answers_504():
+    provider = ScriptedProvider(P)
+    for name in ("a", "b", "big"):
+        provider.enqueue(name, *[_err(ProviderTimeout, name)] * 2)
+    with pytest.raises(AllCandidatesFailed) as info:
+        await _gateway(provider).generate(_request())
+    assert info.value.status == 504
+    assert len(info.value.attempts) == 6
+
+
+async def test_explicit_model_without_fallbacks_only_uses_that_model():
+    provider = ScriptedProvider(P)
+    provider.enqueue("b", _err(ServerError, "b"), _err(ServerError, "b"))
+    with pytest.raises(AllCandidatesFailed) as info:
+        await _gateway(provider).generate(_request("scripted/b"))
+    assert {a.model for a in info.value.attempts} == {"scripted/b"}
+    assert info.value.status == 502
+
+
+async def test_per_attempt_budget_leaves_time_for_the_next_candidate():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", 30.0)  # stalls far past the deadline
+    result = await _gateway(provider, attempts=1, deadline=2.0).generate(_request())
+    assert result.model.id == "scripted/b"
+    first_budget = provider.calls[0][1]
+    assert first_budget < 2.0 * 0.75
+
+
+async def test_breaker_open_models_are_held_back_and_reported():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", _err(ServerError, "a"))
+    gateway = _gateway(provider, failures=1, attempts=1)
+    await gateway.generate(_request())  # opens a's breaker, b answers
+    plan = await gateway.plan(_request())
+    assert [c.model.id for c in plan.candidates] == ["scripted/b", "scripted/big"]
+    assert ("scripted/a", "breaker_open") in plan.rejected
+
+
+async def test_streams_fall_back_before_the_first_chunk():
+    provider = ScriptedProvider(P)
+    provider.enqueue("a", _err(ServerError, "a"), _err(ServerError, "a"))
+    gateway = _gateway(provider)
+    handle = await gateway.open_stream(_request(stream=True))
+    chunks = [c async for c in gateway.relay(handle)]
+    assert handle.model.id == "scripted/b"
+    assert all(c.model == "scripted/b" for c in chunks)
+    assert chunks[-1].usage is not None and handle.usage is not None
