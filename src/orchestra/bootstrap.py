@@ -116,9 +116,10 @@ def build_services(
     configs = provider_configs(keys, file, allow_private=allow_private)
     if settings.simulator:
         configs = []
+    http = http or HttpClients()
     registry = build_registry(
         configs,
-        http or HttpClients(),
+        http,
         extra_models=models_from_file(file),
         force_simulator=settings.simulator,
         simulator_options={
@@ -155,7 +156,11 @@ def build_services(
     redactor = Redactor(secrets)
     _install_log_redaction(redactor)
     return Services(
-        settings=settings, gateway=gateway, auth=client_auth(settings), redactor=redactor
+        settings=settings,
+        gateway=gateway,
+        auth=client_auth(settings),
+        redactor=redactor,
+        http=http,
     )
 
 

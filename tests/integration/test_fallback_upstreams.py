@@ -7,6 +7,7 @@ an orchestra.yaml file; the gateway app is driven in-process over ASGI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -54,9 +55,10 @@ async def upstreams() -> AsyncIterator[tuple[FakeUpstream, FakeUpstream]]:
     await beta.stop()
 
 
-def _client(
+@contextlib.asynccontextmanager
+async def _client(
     tmp_path: Path, upstreams: tuple[FakeUpstream, FakeUpstream], **settings: Any
-) -> httpx.AsyncClient:
+) -> AsyncIterator[httpx.AsyncClient]:
     alpha, beta = upstreams
     defaults: dict[str, Any] = {"request_deadline_s": 5.0, "breaker_cooldown_s": 30.0}
     config = Settings(
@@ -64,7 +66,12 @@ def _client(
     )
     services = build_services(config, {"ALPHA_KEY": ALPHA_KEY, "BETA_KEY": BETA_KEY})
     app = create_app(services)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+    finally:
+        await services.aclose()
 
 
 def _chat(**extra: Any) -> dict[str, Any]:
@@ -171,7 +178,9 @@ async def test_breaker_opens_then_recovers_with_one_probe(tmp_path, upstreams, r
             assert (await client.post("/v1/chat/completions", json=_chat())).status_code == 200
         # When the next request comes during the cooldown, alpha is not called at all
         skipped = await client.post("/v1/chat/completions", json=_chat())
-        assert "skipped:breaker_open" in skipped.headers["x-orchestra-attempts"]
+        route = json.loads(skipped.headers["x-orchestra-route"])
+        assert {"model": "alpha/m1", "reason": "breaker_open"} in route["rejected"]
+        assert skipped.headers["x-orchestra-attempts"].startswith("beta/m1=ok")
         assert len(alpha.requests) == 2
         # After the cooldown one probe goes to alpha, which has recovered
         await asyncio.sleep(0.7)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -17,7 +18,13 @@ def default_routers() -> list[APIRouter]:
 
 
 def create_app(services: Services, routers: Sequence[APIRouter] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await services.aclose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Orchestra",
         version="0.1.0",
         description="OpenAI-compatible multi-LLM gateway",

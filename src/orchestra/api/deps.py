@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from orchestra.api.auth import ApiKeyAuth
 from orchestra.config import Settings
 from orchestra.gateway import Gateway
+from orchestra.providers.http import HttpClients
 from orchestra.redaction import Redactor
 
 
@@ -18,6 +19,11 @@ class Services:
     gateway: Gateway
     auth: ApiKeyAuth
     redactor: Redactor
+    http: HttpClients = field(default_factory=HttpClients)
+
+    async def aclose(self) -> None:
+        """Release upstream connections (server shutdown, test teardown)."""
+        await self.http.aclose()
 
 
 def services_of(request: Request) -> Services:

@@ -12,7 +12,7 @@ import contextlib
 import email.utils
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -187,3 +187,40 @@ def error_message(body: Any, fallback: str) -> str:
         if isinstance(body.get("message"), str):
             return str(body["message"])[:500]
     return fallback
+
+
+ErrorFactory = Callable[[httpx.Response, bytes], ProviderError]
+
+
+@contextlib.asynccontextmanager
+async def send_streaming(
+    client: httpx.AsyncClient, request: httpx.Request, on_error: ErrorFactory
+) -> AsyncIterator[httpx.Response]:
+    """Send with a streamed body; an error status is read whole and raised typed.
+
+    The response is always closed on exit, so an abandoned stream (client gone, deadline,
+    fallback) gives its connection back at once.
+    """
+    response = await client.send(request, stream=True)
+    try:
+        if response.status_code >= 400:
+            raise on_error(response, await response.aread())
+        yield response
+    finally:
+        await response.aclose()
+
+
+async def post_json(
+    client: httpx.AsyncClient, request: httpx.Request, on_error: ErrorFactory
+) -> Any:
+    """Send a request and return its JSON body; an error status is raised typed."""
+    response = await client.send(request)
+    if response.status_code >= 400:
+        raise on_error(response, response.content)
+    return read_json(response)
+
+
+def json_or_none(raw: bytes) -> Any:
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        return json.loads(raw)
+    return None
