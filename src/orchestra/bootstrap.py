@@ -17,7 +17,7 @@ from orchestra.api.auth import ApiKeyAuth
 from orchestra.api.deps import Services
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
-from orchestra.errors import StorageError
+from orchestra.errors import NoCandidates, StorageError
 from orchestra.gateway import Gateway
 from orchestra.observability import Observer
 from orchestra.providers.http import HttpClients
@@ -116,6 +116,12 @@ def build_services(
     configs = provider_configs(keys, file, allow_private=allow_private)
     if settings.simulator:
         configs = []
+    elif not configs and settings.mode == "aws":
+        raise NoCandidates(
+            "no provider is configured: put keys in the provider keys secret "
+            "(or set ORCHESTRA_SIMULATOR=true to serve the labelled simulator)",
+            status=503,
+        )
     http = http or HttpClients()
     registry = build_registry(
         configs,

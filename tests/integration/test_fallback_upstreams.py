@@ -103,7 +103,7 @@ async def test_server_errors_fall_back_to_the_next_model(tmp_path, upstreams, re
     assert "ServerError 500" in attempts[0]
     assert (
         len(alpha.requests) == 2
-        and alpha.requests[0]["headers"]["Authorization"] == f"Bearer {ALPHA_KEY}"
+        and alpha.requests[0]["headers"]["authorization"] == f"Bearer {ALPHA_KEY}"
     )
     _no_keys(response)
 

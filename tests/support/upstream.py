@@ -8,8 +8,11 @@ mid-stream by dropping the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +73,11 @@ class FakeUpstream:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         self.requests.append(
-            {"path": request.path, "headers": dict(request.headers), "body": _parse(raw)}
+            {
+                "path": request.path,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": _parse(raw),
+            }
         )
         reply = self.script.popleft() if self.script else self.default
         if reply is None:
@@ -101,3 +108,19 @@ def _parse(raw: bytes) -> Any:
         return json.loads(raw) if raw else None
     except ValueError:
         return raw.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def running_in_thread(fake: FakeUpstream) -> Iterator[FakeUpstream]:
+    """Serve ``fake`` from its own loop in a thread (for synchronous callers like Lambda)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()

@@ -57,11 +57,19 @@ def _assert_openai_error(response: httpx.Response, status: int, code: str | None
         (json.dumps({**GOOD, "max_tokens": -1}).encode(), 400, "invalid_value"),
         (json.dumps({**GOOD, "n": 3}).encode(), 400, "invalid_value"),
         (json.dumps({**GOOD, "stop": ["a", "b", "c", "d", "e"]}).encode(), 400, "invalid_value"),
-        (json.dumps({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}).encode(), 400, None),
+        (
+            json.dumps({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}).encode(),
+            400,
+            None,
+        ),
         (json.dumps({**GOOD, "model": "no-such-model"}).encode(), 404, "model_not_found"),
         (json.dumps({**GOOD, "model": "auto:nonsense"}).encode(), 400, None),
         (json.dumps({**GOOD, "max_tokens": 10_000_000}).encode(), 400, "no_candidates"),
-        (b'{"model":"auto","messages":[{"role":"user","content":"x"}],"temperature":1e999}', 400, None),
+        (
+            b'{"model":"auto","messages":[{"role":"user","content":"x"}],"temperature":1e999}',
+            400,
+            None,
+        ),
         (b'{"model":"auto","messages":[{"role":"user","content":"x"}],"top_p":NaN}', 400, None),
         (b"[" * 2000 + b"]" * 2000, 400, "invalid_json"),
         (b"\xff\xfe\x00garbage", 400, "invalid_json"),
@@ -75,7 +83,9 @@ async def test_bad_bodies_get_clear_4xx(client, payload, status, code):
 
 async def test_wrong_type_names_the_parameter(client):
     body = {**GOOD, "temperature": "hot"}
-    error = _assert_openai_error(await client.post("/v1/chat/completions", json=body, headers=AUTH), 400)
+    error = _assert_openai_error(
+        await client.post("/v1/chat/completions", json=body, headers=AUTH), 400
+    )
     assert error["param"] == "temperature"
 
 
@@ -145,7 +155,9 @@ async def test_provider_keys_in_upstream_messages_are_redacted():
     app = create_app(services)
 
     async def leak(*_: Any, **__: Any) -> None:
-        raise ProviderBadRequest(f"bad key {secret} and sk-proj-abcdefghijklmnop", provider="p", model="m")
+        raise ProviderBadRequest(
+            f"bad key {secret} and sk-proj-abcdefghijklmnop", provider="p", model="m"
+        )
 
     services.gateway.generate = leak  # type: ignore[method-assign]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
@@ -156,17 +168,27 @@ async def test_provider_keys_in_upstream_messages_are_redacted():
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 chat_like = st.fixed_dictionaries(
     {},
     optional={
-        "model": st.sampled_from(["auto", "auto:budget", "simulator/sim-small", "x", ""]) | json_values,
+        "model": st.sampled_from(["auto", "auto:budget", "simulator/sim-small", "x", ""])
+        | json_values,
         "messages": st.lists(
             st.fixed_dictionaries(
-                {"role": st.sampled_from(["user", "system", "assistant", "tool", "bogus"]) | json_values},
+                {
+                    "role": st.sampled_from(["user", "system", "assistant", "tool", "bogus"])
+                    | json_values
+                },
                 optional={"content": st.text(max_size=50) | json_values},
             ),
             max_size=3,
@@ -182,7 +204,9 @@ chat_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=chat_like)
 async def test_fuzzed_bodies_never_produce_a_5xx(body):
     transport = httpx.ASGITransport(app=_FUZZ_APP, raise_app_exceptions=False)

@@ -1,0 +1,134 @@
+"""Running the FastAPI app on Lambda behind API Gateway (REST v1 or HTTP API v2).
+
+The module imports almost nothing: settings, services, the app and Mangum are built on the
+first invocation and kept for the life of the execution environment, so warm invocations
+reuse the upstream connections, the breaker cache and the catalog. A build that fails
+(a missing secret, a bad table name) answers an OpenAI-shaped 503 and is retried on the
+next invocation instead of leaving a broken environment behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from orchestra.errors import OrchestraError
+
+log = logging.getLogger("orchestra")
+
+Adapter = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def error_response(status: int, message: str, code: str, kind: str) -> dict[str, Any]:
+    """An API Gateway proxy response carrying OpenAI's error shape."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+class LambdaApp:
+    """One lazily built Mangum adapter per execution environment."""
+
+    def __init__(
+        self,
+        *,
+        metrics: Any = None,
+        routers: Callable[[], Sequence[Any]] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.routers = routers
+        self.environ = environ
+        self._adapter: Adapter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._services: Any = None
+
+    def close(self) -> None:
+        """Release upstream connections and the loop (tests; Lambda just freezes)."""
+        if self._loop is not None and not self._loop.is_closed():
+            if self._services is not None:
+                self._loop.run_until_complete(self._services.aclose())
+            self._loop.close()
+        self._adapter = self._services = None
+
+    def _use_own_loop(self) -> None:
+        """One loop for the environment's life: Mangum runs every invocation on it, so the
+        upstream connection pool (bound to its loop) survives between warm invocations."""
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+
+    def build(self) -> Adapter:
+        from mangum import Mangum
+
+        from orchestra.api.app import create_app
+        from orchestra.bootstrap import build_services
+        from orchestra.config import Settings
+        from orchestra.observability import EmfObserver, LogObserver, Observer
+
+        settings = Settings()
+        observer: Observer = EmfObserver(self.metrics) if self.metrics else LogObserver()
+        environ = self.environ if self.environ is not None else os.environ
+        services = build_services(settings, environ, observer=observer)
+        self._services = services
+        routers = list(self.routers()) if self.routers else None
+        adapter: Adapter = Mangum(create_app(services, routers), lifespan="off")
+        return adapter
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self._use_own_loop()
+        response = self._respond(event, context)
+        log.info("request handled", extra=access_fields(event, response))
+        self._count_status(response)
+        return response
+
+    def _respond(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if self._adapter is None:
+            try:
+                self._adapter = self.build()
+            except OrchestraError as exc:
+                log.error("start-up failed: %s", exc.message)
+                message = "the gateway is not ready: " + exc.message
+                return error_response(503, message, "service_unavailable", "server_error")
+            except Exception:
+                log.exception("start-up failed")
+                message = "the gateway is not ready"
+                return error_response(503, message, "service_unavailable", "server_error")
+        try:
+            return self._adapter(event, context)
+        except Exception:  # Mangum refuses events it cannot read; never a bare crash
+            log.exception("could not handle the event")
+            message = "unsupported event"
+            return error_response(400, message, "invalid_request", "invalid_request_error")
+
+    def _count_status(self, response: dict[str, Any]) -> None:
+        """``Status2xx``/``Status4xx``/``Status5xx`` counts: what the 5xx alarm watches."""
+        if self.metrics is None:
+            return
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        status = int(response.get("statusCode") or 500)
+        self.metrics.add_metric(name=f"Status{status // 100}xx", unit=MetricUnit.Count, value=1)
+
+
+def access_fields(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """One structured access line: route, status and what Orchestra chose."""
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    return {
+        "method": event.get("httpMethod") or http.get("method"),
+        "path": event.get("path") or event.get("rawPath"),
+        "status": response.get("statusCode"),
+        "model": headers.get("x-orchestra-model"),
+        "attempts": headers.get("x-orchestra-attempts"),
+        "cost_usd": headers.get("x-orchestra-cost-usd"),
+    }

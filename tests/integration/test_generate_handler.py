@@ -1,0 +1,289 @@
+"""``functions/generate/handler.py`` invoked with every sample event in ``events/generate``.
+
+AWS mode end to end under moto: DynamoDB tables built from the shared specs, provider keys
+and client keys in Secrets Manager, and a real OpenAI-compatible upstream on 127.0.0.1
+replaying recorded payloads. Also counts DynamoDB round trips on the generate hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.client
+import pytest
+from moto import mock_aws
+
+from orchestra.lambda_runtime import LambdaApp
+from orchestra.storage.tables import create_tables
+
+from support.upstream import FakeUpstream, Reply, running_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events" / "generate"
+HANDLER = ROOT / "functions" / "generate" / "handler.py"
+TABLES = {"models": "orch-models", "breakers": "orch-breakers", "metrics": "orch-metrics"}
+PROVIDER_KEY = "sk-upstream-secret-9f8e7d6c5b4a"
+CLIENT_KEY = "sample-client-key"  # what the sample events send as Bearer
+
+
+class Context:
+    function_name = "orchestra-generate"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orchestra-generate"
+    aws_request_id = "f3a1e2d4-0000-4000-8000-000000000001"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000
+
+
+_MODULE: dict[str, Any] = {}
+_APPS: list[LambdaApp] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    while _APPS:
+        _APPS.pop().close()
+
+
+def _load_handler() -> Any:
+    """The handler module (imported once, as Lambda does) with a fresh, unbuilt app."""
+    module = _MODULE.get("generate")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("generate_handler", HANDLER)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["generate_handler"] = module
+        spec.loader.exec_module(module)
+        _MODULE["generate"] = module
+    module.app = LambdaApp(metrics=module.metrics)  # a new execution environment
+    _APPS.append(module.app)
+    return module
+
+
+def _log_lines(module: Any) -> io.StringIO:
+    """Point the Powertools log handler (shared with orchestra's logger) at a buffer."""
+    buffer = io.StringIO()
+    module.logger.registered_handler.stream = buffer  # the old stream may be closed
+    return buffer
+
+
+def _providers_file(tmp_path: Path, base_url: str) -> Path:
+    path = tmp_path / "orchestra.yaml"
+    path.write_text(
+        f"""
+providers:
+  - name: upstream
+    type: openai
+    base_url: {base_url}
+    api_key_env: UPSTREAM_KEY
+    models:
+      - id: gpt-4o-mini
+        context_window: 128000
+        input_price: 1.5e-7
+        output_price: 6.0e-7
+        quality: 1270
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def upstream(recorded: Any) -> Iterator[FakeUpstream]:
+    fake = FakeUpstream(default=Reply.json(recorded.bytes("openai/chat_completion_basic.json")))
+    with running_in_thread(fake) as started:
+        yield started
+
+
+@pytest.fixture
+def aws(tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(dynamodb, TABLES)
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        secrets.create_secret(
+            Name="orch/provider-keys", SecretString=json.dumps({"UPSTREAM_KEY": PROVIDER_KEY})
+        )
+        secrets.create_secret(
+            Name="orch/api-keys", SecretString=json.dumps({"client-1": CLIENT_KEY})
+        )
+        env = {
+            "ORCHESTRA_MODE": "aws",
+            "ORCHESTRA_CONFIG": str(_providers_file(tmp_path, upstream.base_url)),
+            "ORCHESTRA_ALLOW_PRIVATE_BASE_URLS": "true",
+            "ORCHESTRA_PROVIDER_KEYS_SECRET": "orch/provider-keys",
+            "ORCHESTRA_API_KEYS_SECRET": "orch/api-keys",
+            "ORCHESTRA_MODELS_TABLE": TABLES["models"],
+            "ORCHESTRA_BREAKERS_TABLE": TABLES["breakers"],
+            "ORCHESTRA_METRICS_TABLE": TABLES["metrics"],
+            "ORCHESTRA_DEFAULT_PROFILE": "balanced",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield dynamodb
+
+
+def _event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def _body(response: dict[str, Any]) -> str:
+    raw = response.get("body") or ""
+    return base64.b64decode(raw).decode() if response.get("isBase64Encoded") else raw
+
+
+def _header(response: dict[str, Any], name: str) -> str | None:
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    multi = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
+    return headers.get(name) or (multi.get(name) or [None])[0]
+
+
+EXPECTED = {
+    "rest_v1_chat_completions.json": 200,
+    "rest_v1_chat_completions_stream.json": 200,
+    "rest_v1_models_rankings.json": 200,
+    "rest_v1_malformed_json.json": 400,
+    "http_v2_chat_completions.json": 200,
+    "http_v2_models.json": 200,
+    "http_v2_unknown_model.json": 404,
+    "http_v2_health.json": 200,
+}
+
+
+def test_every_sample_event_has_an_expectation() -> None:
+    assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize(("name", "status"), sorted(EXPECTED.items()))
+def test_handler_answers_each_sample_event(aws: Any, name: str, status: int, capsys: Any) -> None:
+    # Given the deployed configuration (AWS mode, tables and secrets under moto)
+    handler = _load_handler()
+    # When API Gateway invokes the function with the sample event
+    response = handler.handler(_event(name), Context())
+    # Then the status is right, errors are in OpenAI's shape and no key leaks anywhere
+    body = _body(response)
+    assert response["statusCode"] == status, body
+    if status >= 400:
+        assert set(json.loads(body)["error"]) == {"message", "type", "param", "code"}
+    logs = capsys.readouterr()
+    blob = body + json.dumps(response.get("headers")) + logs.out + logs.err
+    assert PROVIDER_KEY not in blob
+
+
+def test_chat_completion_through_lambda_reaches_the_upstream(
+    aws: Any, upstream: FakeUpstream, capsys: Any
+) -> None:
+    handler = _load_handler()
+    logs = _log_lines(handler)
+    response = handler.handler(_event("rest_v1_chat_completions.json"), Context())
+    body = json.loads(_body(response))
+    assert body["object"] == "chat.completion" and body["model"] == "upstream/gpt-4o-mini"
+    assert _header(response, "x-orchestra-model") == "upstream/gpt-4o-mini"
+    # the provider key came from Secrets Manager and went upstream as a bearer token
+    assert upstream.requests[-1]["headers"]["authorization"] == f"Bearer {PROVIDER_KEY}"
+    # Powertools Logger put the API Gateway request id on the structured log lines
+    lines = [
+        json.loads(line)
+        for line in (logs.getvalue() + capsys.readouterr().out).splitlines()
+        if line.startswith("{")
+    ]
+    assert any(
+        line.get("correlation_id") == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef" for line in lines
+    )
+    # and Metrics emitted EMF with per-model latency
+    emf = [line for line in lines if "_aws" in line]
+    assert any("Latency" in line and line.get("Model") == "upstream/gpt-4o-mini" for line in emf)
+
+
+def test_streamed_completion_is_sse_with_usage_and_done(
+    aws: Any, recorded: Any, upstream: FakeUpstream
+) -> None:
+    upstream.enqueue(Reply.sse(recorded.bytes("openai/chat_completion_stream_include_usage.sse")))
+    handler = _load_handler()
+    response = handler.handler(_event("rest_v1_chat_completions_stream.json"), Context())
+    body = _body(response)
+    assert response["statusCode"] == 200
+    assert _header(response, "content-type").startswith("text/event-stream")
+    frames = [f.removeprefix("data: ") for f in body.strip().split("\n\n")]
+    assert frames[-1] == "[DONE]"
+    usage = json.loads(frames[-2])["usage"]
+    assert usage["prompt_tokens"] == 14 and usage["completion_tokens"] == 8
+
+
+def test_wrong_client_key_is_401(aws: Any) -> None:
+    event = _event("http_v2_chat_completions.json")
+    event["headers"]["authorization"] = "Bearer not-a-client-key"
+    response = _load_handler().handler(event, Context())
+    assert response["statusCode"] == 401
+    assert json.loads(_body(response))["error"]["type"] == "authentication_error"
+
+
+def test_start_up_failure_is_a_clean_503(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRA_PROVIDER_KEYS_SECRET", "orch/missing")
+    response = _load_handler().handler(_event("http_v2_models.json"), Context())
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["code"] == "service_unavailable"
+
+
+class CallCounter:
+    """Counts every AWS API call made through botocore."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = botocore.client.BaseClient._make_api_call
+
+        def counting(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            self.calls.append((client.meta.service_model.service_name, operation))
+            return original(client, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+
+    def dynamodb(self) -> list[str]:
+        return [op for service, op in self.calls if service == "dynamodb"]
+
+
+def test_hot_path_makes_at_most_one_dynamodb_round_trip(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRA_BREAKER_CACHE_S", "0")  # never served from the cache
+    counter = CallCounter()
+    counter.install(monkeypatch)
+    handler = _load_handler()
+    event = _event("http_v2_chat_completions.json")
+    # Given a warm function (cold start reads secrets and the catalog once)
+    assert handler.handler(event, Context())["statusCode"] == 200
+    # When further requests arrive with the breaker cache expired every time
+    for _ in range(3):
+        counter.calls.clear()
+        assert handler.handler(event, Context())["statusCode"] == 200
+        # Then each request reads the breaker state once and nothing else on the hot path
+        assert counter.dynamodb() == ["BatchGetItem"], counter.calls
+        assert [c for c in counter.calls if c[0] != "dynamodb"] == []
+
+
+def test_hot_path_with_a_fresh_breaker_cache_makes_none(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counter = CallCounter()
+    counter.install(monkeypatch)
+    handler = _load_handler()
+    event = _event("http_v2_chat_completions.json")
+    assert handler.handler(event, Context())["statusCode"] == 200
+    counter.calls.clear()
+    assert handler.handler(event, Context())["statusCode"] == 200
+    assert counter.dynamodb() == []
