@@ -72,10 +72,14 @@ def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
 def _check_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow: bool) -> None:
     if address.is_link_local or str(address) in ("169.254.169.254", "fd00:ec2::254"):
         raise UnsafeBaseURL(f"base URL points at a link-local/metadata address: {address}")
-    if address.is_unspecified or address.is_multicast or address.is_reserved:
+    if address.is_unspecified or address.is_multicast:
         raise UnsafeBaseURL(f"base URL points at an unusable address: {address}")
-    if (address.is_private or address.is_loopback) and not allow:
-        raise UnsafeBaseURL(
-            f"base URL points at a private address ({address}); "
-            "set ORCHESTRA_ALLOW_PRIVATE_BASE_URLS=true to allow it"
-        )
+    if address.is_private or address.is_loopback:  # ::1 is also "reserved": check first
+        if not allow:
+            raise UnsafeBaseURL(
+                f"base URL points at a private address ({address}); "
+                "set ORCHESTRA_ALLOW_PRIVATE_BASE_URLS=true to allow it"
+            )
+        return
+    if address.is_reserved:
+        raise UnsafeBaseURL(f"base URL points at an unusable address: {address}")

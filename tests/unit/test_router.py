@@ -1,0 +1,126 @@
+"""Routing: profiles order candidates sensibly, filters say why, explicit ids are honoured."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestra.catalog.models import Catalog, ModelInfo
+from orchestra.errors import NoCandidates, UnknownModel
+from orchestra.routing.complexity import classify
+from orchestra.routing.router import Router
+from orchestra.schemas.chat import ChatRequest
+
+MODELS = [
+    # id, window, input price, output price, quality, ttft ms, tokens/s, capabilities
+    ("p/frontier", 200_000, 1.5e-5, 7.5e-5, 1450, 2500, 40, {"tools", "vision", "streaming"}),
+    ("p/mid", 128_000, 2.5e-6, 1.0e-5, 1350, 900, 90, {"tools", "streaming"}),
+    ("p/fast", 32_000, 1.0e-7, 4.0e-7, 1150, 150, 400, {"streaming"}),
+    ("p/cheap", 16_000, 5.0e-8, 1.0e-7, 1100, 800, 60, {"streaming"}),
+    ("p/long", 2_000_000, 1.25e-6, 5.0e-6, 1300, 1500, 80, {"tools", "streaming"}),
+    ("other/unconfigured", 200_000, 1e-6, 1e-6, 1500, 100, 500, {"tools", "streaming"}),
+]
+
+
+def _catalog() -> Catalog:
+    return Catalog(
+        ModelInfo(
+            id=i,
+            context_window=w,
+            input_price=ip,
+            output_price=op,
+            quality=q,
+            latency_ms=ms,
+            tokens_per_s=tps,
+            capabilities=frozenset(caps),
+        )
+        for i, w, ip, op, q, ms, tps, caps in MODELS
+    )
+
+
+def _plan(model: str = "auto", text: str = "What is the capital of France?", **extra):
+    request = ChatRequest.model_validate(
+        {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+    )
+    return Router({"p"}, max_candidates=3).plan(request, _catalog())
+
+
+def _ids(plan) -> list[str]:
+    return [c.model.id for c in plan.candidates]
+
+
+def test_profiles_put_the_expected_model_first():
+    assert _ids(_plan("auto:quality"))[0] == "p/frontier"
+    assert _ids(_plan("auto:speed"))[0] == "p/fast"
+    assert _ids(_plan("auto:budget"))[0] == "p/cheap"
+    assert _ids(_plan("auto:long_context"))[0] == "p/long"
+
+
+def test_unconfigured_providers_are_never_candidates():
+    for profile in ("quality", "speed", "balanced"):
+        assert "other/unconfigured" not in _ids(_plan(f"auto:{profile}"))
+
+
+def test_context_window_filter_reports_the_reason():
+    long_prompt = "word " * 60_000  # ~60k+ tokens: too much for 32k and 16k windows
+    plan = _plan("auto:budget", long_prompt)
+    assert "p/cheap" not in _ids(plan) and "p/fast" not in _ids(plan)
+    reasons = dict(plan.rejected)
+    assert reasons["p/cheap"].startswith("context_window(")
+
+
+def test_capability_filters():
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    plan = _plan("auto:speed", tools=tools)
+    assert set(_ids(plan)) <= {"p/frontier", "p/mid", "p/long"}
+    assert dict(plan.rejected)["p/fast"] == "no_tool_support"
+    image = [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]
+    vision = Router({"p"}).plan(
+        ChatRequest(model="auto", messages=[{"role": "user", "content": image}]), _catalog()
+    )
+    assert _ids(vision) == ["p/frontier"]
+
+
+def test_hard_prompts_shift_toward_quality():
+    hard = (
+        "Prove rigorously that there are infinitely many primes, then derive the asymptotic "
+        "density, write a Python function that checks it for n up to 10**7 with a sieve, "
+        "and analyse the time and memory complexity step by step."
+    )
+    assert (
+        classify(ChatRequest(model="auto", messages=[{"role": "user", "content": hard}]))
+        == "complex"
+    )
+    simple = _plan("auto:balanced")
+    complex_ = _plan("auto:balanced", hard)
+    assert complex_.complexity == "complex" and simple.complexity == "simple"
+    rank = lambda plan, m: _ids(plan).index(m) if m in _ids(plan) else 99  # noqa: E731
+    assert rank(complex_, "p/frontier") <= rank(simple, "p/frontier")
+
+
+def test_explicit_model_with_fallbacks_keeps_the_given_order():
+    plan = _plan("p/fast", fallbacks=["p/mid", "p/frontier"])
+    assert _ids(plan) == ["p/fast", "p/mid", "p/frontier"]
+
+
+def test_unknown_model_and_unknown_fallback_are_404s_naming_the_field():
+    with pytest.raises(UnknownModel):
+        _plan("p/nope")
+    with pytest.raises(UnknownModel) as caught:
+        _plan("p/fast", fallbacks=["p/mid", "p/ghost"])
+    assert caught.value.param == "fallbacks[1]"
+
+
+def test_nothing_fits_is_a_clear_error_with_reasons():
+    with pytest.raises(NoCandidates) as caught:
+        _plan("p/cheap", "word " * 60_000)
+    assert "context_window" in caught.value.message
+
+
+def test_route_header_explains_the_choice():
+    plan = _plan("auto:speed", tools=[{"type": "function", "function": {"name": "f"}}])
+    header = json.loads(plan.header(plan.candidates[0].model.id))
+    assert header["profile"] == "speed"
+    assert {"model": "p/fast", "reason": "no_tool_support"} in header["rejected"]
+    assert "score" in json.dumps(header)
