@@ -26,6 +26,7 @@ from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.fallback import FallbackRunner
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
+from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.storage.metrics import MetricsRecorder
 
@@ -213,13 +214,17 @@ class Gateway:
         latency_ms = _ms_since(result.started)
         usage = result.usage
         fallbacks = sum(1 for a in result.attempts if a.outcome != "ok")
+        completion = usage.completion_tokens if usage else 0
+        failed_ms = sum(a.latency_ms for a in result.attempts if a.outcome != "ok")
+        own_ms = max(latency_ms - failed_ms, 0.0)  # the chosen model's own time
         self.metrics.record(
             result.model.id,
             latency_ms=latency_ms,
             prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            completion_tokens=completion,
             cost_usd=result.cost_usd,
             error=False,
+            speed_sample_ms=comparable_latency_ms(result.model, own_ms, completion),
         )
         self.observer.completed(
             result.model.id,

@@ -124,3 +124,23 @@ def test_route_header_explains_the_choice():
     assert header["profile"] == "speed"
     assert {"model": "p/fast", "reason": "no_tool_support"} in header["rejected"]
     assert "score" in json.dumps(header)
+
+
+def test_observed_latency_is_compared_on_the_priors_scale():
+    from orchestra.routing.scorer import TYPICAL_OUTPUT_TOKENS, comparable_latency_ms
+
+    model = ModelInfo(
+        id="p/m",
+        context_window=8000,
+        input_price=0,
+        output_price=0,
+        quality=1200,
+        latency_ms=120,
+        tokens_per_s=80,
+    )
+    prior = model.latency_ms + TYPICAL_OUTPUT_TOKENS / model.tokens_per_s * 1000
+    # a 6-token answer in 195 ms is about the prior, not twenty times faster than it
+    seen = comparable_latency_ms(model, 195.0, 6)
+    assert 0.9 * prior < seen < 1.1 * prior
+    # a slow upstream stays slow after projection
+    assert comparable_latency_ms(model, 3000.0, 6) > 1.5 * prior

@@ -46,6 +46,18 @@ def expected_latency_ms(model: ModelInfo, output_tokens: int = TYPICAL_OUTPUT_TO
     return model.latency_ms + output_tokens / model.tokens_per_s * 1000.0
 
 
+def comparable_latency_ms(model: ModelInfo, observed_ms: float, completion_tokens: int) -> float:
+    """An observed call's latency projected to a typical answer length.
+
+    Priors rank models by the time of a ``TYPICAL_OUTPUT_TOKENS`` answer; a 6-token reply
+    measured at 200 ms must not look 20 times faster than that. The call's generation time
+    (at the model's nominal throughput) is swapped for a typical answer's.
+    """
+    per_token_ms = 1000.0 / model.tokens_per_s
+    first_token = max(observed_ms - completion_tokens * per_token_ms, observed_ms * 0.1)
+    return first_token + TYPICAL_OUTPUT_TOKENS * per_token_ms
+
+
 @dataclass(frozen=True)
 class Features:
     """A model's normalised features; quality is scaled over the catalog it came from."""

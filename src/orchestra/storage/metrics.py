@@ -71,8 +71,13 @@ class MetricsRecorder:
         completion_tokens: int,
         cost_usd: float,
         error: bool,
+        speed_sample_ms: float | None = None,
     ) -> None:
-        """Add one call to the in-process aggregate (no I/O)."""
+        """Add one call to the in-process aggregate (no I/O).
+
+        ``speed_sample_ms`` (default ``latency_ms``) feeds the moving average the router
+        ranks by: the model's own attempt, projected to a typical answer length.
+        """
         now = self._clock()
         key = (model_id, bucket_key(now, self._bucket_s))
         if key not in self._pending:
@@ -88,9 +93,10 @@ class MetricsRecorder:
         counters["cost_usd"] += cost_usd
         counters[latency_counter(latency_ms)] += 1
         if not error:
+            sample = latency_ms if speed_sample_ms is None else speed_sample_ms
             previous = self._ewma.get(model_id)
             self._ewma[model_id] = (
-                latency_ms if previous is None else previous + self._alpha * (latency_ms - previous)
+                sample if previous is None else previous + self._alpha * (sample - previous)
             )
 
     def observed_latency_ms(self, model_id: str) -> float | None:
