@@ -102,12 +102,15 @@ class LambdaApp:
                 log.exception("start-up failed")
                 message = "the gateway is not ready"
                 return error_response(503, message, "service_unavailable", "server_error")
+        if not isinstance(event, dict) or "requestContext" not in event:
+            message = "unsupported event: expected an API Gateway proxy request"
+            return error_response(400, message, "invalid_request", "invalid_request_error")
         try:
             return self._adapter(event, context)
-        except Exception:  # Mangum refuses events it cannot read; never a bare crash
+        except Exception:  # the app answers its own errors; this is a last line, no trace out
             log.exception("could not handle the event")
-            message = "unsupported event"
-            return error_response(400, message, "invalid_request", "invalid_request_error")
+            message = "internal error"
+            return error_response(500, message, "internal_error", "server_error")
 
     def _count_status(self, response: dict[str, Any]) -> None:
         """``Status2xx``/``Status4xx``/``Status5xx`` counts: what the 5xx alarm watches."""

@@ -287,3 +287,9 @@ def test_hot_path_with_a_fresh_breaker_cache_makes_none(
     counter.calls.clear()
     assert handler.handler(event, Context())["statusCode"] == 200
     assert counter.dynamodb() == []
+
+
+def test_non_api_gateway_event_is_a_clean_400(aws: Any) -> None:
+    response = _load_handler().handler({"source": "aws.events", "detail": {}}, Context())
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"]["type"] == "invalid_request_error"
