@@ -88,6 +88,8 @@ def provider_keys(settings: Settings, environ: Mapping[str, str]) -> Mapping[str
 
 
 def client_auth(settings: Settings) -> ApiKeyAuth:
+    if settings.trust_gateway_auth:  # API Gateway's authorizer checked the key already
+        return ApiKeyAuth(open_access=True)
     keys = frozenset(k.strip() for k in (settings.api_keys or "").split(",") if k.strip())
     if settings.mode == "aws" and settings.api_keys_secret:
         secret_id, max_age = settings.api_keys_secret, settings.secrets_cache_s
@@ -143,6 +145,7 @@ def build_services(
             probe_lease_s=settings.request_deadline_s,
             cache_ttl_s=settings.breaker_cache_s,
         ),
+        on_open=observer.breaker_opened if observer is not None else None,
     )
     gateway = Gateway(
         catalog=CatalogSource(

@@ -22,11 +22,18 @@ class Settings(BaseSettings):
     provider_keys_secret: str | None = None
     api_keys_secret: str | None = None
     secrets_cache_s: int = 300
+    #: behind API Gateway's token authorizer (which already checked the key): skip the
+    #: app's own check, and with it a Secrets Manager read per cold start
+    trust_gateway_auth: bool = False
 
     models_table: str | None = None
     breakers_table: str | None = None
     metrics_table: str | None = None
     debates_table: str | None = None
+    #: the debate state machine (AWS mode: debates run as its executions)
+    debate_state_machine_arn: str | None = None
+    #: Bedrock (Converse) in this region, signed with the function's role
+    bedrock_region: str | None = None
     catalog_cache_s: int = 300
 
     default_profile: str = "balanced"
@@ -56,3 +63,10 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field`` (the CDK stacks use this, not literals)."""
+    if field not in Settings.model_fields:
+        raise KeyError(f"no setting named {field!r}")
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

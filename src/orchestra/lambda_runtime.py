@@ -59,6 +59,41 @@ class LambdaApp:
             self._loop.close()
         self._adapter = self._services = None
 
+    def prewarm(self) -> None:
+        """Import and warm everything that needs no network (before a SnapStart snapshot)."""
+        import mangum  # noqa: F401
+
+        from orchestra.api.app import default_routers
+        from orchestra.bootstrap import build_services  # noqa: F401
+        from orchestra.catalog.models import load_snapshot
+        from orchestra.schemas.chat import ChatRequest
+
+        if self.routers:
+            self.routers()
+        else:
+            default_routers()
+        load_snapshot()
+        ChatRequest.model_validate(
+            {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+        )
+
+    def before_snapshot(self) -> None:
+        """Nothing with a connection or a credential may be in the snapshot."""
+        if self._adapter is not None:
+            log.warning("app built before the snapshot: discarding it")
+            self.close()
+
+    def after_restore(self) -> None:
+        """Fresh random state, no inherited clients, secrets or loop."""
+        import random
+
+        from aws_lambda_powertools.utilities import parameters
+
+        random.seed()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        self.close()
+        self._loop = None
+
     def _use_own_loop(self) -> None:
         """One loop for the environment's life: Mangum runs every invocation on it, so the
         upstream connection pool (bound to its loop) survives between warm invocations."""

@@ -31,6 +31,8 @@ class Observer(Protocol):
         fallbacks: int,
     ) -> None: ...
 
+    def breaker_opened(self, model_id: str) -> None: ...
+
 
 class LogObserver:
     """Local default: one debug line per attempt, nothing else."""
@@ -52,6 +54,9 @@ class LogObserver:
         fallbacks: int,
     ) -> None:
         log.debug("completed", extra={"model": model_id, "ms": latency_ms, "fallbacks": fallbacks})
+
+    def breaker_opened(self, model_id: str) -> None:
+        log.warning("circuit breaker opened", extra={"model": model_id})
 
 
 class EmfObserver:
@@ -99,3 +104,16 @@ class EmfObserver:
             values["PromptTokens"] = (usage.prompt_tokens, "Count")
             values["CompletionTokens"] = (usage.completion_tokens, "Count")
         self._emit(model_id, values)
+        # totals without the Model dimension: what the fallback-rate alarm divides
+        self._total("Requests", 1)
+        self._total("FallbackRequests", 1 if fallbacks else 0)
+
+    def breaker_opened(self, model_id: str) -> None:
+        log.warning("circuit breaker opened", extra={"model": model_id})
+        self._emit(model_id, {"BreakerOpened": (1, "Count")})
+        self._total("BreakerOpened", 1)
+
+    def _total(self, name: str, value: float) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -66,15 +66,16 @@ def _load_handler() -> Any:
         sys.modules["generate_handler"] = module
         spec.loader.exec_module(module)
         _MODULE["generate"] = module
-    module.app = LambdaApp(metrics=module.metrics)  # a new execution environment
-    _APPS.append(module.app)
+    app = LambdaApp(metrics=module.function.metrics)  # a new execution environment
+    module.function.app = app
+    _APPS.append(app)
     return module
 
 
 def _log_lines(module: Any) -> io.StringIO:
     """Point the Powertools log handler (shared with orchestra's logger) at a buffer."""
     buffer = io.StringIO()
-    module.logger.registered_handler.stream = buffer  # the old stream may be closed
+    module.function.logger.registered_handler.stream = buffer  # the old stream may be closed
     return buffer
 
 

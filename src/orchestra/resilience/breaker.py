@@ -66,8 +66,11 @@ class CircuitBreaker:
         backend: BreakerBackend,
         policy: BreakerPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        on_open: Callable[[str], None] | None = None,
     ) -> None:
         self._backend = backend
+        #: told once per transition to open that this instance won (the open-breakers alarm)
+        self._on_open = on_open
         self._policy = policy or BreakerPolicy()
         self._clock = clock
         self._cache: dict[str, tuple[BreakerState, float]] = {}
@@ -164,6 +167,8 @@ class CircuitBreaker:
                     return
                 if won:
                     self._store(new, state.version + 1, now)
+                    if new.state == "open" and self._on_open is not None:
+                        self._on_open(model_id)
                     return
                 if attempt == 1:
                     break

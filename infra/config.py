@@ -1,0 +1,102 @@
+"""Stage configuration: one typed object per stage (dev, prod), chosen with ``-c stage=``.
+
+Every knob the stacks read lives here, with the defaults a new account can deploy. Override
+any field for one deployment with ``-c overrides='{"alarm_email": "ops@example.com"}'``
+(JSON, validated like the rest), or edit the presets below.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Sizing(BaseModel):
+    """One function's memory, timeout and (optional) reserved concurrency."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    memory_mb: int = Field(ge=128, le=10240)
+    timeout_s: int = Field(ge=1, le=900)
+    #: None = share the account's pool (a new account's limit of 10 cannot reserve any)
+    reserved_concurrency: int | None = Field(default=None, ge=0)
+
+
+class UsagePlan(BaseModel):
+    """A usage plan clients are attached to with ``orchestra keys create``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    rate_per_s: float = Field(gt=0)
+    burst: int = Field(gt=0)
+    requests_per_day: int | None = Field(default=None, gt=0)
+
+
+API_FUNCTIONS = ("generate", "multi_generate", "debate_api")
+ALL_FUNCTIONS = (*API_FUNCTIONS, "authorizer", "debate_steps", "sync")
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: Literal["dev", "prod"]
+    #: prefix of every stack name: ``<prefix>-<stage>-data`` / ``<prefix>-<stage>-service``
+    prefix: str = "Orchestra"
+    python: Literal["3.12", "3.13"] = "3.13"
+    log_retention_days: int = 30
+    #: keep log groups of the service stack when it is destroyed
+    retain_logs: bool = False
+    #: Lambda SnapStart on the API functions and the authorizer (published versions)
+    snapstart: bool = True
+    functions: dict[str, Sizing] = Field(
+        default_factory=lambda: {
+            # API Gateway's integration limit is 29 s; the app's deadline stays below it
+            "generate": Sizing(memory_mb=1024, timeout_s=29),
+            "multi_generate": Sizing(memory_mb=1024, timeout_s=29),
+            "debate_api": Sizing(memory_mb=512, timeout_s=10),
+            "authorizer": Sizing(memory_mb=256, timeout_s=5),
+            "debate_steps": Sizing(memory_mb=1024, timeout_s=180),
+            "sync": Sizing(memory_mb=512, timeout_s=300),
+        }
+    )
+    #: stage-wide throttling (per client it is the usage plan's)
+    throttle_rate_per_s: float = 50
+    throttle_burst: int = 100
+    usage_plans: tuple[UsagePlan, ...] = (
+        UsagePlan(name="standard", rate_per_s=5, burst=10, requests_per_day=10_000),
+        UsagePlan(name="unlimited", rate_per_s=50, burst=100),
+    )
+    #: seconds API Gateway caches an authorizer decision per key (0 = never)
+    authorizer_cache_s: int = Field(default=300, ge=0, le=3600)
+    #: request bodies above this are refused (WAF at the edge, the app again behind it)
+    max_body_bytes: int = 1_048_576
+    #: AWS WAF web ACL on the stage: body size limit, per-IP rate limit, AWS common rules
+    waf: bool = True
+    waf_requests_per_5min_per_ip: int = 3000
+    #: grant bedrock:InvokeModel* (Bedrock models in this region, with the function role)
+    bedrock: bool = True
+    debate_turn_timeout_s: int = 150
+    alarm_email: str | None = None
+    alarm_5xx_rate: float = 0.05
+    alarm_p99_latency_ms: int = 20_000
+    alarm_fallback_rate: float = 0.25
+
+    def sizing(self, function: str) -> Sizing:
+        return self.functions[function]
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "dev": {"stage": "dev", "log_retention_days": 14, "waf": False},
+    "prod": {"stage": "prod", "log_retention_days": 90, "retain_logs": True},
+}
+
+
+def load_stage(stage: str, overrides: str | dict[str, Any] | None = None) -> StageConfig:
+    """The preset for ``stage`` with ``overrides`` (a dict or JSON text) applied on top."""
+    if stage not in PRESETS:
+        raise ValueError(f"unknown stage {stage!r}: expected one of {sorted(PRESETS)}")
+    extra = json.loads(overrides) if isinstance(overrides, str) else dict(overrides or {})
+    return StageConfig.model_validate({**PRESETS[stage], **extra})

@@ -1,0 +1,106 @@
+"""``OrchestraFunction``: every Lambda function built the same way.
+
+Python (3.12/3.13) on arm64, the one shared bundle (core package + dependencies, compiled
+bytecode), its own role (logs to its own log group only: no managed policy), an explicit
+log group with retention, X-Ray active tracing, Powertools environment, optional reserved
+concurrency and, for the API functions, SnapStart on a published version behind a ``live``
+alias (API Gateway and the authorizer invoke the alias, never ``$LATEST``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from infra.config import StageConfig
+
+RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13}
+
+
+class OrchestraFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        code: lambda_.Code,
+        config: StageConfig,
+        environment: Mapping[str, str],
+        snapstart: bool = False,
+        description: str = "",
+    ) -> None:
+        super().__init__(scope, construct_id)
+        sizing = config.sizing(name)
+        service = "orchestra-" + name.replace("_", "-")
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain_logs else RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Orchestra {name} function",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description or f"Orchestra {name}",
+            runtime=RUNTIMES[config.python],
+            architecture=lambda_.Architecture.ARM_64,
+            code=code,
+            handler=f"functions.{name}.handler.handler",
+            memory_size=sizing.memory_mb,
+            timeout=Duration.seconds(sizing.timeout_s),
+            reserved_concurrent_executions=sizing.reserved_concurrency,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": "Orchestra",
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                "POWERTOOLS_DEV": "false",
+                "ORCHESTRA_MODE": "aws",
+                **environment,
+            },
+        )
+        #: what callers invoke: the SnapStart version's alias, or the function itself
+        self.target: lambda_.IFunction = (
+            lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
+            if snapstart
+            else self.function
+        )
+
+
+RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def retention(days: int) -> logs.RetentionDays:
+    if days not in RETENTION:
+        raise ValueError(f"log retention must be one of {sorted(RETENTION)} days, not {days}")
+    return RETENTION[days]

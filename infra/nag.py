@@ -1,0 +1,122 @@
+"""cdk-nag acknowledgements: every finding we accept, where it arises, with its reason.
+
+Each acknowledgement names one exact finding (cdk-nag 3 ids such as
+``AwsSolutions-IAM5[Resource::*]``) on the smallest construct that raises it, so a new
+wildcard elsewhere still fails the synth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Acknowledgment, CfnElement, Stack, Token, Validations
+
+from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from infra.stacks.data import DataStack
+    from infra.stacks.service import ServiceStack
+
+XRAY = (
+    "X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
+    "the wildcard is AWS's documented form for active tracing."
+)
+LAMBDA_VERSIONS = (
+    "Invoking a published version or alias of this one function: the ':*' suffix covers its "
+    "versions only, never another function."
+)
+
+
+def _ack(construct: IConstruct, finding: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(
+        Acknowledgment(id=f"AwsSolutions::AwsSolutions-{finding}", reason=reason)
+    )
+
+
+def acknowledge_data(stack: DataStack) -> None:
+    for secret in (stack.provider_keys, stack.client_keys):
+        _ack(
+            secret,
+            "SMG4",
+            "Values are third-party provider keys (rotated at the vendor, then put here) and "
+            "client keys (rotated with 'orchestra keys create/revoke'); no Lambda rotator can "
+            "mint either.",
+        )
+
+
+def acknowledge_service(stack: ServiceStack) -> None:
+    for fn in stack.functions.values():
+        _ack(fn.role, "IAM5[Resource::*]", XRAY)
+        _ack(
+            fn.function,
+            "L1",
+            f"Pinned to Python {stack.config.python}: the bundle's bytecode and arm64 wheels "
+            "are built for exactly this version; moving is one StageConfig.python change.",
+        )
+    for name in ("generate", "multi_generate", "debate_steps"):
+        role = stack.functions[name].role
+        for resource in (
+            "arn:<AWS::Partition>:bedrock:*::foundation-model/*",
+            "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*",
+        ):
+            _ack(
+                role,
+                f"IAM5[Resource::{resource}]",
+                "The model is chosen per request by the router among Bedrock models (and "
+                "cross-region inference profiles may serve from any region); actions are "
+                "limited to InvokeModel and InvokeModelWithResponseStream.",
+            )
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    _ack(
+        stack.functions["debate_api"].role,
+        f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:"
+        f"<{_logical(stack.debate.state_machine)}.Name>:*]",
+        "Executions are named after each debate id at run time; the ARN is limited to the "
+        "executions of this one state machine.",
+    )
+    machine = stack.debate.state_machine
+    _ack(machine.role, "IAM5[Resource::*]", XRAY + " Log delivery APIs likewise need '*'.")
+    steps = _logical(stack.functions["debate_steps"].function)
+    _ack(machine.role, f"IAM5[Resource::<{steps}.Arn>:*]", LAMBDA_VERSIONS)
+    sync = _logical(stack.functions["sync"].function)
+    _ack(stack, f"IAM5[Resource::<{sync}.Arn>:*]", LAMBDA_VERSIONS)
+    _acknowledge_api(stack)
+
+
+def _acknowledge_api(stack: ServiceStack) -> None:
+    http = stack.api
+    _ack(
+        http.api,
+        "COG4",
+        "Clients authenticate with 'Authorization: Bearer <key>' exactly as the OpenAI SDK "
+        "sends it; a TOKEN authorizer checks the key (Cognito tokens would break every client).",
+    )
+    _ack(
+        http.api,
+        "APIG4",
+        "Only GET /health is public: it answers 'ok' and reveals no data or configuration.",
+    )
+    _ack(
+        http.api,
+        "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonAPIGatewayPushToCloudWatchLogs]",
+        "API Gateway's account-level logging role: AWS's managed policy is the documented one.",
+    )
+    _ack(
+        stack.schedules.dead_letters,
+        "SQS3",
+        "This queue is itself the dead-letter queue of the sync schedules.",
+    )
+    if not stack.config.waf:
+        _ack(
+            http.api,
+            "APIG3",
+            "WAF is off for this stage (StageConfig.waf=false, dev): prod turns it on.",
+        )
+
+
+def _logical(construct: IConstruct) -> str:
+    child = construct.node.default_child
+    assert isinstance(child, CfnElement)
+    return str(Stack.of(construct).resolve(child.logical_id))

@@ -1,0 +1,173 @@
+"""The stateless service stack: functions, REST API, debate state machine, sync schedules,
+alarms and dashboard. It holds no data: destroy and redeploy it freely."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aws_cdk import ArnFormat, Aws, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+
+from constructs import Construct
+from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, StageConfig
+from infra.constructs.api import OrchestraApi
+from infra.constructs.debate_machine import DebateMachine
+from infra.constructs.function import OrchestraFunction
+from infra.constructs.monitoring import Monitoring, Watched
+from infra.constructs.schedules import SyncSchedules
+from infra.stacks.data import DataStack
+from orchestra.config import env_name
+from orchestra.storage.tables import BREAKERS_TABLE, DEBATES_TABLE, METRICS_TABLE, MODELS_TABLE
+
+#: exactly the DynamoDB actions each access pattern issues (see orchestra.storage.dynamodb)
+CATALOG_READ = ("dynamodb:Scan", "dynamodb:GetItem")
+CATALOG_WRITE = (
+    *CATALOG_READ,
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:BatchWriteItem",
+)
+BREAKER_RW = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+METRICS_RW = ("dynamodb:UpdateItem", "dynamodb:Query")
+DEBATES_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+#: functions that call models: routing, breakers and metrics tables, provider keys
+MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
+
+
+class ServiceStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        data: DataStack,
+        code: lambda_.Code,
+        **kw: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kw)
+        self.config, self.data = config, data
+        self.functions = {
+            name: OrchestraFunction(
+                self,
+                name.title().replace("_", ""),
+                name=name,
+                code=code,
+                config=config,
+                environment=self._environment(name),
+                snapstart=config.snapstart and name in (*API_FUNCTIONS, "authorizer"),
+            )
+            for name in ALL_FUNCTIONS
+        }
+        self._grant_data()
+        self.debate = DebateMachine(
+            self, "Debate", config=config, steps=self.functions["debate_steps"].target
+        )
+        self._grant_debates()
+        self.api = OrchestraApi(
+            self,
+            "Http",
+            config=config,
+            targets={name: self.functions[name].target for name in API_FUNCTIONS},
+            authorizer=self.functions["authorizer"].target,
+        )
+        self.schedules = SyncSchedules(
+            self, "Schedules", config=config, sync=self.functions["sync"].target
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=config,
+            watched=Watched(
+                api=self.api.api,
+                generate=self.functions["generate"].function,
+                sync=self.functions["sync"].function,
+                debate=self.debate.state_machine,
+                sync_dead_letters=self.schedules.dead_letters,
+            ),
+        )
+
+    def _environment(self, name: str) -> dict[str, str]:
+        data, env = self.data, {}
+        tables = {
+            "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
+            "multi_generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
+            "debate_api": (MODELS_TABLE, DEBATES_TABLE),
+            "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE),
+            "sync": (MODELS_TABLE,),
+            "authorizer": (),
+        }[name]
+        env.update({spec.env_var: data.tables[spec.key].table_name for spec in tables})
+        if name == "authorizer":
+            env[env_name("api_keys_secret")] = data.client_keys.secret_arn
+            return env
+        env[env_name("provider_keys_secret")] = data.provider_keys.secret_arn
+        if name in API_FUNCTIONS:
+            env[env_name("trust_gateway_auth")] = "true"  # the authorizer checked the key
+            env[env_name("max_body_bytes")] = str(self.config.max_body_bytes)
+        if self.config.bedrock and name in MODEL_CALLERS:
+            env[env_name("bedrock_region")] = Aws.REGION
+        return env
+
+    def _grant_data(self) -> None:
+        data, fns = self.data, self.functions
+        data.client_keys.grant_read(fns["authorizer"].role)
+        for name in ("generate", "multi_generate", "debate_api", "debate_steps", "sync"):
+            data.provider_keys.grant_read(fns[name].role)
+        for name in MODEL_CALLERS:
+            role = fns[name].role
+            _grant(data.tables["models"], role, CATALOG_READ)
+            _grant(data.tables["breakers"], role, BREAKER_RW)
+            _grant(data.tables["metrics"], role, METRICS_RW)
+            if self.config.bedrock:
+                role.add_to_policy(_bedrock_statement())
+        _grant(data.tables["models"], fns["debate_api"].role, CATALOG_READ)
+        _grant(data.tables["debates"], fns["debate_api"].role, DEBATES_RW)
+        _grant(data.tables["debates"], fns["debate_steps"].role, DEBATES_RW)
+        _grant(data.tables["models"], fns["sync"].role, CATALOG_WRITE)
+
+    def _grant_debates(self) -> None:
+        """The debate API starts executions and reads their status, for this machine only."""
+        machine = self.debate.state_machine
+        api = self.functions["debate_api"]
+        machine.grant_start_execution(api.role)
+        executions = Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        api.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[executions],
+            )
+        )
+        api.function.add_environment(
+            env_name("debate_state_machine_arn"), machine.state_machine_arn
+        )
+
+
+def _grant(table: dynamodb.ITable, role: iam.IGrantable, actions: Iterable[str]) -> None:
+    table.grant(role, *actions)
+
+
+def _bedrock_statement() -> iam.PolicyStatement:
+    partition, region, account = Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID
+    return iam.PolicyStatement(
+        actions=list(BEDROCK_INVOKE),
+        resources=[
+            # cross-region inference profiles may serve from any region's foundation model
+            f"arn:{partition}:bedrock:*::foundation-model/*",
+            f"arn:{partition}:bedrock:{region}:{account}:inference-profile/*",
+        ],
+    )

@@ -1,0 +1,47 @@
+"""Lambda SnapStart: what runs before the snapshot, and what is renewed after each restore.
+
+The rule: **no network client and no credential is created before the snapshot.** Every
+execution environment restored from one snapshot would otherwise share its connections,
+its temporary credentials and its random state. So the snapshot holds imported modules and
+pure, warmed code only (:meth:`LambdaApp.prewarm`); clients, secrets and boto3 sessions are
+built on the first invocation after a restore, and ``after_restore`` throws away anything
+that was built regardless and re-seeds ``random``.
+
+``snapshot_restore_py`` exists only in the Lambda Python runtime (3.12+); elsewhere
+:func:`install` does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+log = logging.getLogger("orchestra")
+
+SNAPSTART = "snap-start"
+
+
+class Restorable(Protocol):
+    def prewarm(self) -> None: ...
+
+    def before_snapshot(self) -> None: ...
+
+    def after_restore(self) -> None: ...
+
+
+def install(runtime: Restorable, initialization_type: str | None) -> bool:
+    """Prewarm and register the hooks when this init is a SnapStart one (else nothing)."""
+    if initialization_type != SNAPSTART:
+        return False
+    try:
+        from snapshot_restore_py import (  # type: ignore[import-not-found]
+            register_after_restore,
+            register_before_snapshot,
+        )
+    except ImportError:
+        log.warning("SnapStart init without snapshot_restore_py: hooks not registered")
+        return False
+    runtime.prewarm()
+    register_before_snapshot(runtime.before_snapshot)
+    register_after_restore(runtime.after_restore)
+    return True

@@ -1,0 +1,65 @@
+"""The debate state machine definition: well-formed, references only, one ARN placeholder."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestra.debate.machine import STEPS_ARN, definition, render
+
+
+def _states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    states = dict(machine["States"])
+    for state in machine["States"].values():
+        if state["Type"] == "Map":
+            states.update(state["ItemProcessor"]["States"])
+    return states
+
+
+def test_every_transition_lands_on_a_state() -> None:
+    machine = definition()
+    top = set(machine["States"])
+    assert machine["StartAt"] in top
+    for name, state in machine["States"].items():
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", [])]
+        targets += [c["Next"] for c in state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in top, (name, target)
+        assert state["Type"] in ("Succeed", "Fail") or "Next" in state or state.get("End") or state["Type"] == "Choice"
+
+
+def test_every_task_invokes_the_steps_function_with_a_step_name() -> None:
+    tasks = [s for s in _states(definition()).values() if s["Type"] == "Task"]
+    assert {t["Parameters"]["Payload"]["step"] for t in tasks} == {
+        "turn",
+        "converge",
+        "synthesize",
+        "fail",
+    }
+    for task in tasks:
+        assert task["Parameters"]["FunctionName"] == "${" + STEPS_ARN + "}"
+        assert task["Retry"][0]["ErrorEquals"][0].startswith("Lambda.")
+
+
+def test_failures_are_recorded_before_the_execution_fails() -> None:
+    states = definition()["States"]
+    for name in ("Round", "Converge", "Synthesize"):
+        assert states[name]["Catch"][0]["Next"] == "RecordFailure"
+    assert states["RecordFailure"]["Next"] == "Failed"
+    assert states["Failed"]["Type"] == "Fail"
+
+
+def test_payloads_carry_references_not_transcripts() -> None:
+    text = json.dumps(definition())
+    for word in ("transcript", "content", "messages"):
+        assert word not in text
+
+
+def test_render_fills_the_function_arn() -> None:
+    arn = "arn:aws:lambda:eu-west-1:123456789012:function:steps"
+    rendered = render(arn, turn_timeout_s=30)
+    assert "${" not in rendered
+    turn = json.loads(rendered)["States"]["Round"]["ItemProcessor"]["States"]["Turn"]
+    assert turn["Parameters"]["FunctionName"] == arn
+    assert turn["TimeoutSeconds"] == 30

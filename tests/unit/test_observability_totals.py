@@ -1,0 +1,42 @@
+"""Totals the alarms divide (Requests, FallbackRequests, BreakerOpened) and the breaker hook."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_lambda_powertools import Metrics
+
+from orchestra.observability import EmfObserver
+from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
+from orchestra.storage.memory import MemoryBreakerBackend
+
+
+def _flushed(metrics: Metrics, capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    capsys.readouterr()
+    metrics.flush_metrics()
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def test_completed_adds_service_level_totals(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = Metrics(namespace="Orchestra", service="orchestra-generate")
+    observer = EmfObserver(metrics)
+    capsys.readouterr()
+    observer.completed("m1", usage=None, cost_usd=0.0, latency_ms=10, fallbacks=2)
+    observer.completed("m2", usage=None, cost_usd=0.0, latency_ms=10, fallbacks=0)
+    blobs = _flushed(metrics, capsys)
+    totals = blobs[-1]
+    directive = totals["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Dimensions"] == [["service"]]
+    assert totals["Requests"] == [1.0, 1.0]
+    assert totals["FallbackRequests"] == [1.0, 0.0]
+
+
+async def test_breaker_reports_each_opening_once() -> None:
+    opened: list[str] = []
+    breaker = CircuitBreaker(
+        MemoryBreakerBackend(), BreakerPolicy(failure_threshold=2), on_open=opened.append
+    )
+    for _ in range(4):
+        await breaker.record_failure("m1")
+    assert opened == ["m1"]
