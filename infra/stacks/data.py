@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy, SecretValue, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_secretsmanager as secretsmanager
 
@@ -27,6 +27,8 @@ class DataStack(Stack):
         self.client_keys = self._secret(
             "ClientKeys", "Orchestra client API keys: a JSON object, client name -> key"
         )
+        CfnOutput(self, "ProviderKeysSecretArn", value=self.provider_keys.secret_arn)
+        CfnOutput(self, "ClientKeysSecretArn", value=self.client_keys.secret_arn)
 
     def _table(self, spec: TableSpec) -> dynamodb.Table:
         string = dynamodb.AttributeType.STRING

@@ -73,6 +73,7 @@ class LambdaApp:
         else:
             default_routers()
         load_snapshot()
+        _import_aws_clients()
         ChatRequest.model_validate(
             {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
         )
@@ -155,6 +156,17 @@ class LambdaApp:
 
         status = int(response.get("statusCode") or 500)
         self.metrics.add_metric(name=f"Status{status // 100}xx", unit=MetricUnit.Count, value=1)
+
+
+def _import_aws_clients() -> None:
+    """boto3, Powertools Parameters and the DynamoDB stores: modules only, no client yet."""
+    try:
+        import boto3  # noqa: F401
+        from aws_lambda_powertools.utilities import parameters  # noqa: F401
+
+        import orchestra.storage.dynamodb  # noqa: F401
+    except ImportError:  # local runs without the aws extra
+        log.debug("boto3 not installed: nothing to prewarm for AWS")
 
 
 def access_fields(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:

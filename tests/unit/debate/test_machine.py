@@ -26,7 +26,12 @@ def test_every_transition_lands_on_a_state() -> None:
         targets += [c["Next"] for c in state.get("Catch", [])]
         for target in filter(None, targets):
             assert target in top, (name, target)
-        assert state["Type"] in ("Succeed", "Fail") or "Next" in state or state.get("End") or state["Type"] == "Choice"
+        assert (
+            state["Type"] in ("Succeed", "Fail")
+            or "Next" in state
+            or state.get("End")
+            or state["Type"] == "Choice"
+        )
 
 
 def test_every_task_invokes_the_steps_function_with_a_step_name() -> None:
