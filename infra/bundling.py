@@ -9,8 +9,6 @@ unchanged tree re-uses the asset. ``-c aws:cdk:bundling-stacks=[]`` (the tests) 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
@@ -27,7 +25,7 @@ class LocalBundler:
     def __init__(self, root: Path, python: str) -> None:
         self.root, self.python = root, python
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:  # jsii: positional
         report = build_bundle(
             self.root,
             Path(output_dir),

@@ -31,6 +31,7 @@ from orchestra.redaction import RedactingFilter, Redactor
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.routing.router import Router
+from orchestra.secrets import read_secret_json
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
 from orchestra.storage.metrics import MetricsRecorder
 from orchestra.storage.protocols import BreakerBackend, CatalogBackend, MetricsBackend
@@ -66,16 +67,6 @@ def dynamodb_stores(settings: Settings, client: Any = None) -> Stores:
         DynamoDBMetricsBackend(settings.metrics_table, client),
         catalog,
     )
-
-
-def read_secret_json(secret_id: str, max_age: int) -> dict[str, str]:
-    """A JSON secret through Powertools Parameters (cached for ``max_age`` seconds)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(secret_id, transform="json", max_age=max_age)
-    if not isinstance(value, dict):
-        raise StorageError(f"secret {secret_id} is not a JSON object")
-    return {str(k): str(v) for k, v in value.items() if v}
 
 
 def provider_keys(settings: Settings, environ: Mapping[str, str]) -> Mapping[str, str]:

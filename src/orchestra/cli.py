@@ -69,6 +69,47 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    import boto3
+
+    from orchestra.api.client_keys import ClientKeys
+    from orchestra.errors import OrchestraError
+
+    if args.action != "list" and not args.name:
+        print(f"error: keys {args.action} needs --name", file=sys.stderr)
+        return 2
+    if args.action == "create" and not args.usage_plan_id:
+        print("error: keys create needs --usage-plan-id", file=sys.stderr)
+        return 2
+    session = boto3.session.Session(region_name=args.region)
+    keys = ClientKeys(
+        session.client("apigateway"), session.client("secretsmanager"), args.secret_id
+    )
+    try:
+        if args.action == "list":
+            print("\n".join(keys.names()) or "(no clients)")
+        elif args.action == "create":
+            key = keys.create(args.name, args.usage_plan_id)
+            print(f"client {args.name}: {key}\n(shown once: hand it over now)")
+        else:
+            keys.revoke(args.name)
+            print(f"client {args.name}: revoked")
+    except OrchestraError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _keys_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = verbs.add_parser("keys", help="manage client API keys of a deployed stack")
+    keys.add_argument("action", choices=["create", "revoke", "list"])
+    keys.add_argument("--secret-id", required=True, help="the ClientKeysSecretArn output")
+    keys.add_argument("--name", help="client name (create, revoke)")
+    keys.add_argument("--usage-plan-id", help="a UsagePlan...Id output (create)")
+    keys.add_argument("--region", default=None)
+    keys.set_defaults(func=cmd_keys)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orchestra", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -77,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
+    _keys_parser(verbs)
     models = verbs.add_parser("models", help="list routable models ranked for a profile")
     models.add_argument("--profile", default="balanced")
     models.set_defaults(func=cmd_models)

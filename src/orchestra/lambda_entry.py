@@ -56,3 +56,59 @@ class ApiFunction:
 
         wrapped: Handler = handler
         return wrapped
+
+
+class AuthorizerFunction:
+    """The TOKEN authorizer: client keys from their secret (cached), then ``authorize``.
+
+    A secret that cannot be read raises, so API Gateway answers ``AUTHORIZER_FAILURE``
+    (a 503 in OpenAI's shape): refusing every key would look like a wrong key to clients.
+    """
+
+    def __init__(
+        self, service: str = "orchestra-authorizer", *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        environ = os.environ if environ is None else environ
+        self.logger = Logger(service=service)
+        self._settings: Any = None
+        copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
+        snapstart.install(self, environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
+        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(self._handle)
+
+    def clients(self) -> Mapping[str, str]:
+        from orchestra.config import Settings
+        from orchestra.secrets import read_secret_json
+
+        if self._settings is None:
+            self._settings = Settings()
+        secret = self._settings.api_keys_secret
+        if not secret:
+            raise RuntimeError("ORCHESTRA_API_KEYS_SECRET is not set")
+        try:
+            return read_secret_json(secret, self._settings.secrets_cache_s)
+        except Exception as exc:  # the reason is logged by type only: it may quote the secret
+            self.logger.error("client keys unreadable", extra={"error": type(exc).__name__})
+            raise RuntimeError("client keys unavailable") from exc
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from orchestra.api.authorizer import authorize
+
+        return authorize(event, self.clients())
+
+    def prewarm(self) -> None:
+        from aws_lambda_powertools.utilities import parameters  # noqa: F401
+
+        import orchestra.api.authorizer  # noqa: F401
+        from orchestra.config import Settings  # noqa: F401
+
+    def before_snapshot(self) -> None:
+        self._settings = None
+
+    def after_restore(self) -> None:
+        import random
+
+        from aws_lambda_powertools.utilities import parameters
+
+        random.seed()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        self._settings = None

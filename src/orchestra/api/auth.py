@@ -12,7 +12,8 @@ from orchestra.errors import Unauthorized
 KeyLoader = Callable[[], Awaitable[frozenset[str]]]
 
 
-def _digest(key: str) -> bytes:
+def key_digest(key: str) -> bytes:
+    """Keys are compared as digests: equal length, so ``compare_digest`` leaks nothing."""
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
@@ -31,7 +32,7 @@ class ApiKeyAuth:
         refresh_s: float = 300.0,
         open_access: bool = False,
     ) -> None:
-        self._digests = [_digest(k) for k in keys or ()]
+        self._digests = [key_digest(k) for k in keys or ()]
         self._loader = loader
         self._refresh_s = refresh_s
         self._loaded_at = float("-inf")
@@ -40,7 +41,7 @@ class ApiKeyAuth:
     async def _refresh(self) -> None:
         if self._loader is None or time.monotonic() - self._loaded_at < self._refresh_s:
             return
-        self._digests = [_digest(k) for k in await self._loader()]
+        self._digests = [key_digest(k) for k in await self._loader()]
         self._loaded_at = time.monotonic()
 
     async def check(self, authorization: str | None) -> None:
@@ -53,7 +54,7 @@ class ApiKeyAuth:
                 "Missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
             )
         await self._refresh()
-        presented = _digest(token)
+        presented = key_digest(token)
         matched = False
         for digest in self._digests:
             matched |= hmac.compare_digest(presented, digest)

@@ -1,0 +1,93 @@
+"""API Gateway TOKEN authorizer: ``Authorization: Bearer <key>`` against the client keys.
+
+The client's key is also the value of its API Gateway API key (``orchestra keys create``
+makes both), so the answer's ``usageIdentifierKey`` lets the usage plan throttle and quota
+that client (``apiKeySource: AUTHORIZER``). API Gateway caches a decision per token for
+every method of the stage, so the policy covers the whole stage, not the one method asked.
+
+A refusal is the exception whose message is exactly ``Unauthorized``: API Gateway then
+answers 401 (in OpenAI's shape, see ``gateway_responses``). Keys never reach a log line.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from orchestra.api.auth import key_digest
+
+log = logging.getLogger("orchestra.authorizer")
+
+#: arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<VERB>/<path...>
+METHOD_ARN = re.compile(
+    r"^arn:(?P<partition>aws[\w-]*):execute-api:(?P<region>[\w-]+):(?P<account>\d{12}):"
+    r"(?P<api>[A-Za-z0-9]+)/(?P<stage>[^/]+)/"
+)
+
+
+class Refused(Exception):
+    """Raise to make API Gateway answer 401."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+def bearer_token(header: Any) -> str | None:
+    """The key from ``Bearer <key>`` (any case, surrounding spaces ignored), else None."""
+    if not isinstance(header, str):
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+def stage_resource(method_arn: Any) -> str | None:
+    """Every method of the stage the request came to (the decision is cached per token)."""
+    match = METHOD_ARN.match(method_arn) if isinstance(method_arn, str) else None
+    if match is None:
+        return None
+    return (
+        f"arn:{match['partition']}:execute-api:{match['region']}:{match['account']}:"
+        f"{match['api']}/{match['stage']}/*/*"
+    )
+
+
+def find_client(token: str, clients: Mapping[str, str]) -> str | None:
+    """The client whose key is ``token``; every key is compared, in constant time."""
+    presented = key_digest(token)
+    found = None
+    for name, key in clients.items():
+        if hmac.compare_digest(presented, key_digest(key)) and found is None:
+            found = name
+    return found
+
+
+def authorize(event: Any, clients: Mapping[str, str]) -> dict[str, Any]:
+    """The authorizer's answer for a TOKEN event, or :class:`Refused`."""
+    event = event if isinstance(event, dict) else {}
+    resource = stage_resource(event.get("methodArn"))
+    token = bearer_token(event.get("authorizationToken"))
+    if resource is None:
+        log.warning("authorizer event without a usable methodArn: refused")
+        raise Refused
+    client = find_client(token, clients) if token else None
+    if client is None:
+        log.info("refused: %s", "unknown key" if token else "no Bearer key")
+        raise Refused
+    log.info("allowed", extra={"client": client})
+    return {
+        "principalId": client,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}
+            ],
+        },
+        "usageIdentifierKey": token,
+        "context": {"client": client},
+    }

@@ -1,0 +1,79 @@
+"""Client API keys, managed in two places that must agree: API Gateway and the secret.
+
+A client's key is an API Gateway API key (on a usage plan, so it is throttled and given a
+quota) whose value is also stored in the client-keys secret that the token authorizer
+reads (``{"<client name>": "<key>"}``). ``create`` and ``revoke`` change both; the key is
+shown once, at creation. boto3 clients are passed in (moto in tests).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from orchestra.errors import InvalidRequest
+
+PREFIX = "sk-orch-"
+NAME_PREFIX = "orchestra-"
+
+
+@dataclass
+class ClientKeys:
+    apigateway: Any
+    secretsmanager: Any
+    secret_id: str
+
+    def _load(self) -> dict[str, str]:
+        raw = self.secretsmanager.get_secret_value(SecretId=self.secret_id)["SecretString"]
+        value = json.loads(raw or "{}")
+        if not isinstance(value, dict):
+            raise InvalidRequest(f"secret {self.secret_id} is not a JSON object")
+        return {str(k): str(v) for k, v in value.items()}
+
+    def _save(self, clients: dict[str, str]) -> None:
+        self.secretsmanager.put_secret_value(
+            SecretId=self.secret_id, SecretString=json.dumps(clients, sort_keys=True)
+        )
+
+    def names(self) -> list[str]:
+        return sorted(self._load())
+
+    def create(self, name: str, usage_plan_id: str) -> str:
+        """A new key for ``name`` on the usage plan; returns it (it is not shown again)."""
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise InvalidRequest("client names use letters, digits, '-' and '_'")
+        clients = self._load()
+        if name in clients:
+            raise InvalidRequest(f"client {name!r} already has a key: revoke it first")
+        key = PREFIX + secrets.token_urlsafe(32)
+        created = self.apigateway.create_api_key(
+            name=NAME_PREFIX + name, value=key, enabled=True, description=f"Orchestra {name}"
+        )
+        try:
+            self.apigateway.create_usage_plan_key(
+                usagePlanId=usage_plan_id, keyId=created["id"], keyType="API_KEY"
+            )
+            self._save({**clients, name: key})
+        except Exception:
+            self.apigateway.delete_api_key(apiKey=created["id"])  # leave nothing half-made
+            raise
+        return key
+
+    def revoke(self, name: str) -> None:
+        """Remove ``name`` from the secret first (the authorizer stops accepting it at its
+        next cache refresh), then delete its API Gateway key."""
+        clients = self._load()
+        if name not in clients:
+            raise InvalidRequest(f"no client named {name!r}")
+        del clients[name]
+        self._save(clients)
+        for key in self._gateway_keys(NAME_PREFIX + name):
+            self.apigateway.delete_api_key(apiKey=key["id"])
+
+    def _gateway_keys(self, full_name: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in self.apigateway.get_paginator("get_api_keys").paginate(nameQuery=full_name):
+            found += [k for k in page.get("items", []) if k.get("name") == full_name]
+        return found

@@ -1,0 +1,112 @@
+"""The TOKEN authorizer's decision: who is allowed, on what, with which usage identifier."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from orchestra.api.authorizer import Refused, authorize, bearer_token, stage_resource
+
+KEY_A = "sk-orch-team-a-0123456789abcdefghijkl"
+KEY_B = "sk-orch-team-b-abcdefghijkl0123456789"
+CLIENTS = {"team-a": KEY_A, "team-b": KEY_B}
+ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/dev/POST/v1/chat/completions"
+
+
+def _event(token: object, arn: object = ARN) -> dict[str, object]:
+    return {"type": "TOKEN", "authorizationToken": token, "methodArn": arn}
+
+
+def test_a_known_key_is_allowed_on_the_whole_stage_and_metered_by_its_plan() -> None:
+    answer = authorize(_event(f"Bearer {KEY_B}"), CLIENTS)
+    assert answer["principalId"] == "team-b"
+    assert answer["usageIdentifierKey"] == KEY_B
+    assert answer["context"] == {"client": "team-b"}
+    (statement,) = answer["policyDocument"]["Statement"]
+    assert statement == {
+        "Action": "execute-api:Invoke",
+        "Effect": "Allow",
+        "Resource": "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/dev/*/*",
+    }
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"bearer {KEY_A}",
+        f"BEARER {KEY_A}",
+        f"  Bearer   {KEY_A}  ",
+        f"Bearer {KEY_A} ",
+    ],
+)
+def test_the_scheme_is_case_insensitive_and_spaces_are_forgiven(header: str) -> None:
+    assert authorize(_event(header), CLIENTS)["principalId"] == "team-a"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        KEY_A,  # no scheme
+        f"Basic {KEY_A}",
+        f"Bearer {KEY_A}x",
+        f"Bearer {KEY_A[:-1]}",
+        f"Bearer {KEY_A} {KEY_B}",
+        12345,
+    ],
+)
+def test_anything_else_is_refused_with_exactly_unauthorized(header: object) -> None:
+    with pytest.raises(Refused) as refused:
+        authorize(_event(header), CLIENTS)
+    assert str(refused.value) == "Unauthorized"  # API Gateway's contract for a 401
+
+
+def test_no_clients_means_nobody_gets_in() -> None:
+    with pytest.raises(Refused):
+        authorize(_event(f"Bearer {KEY_A}"), {})
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        (ARN, "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/dev/*/*"),
+        (
+            "arn:aws:execute-api:us-east-1:123456789012:x1y2z3/prod/GET/v1/debates/dbt_1",
+            "arn:aws:execute-api:us-east-1:123456789012:x1y2z3/prod/*/*",
+        ),
+        (
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:api1/dev/GET/",
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:api1/dev/*/*",
+        ),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc", None),
+        ("arn:aws:lambda:eu-west-1:123456789012:function:x/dev/GET/", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_stage_resource(arn: object, expected: str | None) -> None:
+    assert stage_resource(arn) == expected
+
+
+def test_a_malformed_event_is_refused_not_crashed() -> None:
+    for event in ({}, [], None, {"authorizationToken": f"Bearer {KEY_A}"}):
+        with pytest.raises(Refused):
+            authorize(event, CLIENTS)
+
+
+def test_bearer_token() -> None:
+    assert bearer_token(f"Bearer {KEY_A}") == KEY_A
+    assert bearer_token("Token abc") is None
+
+
+def test_keys_never_reach_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    authorize(_event(f"Bearer {KEY_A}"), CLIENTS)
+    with pytest.raises(Refused) as refused:
+        authorize(_event(f"Bearer {KEY_A}-wrong"), CLIENTS)
+    text = caplog.text + str(refused.value) + repr(refused.value)
+    assert KEY_A not in text and KEY_B not in text
