@@ -58,7 +58,7 @@ $(CDK):
 
 # Templates in cdk.out/ (the Lambda bundle built locally, no Docker), cdk-nag, cfn-lint
 synth: $(STAMP) $(CDK)
-	$(SYNTH_ENV) $(CDK) synth --all --quiet -c stage=$(STAGE) \
+	$(SYNTH_ENV) $(CDK) synth --quiet -c stage=$(STAGE) \
 		-c account=000000000000 -c region=us-east-1
 	$(BIN)/cfn-lint
 

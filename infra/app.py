@@ -46,7 +46,10 @@ def build(
 
 
 def main(context: dict[str, Any] | None = None, outdir: str | None = None) -> cdk.App:
-    app = cdk.App(context=context, outdir=outdir)
+    # cross-stack references (data -> service) kept strong: the data stack cannot drop an
+    # export the service stack still uses
+    defaults = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
+    app = cdk.App(context={**defaults, **(context or {})}, outdir=outdir)
     config = load_stage(
         str(app.node.try_get_context("stage") or "dev"), app.node.try_get_context("overrides")
     )
