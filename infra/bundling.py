@@ -9,6 +9,7 @@ unchanged tree re-uses the asset. ``-c aws:cdk:bundling-stacks=[]`` (the tests) 
 from __future__ import annotations
 
 from pathlib import Path
+
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_

@@ -29,6 +29,7 @@ from infra.packaging import (
     build_bundle,
     cache_key,
     find_interpreter,
+    interpreters,
     platform_tags,
     prune,
     tree_digest,
@@ -187,7 +188,7 @@ def test_two_builds_are_identical_and_the_second_comes_from_the_cache(tmp_path: 
 def test_without_a_target_interpreter_the_bundle_ships_without_bytecode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(packaging, "_candidates", lambda _version: iter(()))
+    monkeypatch.setattr(interpreters, "_candidates", lambda _version: iter(()))
     with caplog.at_level(logging.WARNING, logger="infra.packaging"):
         report = build_bundle(ROOT, tmp_path / "out", python_version="3.99", offline=True)
     assert "NO Python 3.99 interpreter" in caplog.text
