@@ -43,3 +43,28 @@ def synth(stage: str, outdir: str) -> Synth:
     }
     templates = {kind: Template.from_stack(stack) for kind, stack in stacks.items()}  # type: ignore[arg-type]
     return Synth(Path(outdir), stacks, templates)
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, policy in of_type(template, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            out.append((name, statement))
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def role_policy(template: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"]["Roles"])
+        if f'"{role_prefix}' in roles:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found

@@ -1,0 +1,157 @@
+"""The REST API: routes, the Bearer-key authorizer, usage plans, logs, OpenAI-shaped errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from infra.config import load_stage
+from infra.constructs.api import BEARER, ROUTES
+
+from orchestra.api.gateway_responses import GATEWAY_RESPONSES
+
+from support.cdk_synth import Synth, of_type
+
+pytestmark = pytest.mark.slow
+
+
+def _methods(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m["Properties"] for m in of_type(template, "AWS::ApiGateway::Method").values()]
+
+
+def test_routes_authorizer_and_api_keys(dev: Synth) -> None:
+    template = dev.json("service")
+    methods = _methods(template)
+    assert len(methods) == len(ROUTES)
+    public = [m for m in methods if m["AuthorizationType"] == "NONE"]
+    assert len(public) == 1 and public[0]["HttpMethod"] == "GET"  # /health
+    for method in methods:
+        if method["AuthorizationType"] != "NONE":
+            assert method["AuthorizationType"] == "CUSTOM"
+            assert method["ApiKeyRequired"] is True
+            assert method["Integration"]["Type"] == "AWS_PROXY"
+    paths = set()
+    for resource in of_type(template, "AWS::ApiGateway::Resource").values():
+        paths.add(resource["Properties"]["PathPart"])
+    for route in ROUTES:
+        assert set(route.path.strip("/").split("/")) <= paths
+
+
+def test_every_app_route_is_reachable_through_api_gateway() -> None:
+    from orchestra.api.app import default_routers
+
+    routed = [(r.method, re.sub(r"\{[^}]+\}", "[^/]+", r.path)) for r in ROUTES]
+    for router in default_routers():
+        for route in router.routes:
+            for method in route.methods:  # type: ignore[attr-defined]
+                path = route.path  # type: ignore[attr-defined]
+                assert any(
+                    m == method and re.fullmatch(p.replace("[^/]++", ".+"), path) for m, p in routed
+                ), (method, path)
+
+
+def test_token_authorizer_on_the_bearer_header(dev: Synth) -> None:
+    template = dev.templates["service"]
+    template.has_resource_properties(
+        "AWS::ApiGateway::Authorizer",
+        {
+            "Type": "TOKEN",
+            "IdentitySource": "method.request.header.Authorization",
+            "AuthorizerResultTtlInSeconds": 300,
+            "IdentityValidationExpression": BEARER,
+        },
+    )
+    template.has_resource_properties("AWS::ApiGateway::RestApi", {"ApiKeySourceType": "AUTHORIZER"})
+
+
+@pytest.mark.parametrize(
+    ("header", "passes"),
+    [
+        ("Bearer sk-orch-abc_DEF-123", True),
+        ("bearer sk-x", True),
+        ("BEARER  token", True),
+        ("Basic dXNlcjpwYXNz", False),
+        ("Bearer", False),
+        ("Bearer ", False),
+        ("sk-orch-abc", False),
+    ],
+)
+def test_bearer_pattern(header: str, passes: bool) -> None:
+    assert bool(re.fullmatch(BEARER, header)) is passes
+
+
+def test_usage_plans_throttle_and_quota_per_key(dev: Synth) -> None:
+    config = load_stage("dev")
+    plans = of_type(dev.json("service"), "AWS::ApiGateway::UsagePlan")
+    assert len(plans) == len(config.usage_plans)
+    by_name = {p["Properties"]["UsagePlanName"]: p["Properties"] for p in plans.values()}
+    for plan in config.usage_plans:
+        props = by_name[f"Orchestra-dev-{plan.name}"]
+        assert props["Throttle"] == {"RateLimit": plan.rate_per_s, "BurstLimit": plan.burst}
+        if plan.requests_per_day:
+            assert props["Quota"] == {"Limit": plan.requests_per_day, "Period": "DAY"}
+        else:
+            assert "Quota" not in props
+        assert props["ApiStages"][0]["Stage"]
+
+
+def test_stage_logs_traces_and_throttles(dev: Synth) -> None:
+    dev.templates["service"].has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "dev",
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "DataTraceEnabled": False,
+                            "ThrottlingRateLimit": 50,
+                            "ThrottlingBurstLimit": 100,
+                        }
+                    )
+                ]
+            ),
+        },
+    )
+
+
+def test_access_log_lines_are_json_without_headers_or_bodies(dev: Synth) -> None:
+    stage = next(iter(of_type(dev.json("service"), "AWS::ApiGateway::Stage").values()))
+    line = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    assert {"requestId", "status", "client", "latencyMs"} <= set(line)
+    assert not any("header" in v.lower() or "body" in v.lower() for v in line.values())
+
+
+def test_gateway_errors_answer_in_openai_shape(dev: Synth) -> None:
+    responses = of_type(dev.json("service"), "AWS::ApiGateway::GatewayResponse")
+    assert {r["Properties"]["ResponseType"] for r in responses.values()} == set(GATEWAY_RESPONSES)
+    for response in responses.values():
+        props = response["Properties"]
+        rendered = props["ResponseTemplates"]["application/json"].replace(
+            "$context.error.messageString", '"Forbidden"'
+        )
+        body = json.loads(rendered)
+        assert set(body["error"]) == {"message", "type", "param", "code"}
+        expected = GATEWAY_RESPONSES[props["ResponseType"]].status
+        assert props.get("StatusCode") == (str(expected) if expected else None)
+
+
+def test_waf_only_where_the_stage_asks(dev: Synth, prod: Synth) -> None:
+    assert not of_type(dev.json("service"), "AWS::WAFv2::WebACL")
+    acl = next(iter(of_type(prod.json("service"), "AWS::WAFv2::WebACL").values()))
+    rules = {r["Name"]: r for r in acl["Properties"]["Rules"]}
+    assert set(rules) == {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "RatePerIp",
+    }
+    overrides = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"][
+        "RuleActionOverrides"
+    ]
+    assert overrides == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    assert len(of_type(prod.json("service"), "AWS::WAFv2::WebACLAssociation")) == 1

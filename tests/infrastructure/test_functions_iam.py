@@ -1,0 +1,199 @@
+"""Functions built one way (runtime, arch, logs, SnapStart) and least-privilege IAM."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, load_stage
+
+from support.cdk_synth import ROOT, Synth, as_list, of_type, role_policy, statements
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_function_is_built_the_same_way(dev: Synth) -> None:
+    functions = of_type(dev.json("service"), "AWS::Lambda::Function")
+    assert len(functions) == len(ALL_FUNCTIONS)
+    handlers = set()
+    for fn in functions.values():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.13"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        env = props["Environment"]["Variables"]
+        assert env["ORCHESTRA_MODE"] == "aws"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Orchestra"
+        assert env["POWERTOOLS_SERVICE_NAME"].startswith("orchestra-")
+        assert "LogGroup" in props["LoggingConfig"]
+        handlers.add(props["Handler"])
+    assert handlers == {f"functions.{name}.handler.handler" for name in ALL_FUNCTIONS}
+    for name in ALL_FUNCTIONS:  # each handler string points at a real file and function
+        source = (ROOT / "functions" / name / "handler.py").read_text()
+        assert re.search(r"^(handler = |def handler\()", source, re.MULTILINE), name
+
+
+def test_sizing_comes_from_the_stage_config(dev: Synth) -> None:
+    config = load_stage("dev")
+    functions = of_type(dev.json("service"), "AWS::Lambda::Function").values()
+    by_handler = {f["Properties"]["Handler"].split(".")[1]: f["Properties"] for f in functions}
+    for name in ALL_FUNCTIONS:
+        assert by_handler[name]["MemorySize"] == config.sizing(name).memory_mb
+        assert by_handler[name]["Timeout"] == config.sizing(name).timeout_s
+
+
+def test_reserved_concurrency_is_configurable(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+    from infra.app import build
+
+    config = load_stage(
+        "dev",
+        {
+            "functions": {
+                **_sizing_dump(),
+                "generate": {"memory_mb": 2048, "timeout_s": 29, "reserved_concurrency": 40},
+            }
+        },
+    )
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path))
+    stacks = build(app, config)
+    template = Template.from_stack(stacks["service"])
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "functions.generate.handler.handler",
+            "MemorySize": 2048,
+            "ReservedConcurrentExecutions": 40,
+        },
+    )
+
+
+def _sizing_dump() -> dict[str, Any]:
+    return {k: v.model_dump() for k, v in load_stage("dev").functions.items()}
+
+
+def test_log_groups_have_retention(dev: Synth, prod: Synth) -> None:
+    for synthesized, days, policy in ((dev, 14, "Delete"), (prod, 90, "Retain")):
+        groups = of_type(synthesized.json("service"), "AWS::Logs::LogGroup")
+        assert len(groups) == len(ALL_FUNCTIONS) + 2  # + API access logs + state machine
+        for group in groups.values():
+            assert group["Properties"]["RetentionInDays"] == days
+            assert group["DeletionPolicy"] == policy
+
+
+def test_api_functions_use_snapstart_behind_a_live_alias(dev: Synth) -> None:
+    template = dev.json("service")
+    functions = of_type(template, "AWS::Lambda::Function")
+    snap = {
+        f["Properties"]["Handler"].split(".")[1]
+        for f in functions.values()
+        if f["Properties"].get("SnapStart") == {"ApplyOn": "PublishedVersions"}
+    }
+    assert snap == {*API_FUNCTIONS, "authorizer"}
+    aliases = of_type(template, "AWS::Lambda::Alias")
+    assert len(aliases) == len(snap)
+    assert {a["Properties"]["Name"] for a in aliases.values()} == {"live"}
+    # API Gateway invokes the aliases, never $LATEST
+    alias_ids = set(aliases)
+    for method in of_type(template, "AWS::ApiGateway::Method").values():
+        uri = json.dumps(method["Properties"]["Integration"]["Uri"])
+        assert any(alias in uri for alias in alias_ids), uri
+
+
+# --- IAM --------------------------------------------------------------------------------
+
+
+def test_no_wildcard_actions_anywhere(dev: Synth, prod: Synth) -> None:
+    for synthesized in (dev, prod):
+        for stack in ("data", "service"):
+            for name, statement in statements(synthesized.json(stack)):
+                for action in as_list(statement["Action"]):
+                    assert action != "*" and not action.endswith(":*"), (name, action)
+
+
+def test_wildcard_resources_only_for_xray_and_log_delivery(dev: Synth) -> None:
+    allowed = {
+        "xray:",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    }
+    for name, statement in statements(dev.json("service")):
+        if "*" in as_list(statement["Resource"]):
+            for action in as_list(statement["Action"]):
+                assert any(action.startswith(a) for a in allowed), (name, action)
+
+
+def _dynamodb_actions(granted: list[dict[str, Any]]) -> set[str]:
+    return {a for s in granted for a in as_list(s["Action"]) if a.startswith("dynamodb:")}
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (
+            "GenerateRole",
+            {
+                "dynamodb:Scan",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            },
+        ),
+        ("AuthorizerRole", set()),
+        (
+            "SyncRole",
+            {
+                "dynamodb:Scan",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+            },
+        ),
+    ],
+)
+def test_each_role_gets_exactly_its_dynamodb_actions(
+    dev: Synth, role: str, expected: set[str]
+) -> None:
+    granted = role_policy(dev.json("service"), role)
+    assert _dynamodb_actions(granted) == expected
+    for statement in granted:  # never DeleteItem, never a whole-table wildcard
+        assert "dynamodb:DeleteItem" not in as_list(statement["Action"])
+
+
+def test_secrets_are_readable_by_exactly_who_needs_them(dev: Synth) -> None:
+    template = dev.json("service")
+    readers: dict[str, set[str]] = {}
+    for name, policy in of_type(template, "AWS::IAM::Policy").items():
+        text = json.dumps(policy["Properties"]["PolicyDocument"])
+        if "secretsmanager:GetSecretValue" in text:
+            for secret in ("ClientKeys", "ProviderKeys"):
+                if secret in text:
+                    readers.setdefault(secret, set()).add(name.split("Role")[0])
+    assert readers["ClientKeys"] == {"Authorizer"}
+    assert readers["ProviderKeys"] == {
+        "Generate",
+        "MultiGenerate",
+        "DebateApi",
+        "DebateSteps",
+        "Sync",
+    }
+
+
+def test_debate_api_may_start_only_its_own_state_machine(dev: Synth) -> None:
+    granted = role_policy(dev.json("service"), "DebateApiRole")
+    start = [s for s in granted if "states:StartExecution" in as_list(s["Action"])]
+    assert len(start) == 1
+    assert "DebateStateMachine" in json.dumps(start[0]["Resource"])
