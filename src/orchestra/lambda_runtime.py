@@ -159,14 +159,21 @@ class LambdaApp:
 
 
 def _import_aws_clients() -> None:
-    """boto3, Powertools Parameters and the DynamoDB stores: modules only, no client yet."""
+    """boto3, Powertools Parameters, the DynamoDB stores, and DynamoDB's service model in
+    boto3's default session (about 40 ms of JSON off the first request after a restore).
+    No client is created and no credential resolved: that happens after the restore."""
     try:
-        import boto3  # noqa: F401
+        import boto3
         from aws_lambda_powertools.utilities import parameters  # noqa: F401
 
         import orchestra.storage.dynamodb  # noqa: F401
     except ImportError:  # local runs without the aws extra
         log.debug("boto3 not installed: nothing to prewarm for AWS")
+        return
+    boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    if session is not None:
+        session._session.get_service_model("dynamodb")
 
 
 def access_fields(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:

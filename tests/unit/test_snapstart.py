@@ -110,3 +110,23 @@ def test_the_app_is_built_on_the_first_invocation_after_restore(
     finally:
         app.close()
     assert response["statusCode"] == 200
+
+
+def test_the_snapshot_holds_aws_models_but_no_credentials(
+    monkeypatch: pytest.MonkeyPatch, runtime_hooks: dict[str, list[Any]]
+) -> None:
+    import boto3
+
+    # Given credentials in the environment (as a function role's are)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEEXAMPLE00")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    # When the SnapStart init prewarms
+    assert snapstart.install(LambdaApp(), "snap-start")
+    # Then DynamoDB's model is loaded, but no credential was resolved into the snapshot
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    assert session._session._credentials is None
+    loader = session._session.get_component("data_loader")
+    assert any("dynamodb" in str(key) for key in loader._cache)
