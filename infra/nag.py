@@ -95,7 +95,8 @@ def _acknowledge_api(stack: ServiceStack) -> None:
     _ack(
         http.api,
         "APIG4",
-        "Only GET /health is public: it answers 'ok' and reveals no data or configuration.",
+        "Only GET /health is public (uptime checks carry no key): deployed, it answers "
+        "{'status': 'ok'} and nothing about providers, models or configuration.",
     )
     _ack(
         http.api,

@@ -294,3 +294,10 @@ def test_non_api_gateway_event_is_a_clean_400(aws: Any) -> None:
     response = _load_handler().handler({"source": "aws.events", "detail": {}}, Context())
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"]["type"] == "invalid_request_error"
+
+
+def test_deployed_health_says_nothing_about_the_configuration(aws: Any) -> None:
+    handler = _load_handler()
+    response = handler.handler(_event("http_v2_health.json"), Context())
+    assert response["statusCode"] == 200
+    assert json.loads(_body(response)) == {"status": "ok"}
