@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestra.api.authorizer import Refused, authorize, bearer_token, stage_resource
 
@@ -110,3 +112,24 @@ def test_keys_never_reach_logs_or_errors(caplog: pytest.LogCaptureFixture) -> No
         authorize(_event(f"Bearer {KEY_A}-wrong"), CLIENTS)
     text = caplog.text + str(refused.value) + repr(refused.value)
     assert KEY_A not in text and KEY_B not in text
+
+
+@given(header=st.one_of(st.none(), st.text(max_size=200), st.integers(), st.binary(max_size=50)))
+@settings(max_examples=300, deadline=None)
+def test_any_header_is_either_refused_or_a_known_key(header: object) -> None:
+    try:
+        answer = authorize(_event(header), CLIENTS)
+    except Refused:
+        return
+    assert answer["usageIdentifierKey"] in CLIENTS.values()
+
+
+@given(arn=st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_any_method_arn_gives_a_stage_policy_or_a_refusal(arn: str) -> None:
+    try:
+        answer = authorize(_event(f"Bearer {KEY_A}", arn), CLIENTS)
+    except Refused:
+        return
+    resource = answer["policyDocument"]["Statement"][0]["Resource"]
+    assert resource.startswith("arn:aws") and resource.endswith("/*/*")
