@@ -71,6 +71,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from orchestra.api.client_keys import ClientKeys
     from orchestra.errors import OrchestraError
@@ -92,11 +93,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
             key = keys.create(args.name, args.usage_plan_id)
             print(f"client {args.name}: {key}\n(shown once: hand it over now)")
         else:
-            keys.revoke(args.name)
-            print(f"client {args.name}: revoked")
+            deleted = keys.revoke(args.name)
+            print(f"client {args.name}: revoked" + ("" if deleted else " (API key already gone)"))
     except OrchestraError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except (BotoCoreError, ClientError) as exc:  # AWS's message: ids and codes, no key
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

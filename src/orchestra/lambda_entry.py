@@ -10,6 +10,7 @@ connection: the app itself is built on the first invocation.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -58,11 +59,27 @@ class ApiFunction:
         return wrapped
 
 
+#: botocore's "An error occurred (AccessDeniedException) when calling ..." inside Powertools'
+#: GetParameterError: the code says why, with no part of the secret
+AWS_ERROR_CODE = re.compile(r"An error occurred \((\w+)\)")
+
+
+def _unreadable(exc: Exception) -> dict[str, str]:
+    """Why the secret could not be read, by exception type and AWS error code only."""
+    reason = {"error": type(exc).__name__}
+    if match := AWS_ERROR_CODE.search(str(exc)):
+        reason["aws_error_code"] = match[1]
+    return reason
+
+
 class AuthorizerFunction:
     """The TOKEN authorizer: client keys from their secret (cached), then ``authorize``.
 
-    A secret that cannot be read raises, so API Gateway answers ``AUTHORIZER_FAILURE``
-    (a 503 in OpenAI's shape): refusing every key would look like a wrong key to clients.
+    A secret that cannot be read (unset, missing, denied, not a JSON object) raises
+    ``KeysUnavailable`` ("client keys unavailable"), so API Gateway answers 500, rendered by
+    the ``AUTHORIZER_FAILURE``/``AUTHORIZER_CONFIGURATION_ERROR`` gateway responses as a 503
+    in OpenAI's shape: refusing every key instead would tell clients with good keys that
+    their key is wrong. The reason is logged by exception type only; the token never is.
     """
 
     def __init__(
@@ -73,9 +90,13 @@ class AuthorizerFunction:
         self._settings: Any = None
         copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
         snapstart.install(self, environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
-        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(self._handle)
+        # log_event=False wins over POWERTOOLS_LOGGER_LOG_EVENT: the event holds the key
+        self.handler: Handler = self.logger.inject_lambda_context(
+            log_event=False, clear_state=True
+        )(self._handle)
 
     def clients(self) -> Mapping[str, str]:
+        from orchestra.api.authorizer import KeysUnavailable
         from orchestra.config import Settings
         from orchestra.secrets import read_secret_json
 
@@ -83,12 +104,13 @@ class AuthorizerFunction:
             self._settings = Settings()
         secret = self._settings.api_keys_secret
         if not secret:
-            raise RuntimeError("ORCHESTRA_API_KEYS_SECRET is not set")
+            self.logger.error("client keys unreadable: ORCHESTRA_API_KEYS_SECRET is not set")
+            raise KeysUnavailable
         try:
             return read_secret_json(secret, self._settings.secrets_cache_s)
-        except Exception as exc:  # the reason is logged by type only: it may quote the secret
-            self.logger.error("client keys unreadable", extra={"error": type(exc).__name__})
-            raise RuntimeError("client keys unavailable") from exc
+        except Exception as exc:
+            self.logger.error("client keys unreadable", extra=_unreadable(exc))
+            raise KeysUnavailable from exc
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from orchestra.api.authorizer import authorize

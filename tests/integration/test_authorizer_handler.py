@@ -15,6 +15,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
+from orchestra.api.authorizer import KeysUnavailable, Refused
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "authorizer"
 SAMPLE_KEY = "sk-orch-sample-team-a-0123456789abcdef"
@@ -46,8 +48,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         parameters.clear_caches()
 
 
-@pytest.fixture
-def handler() -> Any:
+def _load_handler() -> Any:
     spec = importlib.util.spec_from_file_location(
         "authorizer_handler", ROOT / "functions" / "authorizer" / "handler.py"
     )
@@ -57,6 +58,11 @@ def handler() -> Any:
     spec.loader.exec_module(module)
     module.function.logger.registered_handler.stream = io.StringIO()
     return module
+
+
+@pytest.fixture
+def handler() -> Any:
+    return _load_handler()
 
 
 def _logs(handler: Any) -> str:
@@ -99,7 +105,49 @@ def test_an_unreadable_secret_fails_the_authorizer_without_leaking(
 ) -> None:
     # Given a secret id that does not exist (a wrong ARN in the stack, a deleted secret)
     monkeypatch.setenv("ORCHESTRA_API_KEYS_SECRET", secret + "-gone")
-    # When a request comes, Then API Gateway gets an error (AUTHORIZER_FAILURE -> 503)
-    with pytest.raises(RuntimeError, match="client keys unavailable"):
+    # When a request comes, Then API Gateway gets an error (500, not a 401) ...
+    with pytest.raises(KeysUnavailable, match=r"^client keys unavailable$"):
         handler.handler(_event("valid_key"), Context())
-    assert "ResourceNotFoundException" in _logs(handler) or "error" in _logs(handler)
+    # ... and the log says why, with neither the token nor any stored key
+    record = json.loads(_logs(handler).strip().splitlines()[-1])
+    assert record["message"] == "client keys unreadable"
+    assert record["error"] == "GetParameterError"
+    assert record["aws_error_code"] == "ResourceNotFoundException"
+    assert SAMPLE_KEY not in _logs(handler) and "x" * 30 not in _logs(handler)
+
+
+@pytest.mark.parametrize("value", ["not json", '["a list"]'])
+def test_a_secret_that_is_not_a_json_object_fails_the_authorizer(
+    secret: str, handler: Any, value: str
+) -> None:
+    # Given a secret overwritten by hand with something else than {"name": "key"}
+    boto3.client("secretsmanager").put_secret_value(SecretId=secret, SecretString=value)
+    # When a request comes, Then it fails (500), logging the type of failure only
+    with pytest.raises(KeysUnavailable):
+        handler.handler(_event("valid_key"), Context())
+    assert "client keys unreadable" in _logs(handler) and value not in _logs(handler)
+
+
+def test_an_unset_secret_variable_fails_the_authorizer(
+    secret: str, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ORCHESTRA_API_KEYS_SECRET")
+    with pytest.raises(KeysUnavailable):
+        handler.handler(_event("valid_key"), Context())
+    assert "ORCHESTRA_API_KEYS_SECRET is not set" in _logs(handler)
+
+
+def test_the_event_is_never_logged_even_when_powertools_is_told_to(
+    secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Powertools' switch to log every event, set on the function by mistake
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    module = _load_handler()
+    # When a good and a bad key come, Then neither token reaches the log
+    module.handler(_event("valid_key"), Context())
+    with pytest.raises(Refused):
+        module.handler(_event("wrong_key"), Context())
+    logs = _logs(module)
+    assert "allowed" in logs and "refused" in logs
+    assert SAMPLE_KEY not in logs and _event("wrong_key")["authorizationToken"][7:] not in logs

@@ -120,3 +120,51 @@ def test_cli_create_prints_the_key_once_and_checks_its_arguments(
     assert main([*base, "--name", "team-a", "--usage-plan-id", aws["plan"]]) == 0
     out = capsys.readouterr().out
     assert _stored(aws)["team-a"] in out
+
+
+def test_revoke_spares_another_stacks_client_of_the_same_name(aws: dict[str, Any]) -> None:
+    # Given another stack in the same account and region with its own "team-a" key
+    other = aws["apigw"].create_api_key(
+        name="orchestra-team-a", value="sk-orch-other-stack-" + "0" * 30, enabled=True
+    )
+    keys = _keys(aws)
+    keys.create("team-a", aws["plan"])
+    # When this stack's team-a is revoked
+    assert keys.revoke("team-a") == 1
+    # Then only this stack's key is deleted
+    assert [k["id"] for k in aws["apigw"].get_api_keys()["items"]] == [other["id"]]
+
+
+def test_revoke_still_empties_the_secret_when_the_api_key_is_already_gone(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a client whose API Gateway key was deleted by hand
+    _keys(aws).create("team-a", aws["plan"])
+    (gateway_key,) = aws["apigw"].get_api_keys()["items"]
+    aws["apigw"].delete_api_key(apiKey=gateway_key["id"])
+    # When it is revoked through the CLI, Then the secret forgets it and the CLI says so
+    base = ["keys", "revoke", "--name", "team-a", "--secret-id", aws["secret"]]
+    assert main([*base, "--usage-plan-id", aws["plan"]]) == 0
+    assert "revoked (API key already gone)" in capsys.readouterr().out
+    assert _stored(aws) == {}
+
+
+@pytest.mark.parametrize("value", ["not json", '["team-a"]', "null"])
+def test_a_secret_that_is_not_a_json_object_is_refused_without_quoting_it(
+    aws: dict[str, Any], value: str
+) -> None:
+    aws["secrets"].put_secret_value(SecretId=aws["secret"], SecretString=value)
+    with pytest.raises(InvalidRequest, match="is not a JSON object") as refused:
+        _keys(aws).create("team-a", aws["plan"])
+    assert value not in str(refused.value)
+    assert aws["apigw"].get_api_keys()["items"] == []
+
+
+def test_cli_reports_aws_errors_without_a_traceback(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a secret id that does not exist, When the keys are listed
+    code = main(["keys", "list", "--secret-id", aws["secret"] + "-gone"])
+    # Then the CLI fails with AWS's own error code, in one line
+    assert code == 1
+    assert "ResourceNotFoundException" in capsys.readouterr().err

@@ -5,8 +5,9 @@ makes both), so the answer's ``usageIdentifierKey`` lets the usage plan throttle
 that client (``apiKeySource: AUTHORIZER``). API Gateway caches a decision per token for
 every method of the stage, so the policy covers the whole stage, not the one method asked.
 
-A refusal is the exception whose message is exactly ``Unauthorized``: API Gateway then
-answers 401 (in OpenAI's shape, see ``gateway_responses``). Keys never reach a log line.
+A refusal is the exception whose message is exactly ``Unauthorized`` (:class:`Refused`):
+API Gateway then answers 401 (in OpenAI's shape, see ``gateway_responses``). A malformed
+event or ``methodArn`` is refused the same way. Keys never reach a log line or an error.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from orchestra.api.auth import key_digest
 
 log = logging.getLogger("orchestra.authorizer")
 
-#: arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<VERB>/<path...>
+#: arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<VERB>/<path...>; ASCII only and
+#: no wildcard anywhere, so a forged ARN cannot widen the policy (stage names are [\w-]+)
 METHOD_ARN = re.compile(
-    r"^arn:(?P<partition>aws[\w-]*):execute-api:(?P<region>[\w-]+):(?P<account>\d{12}):"
-    r"(?P<api>[A-Za-z0-9]+)/(?P<stage>[^/]+)/"
+    r"^arn:(?P<partition>aws[a-z-]*):execute-api:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):"
+    r"(?P<api>[A-Za-z0-9]+)/(?P<stage>[A-Za-z0-9_-]+)/",
+    re.ASCII,
 )
 
 
@@ -33,6 +36,14 @@ class Refused(Exception):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
+
+
+class KeysUnavailable(RuntimeError):
+    """The client keys cannot be read: API Gateway answers 500 (``AUTHORIZER_*`` responses),
+    not a 401 that would tell a client with a good key that its key is wrong."""
+
+    def __init__(self) -> None:
+        super().__init__("client keys unavailable")
 
 
 def bearer_token(header: Any) -> str | None:

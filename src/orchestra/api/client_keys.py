@@ -26,9 +26,12 @@ class ClientKeys:
     secret_id: str
 
     def _load(self) -> dict[str, str]:
-        raw = self.secretsmanager.get_secret_value(SecretId=self.secret_id)["SecretString"]
-        value = json.loads(raw or "{}")
-        if not isinstance(value, dict):
+        raw = self.secretsmanager.get_secret_value(SecretId=self.secret_id).get("SecretString")
+        try:
+            value = json.loads(raw or "{}")
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):  # the message never quotes the secret's content
             raise InvalidRequest(f"secret {self.secret_id} is not a JSON object")
         return {str(k): str(v) for k, v in value.items()}
 
@@ -61,19 +64,30 @@ class ClientKeys:
             raise
         return key
 
-    def revoke(self, name: str) -> None:
-        """Remove ``name`` from the secret first (the authorizer stops accepting it at its
-        next cache refresh), then delete its API Gateway key."""
+    def revoke(self, name: str) -> int:
+        """Remove ``name`` from the secret first (the authorizer stops accepting it when its
+        caches expire), then delete its API Gateway key (which takes it off every plan).
+
+        Only the key named ``orchestra-<name>`` whose value is the stored key is deleted: API
+        keys belong to the account and region, so another stack's client of the same name
+        keeps its own. Returns how many API Gateway keys were deleted (0: already gone).
+        """
         clients = self._load()
         if name not in clients:
             raise InvalidRequest(f"no client named {name!r}")
-        del clients[name]
+        key = clients.pop(name)
         self._save(clients)
-        for key in self._gateway_keys(NAME_PREFIX + name):
-            self.apigateway.delete_api_key(apiKey=key["id"])
+        matching = [k for k in self._gateway_keys(NAME_PREFIX + name) if k.get("value") == key]
+        for found in matching:
+            self.apigateway.delete_api_key(apiKey=found["id"])
+        return len(matching)
 
     def _gateway_keys(self, full_name: str) -> list[dict[str, Any]]:
+        """API keys named exactly ``full_name`` (``nameQuery`` matches a prefix), with values."""
         found: list[dict[str, Any]] = []
-        for page in self.apigateway.get_paginator("get_api_keys").paginate(nameQuery=full_name):
+        pages = self.apigateway.get_paginator("get_api_keys").paginate(
+            nameQuery=full_name, includeValues=True
+        )
+        for page in pages:
             found += [k for k in page.get("items", []) if k.get("name") == full_name]
         return found

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestra.api.authorizer import Refused, authorize, bearer_token, stage_resource
+from orchestra.api.authorizer import (
+    KeysUnavailable,
+    Refused,
+    authorize,
+    bearer_token,
+    stage_resource,
+)
 
 KEY_A = "sk-orch-team-a-0123456789abcdefghijkl"
 KEY_B = "sk-orch-team-b-abcdefghijkl0123456789"
@@ -67,9 +73,10 @@ def test_anything_else_is_refused_with_exactly_unauthorized(header: object) -> N
     assert str(refused.value) == "Unauthorized"  # API Gateway's contract for a 401
 
 
-def test_no_clients_means_nobody_gets_in() -> None:
+@pytest.mark.parametrize(("header", "clients"), [(f"Bearer {KEY_A}", {}), ("Bearer ", {"x": ""})])
+def test_an_empty_secret_means_nobody_gets_in(header: str, clients: dict[str, str]) -> None:
     with pytest.raises(Refused):
-        authorize(_event(f"Bearer {KEY_A}"), {})
+        authorize(_event(header), clients)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +91,17 @@ def test_no_clients_means_nobody_gets_in() -> None:
             "arn:aws-cn:execute-api:cn-north-1:123456789012:api1/dev/GET/",
             "arn:aws-cn:execute-api:cn-north-1:123456789012:api1/dev/*/*",
         ),
+        (
+            "arn:aws:execute-api:eu-west-1:123456789012:abc/v2_beta/DELETE/v1/a/b/c/d",
+            "arn:aws:execute-api:eu-west-1:123456789012:abc/v2_beta/*/*",
+        ),
         ("arn:aws:execute-api:eu-west-1:123456789012:abc", None),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc/dev", None),
+        # a wildcard or a non-ASCII digit must not slip into (and widen) the policy
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc/*/GET/", None),
+        ("arn:aws:execute-api:eu-west-1:123456789012:abc/d*v/GET/", None),
+        ("arn:aws:execute-api:eu-west-1:*:abc/dev/GET/", None),
+        ("arn:aws:execute-api:eu-west-1:\u0661\u0662\u0663456789012:abc/dev/GET/", None),
         ("arn:aws:lambda:eu-west-1:123456789012:function:x/dev/GET/", None),
         ("", None),
         (None, None),
@@ -105,13 +122,34 @@ def test_bearer_token() -> None:
     assert bearer_token("Token abc") is None
 
 
+def test_a_refusal_is_exactly_unauthorized_whatever_the_cause() -> None:
+    # Given a bad ARN, a missing key and a wrong key
+    causes = [_event(f"Bearer {KEY_A}", "nope"), _event(None), _event("Bearer sk-orch-nope")]
+    for event in causes:
+        # When each is authorized, Then the same bare exception comes out (no cause chained)
+        with pytest.raises(Refused) as refused:
+            authorize(event, CLIENTS)
+        assert refused.value.args == ("Unauthorized",)
+        assert refused.value.__cause__ is None
+
+
 def test_keys_never_reach_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     authorize(_event(f"Bearer {KEY_A}"), CLIENTS)
-    with pytest.raises(Refused) as refused:
-        authorize(_event(f"Bearer {KEY_A}-wrong"), CLIENTS)
-    text = caplog.text + str(refused.value) + repr(refused.value)
+    errors: list[BaseException] = []
+    for header in (f"Bearer {KEY_A}-wrong", f"Bearer {KEY_B}", KEY_A, f"Basic {KEY_B}"):
+        with pytest.raises(Refused) as refused:
+            authorize(_event(header, "arn:bad" if header.endswith(KEY_B) else ARN), CLIENTS)
+        errors.append(refused.value)
+    text = caplog.text + "".join(f"{e}{e!r}" for e in errors)
+    text += "".join(f"{r.args}{r.__dict__}" for r in caplog.records)
+    assert "allowed" in caplog.text and "refused" in caplog.text
     assert KEY_A not in text and KEY_B not in text
+
+
+def test_unavailable_keys_are_an_error_not_a_refusal() -> None:
+    error = KeysUnavailable()
+    assert str(error) == "client keys unavailable" and not isinstance(error, Refused)
 
 
 @given(header=st.one_of(st.none(), st.text(max_size=200), st.integers(), st.binary(max_size=50)))
