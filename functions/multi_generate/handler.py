@@ -1,7 +1,7 @@
-"""multi-generate: ``POST /v1/multi-generate`` on Lambda, with its own timeout and memory.
+"""multi-generate: ``POST /v1/multi-generate`` (and ``GET /health``) on Lambda.
 
-Wiring only (see ``orchestra.lambda_entry``). Until the multi-generate routes land, this
-function serves ``/health`` and answers every other path with an OpenAI-shaped 404.
+Its own function so a fan-out's longer, memory-heavier requests get their own timeout,
+memory and concurrency. Wiring only (see ``orchestra.lambda_entry``).
 """
 
 from typing import Any
@@ -10,9 +10,9 @@ from orchestra.lambda_entry import ApiFunction
 
 
 def routers() -> list[Any]:
-    from orchestra.api.routes import health
+    from orchestra.api.routes import health, multi
 
-    return [health.router]
+    return [multi.router, health.router]
 
 
 function = ApiFunction("orchestra-multi-generate", routers)

@@ -19,6 +19,7 @@ from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.gateway import Gateway
+from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
 from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import (
@@ -155,11 +156,17 @@ def build_services(
     secrets += (settings.api_keys or "").split(",")
     redactor = Redactor(secrets)
     _install_log_redaction(redactor)
+    limits = Limits(
+        max_models=settings.multi_max_models,
+        default_count=settings.multi_default_count,
+        deadline_s=settings.request_deadline_s,
+    )
     return Services(
         settings=settings,
         gateway=gateway,
         auth=client_auth(settings),
         redactor=redactor,
+        multi=MultiGenerate(gateway, limits, scrub=redactor.scrub),
         http=http,
     )
 

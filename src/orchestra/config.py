@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     attempts_per_model: int = 2
     max_candidates: int = 4
     max_body_bytes: int = 1_048_576
+    #: multi-generate: most models one request may fan out to, and how many by default
+    multi_max_models: int = 8
+    multi_default_count: int = 3
     #: allow base URLs in private ranges (a self-hosted vLLM in the VPC, Ollama on a laptop)
     allow_private_base_urls: bool = False
 

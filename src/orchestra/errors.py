@@ -26,6 +26,7 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     │   ├── ProviderBadRequest (400: the client's request is wrong; no fallback)
     │   └── StreamInterrupted (502: failed after the first byte reached the client)
     ├── AllCandidatesFailed(attempts) (502/503/504)
+    ├── AllModelsFailed(attempts) (502: every model of a fan-out failed)
     └── StorageError (503)
 """
 
@@ -264,6 +265,18 @@ class AllCandidatesFailed(OrchestraError):
         self.attempts = attempts
         self.last = last
         self.retry_after = retry_after_of(last) if last is not None else None
+
+
+class AllModelsFailed(OrchestraError):
+    """Multi-generate: no model of the fan-out answered; each one's failure is listed."""
+
+    status = 502
+    code = "all_models_failed"
+    type = "api_error"
+
+    def __init__(self, message: str, *, attempts: list[Attempt]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
 
 
 class StorageError(OrchestraError):

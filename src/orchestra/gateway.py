@@ -233,9 +233,9 @@ class Gateway:
             latency_ms=latency_ms,
             fallbacks=fallbacks,
         )
-        self._flush_metrics_in_background()
+        self.flush_metrics_soon()
 
-    def _flush_metrics_in_background(self) -> None:
+    def flush_metrics_soon(self) -> None:
         """Metrics reach their table at most every flush interval, off the request path."""
         if self.metrics.due() and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self.metrics.flush())

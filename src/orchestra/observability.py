@@ -33,6 +33,18 @@ class Observer(Protocol):
 
     def breaker_opened(self, model_id: str) -> None: ...
 
+    def fused(
+        self,
+        strategy: str,
+        *,
+        models: int,
+        answered: int,
+        agreement: float,
+        confidence: float,
+        cost_usd: float,
+        latency_ms: float,
+    ) -> None: ...
+
 
 class LogObserver:
     """Local default: one debug line per attempt, nothing else."""
@@ -57,6 +69,22 @@ class LogObserver:
 
     def breaker_opened(self, model_id: str) -> None:
         log.warning("circuit breaker opened", extra={"model": model_id})
+
+    def fused(
+        self,
+        strategy: str,
+        *,
+        models: int,
+        answered: int,
+        agreement: float,
+        confidence: float,
+        cost_usd: float,
+        latency_ms: float,
+    ) -> None:
+        log.debug(
+            "fused",
+            extra={"strategy": strategy, "answered": f"{answered}/{models}", "ms": latency_ms},
+        )
 
 
 class EmfObserver:
@@ -112,6 +140,36 @@ class EmfObserver:
         log.warning("circuit breaker opened", extra={"model": model_id})
         self._emit(model_id, {"BreakerOpened": (1, "Count")})
         self._total("BreakerOpened", 1)
+
+    def fused(
+        self,
+        strategy: str,
+        *,
+        models: int,
+        answered: int,
+        agreement: float,
+        confidence: float,
+        cost_usd: float,
+        latency_ms: float,
+    ) -> None:
+        """One EMF blob per multi-generate, by ``Strategy``: what fusion costs and finds."""
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(
+            name="FusionRequests",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self.metrics.namespace,
+            default_dimensions=self.metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="Strategy", value=strategy)
+            metric.add_metric(
+                name="FusionModelsFailed", unit=MetricUnit.Count, value=models - answered
+            )
+            metric.add_metric(name="FusionAgreement", unit=MetricUnit.NoUnit, value=agreement)
+            metric.add_metric(name="FusionConfidence", unit=MetricUnit.NoUnit, value=confidence)
+            metric.add_metric(name="FusionCostUSD", unit=MetricUnit.NoUnit, value=cost_usd)
+            metric.add_metric(name="FusionLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
 
     def _total(self, name: str, value: float) -> None:
         from aws_lambda_powertools.metrics import MetricUnit

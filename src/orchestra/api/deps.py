@@ -9,6 +9,7 @@ from fastapi import Request
 from orchestra.api.auth import ApiKeyAuth
 from orchestra.config import Settings
 from orchestra.gateway import Gateway
+from orchestra.multi.service import MultiGenerate
 from orchestra.providers.http import HttpClients
 from orchestra.redaction import Redactor
 
@@ -19,6 +20,7 @@ class Services:
     gateway: Gateway
     auth: ApiKeyAuth
     redactor: Redactor
+    multi: MultiGenerate
     http: HttpClients = field(default_factory=HttpClients)
 
     async def aclose(self) -> None:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestra.errors import AllCandidatesFailed, InvalidRequest, OrchestraError
+from orchestra.errors import AllCandidatesFailed, AllModelsFailed, InvalidRequest, OrchestraError
 from orchestra.redaction import Redactor
 
 log = logging.getLogger("orchestra.api")
@@ -29,7 +29,7 @@ def error_response(error: OrchestraError, redactor: Redactor | None = None) -> J
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None and error.status in (429, 503):
         headers["retry-after"] = str(max(int(retry_after + 0.999), 1))
-    if isinstance(error, AllCandidatesFailed):
+    if isinstance(error, AllCandidatesFailed | AllModelsFailed):
         headers["x-orchestra-attempts"] = ";".join(a.header_value() for a in error.attempts)
     body = error.to_body()
     if redactor is not None:
@@ -42,7 +42,7 @@ def validation_error(errors: list[Any]) -> InvalidRequest:
     first = errors[0] if errors else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body",)]
     param = ".".join(loc) or None
-    message = first.get("msg", "Invalid request")
+    message = str(first.get("msg", "Invalid request")).removeprefix("Value error, ")
     if first.get("type") == "missing":
         message = f"Missing required parameter: '{param}'"
     elif param:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import hashlib
+import json
 import operator
 import re
 from collections.abc import AsyncIterator
@@ -70,6 +71,9 @@ _OPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+#: fusion's judge prompt: the candidates, and the last user turn of the conversation
+_CANDIDATE = re.compile(r"<answer number=\d+>\n(.*?)\n</answer>", re.DOTALL)
+_ASKED = re.compile(r"USER: (.*?)\n*</conversation>", re.DOTALL)
 _EXPR = re.compile(r"[-+]?\(?\d[\d\s.+\-*/%()x\u00d7\u00f7^]*\d\)?")
 
 
@@ -116,6 +120,24 @@ class SimulatorEngine:
 
     def answer(self, model: str, request: ChatRequest) -> str:
         question = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
+        candidates = _CANDIDATE.findall(question)
+        if candidates and "<conversation>" in question:
+            return self._judge(model, question, candidates)
+        return self._reply(model, question)
+
+    def _judge(self, model: str, prompt: str, candidates: list[str]) -> str:
+        """Judging (fusion's judge prompt): pick the candidate that matches its own answer."""
+        from orchestra.fusion.agreement import similarity
+        from orchestra.fusion.answers import normalize
+
+        asked = _ASKED.search(prompt)
+        own = normalize(self._reply(model, asked[1].strip() if asked else ""))
+        scores = [similarity(own, normalize(c)) for c in candidates]
+        best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+        reason = "it agrees with my own answer" if scores[best] >= 0.8 else "none matched mine"
+        return json.dumps({"best": best + 1, "reason": f"Answer {best + 1}: {reason}."})
+
+    def _reply(self, model: str, question: str) -> str:
         spec = SIMULATED_MODELS.get(model, SIMULATED_MODELS["sim-medium"])
         right = self._draw(model, question, "right") < spec.accuracy
         value = solve_arithmetic(question)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
+from orchestra.api.body import read_body
 from orchestra.api.deps import services_of
 from orchestra.api.errors import validation_error
-from orchestra.errors import InvalidRequest, OrchestraError, PayloadTooLarge
+from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.gateway import Gateway, StreamHandle
 from orchestra.redaction import Redactor
 from orchestra.schemas.chat import ChatRequest
@@ -24,19 +25,6 @@ _SCHEMA = {
         "content": {"application/json": {"schema": ChatRequest.model_json_schema()}},
     }
 }
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing oversized ones before reading them where possible."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
-    body = b""
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
-    return body
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:

@@ -1,0 +1,225 @@
+"""The multi-generate use case: select models, fan out, fuse, account.
+
+Time: the request has one deadline (``deadline_s``, capped by the server's). Strategies that
+make a call after the fan-out (``judge``, ``merge`` with a synthesiser) keep
+:func:`aux_reserve_s` of it back for that call; each model gets ``timeout_s`` (default: the
+whole fan-out budget). ``first`` and ``quorum`` end the fan-out early and cancel the rest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orchestra.catalog.models import Catalog, ModelInfo
+from orchestra.errors import AllModelsFailed, Attempt, InvalidRequest
+from orchestra.fusion.agreement import Voter, accuracy_of
+from orchestra.fusion.prompts import judge_request, parse_verdict, synthesis_request
+from orchestra.fusion.strategies import (
+    Answer,
+    Decision,
+    clustering_of,
+    first,
+    judged,
+    merge_sections,
+    rank,
+    vote,
+)
+from orchestra.gateway import Gateway
+from orchestra.multi.fanout import FanOut, FanOutResult, ModelRun
+from orchestra.multi.response import Outcome, build_response, summary
+from orchestra.multi.selection import Selection, Selector
+from orchestra.resilience.retry import Deadline
+from orchestra.schemas.chat import ChatRequest
+from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
+
+Strategy = Callable[..., Decision]
+SIMPLE: dict[str, Strategy] = {"vote": vote, "rank": rank, "first": first}
+
+
+def aux_reserve_s(deadline_s: float) -> float:
+    """Time kept for the judge or synthesiser: 40 % of the deadline, at most 10 s."""
+    return min(10.0, deadline_s * 0.4)
+
+
+@dataclass
+class Limits:
+    max_models: int = 8
+    default_count: int = 3
+    deadline_s: float = 25.0
+
+
+class MultiGenerate:
+    def __init__(
+        self,
+        gateway: Gateway,
+        limits: Limits | None = None,
+        *,
+        scrub: Callable[[str], str] = str,
+    ) -> None:
+        self.gateway = gateway
+        self.limits = limits or Limits()
+        self.selector = Selector(
+            gateway.router,
+            gateway.breaker,
+            max_models=self.limits.max_models,
+            default_count=self.limits.default_count,
+            default_profile=gateway.default_profile,
+        )
+        self.fanout = FanOut(gateway.registry, gateway.runner, gateway.metrics)
+        self.scrub = scrub
+
+    async def run(self, request: MultiGenerateRequest) -> MultiGenerateResponse:
+        started = time.perf_counter()
+        options, chat = request.options, request.chat
+        _refuse_unsupported(chat)
+        deadline_s = min(options.deadline_s or self.limits.deadline_s, self.limits.deadline_s)
+        deadline = Deadline(deadline_s)
+        catalog = await self.gateway.catalog.current()
+        selection = await self.selector.select(options, chat, catalog)
+        aux = await self._auxiliary(options, chat, catalog, selection)
+        reserve = aux_reserve_s(deadline_s) if aux is not None else 0.0
+        result = await self.fanout.run(
+            selection.models,
+            chat,
+            timeout_s=options.timeout_s or deadline_s,
+            deadline=Deadline(deadline_s - reserve),
+            enough=_enough(options),
+        )
+        answered = [r for r in result.arrived if r.status == "ok"]
+        if not answered:
+            raise _all_failed(result, self.scrub)
+        answers = [Answer.of(r.model, r.text(), _finish(r)) for r in answered]
+        outcome = Outcome(selection, result, answered, answers, options)
+        await self._fuse(outcome, chat, aux, deadline)
+        response = build_response(outcome, started, self.scrub)
+        self._observe(response)
+        self.gateway.flush_metrics_soon()
+        return response
+
+    async def _auxiliary(
+        self, options: MultiOptions, chat: ChatRequest, catalog: Catalog, selection: Selection
+    ) -> ModelInfo | None:
+        """The judge or the synthesiser, resolved before the fan-out (a bad name fails fast)."""
+        if options.strategy == "judge":
+            if options.judge is not None:
+                return self.selector.named_auxiliary(catalog, options.judge, "judge")
+            excluded = [m.id for m in selection.models]
+            return await self.selector.auxiliary(catalog, chat, excluded)
+        if options.strategy == "merge" and options.synthesizer != "none":
+            if options.synthesizer not in (None, "auto"):
+                return self.selector.named_auxiliary(catalog, options.synthesizer, "synthesizer")
+            return await self.selector.auxiliary(catalog, chat)
+        return None
+
+    async def _fuse(
+        self, outcome: Outcome, chat: ChatRequest, aux: ModelInfo | None, deadline: Deadline
+    ) -> None:
+        strategy = outcome.options.strategy
+        answers = outcome.answers
+        outcome.clustering = clustering_of(answers, outcome.options.similarity_threshold)
+        if strategy in SIMPLE:
+            outcome.decision = SIMPLE[strategy](answers, outcome.clustering)
+        elif strategy == "judge":
+            await self._judge(outcome, chat, aux, deadline)
+        else:
+            await self._merge(outcome, chat, aux, deadline)
+
+    async def _judge(
+        self, outcome: Outcome, chat: ChatRequest, judge: ModelInfo | None, deadline: Deadline
+    ) -> None:
+        answers, clustering = outcome.answers, outcome.clustering
+        if len(answers) == 1 or judge is None:
+            outcome.decision = vote(answers, clustering)
+            why = "only one answer arrived" if len(answers) == 1 else "no judge model available"
+            outcome.decision.note = f"{why}: vote decided"
+            return
+        request = judge_request(chat.messages, [a.text for a in answers])
+        run = await self.fanout.call(judge, request, deadline.remaining())
+        outcome.aux = run
+        verdict = parse_verdict(run.text(), len(answers)) if run.status == "ok" else None
+        if verdict is None:
+            why = summary(run.error) if run.error is not None else "no readable verdict"
+            outcome.decision = vote(answers, clustering)
+            outcome.decision.note = f"judge {judge.id} failed ({why}): vote decided"
+            return
+        voter = Voter(judge.id, judge.id, accuracy_of(judge.quality))
+        outcome.decision = judged(answers, clustering, verdict.index, voter)
+        outcome.verdict = verdict
+
+    async def _merge(
+        self, outcome: Outcome, chat: ChatRequest, synth: ModelInfo | None, deadline: Deadline
+    ) -> None:
+        answers, clustering = outcome.answers, outcome.clustering
+        if synth is None or len(clustering.clusters) == 1:
+            outcome.decision = merge_sections(answers, clustering)
+            if synth is None and len(clustering.clusters) > 1:
+                outcome.decision.note = "no synthesiser: attributed sections"
+            return
+        request = synthesis_request(chat.messages, [a.text for a in answers], chat.output_limit())
+        run = await self.fanout.call(synth, request, deadline.remaining())
+        outcome.aux = run
+        if run.status != "ok" or not run.text().strip():
+            why = summary(run.error) if run.error is not None else "an empty answer"
+            outcome.decision = merge_sections(answers, clustering)
+            outcome.decision.note = f"synthesiser {synth.id} failed ({why}): attributed sections"
+            return
+        note = f"merged by {synth.id}"
+        outcome.decision = Decision("merge", run.text(), clustering, None, 0, note=note)
+
+    def _observe(self, response: MultiGenerateResponse) -> None:
+        answered = sum(1 for r in response.results if r.status == "ok")
+        self.gateway.observer.fused(
+            response.strategy,
+            models=len(response.results),
+            answered=answered,
+            agreement=response.agreement,
+            confidence=response.confidence,
+            cost_usd=response.cost_usd,
+            latency_ms=response.latency_ms,
+        )
+
+
+def _refuse_unsupported(chat: ChatRequest) -> None:
+    if chat.stream:
+        raise InvalidRequest(
+            "multi-generate answers once all models are fused: 'stream' must be false",
+            param="stream",
+        )
+    if chat.tools:
+        raise InvalidRequest(
+            "multi-generate fuses text answers: 'tools' is not supported", param="tools"
+        )
+
+
+def _enough(options: MultiOptions) -> Callable[[list[ModelRun]], bool] | None:
+    quorum = 1 if options.strategy == "first" else options.quorum
+    if quorum is None:
+        return None
+    if options.strategy != "vote":
+        return lambda arrived: sum(r.status == "ok" for r in arrived) >= quorum
+
+    def agreed(arrived: list[ModelRun]) -> bool:
+        answers = [Answer.of(r.model, r.text()) for r in arrived if r.status == "ok"]
+        if len(answers) < quorum:
+            return False
+        return len(clustering_of(answers, options.similarity_threshold).largest()) >= quorum
+
+    return agreed
+
+
+def _finish(run: ModelRun) -> str | None:
+    response = run.response
+    return response.choices[0].finish_reason if response and response.choices else None
+
+
+def _all_failed(result: FanOutResult, scrub: Callable[[str], str]) -> AllModelsFailed:
+    parts = []
+    attempts: list[Attempt] = []
+    for run in result.runs:
+        why = summary(run.error) if run.error is not None else run.status
+        parts.append(f"{run.model.id}: {why}")
+        attempts += run.attempts or [Attempt(run.model.id, run.model.provider, why, 0.0)]
+    message = scrub("Every model failed (" + "; ".join(parts) + ")")
+    return AllModelsFailed(message, attempts=attempts)
