@@ -4,7 +4,16 @@ Wiring only (Powertools Logger, Tracer, Metrics and the SnapStart hooks around t
 app): see ``orchestra.lambda_entry``. Everything else lives in ``orchestra``.
 """
 
+from typing import Any
+
 from orchestra.lambda_entry import ApiFunction
 
-function = ApiFunction("orchestra-generate")
+
+def routers() -> list[Any]:
+    from orchestra.api.routes import chat, health, models
+
+    return [chat.router, models.router, health.router]
+
+
+function = ApiFunction("orchestra-generate", routers)
 handler = function.handler

@@ -7,11 +7,8 @@ replaying recorded payloads. Also counts DynamoDB round trips on the generate ho
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import io
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,55 +18,33 @@ import botocore.client
 import pytest
 from moto import mock_aws
 
-from orchestra.lambda_runtime import LambdaApp
 from orchestra.storage.tables import create_tables
 
+from support.lambda_api import (
+    Context,
+    body_of,
+    close_apps,
+    header_of,
+    load_handler,
+    sample_event,
+)
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "generate"
-HANDLER = ROOT / "functions" / "generate" / "handler.py"
 TABLES = {"models": "orch-models", "breakers": "orch-breakers", "metrics": "orch-metrics"}
 PROVIDER_KEY = "sk-upstream-secret-9f8e7d6c5b4a"
 CLIENT_KEY = "sample-client-key"  # what the sample events send as Bearer
 
 
-class Context:
-    function_name = "orchestra-generate"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orchestra-generate"
-    aws_request_id = "f3a1e2d4-0000-4000-8000-000000000001"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
-_MODULE: dict[str, Any] = {}
-_APPS: list[LambdaApp] = []
-
-
 @pytest.fixture(autouse=True)
 def _close_apps() -> Iterator[None]:
     yield
-    while _APPS:
-        _APPS.pop().close()
+    close_apps()
 
 
 def _load_handler() -> Any:
-    """The handler module (imported once, as Lambda does) with a fresh, unbuilt app."""
-    module = _MODULE.get("generate")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("generate_handler", HANDLER)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["generate_handler"] = module
-        spec.loader.exec_module(module)
-        _MODULE["generate"] = module
-    app = LambdaApp(metrics=module.function.metrics)  # a new execution environment
-    module.function.app = app
-    _APPS.append(app)
-    return module
+    return load_handler("generate")
 
 
 def _log_lines(module: Any) -> io.StringIO:
@@ -137,19 +112,10 @@ def aws(tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch)
 
 
 def _event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event
+    return sample_event("generate", name)
 
 
-def _body(response: dict[str, Any]) -> str:
-    raw = response.get("body") or ""
-    return base64.b64decode(raw).decode() if response.get("isBase64Encoded") else raw
-
-
-def _header(response: dict[str, Any], name: str) -> str | None:
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    multi = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
-    return headers.get(name) or (multi.get(name) or [None])[0]
+_body, _header = body_of, header_of
 
 
 EXPECTED = {

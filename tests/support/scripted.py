@@ -28,12 +28,23 @@ class ScriptedProvider:
         self.name = name
         self.script: dict[str, deque[Step]] = defaultdict(deque)
         self.calls: list[tuple[str, float]] = []
+        #: models whose call was cancelled while waiting, and streams closed before the end
+        self.cancelled: list[str] = []
+        self.closed_early: list[str] = []
+        self.requests: list[ChatRequest] = []
 
     def enqueue(self, model: str, *steps: Step) -> None:
         self.script[model].extend(steps)
 
     async def _next(self, model: str, options: CallOptions) -> str:
         self.calls.append((model, options.timeout))
+        try:
+            return await self._play(model, options)
+        except asyncio.CancelledError:
+            self.cancelled.append(model)
+            raise
+
+    async def _play(self, model: str, options: CallOptions) -> str:
         while True:
             step: Any = self.script[model].popleft() if self.script[model] else "ok"
             if isinstance(step, ProviderError):
@@ -50,6 +61,7 @@ class ScriptedProvider:
     async def complete(
         self, request: ChatRequest, model: str, options: CallOptions
     ) -> ChatResponse:
+        self.requests.append(request)
         text = await self._next(model, options)
         return ChatResponse(
             model=model,
@@ -60,11 +72,24 @@ class ScriptedProvider:
     async def stream(
         self, request: ChatRequest, model: str, options: CallOptions
     ) -> AsyncIterator[ChatChunk]:
+        self.requests.append(request)
         text = await self._next(model, options)
-        yield ChatChunk(id="c1", model=model, choices=[ChunkChoice(delta=Delta(role="assistant"))])
-        for word in text.split(" "):
-            yield ChatChunk(id="c1", model=model, choices=[ChunkChoice(delta=Delta(content=word))])
-        yield ChatChunk(
-            id="c1", model=model, choices=[ChunkChoice(delta=Delta(), finish_reason="stop")]
-        )
-        yield ChatChunk(id="c1", model=model, choices=[], usage=Usage.of(10, 5))
+        finished = False
+        try:
+            yield ChatChunk(
+                id="c1", model=model, choices=[ChunkChoice(delta=Delta(role="assistant"))]
+            )
+            words = text.split(" ")
+            for i, word in enumerate(words):
+                piece = word if i == len(words) - 1 else word + " "
+                yield ChatChunk(
+                    id="c1", model=model, choices=[ChunkChoice(delta=Delta(content=piece))]
+                )
+            yield ChatChunk(
+                id="c1", model=model, choices=[ChunkChoice(delta=Delta(), finish_reason="stop")]
+            )
+            yield ChatChunk(id="c1", model=model, choices=[], usage=Usage.of(10, 5))
+            finished = True
+        finally:
+            if not finished:
+                self.closed_early.append(model)
