@@ -94,20 +94,26 @@ class EmfObserver:
         self.metrics = metrics
 
     def _emit(self, model_id: str, values: dict[str, tuple[float, str]]) -> None:
-        """One EMF blob per model, with a ``Model`` dimension the totals do not carry."""
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+        self._blob("Model", model_id, values)
 
-        (name, (value, unit)), *rest = values.items()
-        with single_metric(
-            name=name,
-            unit=MetricUnit[unit],
-            value=value,
+    def _blob(self, dimension: str, value: str, values: dict[str, tuple[float, str]]) -> None:
+        """One EMF blob with its own extra dimension (``Model``, ``Strategy``) and every
+        metric in ``values``; the function's Metrics (the totals) do not carry it.
+        (Powertools' ``single_metric`` keeps only the first metric of a blob.)"""
+        from aws_lambda_powertools.metrics import MetricUnit
+        from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+            AmazonCloudWatchEMFProvider,
+        )
+
+        blob = AmazonCloudWatchEMFProvider(
             namespace=self.metrics.namespace,
-            default_dimensions=self.metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="Model", value=model_id)
-            for other, (amount, other_unit) in rest:
-                metric.add_metric(name=other, unit=MetricUnit[other_unit], value=amount)
+            service=getattr(self.metrics, "service", None),
+            default_dimensions=dict(self.metrics.default_dimensions),
+        )
+        blob.add_dimension(name=dimension, value=value)
+        for name, (amount, unit) in values.items():
+            blob.add_metric(name=name, unit=MetricUnit[unit], value=amount)
+        blob.flush_metrics()
 
     def attempt(self, model_id: str, error: ProviderError | None, latency_ms: float) -> None:
         if error is not None:
@@ -153,23 +159,18 @@ class EmfObserver:
         latency_ms: float,
     ) -> None:
         """One EMF blob per multi-generate, by ``Strategy``: what fusion costs and finds."""
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        with single_metric(
-            name="FusionRequests",
-            unit=MetricUnit.Count,
-            value=1,
-            namespace=self.metrics.namespace,
-            default_dimensions=self.metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="Strategy", value=strategy)
-            metric.add_metric(
-                name="FusionModelsFailed", unit=MetricUnit.Count, value=models - answered
-            )
-            metric.add_metric(name="FusionAgreement", unit=MetricUnit.NoUnit, value=agreement)
-            metric.add_metric(name="FusionConfidence", unit=MetricUnit.NoUnit, value=confidence)
-            metric.add_metric(name="FusionCostUSD", unit=MetricUnit.NoUnit, value=cost_usd)
-            metric.add_metric(name="FusionLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+        self._blob(
+            "Strategy",
+            strategy,
+            {
+                "FusionRequests": (1, "Count"),
+                "FusionModelsFailed": (models - answered, "Count"),
+                "FusionAgreement": (agreement, "NoUnit"),
+                "FusionConfidence": (confidence, "NoUnit"),
+                "FusionCostUSD": (cost_usd, "NoUnit"),
+                "FusionLatency": (latency_ms, "Milliseconds"),
+            },
+        )
 
     def _total(self, name: str, value: float) -> None:
         from aws_lambda_powertools.metrics import MetricUnit

@@ -13,17 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.client
 import pytest
-from moto import mock_aws
-
-from orchestra.storage.tables import create_tables
 
 from support.lambda_api import (
+    CallCounter,
     Context,
     body_of,
     close_apps,
+    deployed,
     header_of,
     load_handler,
     sample_event,
@@ -32,9 +29,7 @@ from support.upstream import FakeUpstream, Reply, running_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "generate"
-TABLES = {"models": "orch-models", "breakers": "orch-breakers", "metrics": "orch-metrics"}
 PROVIDER_KEY = "sk-upstream-secret-9f8e7d6c5b4a"
-CLIENT_KEY = "sample-client-key"  # what the sample events send as Bearer
 
 
 @pytest.fixture(autouse=True)
@@ -83,31 +78,8 @@ def upstream(recorded: Any) -> Iterator[FakeUpstream]:
 
 @pytest.fixture
 def aws(tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_tables(dynamodb, TABLES)
-        secrets = boto3.client("secretsmanager", region_name="us-east-1")
-        secrets.create_secret(
-            Name="orch/provider-keys", SecretString=json.dumps({"UPSTREAM_KEY": PROVIDER_KEY})
-        )
-        secrets.create_secret(
-            Name="orch/api-keys", SecretString=json.dumps({"client-1": CLIENT_KEY})
-        )
-        env = {
-            "ORCHESTRA_MODE": "aws",
-            "ORCHESTRA_CONFIG": str(_providers_file(tmp_path, upstream.base_url)),
-            "ORCHESTRA_ALLOW_PRIVATE_BASE_URLS": "true",
-            "ORCHESTRA_PROVIDER_KEYS_SECRET": "orch/provider-keys",
-            "ORCHESTRA_API_KEYS_SECRET": "orch/api-keys",
-            "ORCHESTRA_MODELS_TABLE": TABLES["models"],
-            "ORCHESTRA_BREAKERS_TABLE": TABLES["breakers"],
-            "ORCHESTRA_METRICS_TABLE": TABLES["metrics"],
-            "ORCHESTRA_DEFAULT_PROFILE": "balanced",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_DEV": "false",
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+    config = _providers_file(tmp_path, upstream.base_url)
+    with deployed(monkeypatch, config, {"UPSTREAM_KEY": PROVIDER_KEY}) as dynamodb:
         yield dynamodb
 
 
@@ -203,25 +175,6 @@ def test_start_up_failure_is_a_clean_503(aws: Any, monkeypatch: pytest.MonkeyPat
     response = _load_handler().handler(_event("http_v2_models.json"), Context())
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["error"]["code"] == "service_unavailable"
-
-
-class CallCounter:
-    """Counts every AWS API call made through botocore."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        original = botocore.client.BaseClient._make_api_call
-
-        def counting(client: Any, operation: str, params: dict[str, Any]) -> Any:
-            self.calls.append((client.meta.service_model.service_name, operation))
-            return original(client, operation, params)
-
-        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
-
-    def dynamodb(self) -> list[str]:
-        return [op for service, op in self.calls if service == "dynamodb"]
 
 
 def test_hot_path_makes_at_most_one_dynamodb_round_trip(

@@ -95,6 +95,39 @@ def test_sdk_errors_are_typed(gateway_url, client):
         client.chat.completions.create(model="auto", messages=[])
 
 
+def test_sdk_posts_a_multi_generate_and_reads_a_chat_completion(client):
+    from openai.types.chat import ChatCompletion
+
+    # the SDK's generic post: the fused answer parses as an ordinary ChatCompletion
+    completion = client.post(
+        "/multi-generate",
+        cast_to=ChatCompletion,
+        body={
+            "messages": [{"role": "user", "content": "What is 12 * 12?"}],
+            "count": 3,
+            "strategy": "vote",
+        },
+    )
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    extra = completion.model_extra or {}
+    assert extra["strategy"] == "vote" and len(extra["results"]) == 3
+    assert 0 <= extra["confidence"] <= 1
+
+
+def test_sdk_multi_generate_errors_are_typed(client):
+    from openai.types.chat import ChatCompletion
+
+    with pytest.raises(openai.BadRequestError) as info:
+        client.post(
+            "/multi-generate",
+            cast_to=ChatCompletion,
+            body={"messages": [{"role": "user", "content": "x"}], "strategy": "best"},
+        )
+    assert info.value.param == "strategy"
+
+
 def test_sdk_lists_models(client):
     ids = [m.id for m in client.models.list()]
     assert "simulator/sim-large" in ids and "auto:quality" in ids

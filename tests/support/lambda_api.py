@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import boto3
+import botocore.client
+import pytest
+from moto import mock_aws
+
 from orchestra.lambda_runtime import LambdaApp
+from orchestra.storage.tables import create_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
+TABLES = {"models": "orch-models", "breakers": "orch-breakers", "metrics": "orch-metrics"}
+CLIENT_KEY = "sample-client-key"  # what the sample events send as Bearer
 
 _MODULES: dict[str, Any] = {}
 _APPS: list[LambdaApp] = []
@@ -72,3 +82,57 @@ def header_of(response: dict[str, Any], name: str) -> str | None:
     headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
     multi = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
     return headers.get(name) or (multi.get(name) or [None])[0]
+
+
+@contextlib.contextmanager
+def deployed(
+    monkeypatch: pytest.MonkeyPatch, config: Path, provider_keys: Mapping[str, str]
+) -> Iterator[Any]:
+    """The deployed configuration under moto: AWS mode, the tables built from the shared
+    specs, provider and client keys in Secrets Manager, providers from ``config``."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # another test's secret of the same name may be cached
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(dynamodb, TABLES)
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        secrets.create_secret(Name="orch/provider-keys", SecretString=json.dumps(provider_keys))
+        secrets.create_secret(
+            Name="orch/api-keys", SecretString=json.dumps({"client-1": CLIENT_KEY})
+        )
+        env = {
+            "ORCHESTRA_MODE": "aws",
+            "ORCHESTRA_CONFIG": str(config),
+            "ORCHESTRA_ALLOW_PRIVATE_BASE_URLS": "true",
+            "ORCHESTRA_PROVIDER_KEYS_SECRET": "orch/provider-keys",
+            "ORCHESTRA_API_KEYS_SECRET": "orch/api-keys",
+            "ORCHESTRA_MODELS_TABLE": TABLES["models"],
+            "ORCHESTRA_BREAKERS_TABLE": TABLES["breakers"],
+            "ORCHESTRA_METRICS_TABLE": TABLES["metrics"],
+            "ORCHESTRA_DEFAULT_PROFILE": "balanced",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+        }
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield dynamodb
+
+
+class CallCounter:
+    """Counts every AWS API call made through botocore."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = botocore.client.BaseClient._make_api_call
+
+        def counting(client: Any, operation: str, params: dict[str, Any]) -> Any:
+            self.calls.append((client.meta.service_model.service_name, operation))
+            return original(client, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+
+    def dynamodb(self) -> list[str]:
+        return [op for service, op in self.calls if service == "dynamodb"]
