@@ -161,13 +161,13 @@ def test_fan_out_over_three_wire_protocols(aws: Any, upstreams: dict[str, FakeUp
 def test_one_vendor_overloaded_still_fuses(
     aws: Any, recorded: Any, upstreams: dict[str, FakeUpstream]
 ) -> None:
-    status_529, headers = recorded.headers("anthropic/error_529_overloaded_error.headers.json")
+    status, headers = recorded.headers("anthropic/error_529_overloaded_error.headers.json")
     overloaded = Reply.json(
-        recorded.bytes("anthropic/error_529_overloaded_error.json"), status=529, headers=headers
+        recorded.bytes("anthropic/error_529_overloaded_error.json"), status=status, headers=headers
     )
     upstreams["anthropic"].enqueue(overloaded, overloaded)
-    status, body, _ = _invoke("rest_v1_multi_generate_vote.json")
-    assert status == 200
+    code, body, _ = _invoke("rest_v1_multi_generate_vote.json")
+    assert code == 200
     failed = next(r for r in body["results"] if r["model"] == ANTHROPIC)
     assert failed["status"] == "error" and failed["error"]["code"] == "overloaded"
     assert sum(r["status"] == "ok" for r in body["results"]) == 2
