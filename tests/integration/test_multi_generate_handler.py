@@ -185,14 +185,24 @@ def test_every_vendor_failing_is_a_502_in_openai_shape(
     assert header_of(response, "x-orchestra-attempts")
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"strategy": "vote"},
+        {"strategy": "judge", "models": [OPENAI, GEMINI]},
+        {"count": 2, "models": None},
+    ],
+)
 def test_warm_fan_out_reads_breakers_in_one_round_trip(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
+    aws: Any, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any]
 ) -> None:
-    monkeypatch.setenv("ORCHESTRA_BREAKER_CACHE_S", "0")
+    monkeypatch.setenv("ORCHESTRA_BREAKER_CACHE_S", "0")  # never served from the cache
     counter = CallCounter()
     counter.install(monkeypatch)
     handler = load_handler("multi_generate")
     event = sample_event("multi_generate", "rest_v1_multi_generate_vote.json")
+    body = {k: v for k, v in {**json.loads(event["body"]), **options}.items() if v is not None}
+    event["body"] = json.dumps(body)
     assert handler.handler(event, Context("multi_generate"))["statusCode"] == 200
     for _ in range(2):
         counter.calls.clear()

@@ -9,7 +9,7 @@ evidence (see :mod:`orchestra.catalog.makers`), then fill up in rank order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from orchestra.catalog.makers import maker_of
@@ -21,6 +21,9 @@ from orchestra.routing.router import Router, unfit_reason
 from orchestra.routing.tokens import estimate_prompt_tokens
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiOptions
+
+#: how many of the best models are considered for a judge or synthesiser
+AUXILIARY_POOL = 8
 
 
 @dataclass
@@ -48,13 +51,20 @@ class Selector:
         self.default_count = default_count
         self.default_profile = default_profile
 
-    async def select(self, options: MultiOptions, chat: ChatRequest, catalog: Catalog) -> Selection:
+    async def select(
+        self,
+        options: MultiOptions,
+        chat: ChatRequest,
+        catalog: Catalog,
+        also: Sequence[str] = (),
+    ) -> Selection:
+        """The models to call; ``also`` are breakers to read in the same round trip."""
         if options.models is not None:
             if len(options.models) > self.max_models:
                 raise InvalidRequest(
                     f"at most {self.max_models} models per request", param="models"
                 )
-            return await self._named(options.models, chat, catalog)
+            return await self._named(options.models, chat, catalog, also)
         count = options.count or self.default_count
         if count > self.max_models:
             raise InvalidRequest(f"at most {self.max_models} models per request", param="count")
@@ -63,7 +73,7 @@ class Selector:
                 f"quorum {options.quorum} is more than the {count} models asked for",
                 param="quorum",
             )
-        return await self._picked(count, self._profile(options, chat), chat, catalog)
+        return await self._picked(count, self._profile(options, chat), chat, catalog, also)
 
     def _profile(self, options: MultiOptions, chat: ChatRequest) -> str:
         if options.profile is not None:
@@ -79,7 +89,9 @@ class Selector:
             param="model",
         )
 
-    async def _named(self, ids: list[str], chat: ChatRequest, catalog: Catalog) -> Selection:
+    async def _named(
+        self, ids: list[str], chat: ChatRequest, catalog: Catalog, also: Sequence[str]
+    ) -> Selection:
         models: list[ModelInfo] = []
         for i, model_id in enumerate(ids):
             try:
@@ -89,7 +101,7 @@ class Selector:
             if model in models:
                 raise InvalidRequest(f"'{model_id}' is listed twice", param=f"models[{i}]")
             models.append(model)
-        await self.breaker.prefetch(m.id for m in models)
+        await self.breaker.prefetch([*(m.id for m in models), *also])
         selection = Selection([])
         tokens = estimate_prompt_tokens(chat)
         for model in models:
@@ -111,11 +123,11 @@ class Selector:
         return unfit_reason(model, chat, tokens)
 
     async def _picked(
-        self, count: int, profile: str, chat: ChatRequest, catalog: Catalog
+        self, count: int, profile: str, chat: ChatRequest, catalog: Catalog, also: Sequence[str]
     ) -> Selection:
         routed = chat.model_copy(update={"model": f"auto:{profile}", "profile": None})
         plan = self.router.plan(routed, catalog, extra=max(count * 3, 8))
-        await self.breaker.prefetch(c.model.id for c in plan.candidates)
+        await self.breaker.prefetch([*(c.model.id for c in plan.candidates), *also])
         ranked = [c.model for c in plan.candidates if self.breaker.view(c.model.id).available]
         picks = diverse(ranked, count)
         if not picks:
@@ -129,22 +141,23 @@ class Selector:
             note = f"asked for {count} models; only {len(picks)} can serve this request now"
         return Selection(picks, profile=plan.profile, note=note)
 
-    async def auxiliary(
-        self, catalog: Catalog, request: ChatRequest, exclude: Iterable[str] = ()
-    ) -> ModelInfo | None:
-        """The best-quality callable model for a judge or synthesis call, or None."""
-        excluded = set(exclude)
+    def auxiliary_pool(self, catalog: Catalog, request: ChatRequest) -> list[ModelInfo]:
+        """Judge or synthesiser candidates, best quality first (no I/O: their breakers are
+        read with the fan-out's, in one round trip)."""
         tokens = estimate_prompt_tokens(request)
         pool = [
             m
             for m in catalog
-            if m.provider in self.router.providers
-            and m.id not in excluded
-            and unfit_reason(m, request, tokens) is None
+            if m.provider in self.router.providers and unfit_reason(m, request, tokens) is None
         ]
         pool.sort(key=lambda m: -m.quality)
-        await self.breaker.prefetch(m.id for m in pool[:8])
-        return next((m for m in pool[:8] if self.breaker.view(m.id).available), None)
+        return pool[: AUXILIARY_POOL + self.max_models]
+
+    def auxiliary(self, pool: Sequence[ModelInfo], exclude: Iterable[str] = ()) -> ModelInfo | None:
+        """The best callable model of the pool that is not excluded, or None."""
+        excluded = set(exclude)
+        usable = (m for m in pool if m.id not in excluded)
+        return next((m for m in usable if self.breaker.view(m.id).available), None)
 
     def named_auxiliary(self, catalog: Catalog, model_id: str, param: str) -> ModelInfo:
         try:

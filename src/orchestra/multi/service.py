@@ -77,8 +77,9 @@ class MultiGenerate:
         deadline_s = min(options.deadline_s or self.limits.deadline_s, self.limits.deadline_s)
         deadline = Deadline(deadline_s)
         catalog = await self.gateway.catalog.current()
-        selection = await self.selector.select(options, chat, catalog)
-        aux = await self._auxiliary(options, chat, catalog, selection)
+        pool = self._auxiliary_pool(options, chat, catalog)
+        selection = await self.selector.select(options, chat, catalog, [m.id for m in pool])
+        aux = self._auxiliary(options, selection, pool)
         reserve = aux_reserve_s(deadline_s) if aux is not None else 0.0
         result = await self.fanout.run(
             selection.models,
@@ -98,20 +99,32 @@ class MultiGenerate:
         self.gateway.flush_metrics_soon()
         return response
 
-    async def _auxiliary(
-        self, options: MultiOptions, chat: ChatRequest, catalog: Catalog, selection: Selection
+    def _auxiliary_pool(
+        self, options: MultiOptions, chat: ChatRequest, catalog: Catalog
+    ) -> list[ModelInfo]:
+        """Default judge/synthesiser candidates; a named one is resolved now (fails fast)."""
+        if options.strategy == "judge" and options.judge is not None:
+            return [self.selector.named_auxiliary(catalog, options.judge, "judge")]
+        if options.strategy == "merge" and options.synthesizer not in (None, "auto", "none"):
+            return [self.selector.named_auxiliary(catalog, options.synthesizer, "synthesizer")]
+        if options.strategy == "judge" or (
+            options.strategy == "merge" and options.synthesizer != "none"
+        ):
+            return self.selector.auxiliary_pool(catalog, chat)
+        return []
+
+    def _auxiliary(
+        self, options: MultiOptions, selection: Selection, pool: list[ModelInfo]
     ) -> ModelInfo | None:
-        """The judge or the synthesiser, resolved before the fan-out (a bad name fails fast)."""
+        """The judge (best of the pool not among the candidates) or the synthesiser."""
+        if not pool:
+            return None
+        named = options.judge if options.strategy == "judge" else options.synthesizer
+        if named not in (None, "auto"):
+            return pool[0]  # asked for by name: used even if its breaker is open
         if options.strategy == "judge":
-            if options.judge is not None:
-                return self.selector.named_auxiliary(catalog, options.judge, "judge")
-            excluded = [m.id for m in selection.models]
-            return await self.selector.auxiliary(catalog, chat, excluded)
-        if options.strategy == "merge" and options.synthesizer != "none":
-            if options.synthesizer not in (None, "auto"):
-                return self.selector.named_auxiliary(catalog, options.synthesizer, "synthesizer")
-            return await self.selector.auxiliary(catalog, chat)
-        return None
+            return self.selector.auxiliary(pool, [m.id for m in selection.models])
+        return self.selector.auxiliary(pool)
 
     async def _fuse(
         self, outcome: Outcome, chat: ChatRequest, aux: ModelInfo | None, deadline: Deadline
