@@ -190,6 +190,14 @@ class FanOut:
             run.status, run.response, run.attempts = "ok", outcome.value, outcome.attempts
             run.response.model = model.id
             self._record(run)
+            if not run.text().strip():  # e.g. a reasoning model that spent max_tokens thinking
+                run.status = "error"
+                run.error = MalformedResponse(
+                    f"{model.id} returned no text (finish_reason: {_finish_of(run.response)})",
+                    provider=model.provider,
+                    model=model.id,
+                    code="empty_answer",
+                )
         finally:
             run.finished = time.perf_counter()
 
@@ -248,6 +256,10 @@ async def _cancel(tasks: set[asyncio.Task[None]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.wait(tasks)
+
+
+def _finish_of(response: ChatResponse) -> str | None:
+    return response.choices[0].finish_reason if response.choices else None
 
 
 def _timeout(model: ModelInfo, message: str) -> ProviderTimeout:

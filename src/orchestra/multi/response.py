@@ -63,7 +63,7 @@ def _result(run: ModelRun, scrub: Scrub) -> ModelResult:
         model=run.model.id,
         provider=run.model.provider,
         status=run.status,
-        answer=run.text() if run.status == "ok" else None,
+        answer=run.text() if run.response is not None else None,
         finish_reason=run.response.choices[0].finish_reason if run.response else None,
         latency_ms=round(run.latency_ms, 2),
         usage=usage,

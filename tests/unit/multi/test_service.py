@@ -347,3 +347,15 @@ async def test_streaming_and_tools_are_refused_clearly(options: dict[str, Any], 
     with pytest.raises(InvalidRequest) as caught:
         await _service(ScriptedProvider(P)).run(_request(models=[A, B], **options))
     assert caught.value.param == param
+
+
+async def test_an_empty_answer_is_reported_and_not_voted_on() -> None:
+    provider = ScriptedProvider(P)
+    provider.enqueue("gpt-a", "")
+    provider.enqueue("claude-b", "")
+    provider.enqueue("gemini-c", "42")
+    response = await _service(provider).run(_request(models=[A, B, C]))
+    results = _by_model(response)
+    assert results[A].status == "error" and results[A].error.code == "empty_answer"
+    assert response.winner == C and response.agreement == 1.0
+    assert response.usage.total_tokens == 45  # the empty answers were still billed
