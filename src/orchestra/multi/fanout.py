@@ -14,6 +14,7 @@ awaited, so no connection outlives the request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from orchestra.schemas.chat import (
 )
 from orchestra.schemas.multi import Status
 from orchestra.storage.metrics import MetricsRecorder
+
+log = logging.getLogger("orchestra.multi")
 
 #: beyond a model's budget, how long the hard stop waits for the adapter's own timeout
 HARD_STOP_GRACE_S = 0.25
@@ -186,6 +189,12 @@ class FanOut:
             run.status, run.error = "error", exc
         except TimeoutError:
             run.status, run.error = "error", _timeout(model, f"no answer within {budget:.3g} s")
+        except Exception:  # a bug must cost one model, not the request
+            log.exception("unexpected failure calling %s", model.id)
+            run.status = "error"
+            run.error = MalformedResponse(
+                f"unexpected failure calling {model.id}", provider=model.provider, model=model.id
+            )
         else:
             run.status, run.response, run.attempts = "ok", outcome.value, outcome.attempts
             run.response.model = model.id
@@ -243,7 +252,9 @@ class FanOut:
             await _cancel(pending)
         for task in pending:
             run = tasks[task]
-            if not early:
+            if not task.cancelled():  # it finished while the others were being cancelled
+                arrived.append(run)
+            elif not early:
                 run.status = "error"
                 run.error = _timeout(run.model, "the request's deadline ended first")
         satisfied = early or (enough is not None and enough(arrived))

@@ -112,7 +112,12 @@ class Selector:
                 selection.skipped.append((model, reason))
         if not selection.models:
             reasons = "; ".join(f"{m.id}: {r}" for m, r in selection.skipped)
-            raise NoCandidates(f"None of the named models can serve this request ({reasons})")
+            unavailable = all(r == "breaker_open" for _, r in selection.skipped)
+            raise NoCandidates(
+                f"None of the named models can serve this request ({reasons})",
+                status=503 if unavailable else 400,
+                param=None if unavailable else "models",
+            )
         return selection
 
     def _unusable(self, model: ModelInfo, chat: ChatRequest, tokens: int) -> str | None:

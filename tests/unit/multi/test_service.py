@@ -359,3 +359,19 @@ async def test_an_empty_answer_is_reported_and_not_voted_on() -> None:
     assert results[A].status == "error" and results[A].error.code == "empty_answer"
     assert response.winner == C and response.agreement == 1.0
     assert response.usage.total_tokens == 45  # the empty answers were still billed
+
+
+async def test_a_named_model_with_an_open_breaker_is_skipped_and_all_open_is_503() -> None:
+    from orchestra.errors import NoCandidates
+
+    provider = ScriptedProvider(P)
+    service = _service(provider)
+    for _ in range(3):  # the breaker's threshold
+        await service.gateway.breaker.record_failure(A)
+    response = await service.run(_request(models=[A, B]))
+    skipped = _by_model(response)[A]
+    assert skipped.status == "skipped" and skipped.error.code == "breaker_open"
+    assert [m for m, _ in provider.calls] == ["claude-b"]
+    with pytest.raises(NoCandidates) as caught:
+        await service.run(_request(models=[A]))
+    assert caught.value.status == 503
