@@ -1,7 +1,8 @@
 """debate API: ``POST /v1/debates`` and ``GET /v1/debates/{id}`` on Lambda.
 
-Wiring only (see ``orchestra.lambda_entry``). Until the debate routes land, this function
-serves ``/health`` and answers every other path with an OpenAI-shaped 404.
+``POST`` stores the debate and starts its Step Functions execution (named after the debate
+id); ``GET`` reads the transcript from the debates table. Wiring only (see
+``orchestra.lambda_entry``).
 """
 
 from typing import Any
@@ -10,9 +11,9 @@ from orchestra.lambda_entry import ApiFunction
 
 
 def routers() -> list[Any]:
-    from orchestra.api.routes import health
+    from orchestra.api.routes import debates, health
 
-    return [health.router]
+    return [debates.router, health.router]
 
 
 function = ApiFunction("orchestra-debate-api", routers)

@@ -17,6 +17,10 @@ from orchestra.api.auth import ApiKeyAuth
 from orchestra.api.deps import Services
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
+from orchestra.debate.runner import LocalRunner
+from orchestra.debate.service import DebateService, Starter, StepFunctionsStarter
+from orchestra.debate.steps import DebateSteps
+from orchestra.debate.store import DebateStore
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.gateway import Gateway
 from orchestra.multi.service import Limits, MultiGenerate
@@ -33,9 +37,18 @@ from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.routing.router import Router
 from orchestra.secrets import read_secret_json
-from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
+from orchestra.storage.memory import (
+    MemoryBreakerBackend,
+    MemoryDebateBackend,
+    MemoryMetricsBackend,
+)
 from orchestra.storage.metrics import MetricsRecorder
-from orchestra.storage.protocols import BreakerBackend, CatalogBackend, MetricsBackend
+from orchestra.storage.protocols import (
+    BreakerBackend,
+    CatalogBackend,
+    DebateBackend,
+    MetricsBackend,
+)
 
 log = logging.getLogger("orchestra")
 
@@ -45,6 +58,8 @@ class Stores:
     breakers: BreakerBackend
     metrics: MetricsBackend
     catalog: CatalogBackend | None = None
+    #: tests hand in a shared debates backend; otherwise chosen from the settings
+    debates: DebateBackend | None = None
 
 
 def memory_stores() -> Stores:
@@ -161,14 +176,34 @@ def build_services(
         default_count=settings.multi_default_count,
         deadline_s=settings.request_deadline_s,
     )
+    multi = MultiGenerate(gateway, limits, scrub=redactor.scrub)
+    steps = DebateSteps(debate_store(settings, stores), gateway.catalog, multi.fanout)
+    starter: Starter = (
+        StepFunctionsStarter(settings.debate_state_machine_arn)
+        if settings.mode == "aws" and settings.debate_state_machine_arn
+        else LocalRunner(steps)
+    )
     return Services(
         settings=settings,
         gateway=gateway,
         auth=client_auth(settings),
         redactor=redactor,
-        multi=MultiGenerate(gateway, limits, scrub=redactor.scrub),
+        multi=multi,
+        debates=DebateService(steps.store, gateway.catalog, multi.selector, starter),
+        debate_steps=steps,
         http=http,
     )
+
+
+def debate_store(settings: Settings, stores: Stores) -> DebateStore:
+    """Debates in their table in AWS; in memory locally (and where no table is configured)."""
+    if stores.debates is not None:
+        return DebateStore(stores.debates)
+    if settings.mode == "aws" and settings.debates_table:
+        from orchestra.storage.dynamodb import DynamoDBDebateBackend
+
+        return DebateStore(DynamoDBDebateBackend(settings.debates_table))
+    return DebateStore(MemoryDebateBackend())
 
 
 def _install_log_redaction(redactor: Redactor) -> None:

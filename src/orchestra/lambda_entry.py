@@ -134,3 +134,53 @@ class AuthorizerFunction:
         random.seed()
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         self._settings = None
+
+
+class DebateStepsFunction:
+    """The debate state machine's one task function: ``{"step": ...}`` -> that step.
+
+    The services (stores, providers, breakers) are built on the first invocation and kept,
+    with one event loop, for the life of the execution environment. A failing step raises,
+    so Step Functions sees it: its Retry (transient Lambda errors) and Catch (record the
+    failure) apply.
+    """
+
+    def __init__(
+        self, service: str = "orchestra-debate-steps", *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.logger = Logger(service=service)
+        self.metrics = Metrics(namespace=NAMESPACE, service=service)
+        self.environ = os.environ if environ is None else environ
+        self._services: Any = None
+        self._loop: Any = None
+        copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
+        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(
+            self.metrics.log_metrics(self._handle)
+        )
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        import asyncio
+
+        from orchestra.bootstrap import build_services
+        from orchestra.config import Settings
+        from orchestra.observability import EmfObserver
+
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        if self._services is None:
+            observer = EmfObserver(self.metrics)
+            self._services = build_services(Settings(), self.environ, observer=observer)
+        self.logger.append_keys(debate_id=event.get("debate_id"), step=event.get("step"))
+        result: dict[str, Any] = self._loop.run_until_complete(
+            self._services.debate_steps.run(event)
+        )
+        return result
+
+    def close(self) -> None:
+        """Release connections and the loop (tests; Lambda just freezes the environment)."""
+        if self._loop is not None and not self._loop.is_closed() and not self._loop.is_running():
+            if self._services is not None:
+                self._loop.run_until_complete(self._services.aclose())
+            self._loop.close()
+        self._services = self._loop = None

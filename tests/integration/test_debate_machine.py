@@ -1,126 +1,347 @@
-"""The debate state machine definition, executed by moto's Step Functions interpreter.
+"""Debates end to end: the real state machine, executed by moto, running the real handlers.
 
-The Lambda tasks go to a scripted steps function (the real steps land with the debate
-feature): this proves the definition itself (the Map per round, the Choice loop, the
-Catch that records a failure) runs as written, with references-only payloads.
+``POST /v1/debates`` goes to ``functions/debate_api`` (AWS mode under moto), which stores the
+debate in DynamoDB and starts a Standard execution of the definition from
+``orchestra.debate.machine``; moto's Step Functions interpreter runs it, and every Lambda
+task is dispatched in-process to ``functions/debate_steps``, whose model calls go to an
+OpenAI-compatible upstream on 127.0.0.1 answering by participant and prompt. ``GET
+/v1/debates/{id}`` reads the transcript back. The same scenarios through the local runner
+must write the same transcript.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from orchestra.bootstrap import build_services
+from orchestra.config import Settings
 from orchestra.debate.machine import render
+from orchestra.schemas.debate import DebateRequest
 
-Step = Callable[[dict[str, Any]], dict[str, Any]]
+from support.lambda_api import (
+    ALL_TABLES,
+    ROOT,
+    Context,
+    body_of,
+    close_apps,
+    deployed,
+    load_handler,
+    sample_event,
+)
+from support.upstream import FakeUpstream, Reply, running_in_thread
+
+KEY = "sk-debate-upstream-7a6b5c4d3e2f"
 ROLE = "arn:aws:iam::123456789012:role/steps"
+MOTO = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+#: what each model says: its first answer, its revision, or an HTTP status to fail with
+Script = dict[str, dict[str, str | int]]
+
+CONVERGES_IN_ROUND_2: Script = {
+    "m-a": {"answer": "The answer is 42.", "revise": "CHANGED: no - we agree.\n42"},
+    "m-b": {"answer": "42", "revise": "CHANGED: no - still right.\nThe answer is 42."},
+    "m-c": {"answer": "It is 41.", "revise": "CHANGED: yes - 6 x 7 is 42.\nThe answer is 42."},
+}
+NEVER_CONVERGES: Script = {
+    "m-a": {"answer": "1", "revise": "CHANGED: no - sure.\n1"},
+    "m-b": {"answer": "2", "revise": "CHANGED: no - sure.\n2"},
+    "m-c": {"answer": "3", "revise": "CHANGED: no - sure.\n3"},
+}
+ONE_FAILS: Script = {
+    "m-a": {"answer": "42", "revise": "CHANGED: no - agreed.\n42"},
+    "m-b": {"answer": "41", "revise": "CHANGED: yes - m-a is right.\n42"},
+    "m-c": {"answer": 500, "revise": 500},
+}
+
+
+def _completion(text: str, model: str) -> Reply:
+    return Reply.json(
+        {
+            "id": "chatcmpl-debate",
+            "object": "chat.completion",
+            "created": 1,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+        }
+    )
+
+
+def responder(script: Script) -> Any:
+    def reply(seen: dict[str, Any]) -> Reply:
+        body = seen["body"]
+        model = body["model"]
+        prompt = body["messages"][-1]["content"]
+        if model == "judge":
+            return _completion("The answer is 42.\nRationale: the participants agree.", model)
+        what = script[model]["revise" if "<your_answer>" in prompt else "answer"]
+        if isinstance(what, int):
+            return Reply.json({"error": {"message": "upstream down"}}, status=what)
+        return _completion(what, model)
+
+    return reply
+
+
+def _providers(tmp_path: Path, base_url: str) -> Path:
+    models = [
+        {"id": name, "context_window": 32000, "input_price": 1e-6, "output_price": 2e-6,
+         "quality": 1300, "capabilities": []}
+        for name in ("m-a", "m-b", "m-c")
+    ]  # fmt: skip
+    models.append({**models[0], "id": "judge", "quality": 1450})
+    entry = {"name": "up", "type": "openai", "base_url": base_url + "/v1",
+             "api_key_env": "UP_KEY", "models": models}  # fmt: skip
+    path = tmp_path / "providers.yaml"
+    path.write_text(json.dumps({"providers": [entry]}))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    close_apps()
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-    with mock_aws(config=config):  # type: ignore[arg-type]
-        yield
+def upstream() -> Iterator[FakeUpstream]:
+    with running_in_thread(FakeUpstream()) as fake:
+        yield fake
 
 
-def _run(
-    monkeypatch: pytest.MonkeyPatch, step: Step, payload: dict[str, Any]
-) -> tuple[str, list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
+def _steps_module() -> Any:
+    path = ROOT / "functions" / "debate_steps" / "handler.py"
+    spec = importlib.util.spec_from_file_location("debate_steps_handler", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def invoke(
-        self: Any, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
-    ) -> bytes:
-        event = json.loads(body)
-        calls.append(event)
-        try:
-            return json.dumps(step(event)).encode()
-        except Exception as exc:  # as Lambda reports an unhandled error to Step Functions
-            response_headers["x-amz-function-error"] = "Unhandled"
-            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
 
-    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-    iam = boto3.client("iam")
-    iam.create_role(RoleName="steps", AssumeRolePolicyDocument="{}")
-    fn = boto3.client("lambda").create_function(
-        FunctionName="debate-steps",
-        Runtime="python3.13",
-        Role=ROLE,
-        Handler="functions.debate_steps.handler.handler",
-        Code={"ZipFile": b"unused"},
-    )["FunctionArn"]
-    sfn = boto3.client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name="debate", definition=render(fn), roleArn=ROLE, type="STANDARD"
-    )["stateMachineArn"]
-    execution = sfn.start_execution(
-        stateMachineArn=machine, name="dbt_1", input=json.dumps(payload)
-    )["executionArn"]
-    for _ in range(200):
-        status = sfn.describe_execution(executionArn=execution)["status"]
-        if status != "RUNNING":
-            return status, calls
+@pytest.fixture
+def cloud(
+    tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """Tables, secrets, the state machine (from the core definition) and the steps function,
+    whose invocations run the real handler in-process."""
+    config = _providers(tmp_path, upstream.base_url)
+    with deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=ALL_TABLES):
+        steps = _steps_module()
+        events: list[dict[str, Any]] = []
+        # moto runs Map iterations on threads; one execution environment serves one event
+        # at a time (Lambda scales out with more environments), so this one is serialised
+        environment = threading.Lock()
+
+        def invoke(
+            self: Any, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
+            event = json.loads(body)
+            events.append(event)
+            try:
+                with environment:
+                    result = steps.handler(event, Context("debate_steps"))
+                return json.dumps(result).encode()
+            except Exception as exc:  # as Lambda reports an unhandled error
+                response_headers["x-amz-function-error"] = "Unhandled"
+                error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+                return json.dumps(error).encode()
+
+        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        boto3.client("iam").create_role(RoleName="steps", AssumeRolePolicyDocument="{}")
+        function = boto3.client("lambda").create_function(
+            FunctionName="debate-steps", Runtime="python3.13", Role=ROLE,
+            Handler="handler.handler", Code={"ZipFile": b"unused"},
+        )["FunctionArn"]  # fmt: skip
+        machine = boto3.client("stepfunctions").create_state_machine(
+            name="debate", definition=render(function), roleArn=ROLE, type="STANDARD"
+        )["stateMachineArn"]
+        monkeypatch.setenv("ORCHESTRA_DEBATE_STATE_MACHINE_ARN", machine)
+        yield {"events": events, "steps": steps, "config": config}
+        steps.function.close()
+
+
+def _api(
+    method: str, body: dict[str, Any] | None = None, debate_id: str = "", **headers: str
+) -> tuple[int, dict[str, Any]]:
+    name = "rest_v1_start_debate.json" if method == "POST" else "http_v2_get_debate.json"
+    event = sample_event("debate_api", name)
+    if method == "POST":
+        event["body"] = json.dumps(body)
+        event["headers"].update(headers)
+    else:
+        path = f"/v1/debates/{debate_id}"
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+        event["pathParameters"] = {"debate_id": debate_id}
+    response = load_handler("debate_api").handler(event, Context("debate_api"))
+    return response["statusCode"], json.loads(body_of(response))
+
+
+def _run_in_cloud(upstream: FakeUpstream, script: Script, **request: Any) -> dict[str, Any]:
+    upstream.responder = responder(script)
+    body = {"question": "What is 6 times 7?", "participants": ["m-a", "m-b", "m-c"], **request}
+    status, started = _api("POST", body)
+    assert status == 202, started
+    for _ in range(300):
+        status, view = _api("GET", debate_id=started["id"])
+        if view["status"] != "RUNNING":
+            _wait_for(view["execution_arn"])  # the last task wrote its record, not yet returned
+            return view
         time.sleep(0.05)
-    raise AssertionError("execution did not finish")
+    raise AssertionError("the execution did not finish")
 
 
-DEBATE = {"debate_id": "dbt_1", "participants": ["m-a", "m-b", "m-c"], "round": 1, "max_rounds": 4}
+def _transcript(view: dict[str, Any]) -> Any:
+    rounds = [
+        (r["round"], r.get("agreement"),
+         [(t["participant"], t.get("answer"), t.get("changed"), t.get("error")) for t in r["turns"]])
+        for r in view["rounds"]
+    ]  # fmt: skip
+    return view["status"], rounds, view.get("final_answer"), view.get("converged")
 
 
-def test_rounds_loop_until_the_models_converge_then_synthesize(
-    aws: None, monkeypatch: pytest.MonkeyPatch
+def _run_locally(
+    tmp_path: Path, upstream: FakeUpstream, script: Script, **request: Any
+) -> dict[str, Any]:
+    upstream.responder = responder(script)
+    settings = Settings(  # local mode, whatever the cloud fixture put in the environment
+        mode="local",
+        config=str(_providers(tmp_path, upstream.base_url)),
+        allow_private_base_urls=True,
+        debate_state_machine_arn=None,
+        debates_table=None,
+        api_keys=None,
+        provider_keys_secret=None,
+    )
+
+    async def run() -> dict[str, Any]:
+        services = build_services(settings, {"UP_KEY": KEY})
+        body = {"question": "What is 6 times 7?", "participants": ["m-a", "m-b", "m-c"], **request}
+        debate = await services.debates.start(DebateRequest.model_validate(body))
+        runner = services.debates.starter
+        while runner._running:
+            await asyncio.wait(set(runner._running))
+        view = await services.debates.view(debate.id)
+        await services.aclose()
+        return view.model_dump(exclude_none=True)
+
+    return asyncio.run(run())
+
+
+def test_converges_in_round_2_then_synthesises(
+    cloud: dict[str, Any], upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    def step(event: dict[str, Any]) -> dict[str, Any]:
-        if event["step"] == "converge":
-            return {"stop": event["round"] >= 2, "agreement": 0.4 * event["round"]}
-        return {"ok": True}
+    view = _run_in_cloud(upstream, CONVERGES_IN_ROUND_2, max_rounds=4)
+    assert view["status"] == "SUCCEEDED" and view["converged"] is True, view.get("error")
+    assert [r["round"] for r in view["rounds"]] == [1, 2]
+    assert [r["agreement"] for r in view["rounds"]] == [pytest.approx(2 / 3, abs=1e-3), 1.0]
+    m_c = next(t for t in view["rounds"][1]["turns"] if t["participant"] == "up/m-c")
+    assert m_c["changed"] is True and m_c["why"] == "6 x 7 is 42."
+    assert view["final_answer"].startswith("The answer is 42.") and view["judge"] == "up/judge"
+    assert view["execution_arn"].endswith(view["id"]) and "states/home" in view["console_url"]
+    assert view["usage"]["total_tokens"] == 7 * 60  # six turns and the synthesis
+    steps = [e["step"] for e in cloud["events"]]
+    assert steps[0] == "init" and steps[-2:] == ["synthesize", "finalize"]
+    assert steps.count("turn") == 6 and steps.count("converge") == 2
+    for event in cloud["events"]:  # references only
+        assert len(json.dumps(event)) < 300
+    assert _transcript(
+        _run_locally(tmp_path, upstream, CONVERGES_IN_ROUND_2, max_rounds=4)
+    ) == _transcript(view)
 
-    status, calls = _run(monkeypatch, step, DEBATE)
-    assert status == "SUCCEEDED"
-    turns = [(c["round"], c["participant"]) for c in calls if c["step"] == "turn"]
-    assert sorted(turns) == [(r, m) for r in (1, 2) for m in ("m-a", "m-b", "m-c")]
-    assert [c["round"] for c in calls if c["step"] == "converge"] == [1, 2]
-    assert [c["step"] for c in calls][-1] == "synthesize"
-    for call in calls:  # references only: never a transcript in the payload
-        assert call["debate_id"] == "dbt_1" and len(json.dumps(call)) < 300
 
-
-def test_a_failing_step_is_recorded_and_fails_the_execution(
-    aws: None, monkeypatch: pytest.MonkeyPatch
+def test_stops_at_max_rounds_without_converging(
+    cloud: dict[str, Any], upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    def step(event: dict[str, Any]) -> dict[str, Any]:
-        if event["step"] == "converge":
-            raise RuntimeError("judge unavailable")
-        return {"ok": True}
-
-    status, calls = _run(monkeypatch, step, DEBATE)
-    assert status == "FAILED"
-    steps = [c["step"] for c in calls]
-    assert steps.count("turn") == 3 and "synthesize" not in steps
-    # the Catch passed the error to the recording step, by reference to the debate
-    (recorded,) = [c for c in calls if c["step"] == "fail"]
-    assert recorded["debate_id"] == "dbt_1"
-    assert "judge unavailable" in json.dumps(recorded["error"])
+    view = _run_in_cloud(upstream, NEVER_CONVERGES, max_rounds=3)
+    assert view["status"] == "SUCCEEDED" and view["converged"] is False
+    assert [r["round"] for r in view["rounds"]] == [1, 2, 3]
+    assert all(r["agreement"] == pytest.approx(1 / 3, abs=1e-3) for r in view["rounds"])
+    assert _transcript(
+        _run_locally(tmp_path, upstream, NEVER_CONVERGES, max_rounds=3)
+    ) == _transcript(view)
 
 
-def test_the_round_limit_is_the_steps_decision_not_a_hidden_loop(
-    aws: None, monkeypatch: pytest.MonkeyPatch
+def test_a_failing_participant_is_dropped_and_the_debate_goes_on(
+    cloud: dict[str, Any], upstream: FakeUpstream, tmp_path: Path
 ) -> None:
-    def step(event: dict[str, Any]) -> dict[str, Any]:
-        if event["step"] == "converge":  # never converges: stops at max_rounds
-            return {"stop": event["round"] >= event["max_rounds"], "agreement": 0.1}
-        return {}
+    view = _run_in_cloud(upstream, ONE_FAILS, max_rounds=3)
+    assert view["status"] == "SUCCEEDED"
+    first = {t["participant"]: t for t in view["rounds"][0]["turns"]}
+    assert "ServerError" in first["up/m-c"]["error"] and "answer" not in first["up/m-c"]
+    second = {t["participant"] for t in view["rounds"][1]["turns"]}
+    assert second == {"up/m-a", "up/m-b"}  # m-c was not asked again
+    assert view["rounds"][1]["agreement"] == 1.0
+    assert _transcript(_run_locally(tmp_path, upstream, ONE_FAILS, max_rounds=3)) == _transcript(
+        view
+    )
 
-    status, calls = _run(monkeypatch, step, {**DEBATE, "participants": ["m-a"]})
-    assert status == "SUCCEEDED"
-    assert [c["round"] for c in calls if c["step"] == "turn"] == [1, 2, 3, 4]
+
+def test_fewer_than_two_participants_left_fails_the_debate_with_its_cause(
+    cloud: dict[str, Any], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    script: Script = {**ONE_FAILS, "m-b": {"answer": 503, "revise": 503}}
+    view = _run_in_cloud(upstream, script)
+    assert view["status"] == "FAILED"
+    assert "1 participant(s) answered; a debate needs two" in view["error"]
+    assert [e["step"] for e in cloud["events"]][-1] == "fail"
+    assert _transcript(_run_locally(tmp_path, upstream, script)) == _transcript(view)
+
+
+def test_an_idempotency_key_returns_the_same_debate(
+    cloud: dict[str, Any], upstream: FakeUpstream
+) -> None:
+    upstream.responder = responder(CONVERGES_IN_ROUND_2)
+    body = {"question": "What is 6 times 7?", "participants": ["m-a", "m-b"]}
+    first_status, first = _api("POST", body, **{"Idempotency-Key": "req-123"})
+    again_status, again = _api("POST", body, **{"Idempotency-Key": "req-123"})
+    assert first_status == again_status == 202 and first["id"] == again["id"]
+    other, error = _api("POST", {**body, "question": "Other?"}, **{"Idempotency-Key": "req-123"})
+    assert other == 409 and error["error"]["code"] == "idempotency_key_reused"
+    executions = boto3.client("stepfunctions").list_executions(
+        stateMachineArn=Settings().debate_state_machine_arn
+    )["executions"]
+    assert [e["name"] for e in executions] == [first["id"]]
+    _wait_for(executions[0]["executionArn"])
+
+
+def _wait_for(execution_arn: str) -> None:
+    """Let the execution end inside the moto context (it runs on moto's own thread)."""
+    sfn = boto3.client("stepfunctions")
+    for _ in range(300):
+        if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return
+        time.sleep(0.02)
+
+
+def test_the_payload_stays_small_for_ten_rounds_of_five_long_answers() -> None:
+    # 10 rounds x 5 participants x 8 KB answers live in DynamoDB; the execution state
+    # holds ids, the participant list, counters and the last convergence figures
+    participants = [f"provider/model-{i}-{'x' * 40}" for i in range(5)]
+    state = {
+        "debate_id": "dbt_" + "f" * 26,
+        "participants": participants,
+        "max_rounds": 10,
+        "round": 10,
+        "convergence": {"stop": False, "agreement": 0.4, "participants": participants},
+    }
+    answers = 10 * 5 * 8 * 1024
+    assert len(json.dumps(state)) < 1_024 < 256 * 1024 < answers
+    # and no state of the definition copies a step's whole output into the execution state
+    for name, state_def in json.loads(render("arn:aws:lambda:x")).get("States", {}).items():
+        if state_def["Type"] == "Task" and name not in ("RecordFailure",):
+            assert "ResultSelector" in state_def or state_def.get("ResultPath", "") is None, name

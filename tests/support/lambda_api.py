@@ -22,6 +22,7 @@ from orchestra.storage.tables import create_tables
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 TABLES = {"models": "orch-models", "breakers": "orch-breakers", "metrics": "orch-metrics"}
+ALL_TABLES = {**TABLES, "debates": "orch-debates"}
 CLIENT_KEY = "sample-client-key"  # what the sample events send as Bearer
 
 _MODULES: dict[str, Any] = {}
@@ -86,16 +87,21 @@ def header_of(response: dict[str, Any], name: str) -> str | None:
 
 @contextlib.contextmanager
 def deployed(
-    monkeypatch: pytest.MonkeyPatch, config: Path, provider_keys: Mapping[str, str]
+    monkeypatch: pytest.MonkeyPatch,
+    config: Path,
+    provider_keys: Mapping[str, str],
+    *,
+    moto_config: dict[str, Any] | None = None,
+    tables: Mapping[str, str] = TABLES,
 ) -> Iterator[Any]:
     """The deployed configuration under moto: AWS mode, the tables built from the shared
     specs, provider and client keys in Secrets Manager, providers from ``config``."""
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()  # another test's secret of the same name may be cached
-    with mock_aws():
+    with mock_aws(config=moto_config):  # type: ignore[arg-type]
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_tables(dynamodb, TABLES)
+        create_tables(dynamodb, tables)
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         secrets.create_secret(Name="orch/provider-keys", SecretString=json.dumps(provider_keys))
         secrets.create_secret(
@@ -110,6 +116,7 @@ def deployed(
             "ORCHESTRA_MODELS_TABLE": TABLES["models"],
             "ORCHESTRA_BREAKERS_TABLE": TABLES["breakers"],
             "ORCHESTRA_METRICS_TABLE": TABLES["metrics"],
+            "ORCHESTRA_DEBATES_TABLE": tables.get("debates", ""),
             "ORCHESTRA_DEFAULT_PROFILE": "balanced",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_DEV": "false",

@@ -12,7 +12,7 @@ import contextlib
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +45,15 @@ class Reply:
 
 
 class FakeUpstream:
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        default: Reply | None = None,
+        responder: Callable[[dict[str, Any]], Reply] | None = None,
+    ) -> None:
         self.script: deque[Reply] = deque()
         self.default = default
+        #: builds the reply from the request (path, headers, body) when nothing is scripted
+        self.responder = responder
         self.requests: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -72,14 +78,18 @@ class FakeUpstream:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        self.requests.append(
-            {
-                "path": request.path,
-                "headers": {k.lower(): v for k, v in request.headers.items()},
-                "body": _parse(raw),
-            }
-        )
-        reply = self.script.popleft() if self.script else self.default
+        seen = {
+            "path": request.path,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": _parse(raw),
+        }
+        self.requests.append(seen)
+        if self.script:
+            reply: Reply | None = self.script.popleft()
+        elif self.responder is not None:
+            reply = self.responder(seen)
+        else:
+            reply = self.default
         if reply is None:
             return web.json_response({"error": {"message": "unscripted"}}, status=599)
         if reply.delay:

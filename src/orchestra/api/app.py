@@ -12,9 +12,9 @@ from orchestra.api.errors import install_error_handlers
 
 
 def default_routers() -> list[APIRouter]:
-    from orchestra.api.routes import chat, health, models, multi
+    from orchestra.api.routes import chat, debates, health, models, multi
 
-    return [chat.router, multi.router, models.router, health.router]
+    return [chat.router, multi.router, debates.router, models.router, health.router]
 
 
 def create_app(services: Services, routers: Sequence[APIRouter] | None = None) -> FastAPI:

@@ -8,6 +8,8 @@ from fastapi import Request
 
 from orchestra.api.auth import ApiKeyAuth
 from orchestra.config import Settings
+from orchestra.debate.service import DebateService
+from orchestra.debate.steps import DebateSteps
 from orchestra.gateway import Gateway
 from orchestra.multi.service import MultiGenerate
 from orchestra.providers.http import HttpClients
@@ -21,10 +23,15 @@ class Services:
     auth: ApiKeyAuth
     redactor: Redactor
     multi: MultiGenerate
+    debates: DebateService
+    debate_steps: DebateSteps
     http: HttpClients = field(default_factory=HttpClients)
 
     async def aclose(self) -> None:
-        """Release upstream connections (server shutdown, test teardown)."""
+        """Stop local debate runs, release upstream connections (shutdown, test teardown)."""
+        closer = getattr(self.debates.starter, "aclose", None)
+        if closer is not None:
+            await closer()
         await self.http.aclose()
 
 

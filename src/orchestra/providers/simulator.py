@@ -74,6 +74,9 @@ _OPS = {
 #: fusion's judge prompt: the candidates, and the last user turn of the conversation
 _CANDIDATE = re.compile(r"<answer number=\d+>\n(.*?)\n</answer>", re.DOTALL)
 _ASKED = re.compile(r"USER: (.*?)\n*</conversation>", re.DOTALL)
+#: the debate's prompts: the other participants' answers, and this participant's own
+_DEBATER = re.compile(r'<answer from="[^"]*">\n(.*?)\n</answer>', re.DOTALL)
+_YOURS = re.compile(r"<your_answer>\n(.*?)\n</your_answer>", re.DOTALL)
 _EXPR = re.compile(r"[-+]?\(?\d[\d\s.+\-*/%()x\u00d7\u00f7^]*\d\)?")
 
 
@@ -123,7 +126,41 @@ class SimulatorEngine:
         candidates = _CANDIDATE.findall(question)
         if candidates and "<conversation>" in question:
             return self._judge(model, question, candidates)
+        debaters = _DEBATER.findall(question)
+        if debaters and "<your_answer>" in question:
+            return self._revise(model, question, debaters)
+        if debaters and "The debate ended" in question:
+            return self._synthesise(debaters)
         return self._reply(model, question)
+
+    def _revise(self, model: str, prompt: str, others: list[str]) -> str:
+        """A debate revision: keep an answer the others share, else often adopt theirs."""
+        from orchestra.fusion.answers import normalize
+
+        mine = _YOURS.search(prompt)
+        own = mine[1].strip() if mine else ""
+        keys = [normalize(o).key for o in others]
+        majority = max(set(keys), key=keys.count)
+        if normalize(own).key == majority or keys.count(majority) * 2 <= len(keys):
+            return f"CHANGED: no - the others agree with me, or did not convince me.\n{own}"
+        unanimous = len(set(keys)) == 1 and len(keys) >= 2
+        if unanimous or self._draw(model, prompt, "persuaded") < 0.8:
+            adopted = others[keys.index(majority)]
+            return f"CHANGED: yes - the other participants' answer holds up.\n{adopted}"
+        return f"CHANGED: no - I still think I am right.\n{own}"
+
+    def _synthesise(self, answers: list[str]) -> str:
+        """A debate judge: the majority answer, its support, and the dissent."""
+        from orchestra.fusion.answers import normalize
+
+        keys = [normalize(a).key for a in answers]
+        majority = max(set(keys), key=keys.count)
+        final = answers[keys.index(majority)]
+        dissent = len(keys) - keys.count(majority)
+        lines = [final, f"Rationale: {keys.count(majority)} of {len(keys)} participants agree."]
+        if dissent:
+            lines.append(f"Dissent: {dissent} participant(s) answered differently.")
+        return "\n".join(lines)
 
     def _judge(self, model: str, prompt: str, candidates: list[str]) -> str:
         """Judging (fusion's judge prompt): pick the candidate that matches its own answer."""

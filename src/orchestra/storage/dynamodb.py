@@ -307,3 +307,43 @@ def _metrics_row(item: dict[str, Any]) -> dict[str, Any]:
     model_id = row.pop(METRICS_TABLE.partition_key)
     bucket = row.pop(str(METRICS_TABLE.sort_key))
     return {"model_id": model_id, "bucket": bucket, **row}
+
+
+class DynamoDBDebateBackend(_Table):
+    """``DebateBackend``: pk = debate id, sk = the document's key, ``doc`` = its JSON."""
+
+    def _item(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> dict[str, Any]:
+        return {
+            "pk": {"S": debate_id},
+            "sk": {"S": sort_key},
+            "doc": {"S": doc},
+            "expires_at": {"N": str(expires_at)},
+        }
+
+    async def put_new(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> bool:
+        try:
+            await self._call(
+                "put_item",
+                TableName=self.table_name,
+                Item=self._item(debate_id, sort_key, doc, expires_at),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    async def put(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> None:
+        await self._call(
+            "put_item",
+            TableName=self.table_name,
+            Item=self._item(debate_id, sort_key, doc, expires_at),
+        )
+
+    async def load(self, debate_id: str) -> dict[str, str]:
+        items = await self._pages(
+            "query",
+            KeyConditionExpression="pk = :id",
+            ExpressionAttributeValues={":id": {"S": debate_id}},
+            ConsistentRead=True,
+        )
+        return {str(item["sk"]): str(item["doc"]) for item in items}

@@ -94,3 +94,30 @@ class MemoryMetricsBackend:
             if model == model_id and bucket >= since_bucket
         ]
         return sorted(found, key=lambda item: str(item["bucket"]))
+
+
+class MemoryDebateBackend:
+    """``DebateBackend`` over a dict (expiry is not enforced in memory)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._items: dict[str, dict[str, str]] = {}
+
+    async def put_new(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> bool:
+        self.calls += 1
+        await asyncio.sleep(0)
+        docs = self._items.setdefault(debate_id, {})
+        if sort_key in docs:
+            return False
+        docs[sort_key] = doc
+        return True
+
+    async def put(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> None:
+        self.calls += 1
+        await asyncio.sleep(0)
+        self._items.setdefault(debate_id, {})[sort_key] = doc
+
+    async def load(self, debate_id: str) -> dict[str, str]:
+        self.calls += 1
+        await asyncio.sleep(0)
+        return dict(self._items.get(debate_id, {}))

@@ -104,3 +104,19 @@ def check_counter_names(counters: dict[str, float]) -> None:
     clash = RESERVED_COUNTER_NAMES & counters.keys()
     if clash:
         raise ValueError(f"reserved counter names: {sorted(clash)}")
+
+
+class DebateBackend(Protocol):
+    """Debate records: one JSON document per (debate id, sort key), read a debate at a time."""
+
+    async def put_new(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> bool:
+        """Store the document unless one exists under that key: False if it does."""
+        ...
+
+    async def put(self, debate_id: str, sort_key: str, doc: str, expires_at: int) -> None:
+        """Store (or replace) the document."""
+        ...
+
+    async def load(self, debate_id: str) -> dict[str, str]:
+        """Every document of the debate by sort key, in one query (paginated if large)."""
+        ...

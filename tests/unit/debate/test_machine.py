@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestra.debate.machine import STEPS_ARN, definition, render
+from orchestra.debate.machine import STEPS, STEPS_ARN, definition, render
 
 
 def _states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -36,12 +36,8 @@ def test_every_transition_lands_on_a_state() -> None:
 
 def test_every_task_invokes_the_steps_function_with_a_step_name() -> None:
     tasks = [s for s in _states(definition()).values() if s["Type"] == "Task"]
-    assert {t["Parameters"]["Payload"]["step"] for t in tasks} == {
-        "turn",
-        "converge",
-        "synthesize",
-        "fail",
-    }
+    assert {t["Parameters"]["Payload"]["step"] for t in tasks} == set(STEPS)
+    assert set(STEPS) == {"init", "turn", "converge", "synthesize", "finalize", "fail"}
     for task in tasks:
         assert task["Parameters"]["FunctionName"] == "${" + STEPS_ARN + "}"
         assert task["Retry"][0]["ErrorEquals"][0].startswith("Lambda.")
@@ -49,7 +45,7 @@ def test_every_task_invokes_the_steps_function_with_a_step_name() -> None:
 
 def test_failures_are_recorded_before_the_execution_fails() -> None:
     states = definition()["States"]
-    for name in ("Round", "Converge", "Synthesize"):
+    for name in ("Init", "Round", "Converge", "Synthesize", "Finalize"):
         assert states[name]["Catch"][0]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "Failed"
     assert states["Failed"]["Type"] == "Fail"
@@ -68,3 +64,23 @@ def test_render_fills_the_function_arn() -> None:
     turn = json.loads(rendered)["States"]["Round"]["ItemProcessor"]["States"]["Turn"]
     assert turn["Parameters"]["FunctionName"] == arn
     assert turn["TimeoutSeconds"] == 30
+
+
+def test_readable_states_in_order() -> None:
+    machine = definition()
+    assert machine["StartAt"] == "Init"
+    assert list(machine["States"]) == [
+        "Init", "Round", "Converge", "Decide", "NextRound", "Synthesize", "Finalize", "Done",
+        "RecordFailure", "Failed",
+    ]  # fmt: skip
+    assert machine["States"]["Synthesize"]["Next"] == "Finalize"
+
+
+def test_a_failed_turn_drops_the_participant_not_the_debate() -> None:
+    inner = definition()["States"]["Round"]["ItemProcessor"]["States"]
+    (catch,) = inner["Turn"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "TurnFailed"
+    assert inner["TurnFailed"] == {"Type": "Pass", "Result": {"ok": False}, "End": True}
+    # the next round walks the survivors the converge step reported
+    next_round = definition()["States"]["NextRound"]["Parameters"]
+    assert next_round["participants.$"] == "$.convergence.participants"

@@ -1,0 +1,73 @@
+"""``POST /v1/debates`` (202, runs in the background) and ``GET /v1/debates/{id}``."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from orchestra.api.body import json_object, read_body
+from orchestra.api.deps import services_of
+from orchestra.api.errors import validation_error
+from orchestra.errors import InvalidRequest
+from orchestra.schemas.debate import DebateRequest, DebateStarted, DebateView
+
+router = APIRouter()
+
+_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": DebateRequest.model_json_schema()}},
+    }
+}
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+DEBATE_ID = re.compile(r"^dbt_[0-9a-f]{26}$")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters", param="Idempotency-Key"
+        )
+    return key
+
+
+@router.post("/v1/debates", status_code=202, openapi_extra=_SCHEMA)
+async def start_debate(request: Request) -> Response:
+    services = services_of(request)
+    await services.auth.check(request.headers.get("authorization"))
+    key = _idempotency_key(request)
+    body = json_object(await read_body(request, services.settings.max_body_bytes))
+    try:
+        parsed = DebateRequest.model_validate(body)
+    except ValidationError as exc:
+        raise validation_error(list(exc.errors())) from exc
+    debate = await services.debates.start(parsed, key)
+    url = f"/v1/debates/{debate.id}"
+    payload = {
+        "id": debate.id,
+        "object": "debate",
+        "status": debate.status,
+        "status_url": url,
+        "participants": debate.participants,
+        "judge": debate.judge,
+        "execution_arn": debate.execution_arn,
+    }
+    return Response(
+        DebateStarted.model_validate(payload).model_dump_json(exclude_none=True),
+        status_code=202,
+        media_type="application/json",
+        headers={"location": url},
+    )
+
+
+@router.get("/v1/debates/{debate_id}", response_model=DebateView)
+async def get_debate(debate_id: str, request: Request) -> Response:
+    services = services_of(request)
+    await services.auth.check(request.headers.get("authorization"))
+    if not DEBATE_ID.match(debate_id):
+        raise InvalidRequest("A debate id looks like dbt_ and 26 hex digits", param="debate_id")
+    view = await services.debates.view(debate_id)
+    return Response(view.model_dump_json(exclude_none=True), media_type="application/json")

@@ -1,0 +1,230 @@
+"""The debate API's use case: validate, store, start (Step Functions or the local runner), show.
+
+``start`` is idempotent twice over: an ``Idempotency-Key`` maps to one debate id (the same
+key with a different request is a 409), and the execution is named after the debate id, so
+Step Functions refuses to run one debate twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from typing import Any, Protocol
+
+from orchestra.catalog.models import Catalog, ModelInfo
+from orchestra.catalog.source import CatalogSource
+from orchestra.debate.store import DebateStore
+from orchestra.errors import InvalidRequest, OrchestraError
+from orchestra.multi.selection import Selector
+from orchestra.schemas.chat import ChatRequest, Usage
+from orchestra.schemas.debate import Debate, DebateRequest, DebateStatus, DebateView, RoundView
+from orchestra.schemas.multi import MultiOptions
+
+CONSOLE = "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
+
+
+class DebateConflict(InvalidRequest):
+    status = 409
+    code = "idempotency_key_reused"
+
+
+class DebateUnavailable(OrchestraError):
+    status = 503
+    code = "debate_unavailable"
+    type = "api_error"
+    retryable = True
+
+
+class Starter(Protocol):
+    async def start(self, debate_id: str) -> str | None:
+        """Start the debate's run; the Step Functions execution ARN, if there is one."""
+        ...
+
+
+class StepFunctionsStarter:
+    """Starts one Standard execution per debate, named after the debate id."""
+
+    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+        self.arn = state_machine_arn
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("stepfunctions")
+        return self._client
+
+    def execution_arn(self, debate_id: str) -> str:
+        return self.arn.replace(":stateMachine:", ":execution:") + ":" + debate_id
+
+    async def start(self, debate_id: str) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        payload = json.dumps({"debate_id": debate_id})
+        try:
+            response = await asyncio.to_thread(
+                self.client.start_execution, stateMachineArn=self.arn, name=debate_id, input=payload
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return self.execution_arn(debate_id)
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            raise DebateUnavailable(f"could not start the debate: {code}") from exc
+        except BotoCoreError as exc:
+            raise DebateUnavailable(f"could not start the debate: {type(exc).__name__}") from exc
+        return str(response["executionArn"])
+
+    async def status(self, execution_arn: str) -> tuple[str, str | None]:
+        """Step Functions' status for the execution, and its error if it ended badly."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            found = await asyncio.to_thread(
+                self.client.describe_execution, executionArn=execution_arn
+            )
+        except (BotoCoreError, ClientError):
+            return "RUNNING", None  # unknown: the stored record stands
+        error = found.get("error") or found.get("cause")
+        return str(found["status"]), str(error) if error else None
+
+
+def debate_id_for(idempotency_key: str | None) -> str:
+    """``dbt_`` + 26 hex: from the key (the same key, the same debate) or random."""
+    if idempotency_key:
+        return "dbt_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:26]
+    return "dbt_" + uuid.uuid4().hex[:26]
+
+
+def fingerprint(request: DebateRequest) -> str:
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
+
+
+class DebateService:
+    def __init__(
+        self,
+        store: DebateStore,
+        catalog: CatalogSource,
+        selector: Selector,
+        starter: Starter,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.selector = selector
+        self.starter = starter
+
+    async def start(self, request: DebateRequest, idempotency_key: str | None = None) -> Debate:
+        debate_id = debate_id_for(idempotency_key)
+        if idempotency_key and (found := await self.store.get(debate_id)) is not None:
+            return self._same(found, request)
+        catalog = await self.catalog.current()
+        participants = await self._participants(request, catalog)
+        debate = Debate(
+            id=debate_id,
+            question=request.conversation(),
+            participants=[m.id for m in participants],
+            roles=request.roles,
+            judge=self._judge(request, catalog, participants).id,
+            max_rounds=request.max_rounds,
+            threshold=request.threshold,
+            turn_timeout_s=request.turn_timeout_s,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            created_at=time.time(),
+            fingerprint=fingerprint(request),
+        )
+        stored, created = await self.store.create(debate)
+        if not created:
+            return self._same(stored, request)
+        arn = await self.starter.start(debate_id)
+        if arn is not None:
+            await self.store.set_execution(debate_id, arn)
+            stored.execution_arn = arn
+        return stored
+
+    @staticmethod
+    def _same(found: Debate, request: DebateRequest) -> Debate:
+        if found.fingerprint != fingerprint(request):
+            raise DebateConflict(
+                "This Idempotency-Key was used for a different debate request",
+                param="Idempotency-Key",
+            )
+        return found
+
+    async def _participants(self, request: DebateRequest, catalog: Catalog) -> list[ModelInfo]:
+        chat = ChatRequest(
+            model="auto", messages=request.conversation(), max_tokens=request.max_tokens
+        )
+        if isinstance(request.participants, int):
+            options = MultiOptions(count=request.participants, profile=request.profile)
+        else:
+            options = MultiOptions(models=request.participants)
+        selection = await self.selector.select(options, chat, catalog)
+        if selection.skipped:
+            reasons = "; ".join(f"{m.id}: {why}" for m, why in selection.skipped)
+            raise InvalidRequest(
+                f"Some participants cannot take part ({reasons})", param="participants"
+            )
+        if len(selection.models) < 2:
+            raise InvalidRequest(
+                "A debate needs at least two available participants", param="participants"
+            )
+        return selection.models
+
+    def _judge(
+        self, request: DebateRequest, catalog: Catalog, participants: list[ModelInfo]
+    ) -> ModelInfo:
+        if request.judge is not None:
+            return self.selector.named_auxiliary(catalog, request.judge, "judge")
+        chat = ChatRequest(model="auto", messages=request.conversation())
+        pool = self.selector.auxiliary_pool(catalog, chat)
+        outside = self.selector.auxiliary(pool, [m.id for m in participants])
+        return outside or self.selector.auxiliary(pool) or participants[0]
+
+    async def view(self, debate_id: str) -> DebateView:
+        debate = await self.store.load(debate_id)
+        status, error = debate.status, debate.error
+        if (
+            status == "RUNNING"
+            and debate.execution_arn
+            and isinstance(self.starter, StepFunctionsStarter)
+        ):
+            live, live_error = await self.starter.status(debate.execution_arn)
+            if live in ("FAILED", "TIMED_OUT", "ABORTED"):
+                status, error = "FAILED", error or live_error or live
+        return render(debate, status, error)
+
+
+def render(debate: Debate, status: DebateStatus, error: str | None) -> DebateView:
+    agreement = {r.round: r.agreement for r in debate.rounds}
+    numbers = sorted({t.round for t in debate.turns})
+    rounds = [
+        RoundView(round=n, agreement=agreement.get(n), turns=debate.turns_of(n)) for n in numbers
+    ]
+    prompt = completion = 0
+    for usage in [t.usage for t in debate.turns] + [debate.synthesis_usage]:
+        if usage is not None:
+            prompt, completion = prompt + usage.prompt_tokens, completion + usage.completion_tokens
+    last = debate.rounds[-1].agreement if debate.rounds else None
+    region = debate.execution_arn.split(":")[3] if debate.execution_arn else None
+    return DebateView(
+        id=debate.id,
+        status=status,
+        participants=debate.participants,
+        judge=debate.judge,
+        max_rounds=debate.max_rounds,
+        threshold=debate.threshold,
+        rounds=rounds,
+        final_answer=debate.final_answer,
+        note=debate.synthesis_note,
+        converged=None if last is None or status == "RUNNING" else last >= debate.threshold,
+        cost_usd=round(debate.cost_usd(), 10),
+        usage=Usage.of(prompt, completion),
+        error=error,
+        execution_arn=debate.execution_arn,
+        console_url=CONSOLE.format(region=region, arn=debate.execution_arn) if region else None,
+    )
