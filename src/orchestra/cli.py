@@ -1,4 +1,4 @@
-"""``orchestra serve | models``: the gateway on a laptop, with embedded defaults."""
+"""``orchestra serve | debate | models | keys``: the gateway on a laptop, with embedded defaults."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 BANNER = "\033[1;33m{}\033[0m"
 
@@ -69,6 +70,63 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _round_printer(store: Any, debate_id: str) -> Any:
+    async def show(round_no: int, convergence: dict[str, Any]) -> None:
+        debate = await store.load(debate_id)
+        print(f"\n-- round {round_no}: agreement {convergence['agreement']:.0%}")
+        for turn in debate.turns_of(round_no):
+            stance = {True: " (changed)", False: " (kept)", None: ""}[turn.changed]
+            text = (turn.answer or f"[dropped: {turn.error}]").strip().replace("\n", " ")
+            print(f"   {turn.participant}{stance}: {text[:300]}")
+
+    return show
+
+
+def cmd_debate(args: argparse.Namespace) -> int:
+    """One debate with the local runner (the state machine's steps), round by round."""
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from orchestra.api.errors import validation_error
+    from orchestra.bootstrap import build_services
+    from orchestra.config import get_settings
+    from orchestra.debate.runner import LocalRunner
+    from orchestra.errors import OrchestraError
+    from orchestra.schemas.debate import DebateRequest
+
+    body = {
+        "question": args.question,
+        "participants": args.participants or args.count,
+        "max_rounds": args.max_rounds,
+        "threshold": args.threshold,
+        "judge": args.judge,
+    }
+    services = build_services(get_settings(), os.environ)
+
+    async def run() -> int:
+        try:
+            request = DebateRequest.model_validate({k: v for k, v in body.items() if v is not None})
+            debate, _ = await services.debates.create(request)
+        except ValidationError as exc:
+            print(f"error: {validation_error(list(exc.errors())).message}", file=sys.stderr)
+            return 2
+        except OrchestraError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        print(f"debate {debate.id}: {', '.join(debate.participants)}; judge {debate.judge}")
+        show = _round_printer(services.debates.store, debate.id)
+        status = await LocalRunner(services.debate_steps).execute(debate.id, on_round=show)
+        view = await services.debates.view(debate.id)
+        await services.aclose()
+        converged = "" if view.converged is None else f" (converged: {view.converged})"
+        print(f"\n== {status}{converged}\n{view.final_answer or view.error or ''}")
+        print(f"cost ${view.cost_usd:.6f}, {view.usage.total_tokens} tokens")
+        return 0 if status == "SUCCEEDED" else 1
+
+    return asyncio.run(run())
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -123,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
     _keys_parser(verbs)
+    debate = verbs.add_parser("debate", help="run a debate locally, printing each round")
+    debate.add_argument("question")
+    debate.add_argument("--participants", nargs="+", help="model ids (default: --count picks)")
+    debate.add_argument("--count", type=int, default=3, help="participants to pick")
+    debate.add_argument("--max-rounds", type=int, default=3)
+    debate.add_argument("--threshold", type=float, default=0.8)
+    debate.add_argument("--judge", default=None)
+    debate.set_defaults(func=cmd_debate)
     models = verbs.add_parser("models", help="list routable models ranked for a profile")
     models.add_argument("--profile", default="balanced")
     models.set_defaults(func=cmd_models)

@@ -171,7 +171,10 @@ class DebateStepsFunction:
         if self._services is None:
             observer = EmfObserver(self.metrics)
             self._services = build_services(Settings(), self.environ, observer=observer)
+        from aws_lambda_powertools.metrics import MetricUnit
+
         self.logger.append_keys(debate_id=event.get("debate_id"), step=event.get("step"))
+        self.metrics.add_metric(name="DebateSteps", unit=MetricUnit.Count, value=1)
         result: dict[str, Any] = self._loop.run_until_complete(
             self._services.debate_steps.run(event)
         )

@@ -10,7 +10,7 @@ from infra.constructs.schedules import SYNC_SCHEDULES
 
 from orchestra.debate.machine import STEPS_ARN, definition
 
-from support.cdk_synth import Synth, of_type
+from support.cdk_synth import Synth, as_list, of_type, statements
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +28,40 @@ def test_debate_state_machine_is_the_core_definition(dev: Synth) -> None:
     )
     assert "${" + STEPS_ARN + "}" in props["DefinitionString"]
     assert "DebateStepsFunction" in json.dumps(props["DefinitionSubstitutions"][STEPS_ARN])
+
+
+def test_debate_machine_states_retries_and_catches(dev: Synth) -> None:
+    machine = next(iter(of_type(dev.json("service"), "AWS::StepFunctions::StateMachine").values()))
+    states = json.loads(machine["Properties"]["DefinitionString"])["States"]
+    assert list(states)[:3] == ["Init", "Round", "Converge"] and "Finalize" in states
+    inner = states["Round"]["ItemProcessor"]["States"]
+    tasks = {n: s for n, s in {**states, **inner}.items() if s["Type"] == "Task"}
+    assert set(tasks) == {"Init", "Turn", "Converge", "Synthesize", "Finalize", "RecordFailure"}
+    for name, task in tasks.items():
+        (retry,) = task["Retry"]  # transient Lambda errors only, with backoff and jitter
+        assert all(e.startswith("Lambda.") for e in retry["ErrorEquals"]), name
+        assert retry["MaxAttempts"] == 3 and retry["JitterStrategy"] == "FULL"
+        if name == "Turn":
+            assert task["Catch"][0]["Next"] == "TurnFailed"
+        elif name != "RecordFailure":
+            assert task["Catch"][0]["Next"] == "RecordFailure", name
+    assert states["RecordFailure"]["Next"] == "Failed"
+
+
+def test_debate_machine_role_invokes_the_steps_function_and_nothing_else(dev: Synth) -> None:
+    granted = [
+        st
+        for owner, st in statements(dev.json("service"))
+        if owner.startswith("DebateStateMachineRole")
+    ]
+    actions = {a for st in granted for a in as_list(st["Action"])}
+    invoke = [st for st in granted if "lambda:InvokeFunction" in as_list(st["Action"])]
+    assert len(invoke) == 1 and "DebateStepsFunction" in json.dumps(invoke[0]["Resource"])
+    assert "DebateStepsFunction" in json.dumps(as_list(invoke[0]["Resource"])[0])
+    others = actions - {"lambda:InvokeFunction"}
+    # log delivery and X-Ray need "*" (AWS offers no narrower resource for them)
+    assert all(a.startswith(("logs:", "xray:")) for a in others), others
+    assert not any(a.startswith(("dynamodb:", "secretsmanager:", "states:")) for a in actions)
 
 
 def test_sync_schedules_with_retries_and_a_dead_letter_queue(dev: Synth) -> None:

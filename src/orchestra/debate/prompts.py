@@ -35,7 +35,7 @@ SYNTHESIS = (
     "justification, and, if any participant still disagrees, a line 'Dissent:' saying who "
     "and why."
 )
-_CHANGED = re.compile(r"^\s*\**CHANGED:?\**\s*(yes|no)\b[ \t.:,;-]*(.*)$", re.I | re.M)
+_CHANGED = re.compile(r"^\s*\**CHANGED:?\**\s*(yes|no)\b\**[ \t.:,;-]*(.*)$", re.I | re.M)
 
 
 def summarise(text: str, limit: int = SUMMARY_CHARS) -> str:

@@ -118,9 +118,23 @@ class DebateService:
         self.starter = starter
 
     async def start(self, request: DebateRequest, idempotency_key: str | None = None) -> Debate:
+        """Store the debate and start its run (a repeated key: the same debate, not rerun)."""
+        debate, created = await self.create(request, idempotency_key)
+        if not created:
+            return debate
+        arn = await self.starter.start(debate.id)
+        if arn is not None:
+            await self.store.set_execution(debate.id, arn)
+            debate.execution_arn = arn
+        return debate
+
+    async def create(
+        self, request: DebateRequest, idempotency_key: str | None = None
+    ) -> tuple[Debate, bool]:
+        """The stored debate, and whether this call created it."""
         debate_id = debate_id_for(idempotency_key)
         if idempotency_key and (found := await self.store.get(debate_id)) is not None:
-            return self._same(found, request)
+            return self._same(found, request), False
         catalog = await self.catalog.current()
         participants = await self._participants(request, catalog)
         debate = Debate(
@@ -138,13 +152,7 @@ class DebateService:
             fingerprint=fingerprint(request),
         )
         stored, created = await self.store.create(debate)
-        if not created:
-            return self._same(stored, request)
-        arn = await self.starter.start(debate_id)
-        if arn is not None:
-            await self.store.set_execution(debate_id, arn)
-            stored.execution_arn = arn
-        return stored
+        return (stored, True) if created else (self._same(stored, request), False)
 
     @staticmethod
     def _same(found: Debate, request: DebateRequest) -> Debate:
