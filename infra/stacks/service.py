@@ -37,7 +37,9 @@ BREAKER_RW = (
     "dynamodb:UpdateItem",
 )
 METRICS_RW = ("dynamodb:UpdateItem", "dynamodb:Query")
-DEBATES_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query")
+BREAKER_READ = ("dynamodb:BatchGetItem",)
+#: one conditional or plain PutItem per fact, one Query per debate (``debate.store``)
+DEBATES_RW = ("dynamodb:PutItem", "dynamodb:Query")
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
@@ -101,7 +103,7 @@ class ServiceStack(Stack):
         tables = {
             "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
             "multi_generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
-            "debate_api": (MODELS_TABLE, DEBATES_TABLE),
+            "debate_api": (MODELS_TABLE, BREAKERS_TABLE, DEBATES_TABLE),
             "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE),
             "sync": (MODELS_TABLE,),
             "authorizer": (),
@@ -131,6 +133,8 @@ class ServiceStack(Stack):
             if self.config.bedrock:
                 role.add_to_policy(_bedrock_statement())
         _grant(data.tables["models"], fns["debate_api"].role, CATALOG_READ)
+        # picking participants skips models whose breaker is open: read, never written
+        _grant(data.tables["breakers"], fns["debate_api"].role, BREAKER_READ)
         _grant(data.tables["debates"], fns["debate_api"].role, DEBATES_RW)
         _grant(data.tables["debates"], fns["debate_steps"].role, DEBATES_RW)
         _grant(data.tables["models"], fns["sync"].role, CATALOG_WRITE)

@@ -67,22 +67,26 @@ def memory_stores() -> Stores:
 
 
 def dynamodb_stores(settings: Settings, client: Any = None) -> Stores:
+    """The tables a function was given. Breakers are required (their state is shared by
+    every instance); a function that calls no model (the debate API) has no metrics table
+    and keeps its (empty) metrics in memory."""
     from orchestra.storage.dynamodb import (
         DynamoDBBreakerBackend,
         DynamoDBCatalogBackend,
         DynamoDBMetricsBackend,
     )
 
-    if not (settings.breakers_table and settings.metrics_table):
-        raise StorageError("AWS mode needs ORCHESTRA_BREAKERS_TABLE and ORCHESTRA_METRICS_TABLE")
+    if not settings.breakers_table:
+        raise StorageError("AWS mode needs ORCHESTRA_BREAKERS_TABLE")
     catalog = (
         DynamoDBCatalogBackend(settings.models_table, client) if settings.models_table else None
     )
-    return Stores(
-        DynamoDBBreakerBackend(settings.breakers_table, client),
-        DynamoDBMetricsBackend(settings.metrics_table, client),
-        catalog,
+    metrics: MetricsBackend = (
+        DynamoDBMetricsBackend(settings.metrics_table, client)
+        if settings.metrics_table
+        else MemoryMetricsBackend()
     )
+    return Stores(DynamoDBBreakerBackend(settings.breakers_table, client), metrics, catalog)
 
 
 def provider_keys(settings: Settings, environ: Mapping[str, str]) -> Mapping[str, str]:

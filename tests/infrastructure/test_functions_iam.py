@@ -153,6 +153,27 @@ def _dynamodb_actions(granted: list[dict[str, Any]]) -> set[str]:
         ),
         ("AuthorizerRole", set()),
         (
+            "DebateApiRole",
+            {
+                "dynamodb:Scan",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+            },
+        ),
+        (
+            "DebateStepsRole",
+            {
+                "dynamodb:Scan",
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            },
+        ),
+        (
             "SyncRole",
             {
                 "dynamodb:Scan",

@@ -184,3 +184,11 @@ def test_status_of_a_started_debate(machine: str) -> None:
     assert view["execution_arn"] == started["execution_arn"]
     assert view["console_url"].startswith("https://us-east-1.console.aws.amazon.com/states/")
     assert len(view["participants"]) == 3
+
+
+def test_debate_api_needs_no_metrics_table(machine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # as deployed: the debate API calls no model, so CDK gives it no metrics table
+    monkeypatch.delenv("ORCHESTRA_METRICS_TABLE")
+    event = sample_event("debate_api", "rest_v1_start_debate.json")
+    response = load_handler("debate_api").handler(event, Context("debate_api"))
+    assert response["statusCode"] == 202, body_of(response)
