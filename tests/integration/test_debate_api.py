@@ -97,3 +97,24 @@ def test_idempotency_key_header(client: TestClient) -> None:
     assert clash.status_code == 409
     bad = client.post("/v1/debates", json=body, headers={"Idempotency-Key": "has space"})
     assert bad.status_code == 400
+
+
+def test_orchestra_debate_cli_prints_each_round(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestra.cli import main
+    from orchestra.config import get_settings
+
+    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
+    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
+    get_settings.cache_clear()
+    try:
+        code = main(["debate", "What is the capital of Australia?", "--count", "3"])
+        bad = main(["debate", "x", "--count", "1"])
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    assert code == 0 and bad == 2
+    assert "-- round 1: agreement 67%" in out.out and "(changed)" in out.out
+    assert "== SUCCEEDED (converged: True)" in out.out and "Canberra" in out.out
+    assert "'participants' must be between 2 and 6" in out.err
