@@ -68,9 +68,9 @@ class DebateSteps:
         if step == "init":
             return await self.init(debate_id)
         if step == "turn":
-            return await self.turn(debate_id, int(event["round"]), str(event["participant"]))
+            return await self.turn(debate_id, _round(event), str(event.get("participant")))
         if step == "converge":
-            return await self.converge(debate_id, int(event["round"]))
+            return await self.converge(debate_id, _round(event))
         if step == "synthesize":
             return await self.synthesize(debate_id)
         if step == "finalize":
@@ -142,6 +142,13 @@ class DebateSteps:
     async def fail(self, debate_id: str, error: Any) -> dict[str, Any]:
         await self.store.finish(debate_id, Outcome(status="FAILED", error=_cause(error)))
         return {"status": "FAILED"}
+
+
+def _round(event: dict[str, Any]) -> int:
+    try:
+        return int(event["round"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DebateFailed(f"malformed step event: no round number in {sorted(event)}") from exc
 
 
 def _turn_of(run: ModelRun, round_no: int, participant: str) -> Turn:

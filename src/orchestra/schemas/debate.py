@@ -30,7 +30,8 @@ class DebateRequest(BaseModel):
     #: stop once this share of the participants agree (same measure as multi-generate's vote)
     threshold: float = Field(default=0.8, gt=0.0, le=1.0)
     judge: str | None = Field(default=None, min_length=1, max_length=256)
-    turn_timeout_s: float = Field(default=60.0, gt=0.0, le=600.0)
+    #: per turn, retries included; at most 120 s, inside the state machine's turn timeout
+    turn_timeout_s: float = Field(default=60.0, gt=0.0, le=120.0)
     #: optional personas, one per participant ("a sceptical statistician", ...)
     roles: list[str] | None = None
     max_tokens: int = Field(default=1024, ge=16, le=8192)

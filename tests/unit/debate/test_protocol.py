@@ -140,3 +140,14 @@ async def test_a_retried_turn_replaces_its_own_record(store: DebateStore) -> Non
     await store.add_turn(debate.id, Turn(round=1, participant="p/a", answer="42"))
     (turn,) = (await store.load(debate.id)).turns_of(1)
     assert turn.answer == "42" and turn.error is None
+
+
+async def test_unknown_or_malformed_step_events_are_typed_errors() -> None:
+    from orchestra.catalog.source import CatalogSource
+    from orchestra.debate.steps import DebateFailed, DebateSteps
+
+    steps = DebateSteps(DebateStore(MemoryDebateBackend()), CatalogSource(), fanout=None)  # type: ignore[arg-type]
+    with pytest.raises(DebateFailed, match="unknown debate step"):
+        await steps.run({"step": "dance", "debate_id": "dbt_x"})
+    with pytest.raises(DebateFailed, match="no round number"):
+        await steps.run({"step": "converge", "debate_id": "dbt_x"})
