@@ -192,3 +192,28 @@ def test_debate_api_needs_no_metrics_table(machine: str, monkeypatch: pytest.Mon
     event = sample_event("debate_api", "rest_v1_start_debate.json")
     response = load_handler("debate_api").handler(event, Context("debate_api"))
     assert response["statusCode"] == 202, body_of(response)
+
+
+def test_a_failed_start_is_retried_by_the_same_idempotency_key(
+    machine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestra.debate.service import DebateUnavailable, StepFunctionsStarter
+
+    original = StepFunctionsStarter.start
+    calls = {"n": 0}
+
+    async def flaky(self: StepFunctionsStarter, debate_id: str) -> str | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise DebateUnavailable("could not start the debate: ThrottlingException")
+        return await original(self, debate_id)
+
+    monkeypatch.setattr(StepFunctionsStarter, "start", flaky)
+    handler = load_handler("debate_api").handler
+    event = sample_event("debate_api", "rest_v1_start_debate_idempotent.json")
+    first = handler(event, Context("debate_api"))
+    assert first["statusCode"] == 503  # stored, not started: nothing is lost
+    again = json.loads(body_of(handler(event, Context("debate_api"))))
+    assert again["execution_arn"].endswith(again["id"])
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)
+    assert [e["name"] for e in executions["executions"]] == [again["id"]]

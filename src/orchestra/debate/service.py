@@ -120,8 +120,11 @@ class DebateService:
     async def start(self, request: DebateRequest, idempotency_key: str | None = None) -> Debate:
         """Store the debate and start its run (a repeated key: the same debate, not rerun)."""
         debate, created = await self.create(request, idempotency_key)
-        if not created:
+        if not created and (
+            debate.execution_arn or not isinstance(self.starter, StepFunctionsStarter)
+        ):
             return debate
+        # new, or stored by an earlier call whose start failed: start it (idempotent by name)
         arn = await self.starter.start(debate.id)
         if arn is not None:
             await self.store.set_execution(debate.id, arn)
