@@ -8,6 +8,7 @@ cost, fallbacks) from :class:`EmfObserver`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestra.errors import ProviderError
@@ -16,6 +17,19 @@ if TYPE_CHECKING:
     from orchestra.schemas.chat import Usage
 
 log = logging.getLogger("orchestra")
+
+
+@dataclass(frozen=True)
+class Fused:
+    """One multi-generate, as reported: its strategy, what answered, what it found and cost."""
+
+    strategy: str
+    models: int
+    answered: int
+    agreement: float
+    confidence: float
+    cost_usd: float
+    latency_ms: float
 
 
 class Observer(Protocol):
@@ -33,17 +47,7 @@ class Observer(Protocol):
 
     def breaker_opened(self, model_id: str) -> None: ...
 
-    def fused(
-        self,
-        strategy: str,
-        *,
-        models: int,
-        answered: int,
-        agreement: float,
-        confidence: float,
-        cost_usd: float,
-        latency_ms: float,
-    ) -> None: ...
+    def fused(self, summary: Fused) -> None: ...
 
 
 class LogObserver:
@@ -70,20 +74,14 @@ class LogObserver:
     def breaker_opened(self, model_id: str) -> None:
         log.warning("circuit breaker opened", extra={"model": model_id})
 
-    def fused(
-        self,
-        strategy: str,
-        *,
-        models: int,
-        answered: int,
-        agreement: float,
-        confidence: float,
-        cost_usd: float,
-        latency_ms: float,
-    ) -> None:
+    def fused(self, summary: Fused) -> None:
         log.debug(
             "fused",
-            extra={"strategy": strategy, "answered": f"{answered}/{models}", "ms": latency_ms},
+            extra={
+                "strategy": summary.strategy,
+                "answered": f"{summary.answered}/{summary.models}",
+                "ms": summary.latency_ms,
+            },
         )
 
 
@@ -147,28 +145,18 @@ class EmfObserver:
         self._emit(model_id, {"BreakerOpened": (1, "Count")})
         self._total("BreakerOpened", 1)
 
-    def fused(
-        self,
-        strategy: str,
-        *,
-        models: int,
-        answered: int,
-        agreement: float,
-        confidence: float,
-        cost_usd: float,
-        latency_ms: float,
-    ) -> None:
+    def fused(self, summary: Fused) -> None:
         """One EMF blob per multi-generate, by ``Strategy``: what fusion costs and finds."""
         self._blob(
             "Strategy",
-            strategy,
+            summary.strategy,
             {
                 "FusionRequests": (1, "Count"),
-                "FusionModelsFailed": (models - answered, "Count"),
-                "FusionAgreement": (agreement, "NoUnit"),
-                "FusionConfidence": (confidence, "NoUnit"),
-                "FusionCostUSD": (cost_usd, "NoUnit"),
-                "FusionLatency": (latency_ms, "Milliseconds"),
+                "FusionModelsFailed": (summary.models - summary.answered, "Count"),
+                "FusionAgreement": (summary.agreement, "NoUnit"),
+                "FusionConfidence": (summary.confidence, "NoUnit"),
+                "FusionCostUSD": (summary.cost_usd, "NoUnit"),
+                "FusionLatency": (summary.latency_ms, "Milliseconds"),
             },
         )
 

@@ -30,6 +30,7 @@ from orchestra.gateway import Gateway
 from orchestra.multi.fanout import FanOut, FanOutResult, ModelRun
 from orchestra.multi.response import Outcome, build_response, summary
 from orchestra.multi.selection import Selection, Selector
+from orchestra.observability import Fused
 from orchestra.resilience.retry import Deadline
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
@@ -184,13 +185,15 @@ class MultiGenerate:
     def _observe(self, response: MultiGenerateResponse) -> None:
         answered = sum(1 for r in response.results if r.status == "ok")
         self.gateway.observer.fused(
-            response.strategy,
-            models=len(response.results),
-            answered=answered,
-            agreement=response.agreement,
-            confidence=response.confidence,
-            cost_usd=response.cost_usd,
-            latency_ms=response.latency_ms,
+            Fused(
+                response.strategy,
+                models=len(response.results),
+                answered=answered,
+                agreement=response.agreement,
+                confidence=response.confidence,
+                cost_usd=response.cost_usd,
+                latency_ms=response.latency_ms,
+            )
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from orchestra.catalog.source import CatalogSource
 from orchestra.errors import AllModelsFailed, InvalidRequest, ServerError
 from orchestra.gateway import Gateway
 from orchestra.multi.service import Limits, MultiGenerate
+from orchestra.observability import Fused
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
@@ -60,8 +62,8 @@ class Recorder:
 
     def breaker_opened(self, *args: Any) -> None: ...
 
-    def fused(self, strategy: str, **kw: Any) -> None:
-        self.calls.append({"strategy": strategy, **kw})
+    def fused(self, summary: Fused) -> None:
+        self.calls.append(dataclasses.asdict(summary))
 
 
 def _service(
