@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from orchestra.fusion.answers import normalize
-from orchestra.fusion.prompts import conversation_text
+from orchestra.fusion.prompts import conversation_text, instructed
 from orchestra.schemas.chat import ChatMessage, ChatRequest
 from orchestra.schemas.debate import Debate, Turn
 
@@ -104,12 +104,6 @@ def synthesis_request(debate: Debate, last: Sequence[Turn], agreement: float) ->
         f"The debate ended after round {last[0].round if last else 0} with "
         f"{agreement:.0%} agreement. The last round:\n\n{blocks}"
     )
-    return ChatRequest(
-        model=debate.judge,
-        messages=[
-            ChatMessage(role="system", content=SYNTHESIS),
-            ChatMessage(role="user", content=user),
-        ],
-        max_tokens=SYNTHESIS_MAX_TOKENS,
-        temperature=0.2,
+    return instructed(
+        debate.judge, SYNTHESIS, user, temperature=0.2, max_tokens=SYNTHESIS_MAX_TOKENS
     )

@@ -51,38 +51,37 @@ def _candidates(answers: Sequence[str]) -> str:
     )
 
 
-def judge_request(messages: Sequence[ChatMessage], answers: Sequence[str]) -> ChatRequest:
-    user = (
-        f"<conversation>\n{conversation_text(messages)}\n</conversation>\n\n"
-        f"{_candidates(answers)}\n\nWhich answer is best? Reply with JSON only."
-    )
+def instructed(
+    model: str, system: str, user: str, *, temperature: float, max_tokens: int
+) -> ChatRequest:
+    """An auxiliary call: a system instruction and one user message."""
     return ChatRequest(
-        model="judge",
+        model=model,
         messages=[
-            ChatMessage(role="system", content=JUDGE_SYSTEM),
+            ChatMessage(role="system", content=system),
             ChatMessage(role="user", content=user),
         ],
-        temperature=0,
-        max_tokens=JUDGE_MAX_TOKENS,
+        temperature=temperature,
+        max_tokens=max_tokens,
     )
+
+
+def _about(messages: Sequence[ChatMessage], answers: Sequence[str], ask: str) -> str:
+    conversation = conversation_text(messages)
+    return f"<conversation>\n{conversation}\n</conversation>\n\n{_candidates(answers)}\n\n{ask}"
+
+
+def judge_request(messages: Sequence[ChatMessage], answers: Sequence[str]) -> ChatRequest:
+    user = _about(messages, answers, "Which answer is best? Reply with JSON only.")
+    return instructed("judge", JUDGE_SYSTEM, user, temperature=0, max_tokens=JUDGE_MAX_TOKENS)
 
 
 def synthesis_request(
     messages: Sequence[ChatMessage], answers: Sequence[str], max_tokens: int | None
 ) -> ChatRequest:
-    user = (
-        f"<conversation>\n{conversation_text(messages)}\n</conversation>\n\n"
-        f"{_candidates(answers)}\n\nWrite the merged answer."
-    )
-    return ChatRequest(
-        model="synthesizer",
-        messages=[
-            ChatMessage(role="system", content=SYNTHESIS_SYSTEM),
-            ChatMessage(role="user", content=user),
-        ],
-        temperature=0.2,
-        max_tokens=max_tokens or SYNTHESIS_MAX_TOKENS,
-    )
+    user = _about(messages, answers, "Write the merged answer.")
+    limit = max_tokens or SYNTHESIS_MAX_TOKENS
+    return instructed("synthesizer", SYNTHESIS_SYSTEM, user, temperature=0.2, max_tokens=limit)
 
 
 @dataclass(frozen=True)
