@@ -15,6 +15,7 @@ from infra.constructs.api import BEARER, ROUTES, Route
 from orchestra.api.gateway_responses import GATEWAY_RESPONSES
 
 from support.cdk_synth import Synth, of_type
+from support.lambda_api import import_handler
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,13 +58,7 @@ def test_every_app_route_is_reachable_through_api_gateway() -> None:
 
 def _served_by(function: str) -> list[tuple[str, str]]:
     """(method, path) of every route the function's handler mounts."""
-    import importlib.util
-
-    path = ROOT / "functions" / function / "handler.py"
-    spec = importlib.util.spec_from_file_location(f"routes_of_{function}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_handler(function, f"routes_of_{function}")
     return [
         (method, route.path)
         for router in module.routers()

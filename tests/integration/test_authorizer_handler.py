@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from orchestra.api.authorizer import KeysUnavailable, Refused
+
+from support.lambda_api import import_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events" / "authorizer"
@@ -49,13 +49,7 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def _load_handler() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "authorizer_handler", ROOT / "functions" / "authorizer" / "handler.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["authorizer_handler"] = module
-    spec.loader.exec_module(module)
+    module = import_handler("authorizer")
     module.function.logger.registered_handler.stream = io.StringIO()
     return module
 

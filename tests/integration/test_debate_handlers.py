@@ -8,7 +8,6 @@ machine (moto, not executed here: ``test_debate_machine`` executes it).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from support.lambda_api import (
     body_of,
     close_apps,
     deployed,
+    import_handler,
     load_handler,
     sample_event,
 )
@@ -55,15 +55,6 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield dynamodb
 
 
-def _steps_handler() -> Any:
-    path = ROOT / "functions" / "debate_steps" / "handler.py"
-    spec = importlib.util.spec_from_file_location("debate_steps_sample", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 async def _store_debate() -> None:
     store = DebateStore(DynamoDBDebateBackend(ALL_TABLES["debates"]))
     debate = Debate(
@@ -86,7 +77,7 @@ def test_every_step_sample_event_runs_in_order(aws: Any) -> None:
     asyncio.run(_store_debate())
     names = sorted(p.stem for p in (ROOT / "events" / "debate_steps").glob("*.json"))
     assert names == sorted(STEP_ORDER)
-    steps = _steps_handler()
+    steps = import_handler("debate_steps", "debate_steps_sample")
     results = {}
     try:
         for name in STEP_ORDER:
@@ -111,7 +102,7 @@ def test_every_step_sample_event_runs_in_order(aws: Any) -> None:
 def test_a_step_for_a_missing_debate_raises_for_the_state_machine(aws: Any) -> None:
     from orchestra.debate.store import DebateNotFound
 
-    steps = _steps_handler()
+    steps = import_handler("debate_steps", "debate_steps_sample")
     try:
         with pytest.raises(DebateNotFound):
             steps.handler(sample_event("debate_steps", "init.json"), Context("debate_steps"))

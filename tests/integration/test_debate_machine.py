@@ -12,7 +12,6 @@ must write the same transcript.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import threading
 import time
@@ -31,11 +30,11 @@ from orchestra.schemas.debate import DebateRequest
 
 from support.lambda_api import (
     ALL_TABLES,
-    ROOT,
     Context,
     body_of,
     close_apps,
     deployed,
+    import_handler,
     load_handler,
     sample_event,
 )
@@ -124,15 +123,6 @@ def upstream() -> Iterator[FakeUpstream]:
         yield fake
 
 
-def _steps_module() -> Any:
-    path = ROOT / "functions" / "debate_steps" / "handler.py"
-    spec = importlib.util.spec_from_file_location("debate_steps_handler", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def cloud(
     tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
@@ -141,7 +131,7 @@ def cloud(
     whose invocations run the real handler in-process."""
     config = _providers(tmp_path, upstream.base_url)
     with deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=ALL_TABLES):
-        steps = _steps_module()
+        steps = import_handler("debate_steps", "debate_steps_machine")
         events: list[dict[str, Any]] = []
         # moto runs Map iterations on threads; one execution environment serves one event
         # at a time (Lambda scales out with more environments), so this one is serialised

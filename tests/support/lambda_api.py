@@ -46,18 +46,25 @@ class Context:
         return 29_000
 
 
+def import_handler(function: str, name: str | None = None) -> Any:
+    """A fresh import of ``functions/<function>/handler.py`` (a new execution environment)."""
+    name = name or f"{function}_handler"
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "functions" / function / "handler.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def load_handler(function: str) -> Any:
     """``functions/<function>/handler.py`` (imported once, as Lambda does) with a new app:
     a fresh execution environment, built on its first invocation."""
     module = _MODULES.get(function)
     if module is None:
-        path = ROOT / "functions" / function / "handler.py"
-        spec = importlib.util.spec_from_file_location(f"{function}_handler", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[f"{function}_handler"] = module
-        spec.loader.exec_module(module)
-        _MODULES[function] = module
+        module = _MODULES[function] = import_handler(function)
     app = LambdaApp(metrics=module.function.metrics, routers=module.function.app.routers)
     module.function.app = app
     _APPS.append(app)
