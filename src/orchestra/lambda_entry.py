@@ -19,7 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from orchestra import snapstart
-from orchestra.lambda_runtime import LambdaApp
+from orchestra.lambda_runtime import EnvironmentLoop, LambdaApp
 
 NAMESPACE = "Orchestra"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -136,7 +136,7 @@ class AuthorizerFunction:
         self._settings = None
 
 
-class DebateStepsFunction:
+class DebateStepsFunction(EnvironmentLoop):
     """The debate state machine's one task function: ``{"step": ...}`` -> that step.
 
     The services (stores, providers, breakers) are built on the first invocation and kept,
@@ -151,39 +151,23 @@ class DebateStepsFunction:
         self.logger = Logger(service=service)
         self.metrics = Metrics(namespace=NAMESPACE, service=service)
         self.environ = os.environ if environ is None else environ
-        self._services: Any = None
-        self._loop: Any = None
         copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
         self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(
             self.metrics.log_metrics(self._handle)
         )
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        import asyncio
+        from aws_lambda_powertools.metrics import MetricUnit
 
         from orchestra.bootstrap import build_services
         from orchestra.config import Settings
         from orchestra.observability import EmfObserver
 
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
+        loop = self._use_own_loop()
         if self._services is None:
             observer = EmfObserver(self.metrics)
             self._services = build_services(Settings(), self.environ, observer=observer)
-        from aws_lambda_powertools.metrics import MetricUnit
-
         self.logger.append_keys(debate_id=event.get("debate_id"), step=event.get("step"))
         self.metrics.add_metric(name="DebateSteps", unit=MetricUnit.Count, value=1)
-        result: dict[str, Any] = self._loop.run_until_complete(
-            self._services.debate_steps.run(event)
-        )
+        result: dict[str, Any] = loop.run_until_complete(self._services.debate_steps.run(event))
         return result
-
-    def close(self) -> None:
-        """Release connections and the loop (tests; Lambda just freezes the environment)."""
-        if self._loop is not None and not self._loop.is_closed() and not self._loop.is_running():
-            if self._services is not None:
-                self._loop.run_until_complete(self._services.aclose())
-            self._loop.close()
-        self._services = self._loop = None

@@ -34,7 +34,30 @@ def error_response(status: int, message: str, code: str, kind: str) -> dict[str,
     }
 
 
-class LambdaApp:
+class EnvironmentLoop:
+    """One event loop and one set of services for the life of an execution environment,
+    so connection pools (bound to their loop) survive between warm invocations."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _services: Any = None
+
+    def _use_own_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        return self._loop
+
+    def close(self) -> None:
+        """Release upstream connections and the loop (tests; Lambda just freezes)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and not loop.is_running():
+            if self._services is not None:
+                loop.run_until_complete(self._services.aclose())
+            loop.close()
+        self._services = None
+
+
+class LambdaApp(EnvironmentLoop):
     """One lazily built Mangum adapter per execution environment."""
 
     def __init__(
@@ -52,12 +75,8 @@ class LambdaApp:
         self._services: Any = None
 
     def close(self) -> None:
-        """Release upstream connections and the loop (tests; Lambda just freezes)."""
-        if self._loop is not None and not self._loop.is_closed():
-            if self._services is not None:
-                self._loop.run_until_complete(self._services.aclose())
-            self._loop.close()
-        self._adapter = self._services = None
+        super().close()
+        self._adapter = None
 
     def prewarm(self) -> None:
         """Import and warm everything that needs no network (before a SnapStart snapshot)."""
@@ -94,13 +113,6 @@ class LambdaApp:
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         self.close()
         self._loop = None
-
-    def _use_own_loop(self) -> None:
-        """One loop for the environment's life: Mangum runs every invocation on it, so the
-        upstream connection pool (bound to its loop) survives between warm invocations."""
-        if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
 
     def build(self) -> Adapter:
         from mangum import Mangum
