@@ -1,9 +1,16 @@
-"""EventBridge Scheduler: one schedule per catalog source, a retry policy and a DLQ."""
+"""EventBridge Scheduler: one schedule per catalog source, retries and one dead-letter queue.
+
+Scheduler invokes Lambda asynchronously: its own retry policy and DLQ cover *delivery*
+(throttling, a missing function). A sync that runs and fails is retried by Lambda's
+asynchronous invocation (twice, within the hour) and then sent by the function's
+on-failure destination to the same queue, so every failed sync ends there either way.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from aws_cdk import aws_sqs as sqs
@@ -58,3 +65,12 @@ class SyncSchedules(Construct):
             )
             for source, every in SYNC_SCHEDULES.items()
         }
+        #: a sync that ran and failed: Lambda's retries, then the same queue
+        self.failures = lambda_.EventInvokeConfig(
+            self,
+            "FailedSyncs",
+            function=sync,
+            retry_attempts=2,
+            max_event_age=Duration.hours(1),
+            on_failure=destinations.SqsDestination(self.dead_letters),
+        )

@@ -24,12 +24,9 @@ from orchestra.storage.tables import BREAKERS_TABLE, DEBATES_TABLE, METRICS_TABL
 
 #: exactly the DynamoDB actions each access pattern issues (see orchestra.storage.dynamodb)
 CATALOG_READ = ("dynamodb:Scan", "dynamodb:GetItem")
-CATALOG_WRITE = (
-    *CATALOG_READ,
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:BatchWriteItem",
-)
+#: the sync: one Scan for the current catalog, one UpdateItem per model it refreshes
+#: (PutItem: ``CatalogBackend.upsert`` of a model with no fields)
+CATALOG_SYNC = ("dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:PutItem")
 BREAKER_RW = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -137,7 +134,7 @@ class ServiceStack(Stack):
         _grant(data.tables["breakers"], fns["debate_api"].role, BREAKER_READ)
         _grant(data.tables["debates"], fns["debate_api"].role, DEBATES_RW)
         _grant(data.tables["debates"], fns["debate_steps"].role, DEBATES_RW)
-        _grant(data.tables["models"], fns["sync"].role, CATALOG_WRITE)
+        _grant(data.tables["models"], fns["sync"].role, CATALOG_SYNC)
 
     def _grant_debates(self) -> None:
         """The debate API starts executions and reads their status, for this machine only."""

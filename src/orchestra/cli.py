@@ -1,4 +1,4 @@
-"""``orchestra serve | debate | models | keys``: the gateway on a laptop, with embedded defaults."""
+"""``orchestra serve | debate | models | sync | keys``: the gateway on a laptop, with embedded defaults."""
 
 from __future__ import annotations
 
@@ -127,6 +127,92 @@ def cmd_debate(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+SYNC_SOURCES = ("openrouter", "lmarena", "huggingface")
+
+
+def _read_payload(path: str) -> Any:
+    """A recorded source payload: JSON, or text (a leaderboard CSV)."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _print_report(summary: dict[str, Any]) -> None:
+    print(
+        f"{summary['source']}: {summary['records']} records, {summary['matched']} matched, "
+        f"{summary['fields_changed']} fields changed ({summary['origin']})"
+    )
+    for change in summary["changes"]:
+        print(f"   {change}")
+    for reason, count in summary["skipped_reasons"].items():
+        print(f"   skipped {count} x {reason}")
+    if summary["unmatched"]:
+        print(f"   not in the catalog: {', '.join(summary['unmatched'][:10])} ...")
+    for profile, moved in summary["rankings"].items():
+        print(f"   {profile} top {len(moved['after'])}: {moved['before']} -> {moved['after']}")
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Sync the catalog sources into the bundled snapshot (or ``--snapshot PATH``)."""
+    import asyncio
+    from pathlib import Path
+
+    from orchestra.bootstrap import build_sync
+    from orchestra.catalog.models import catalog_from_records
+    from orchestra.config import get_settings
+    from orchestra.errors import SyncFailed
+    from orchestra.sync import snapshot
+
+    sources = args.source or list(SYNC_SOURCES)
+    if args.from_file and len(sources) != 1:
+        print("error: --from-file needs exactly one --source", file=sys.stderr)
+        return 2
+    try:
+        payload = _read_payload(args.from_file) if args.from_file else None
+    except OSError as exc:
+        print(f"error: cannot read {args.from_file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    path = Path(args.snapshot) if args.snapshot else snapshot.bundled_path()
+    previous = snapshot.read_document(path)
+    settings = get_settings().model_copy(update={"mode": "local"})
+    base = catalog_from_records(previous["models"])
+    service = build_sync(settings, os.environ, base=base)
+
+    async def run() -> int:
+        reports = []
+        try:
+            for source in sources:
+                report = await service.run(source, payload, args.from_file)
+                reports.append(report)
+                summary = report.summary()
+                print(json.dumps(summary)) if args.json else _print_report(summary)
+            catalog = await service.catalog.synced()
+        except SyncFailed as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            await service.aclose()
+        if not args.dry_run:
+            snapshot.write_document(path, snapshot.snapshot_document(catalog, previous, reports))
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
+def _sync_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sync = verbs.add_parser("sync", help="refresh the catalog snapshot from its sources")
+    sync.add_argument("--source", nargs="+", choices=SYNC_SOURCES, help="default: all")
+    sync.add_argument("--from-file", help="a recorded payload of the one --source")
+    sync.add_argument("--snapshot", help="the snapshot to update (default: the bundled one)")
+    sync.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    sync.add_argument("--json", action="store_true", help="one JSON report per source")
+    sync.set_defaults(func=cmd_sync)
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
@@ -181,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
     _keys_parser(verbs)
+    _sync_parser(verbs)
     debate = verbs.add_parser("debate", help="run a debate locally, printing each round")
     debate.add_argument("question")
     debate.add_argument("--participants", nargs="+", help="model ids (default: --count picks)")

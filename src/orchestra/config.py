@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     bedrock_region: str | None = None
     catalog_cache_s: int = 300
 
+    #: catalog syncs: where each source is read, how sure a name match must be (0-100)
+    sync_openrouter_url: str = "https://openrouter.ai/api/v1/models"
+    sync_lmarena_url: str = (
+        "https://raw.githubusercontent.com/lmarena/arena-catalog/main/data/leaderboard-text.json"
+    )
+    sync_lmarena_category: str = "full"
+    sync_huggingface_url: str = "https://huggingface.co"
+    sync_match_threshold: float = Field(default=90.0, ge=50.0, le=100.0)
+    sync_timeout_s: float = 30.0
+
     default_profile: str = "balanced"
     #: whole-request budget for generate, seconds (kept under API Gateway's 29 s)
     request_deadline_s: float = 25.0

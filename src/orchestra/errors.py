@@ -27,7 +27,8 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     │   └── StreamInterrupted (502: failed after the first byte reached the client)
     ├── AllCandidatesFailed(attempts) (502/503/504)
     ├── AllModelsFailed(attempts) (502: every model of a fan-out failed)
-    └── StorageError (503)
+    ├── StorageError (503)
+    └── SyncFailed(source) (502: a catalog sync fetched nothing usable; nothing written)
 """
 
 from __future__ import annotations
@@ -284,3 +285,19 @@ class StorageError(OrchestraError):
     code = "storage_unavailable"
     type = "api_error"
     retryable = True
+
+
+class SyncFailed(OrchestraError):
+    """A catalog sync that changed nothing: the source failed or sent nothing usable.
+
+    ``retryable`` says whether trying again later may help (a 503 or a timeout may; a
+    payload in an unknown shape will not)."""
+
+    status = 502
+    code = "sync_failed"
+    type = "api_error"
+
+    def __init__(self, message: str, *, source: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.source = source
+        self.retryable = retryable

@@ -171,3 +171,70 @@ class DebateStepsFunction(EnvironmentLoop):
         self.metrics.add_metric(name="DebateSteps", unit=MetricUnit.Count, value=1)
         result: dict[str, Any] = loop.run_until_complete(self._services.debate_steps.run(event))
         return result
+
+
+def sync_source(event: Any) -> str:
+    """The source a sync event names: ``{"source": ...}`` as the schedules send it, or the
+    same inside an EventBridge envelope's ``detail`` (whose own ``source`` is the bus's)."""
+    if isinstance(event, dict) and "detail-type" in event:
+        event = event.get("detail")
+    source = event.get("source") if isinstance(event, dict) else None
+    return source if isinstance(source, str) else ""
+
+
+class SyncFunction(EnvironmentLoop):
+    """The scheduled catalog sync: one source per invocation.
+
+    A failed sync is logged and counted (``SyncFailures``), then raised: the invocation
+    fails, Lambda retries it, and the event ends in the schedules' dead-letter queue.
+    Nothing is written before the source has been read whole, so the last good catalog
+    stays in place.
+    """
+
+    def __init__(
+        self, service: str = "orchestra-sync", *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.logger = Logger(service=service)
+        self.metrics = Metrics(namespace=NAMESPACE, service=service)
+        self.environ = os.environ if environ is None else environ
+        copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
+        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(
+            self.metrics.log_metrics(self._handle)
+        )
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from orchestra.bootstrap import build_sync
+        from orchestra.config import Settings
+        from orchestra.errors import OrchestraError
+
+        loop = self._use_own_loop()
+        source = sync_source(event)
+        self.logger.append_keys(sync_source=source)
+        self.metrics.add_dimension(name="Source", value=source or "none")
+        try:
+            if self._services is None:
+                self._services = build_sync(Settings(), self.environ)
+            report = loop.run_until_complete(self._services.run(source))
+        except OrchestraError as exc:  # SyncFailed, or no models table to sync into
+            self._count(SyncFailures=1)
+            self.logger.error(
+                "catalog sync failed; the catalog is unchanged",
+                extra={"reason": exc.message, "retryable": exc.retryable},
+            )
+            raise
+        summary: dict[str, Any] = report.summary()
+        self._count(
+            SyncRuns=1,
+            SyncRecords=report.records,
+            SyncModelsUpdated=report.models_written,
+            SyncFieldsChanged=len(report.changes),
+            SyncRecordsSkipped=len(report.skipped),
+        )
+        self.logger.info("catalog synced", extra={"report": summary})
+        return summary
+
+    def _count(self, **counts: int) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        for name, value in counts.items():
+            self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -175,13 +175,7 @@ def _dynamodb_actions(granted: list[dict[str, Any]]) -> set[str]:
         ),
         (
             "SyncRole",
-            {
-                "dynamodb:Scan",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:BatchWriteItem",
-            },
+            {"dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         ),
     ],
 )

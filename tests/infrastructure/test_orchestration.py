@@ -84,6 +84,25 @@ def test_sync_schedules_with_retries_and_a_dead_letter_queue(dev: Synth) -> None
     }
 
 
+def test_a_sync_that_runs_and_fails_also_ends_in_the_dead_letter_queue(dev: Synth) -> None:
+    # Given the schedules invoke the sync function asynchronously
+    template = dev.json("service")
+    queue = next(iter(of_type(template, "AWS::SQS::Queue")))
+    # Then the function's own failures are retried, then sent to the same queue
+    (config,) = of_type(template, "AWS::Lambda::EventInvokeConfig").values()
+    props = config["Properties"]
+    assert "SyncFunction" in json.dumps(props["FunctionName"])
+    assert props["MaximumRetryAttempts"] == 2
+    assert props["MaximumEventAgeInSeconds"] == 3600
+    assert queue in json.dumps(props["DestinationConfig"]["OnFailure"]["Destination"])
+    sends = [
+        s
+        for _, s in statements(template)
+        if "sqs:SendMessage" in as_list(s["Action"]) and queue in json.dumps(s["Resource"])
+    ]
+    assert sends, "the sync function may send its failures to the queue"
+
+
 def test_alarms_notify_the_topic(dev: Synth) -> None:
     template = dev.json("service")
     alarms = of_type(template, "AWS::CloudWatch::Alarm")

@@ -14,6 +14,18 @@ from orchestra.errors import UnknownModel
 Capability = str  # "tools" | "vision" | "streaming" | "json"
 
 
+class FieldSource(BaseModel):
+    """Where a catalog field's value came from: the source, its own id for the model, when
+    it was fetched, and how sure the name match was (100 = same name or explicit alias)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    source: str
+    ref: str = ""
+    at: str = ""
+    match: float | None = None
+
+
 class ModelInfo(BaseModel):
     """One routable model. ``id`` is ``<provider>/<upstream model>`` (provider = config name)."""
 
@@ -30,6 +42,14 @@ class ModelInfo(BaseModel):
     tokens_per_s: float = Field(default=80.0, gt=0)
     capabilities: frozenset[Capability] = frozenset({"streaming"})
     aliases: tuple[str, ...] = ()
+    #: the open-weights repository on the Hugging Face Hub, when there is one
+    hf_repo: str | None = None
+    #: field -> where its value came from (fields absent here come from the snapshot's
+    #: authors or the operator's config)
+    provenance: dict[str, FieldSource] = Field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     @property
     def provider(self) -> str:

@@ -1,14 +1,16 @@
-"""Where the live catalog comes from: the bundled snapshot, the config file, the models table.
+"""Where the live catalog comes from: the bundled snapshot, the models table, the config file.
 
-The table (kept fresh by the scheduled syncs) overrides the snapshot field by field per
-model; it is read at most once per ``cache_s`` and a failed read keeps the last good catalog.
+The table (kept fresh by the scheduled syncs) overlays the snapshot field by field per
+model, with each synced field's origin in a ``source:<field>`` attribute; the operator's
+config file then overrides whole models. The table is read at most once per ``cache_s``
+and a failed read keeps the last good catalog.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from orchestra.catalog.models import Catalog, ModelInfo, catalog_from_records, load_snapshot
@@ -16,9 +18,32 @@ from orchestra.errors import StorageError
 
 log = logging.getLogger("orchestra.catalog")
 
+#: ``source:quality`` holds where ``quality`` came from (``FieldSource``)
+PROVENANCE_PREFIX = "source:"
+
 
 class CatalogReader(Protocol):
     async def load_all(self) -> list[dict[str, Any]]: ...
+
+
+def overlay(base: Catalog, records: Iterable[dict[str, Any]]) -> Catalog:
+    """``base`` with each record's fields set on its model (``id`` or ``model_id``)."""
+    merged = []
+    for record in records:
+        model_id = record.get("id") or record.get("model_id")
+        if not isinstance(model_id, str):
+            continue
+        data = base.get(model_id).model_dump() if model_id in base else {}
+        provenance = dict(data.get("provenance") or {})
+        for key, value in record.items():
+            if value is None or key == "model_id":
+                continue
+            if key.startswith(PROVENANCE_PREFIX):
+                provenance[key.removeprefix(PROVENANCE_PREFIX)] = value
+            else:
+                data[key] = value
+        merged.append({**data, "id": model_id, "provenance": provenance})
+    return base.merged_with(catalog_from_records(merged))
 
 
 class CatalogSource:
@@ -31,11 +56,12 @@ class CatalogSource:
         cache_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._base = (base or load_snapshot()).merged_with(extra or [])
+        self._base = base or load_snapshot()
+        self._extra = extra or []
         self._table = table
         self._cache_s = cache_s
         self._clock = clock
-        self._current = self._base
+        self._current = self._base.merged_with(self._extra)
         self._loaded_at: float | None = None
 
     @property
@@ -51,20 +77,16 @@ class CatalogSource:
             return self._current
         self._loaded_at = now
         try:
-            records = await self._table.load_all()
+            synced = await self.synced()
         except StorageError as exc:
             log.warning("models table unreadable, keeping the last good catalog: %s", exc)
             return self._current
-        self._current = self._merge(records)
+        self._current = synced.merged_with(self._extra)
         return self._current
 
-    def _merge(self, records: list[dict[str, Any]]) -> Catalog:
-        merged = []
-        for record in records:
-            model_id = record.get("id") or record.get("model_id")
-            if not isinstance(model_id, str):
-                continue
-            base = self._base.get(model_id).model_dump() if model_id in self._base else {}
-            fields = {k: v for k, v in record.items() if v is not None}
-            merged.append({**base, **fields, "id": model_id})
-        return self._base.merged_with(catalog_from_records(merged))
+    async def synced(self) -> Catalog:
+        """The snapshot overlaid with the table, read now (config models not applied);
+        ``StorageError`` when the table cannot be read."""
+        if self._table is None:
+            return self._base
+        return overlay(self._base, await self._table.load_all())

@@ -16,7 +16,7 @@ CREATED = 1_735_689_600  # 2025-01-01: the catalog has no per-model creation dat
 
 
 def _model_entry(model: ModelInfo) -> dict[str, Any]:
-    return {
+    entry = {
         "id": model.id,
         "object": "model",
         "created": CREATED,
@@ -27,6 +27,9 @@ def _model_entry(model: ModelInfo) -> dict[str, Any]:
         "quality": model.quality,
         "capabilities": sorted(model.capabilities),
     }
+    if model.provenance:  # where each synced field came from, and when
+        entry["provenance"] = {k: v.model_dump() for k, v in sorted(model.provenance.items())}
+    return entry
 
 
 @router.get("/v1/models")

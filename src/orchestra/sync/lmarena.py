@@ -1,0 +1,90 @@
+"""LMArena's text leaderboard: the arena rating of each model, Orchestra's quality signal.
+
+The published file (lmarena/arena-catalog ``data/leaderboard-text.json``) maps a category
+(``full``, ``coding``, ``hard_6``...) to ``{model: {"rating", "rating_q025", "rating_q975"}}``;
+the overall ``full`` category is used. Rows in a list (``[{"model", "rating"}]``) and the
+older leaderboard CSV (``key,Model,...,Arena Elo rating``) are read too; a table without a
+rating column yields no records, and says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from orchestra.catalog.models import Catalog
+from orchestra.sync.fetch import get_payload
+from orchestra.sync.records import Batch, SourceRecord
+from orchestra.sync.values import as_dict, as_number
+
+DEFAULT_CATEGORY = "full"
+RATING_KEYS = ("rating", "arena_score", "score", "elo", "Arena Elo rating", "Arena Score")
+NAME_KEYS = ("model", "key", "name", "model_name", "Model")
+#: an arena rating outside this range is not one (a percentage, a rank, a typo)
+RATING_RANGE = (500.0, 3000.0)
+
+
+class LMArenaSource:
+    name = "lmarena"
+
+    def __init__(
+        self, url: str, *, category: str = DEFAULT_CATEGORY, timeout_s: float = 30.0
+    ) -> None:
+        self.url = url
+        self.category = category
+        self.timeout_s = timeout_s
+
+    async def fetch(self, client: httpx.AsyncClient, catalog: Catalog) -> Any:
+        return await get_payload(client, self.url, source=self.name, timeout_s=self.timeout_s)
+
+    def parse(self, payload: Any, origin: str) -> Batch:
+        batch = Batch(self.name, origin)
+        for ref, row in self._rows(payload):
+            rating = next((as_number(row[k]) for k in RATING_KEYS if k in row), None)
+            if rating is None:
+                batch.skip(ref, "no arena rating")
+            elif not RATING_RANGE[0] <= rating <= RATING_RANGE[1]:
+                batch.skip(ref, f"rating {rating:g} is outside {RATING_RANGE}")
+            else:
+                names = tuple(n for n in (row.get("Model"),) if isinstance(n, str) and n)
+                batch.records.append(
+                    SourceRecord(self.name, ref, {"quality": round(rating, 1)}, names)
+                )
+        return batch
+
+    def _rows(self, payload: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        if isinstance(payload, str):
+            yield from _csv_rows(payload)
+            return
+        if isinstance(payload, dict) and self.category in payload:
+            payload = payload[self.category]
+        elif isinstance(payload, dict) and isinstance(payload.get("data"), list):
+            payload = payload["data"]
+        if isinstance(payload, dict):
+            for ref, row in payload.items():
+                if isinstance(row, dict) and not _is_category(row):
+                    yield str(ref), row
+        elif isinstance(payload, list):
+            for row in payload:
+                ref = next((row[k] for k in NAME_KEYS if k in as_dict(row)), None)
+                if isinstance(ref, str):
+                    yield ref, row
+        else:
+            raise ValueError("expected a leaderboard: {category: {model: {rating...}}}")
+
+
+def _is_category(row: dict[str, Any]) -> bool:
+    """A nested category (the file without ``full``): not a model's row."""
+    return bool(row) and all(isinstance(v, dict) for v in row.values())
+
+
+def _csv_rows(text: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        ref = row.get("key") or row.get("Model")
+        if ref:
+            yield ref, {k: v for k, v in row.items() if v not in (None, "", "-")}
