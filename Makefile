@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/cold_import.py
 	$(BIN)/python bench/routing.py
+	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/bundle_size.py
 
 $(CDK):

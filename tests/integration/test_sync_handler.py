@@ -205,7 +205,7 @@ def test_a_failed_fetch_keeps_the_previous_catalog_counts_and_raises(
 
 
 def test_an_event_naming_no_known_source_fails_clearly(aws: Any, sync: Any) -> None:
-    with pytest.raises(Exception, match="unknown catalog source 'aws.events'"):
+    with pytest.raises(Exception, match=r"unknown catalog source 'aws\.events'"):
         sync.handler({"source": "aws.events"}, Context("sync"))
     # an EventBridge envelope carries the source in its detail
     result = sync.handler(
