@@ -206,7 +206,9 @@ class DebateService:
         ):
             live, live_error = await self.starter.status(debate.execution_arn)
             if live in ("FAILED", "TIMED_OUT", "ABORTED"):
-                status, error = "FAILED", error or live_error or live
+                # the last step may have recorded why between our two reads: prefer it
+                debate = await self.store.load(debate_id)
+                status, error = "FAILED", debate.error or live_error or live
         return render(debate, status, error)
 
 

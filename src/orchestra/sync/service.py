@@ -107,13 +107,9 @@ class SyncService:
     async def _fetch(self, adapter: SourceAdapter, catalog: Catalog) -> Any:
         try:
             return await adapter.fetch(self.http.get(), catalog)
-        except ProviderError as exc:
+        except ProviderError as exc:  # a body that is not JSON is a (retryable) MalformedResponse
             raise SyncFailed(
                 f"{adapter.name}: {exc.message}", source=adapter.name, retryable=exc.retryable
-            ) from exc
-        except ValueError as exc:  # a 200 whose body is not JSON
-            raise SyncFailed(
-                f"{adapter.name}: the response is not JSON", source=adapter.name, retryable=True
             ) from exc
 
     @staticmethod
