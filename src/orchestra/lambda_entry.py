@@ -136,7 +136,26 @@ class AuthorizerFunction:
         self._settings = None
 
 
-class DebateStepsFunction(EnvironmentLoop):
+class TaskFunction(EnvironmentLoop):
+    """A non-API function: Logger and EMF Metrics around ``_handle``, one loop and one set
+    of services per execution environment (built by ``_handle`` on its first call)."""
+
+    service = "orchestra"
+
+    def __init__(self, *, environ: Mapping[str, str] | None = None) -> None:
+        self.logger = Logger(service=self.service)
+        self.metrics = Metrics(namespace=NAMESPACE, service=self.service)
+        self.environ = os.environ if environ is None else environ
+        copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
+        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(
+            self.metrics.log_metrics(self._handle)
+        )
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class DebateStepsFunction(TaskFunction):
     """The debate state machine's one task function: ``{"step": ...}`` -> that step.
 
     The services (stores, providers, breakers) are built on the first invocation and kept,
@@ -145,16 +164,7 @@ class DebateStepsFunction(EnvironmentLoop):
     failure) apply.
     """
 
-    def __init__(
-        self, service: str = "orchestra-debate-steps", *, environ: Mapping[str, str] | None = None
-    ) -> None:
-        self.logger = Logger(service=service)
-        self.metrics = Metrics(namespace=NAMESPACE, service=service)
-        self.environ = os.environ if environ is None else environ
-        copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
-        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(
-            self.metrics.log_metrics(self._handle)
-        )
+    service = "orchestra-debate-steps"
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.metrics import MetricUnit
@@ -182,7 +192,7 @@ def sync_source(event: Any) -> str:
     return source if isinstance(source, str) else ""
 
 
-class SyncFunction(EnvironmentLoop):
+class SyncFunction(TaskFunction):
     """The scheduled catalog sync: one source per invocation.
 
     A failed sync is logged and counted (``SyncFailures``), then raised: the invocation
@@ -191,16 +201,7 @@ class SyncFunction(EnvironmentLoop):
     stays in place.
     """
 
-    def __init__(
-        self, service: str = "orchestra-sync", *, environ: Mapping[str, str] | None = None
-    ) -> None:
-        self.logger = Logger(service=service)
-        self.metrics = Metrics(namespace=NAMESPACE, service=service)
-        self.environ = os.environ if environ is None else environ
-        copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
-        self.handler: Handler = self.logger.inject_lambda_context(clear_state=True)(
-            self.metrics.log_metrics(self._handle)
-        )
+    service = "orchestra-sync"
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from orchestra.bootstrap import build_sync
