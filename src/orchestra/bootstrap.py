@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.api.auth import ApiKeyAuth
 from orchestra.api.deps import Services
@@ -51,8 +51,9 @@ from orchestra.storage.protocols import (
     DebateBackend,
     MetricsBackend,
 )
-from orchestra.sync.records import SourceAdapter
-from orchestra.sync.service import SyncService
+
+if TYPE_CHECKING:  # the API functions never import the sync
+    from orchestra.sync.service import SyncService
 
 log = logging.getLogger("orchestra")
 
@@ -216,6 +217,8 @@ def build_sync(
     from orchestra.sync.huggingface import HuggingFaceSource
     from orchestra.sync.lmarena import LMArenaSource
     from orchestra.sync.openrouter import OpenRouterSource
+    from orchestra.sync.records import SourceAdapter
+    from orchestra.sync.service import SyncService
 
     if table is None and settings.mode == "aws":
         if not settings.models_table:

@@ -188,7 +188,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 report = await service.run(source, payload, args.from_file)
                 reports.append(report)
                 summary = report.summary()
-                print(json.dumps(summary)) if args.json else _print_report(summary)
+                if args.json:
+                    print(json.dumps(summary))
+                else:
+                    _print_report(summary)
             catalog = await service.catalog.synced()
         except SyncFailed as exc:
             print(f"error: {exc.message}", file=sys.stderr)

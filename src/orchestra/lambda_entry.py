@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -136,7 +137,7 @@ class AuthorizerFunction:
         self._settings = None
 
 
-class TaskFunction(EnvironmentLoop):
+class TaskFunction(EnvironmentLoop, ABC):
     """A non-API function: Logger and EMF Metrics around ``_handle``, one loop and one set
     of services per execution environment (built by ``_handle`` on its first call)."""
 
@@ -151,8 +152,9 @@ class TaskFunction(EnvironmentLoop):
             self.metrics.log_metrics(self._handle)
         )
 
+    @abstractmethod
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """One invocation (the services are built on the first)."""
 
 
 class DebateStepsFunction(TaskFunction):

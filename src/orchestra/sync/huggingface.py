@@ -85,7 +85,8 @@ class HuggingFaceSource:
             if not isinstance(repo, str) or not repo:
                 batch.skip(repr(entry)[:60], "no repository id")
             elif not info:
-                batch.failed_fetches += 1 if entry.get("error") else 0
+                if entry.get("error"):
+                    batch.failed_fetches += 1
                 batch.skip(repo, str(entry.get("error") or "no model info"))
             elif (task := info.get("pipeline_tag")) and task not in CHAT_TASKS:
                 batch.skip(repo, f"not a chat model (pipeline_tag {task})")

@@ -94,7 +94,7 @@ def _tokens(text: str) -> list[str]:
     tokens = _TOKEN.findall(text)
     joined: list[str] = []
     for token in tokens:  # Anthropic's "4-5" is OpenRouter's "4.5"
-        if token.isdigit() and len(token) <= 2 and joined and _is_short_number(joined[-1]):
+        if _is_short_number(token) and joined and _is_short_number(joined[-1]):
             joined[-1] = f"{joined[-1]}.{token}"
         else:
             token = token[1:] if re.fullmatch(r"v\d+(\.\d+)*", token) else token
