@@ -175,6 +175,7 @@ def build_services(
         observer=observer,
         default_profile=settings.default_profile,
         deadline_s=settings.request_deadline_s,
+        buffered_deadline_s=settings.buffered_deadline,
     )
     secrets = [c.api_key for c in registry.configs.values()]
     secrets += (settings.api_keys or "").split(",")
@@ -183,7 +184,8 @@ def build_services(
     limits = Limits(
         max_models=settings.multi_max_models,
         default_count=settings.multi_default_count,
-        deadline_s=settings.request_deadline_s,
+        deadline_s=settings.buffered_deadline,
+        stream_deadline_s=settings.request_deadline_s,
     )
     multi = MultiGenerate(gateway, limits, scrub=redactor.scrub)
     steps = DebateSteps(debate_store(settings, stores), gateway.catalog, multi.fanout)

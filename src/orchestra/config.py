@@ -47,8 +47,16 @@ class Settings(BaseSettings):
     sync_timeout_s: float = 30.0
 
     default_profile: str = "balanced"
-    #: whole-request budget for generate, seconds (kept under API Gateway's 29 s)
-    request_deadline_s: float = 25.0
+    #: whole-request budget, seconds, all retries and fallbacks included: a streamed answer
+    #: still running then ends with an error event (deployed: the stage's limit minus a
+    #: margin, see infra/config.py and docs/streaming.md)
+    request_deadline_s: float = 300.0
+    #: the same for answers that are not streamed (None: ``request_deadline_s``); their
+    #: bytes leave only at the end, so API Gateway's idle timeout bounds them too
+    buffered_deadline_s: float | None = None
+    #: an SSE comment after this many silent seconds (long reasoning) keeps proxies, API
+    #: Gateway's idle timeout and clients from closing the stream; 0 = never
+    stream_keepalive_s: float = Field(default=15.0, ge=0.0)
     #: attempts per model before falling back (1 = no retry on the same model)
     attempts_per_model: int = 2
     max_candidates: int = 4
@@ -71,6 +79,10 @@ class Settings(BaseSettings):
     simulator_failure_rate: float = 0.0
 
     log_level: str = "INFO"
+
+    @property
+    def buffered_deadline(self) -> float:
+        return self.buffered_deadline_s or self.request_deadline_s
 
 
 @lru_cache(maxsize=1)

@@ -70,6 +70,8 @@ class Generation(Routed):
 class StreamHandle(Routed):
     first: ChatChunk | None = None
     rest: AsyncIterator[ChatChunk] | None = None
+    #: the request's deadline: a stream still running then ends with an error event
+    deadline: Deadline | None = None
 
 
 class Gateway:
@@ -85,6 +87,7 @@ class Gateway:
         observer: Observer | None = None,
         default_profile: str = "balanced",
         deadline_s: float = 25.0,
+        buffered_deadline_s: float | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -94,7 +97,9 @@ class Gateway:
         self.observer: Observer = observer or LogObserver()
         self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
         self.default_profile = default_profile
+        #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
         self.deadline_s = deadline_s
+        self.buffered_deadline_s = buffered_deadline_s or deadline_s
         self._flushing: asyncio.Task[None] | None = None
 
     async def plan(self, request: ChatRequest) -> RoutePlan:
@@ -131,7 +136,7 @@ class Gateway:
             return await provider.complete(request, candidate.model.upstream, options)
 
         result = Generation(plan, plan.candidates[0].model, [])
-        outcome = await self.runner.run(plan, call, Deadline(self.deadline_s))
+        outcome = await self.runner.run(plan, call, Deadline(self.buffered_deadline_s))
         response = outcome.value
         response.model = outcome.candidate.model.id
         result.model, result.attempts = outcome.candidate.model, outcome.attempts
@@ -159,9 +164,11 @@ class Gateway:
                 ) from exc
             return first, chunks
 
-        outcome = await self.runner.run(plan, call, Deadline(self.deadline_s))
+        deadline = Deadline(self.deadline_s)
+        outcome = await self.runner.run(plan, call, deadline)
         first, rest = outcome.value
-        return StreamHandle(plan, outcome.candidate.model, outcome.attempts, first=first, rest=rest)
+        model, attempts = outcome.candidate.model, outcome.attempts
+        return StreamHandle(plan, model, attempts, first=first, rest=rest, deadline=deadline)
 
     async def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
         """The chosen stream's chunks, renamed to our model id; failures become typed."""
@@ -175,7 +182,14 @@ class Gateway:
                 if chunk.usage is not None:
                     handle.usage = chunk.usage
                 yield chunk
-                chunk = await anext(handle.rest, None)
+                chunk = await _next_chunk(handle.rest, handle.deadline)
+        except DeadlineEnded as exc:  # our deadline, not the model's failure: no breaker count
+            raise StreamInterrupted(
+                f"{model_id} was still answering when the request's deadline "
+                f"({self.deadline_s:g} s) ended",
+                provider=handle.model.provider,
+                model=model_id,
+            ) from exc
         except Exception as exc:  # a broken upstream or an adapter bug, after the first byte
             raise await self._interrupted(handle, exc) from exc
         finally:
@@ -239,6 +253,24 @@ class Gateway:
         """Metrics reach their table at most every flush interval, off the request path."""
         if self.metrics.due() and (self._flushing is None or self._flushing.done()):
             self._flushing = asyncio.get_running_loop().create_task(self.metrics.flush())
+
+
+class DeadlineEnded(Exception):
+    """The request's deadline passed while waiting for the next chunk."""
+
+
+async def _next_chunk(
+    chunks: AsyncIterator[ChatChunk], deadline: Deadline | None
+) -> ChatChunk | None:
+    """The next chunk; :class:`DeadlineEnded` once the request's deadline has passed."""
+    if deadline is None:
+        return await anext(chunks, None)
+    try:
+        return await asyncio.wait_for(anext(chunks, None), deadline.remaining())
+    except TimeoutError as exc:
+        if deadline.expired():
+            raise DeadlineEnded from exc
+        raise
 
 
 def _ms_since(started: float) -> float:

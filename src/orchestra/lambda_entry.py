@@ -24,6 +24,20 @@ from orchestra.lambda_runtime import EnvironmentLoop, LambdaApp
 
 NAMESPACE = "Orchestra"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+Write = Callable[[bytes], None]
+
+
+class ApiHandler:
+    """What ``_HANDLER`` names: called, it returns the response whole (the managed runtime);
+    ``stream`` writes it as it is produced (the streaming runtime, :mod:`orchestra.runtime_api`).
+    """
+
+    def __init__(self, buffered: Handler, stream: Callable[[dict[str, Any], Any, Write], None]):
+        self._buffered = buffered
+        self.stream = stream
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._buffered(event, context)
 
 
 class ApiFunction:
@@ -45,19 +59,37 @@ class ApiFunction:
         copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
         # under SnapStart: import and warm now, so the snapshot holds it
         snapstart.install(self.app, environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
-        self.handler = self._wrapped()
+        self._write: Write | None = None
+        self.handler = ApiHandler(self._powertools(self._buffered), self.stream)
+        self._streamed = self._powertools(self._stream_one)
 
-    def _wrapped(self) -> Handler:
-        @self.logger.inject_lambda_context(
+    def _powertools(self, function: Handler) -> Handler:
+        """Correlation id and request context in the logs, a trace segment, and the EMF
+        metrics flushed when ``function`` returns (for a stream: after its last byte)."""
+        wrapped: Handler = self.logger.inject_lambda_context(
             correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+        )(
+            self.tracer.capture_lambda_handler(capture_response=False)(
+                self.metrics.log_metrics(function)
+            )
         )
-        @self.tracer.capture_lambda_handler(capture_response=False)
-        @self.metrics.log_metrics
-        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            return self.app(event, context)  # looked up per call: tests swap the app
-
-        wrapped: Handler = handler
         return wrapped
+
+    def _buffered(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self.app(event, context)  # looked up per call: tests swap the app
+
+    def stream(self, event: dict[str, Any], context: Any, write: Write) -> None:
+        """One invocation answered in the streamed proxy format, through ``write``."""
+        self._write = write
+        try:
+            self._streamed(event, context)
+        finally:
+            self._write = None
+
+    def _stream_one(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        assert self._write is not None
+        self.app.stream(event, context, self._write)
+        return {}
 
 
 #: botocore's "An error occurred (AccessDeniedException) when calling ..." inside Powertools'

@@ -1,5 +1,10 @@
 """Running the FastAPI app on Lambda behind API Gateway (REST v1 or HTTP API v2).
 
+Two ways out: :meth:`LambdaApp.__call__` returns the response whole (Mangum; the managed
+runtime's client posts it), :meth:`LambdaApp.stream` writes it as it is produced (the
+streaming runtime in :mod:`orchestra.runtime_api`, behind ``responseTransferMode: STREAM``).
+Both run the same app on the same loop with the same services.
+
 The module imports almost nothing: settings, services, the app and Mangum are built on the
 first invocation and kept for the life of the execution environment, so warm invocations
 reuse the upstream connections, the breaker cache and the catalog. A build that fails
@@ -14,11 +19,14 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.errors import OrchestraError
 
 log = logging.getLogger("orchestra")
+
+if TYPE_CHECKING:
+    from orchestra.runtime_api.http_stream import Write
 
 Adapter = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -71,12 +79,13 @@ class LambdaApp(EnvironmentLoop):
         self.routers = routers
         self.environ = environ
         self._adapter: Adapter | None = None
+        self._asgi: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._services: Any = None
 
     def close(self) -> None:
         super().close()
-        self._adapter = None
+        self._adapter = self._asgi = None
 
     def prewarm(self) -> None:
         """Import and warm everything that needs no network (before a SnapStart snapshot)."""
@@ -128,17 +137,53 @@ class LambdaApp(EnvironmentLoop):
         services = build_services(settings, environ, observer=observer)
         self._services = services
         routers = list(self.routers()) if self.routers else None
-        adapter: Adapter = Mangum(create_app(services, routers), lifespan="off")
+        self._asgi = create_app(services, routers)
+        adapter: Adapter = Mangum(self._asgi, lifespan="off")
         return adapter
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         self._use_own_loop()
         response = self._respond(event, context)
-        log.info("request handled", extra=access_fields(event, response))
-        self._count_status(response)
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        self._handled(event, int(response.get("statusCode") or 500), headers)
         return response
 
+    def stream(self, event: dict[str, Any], context: Any, write: Write) -> None:
+        """Answer ``event`` by writing the streamed proxy format to ``write``."""
+        loop = self._use_own_loop()
+        status, headers = loop.run_until_complete(self._stream(event, context, write))
+        self._handled(event, status, headers)
+
+    async def _stream(
+        self, event: dict[str, Any], context: Any, write: Write
+    ) -> tuple[int, dict[str, str]]:
+        from orchestra.runtime_api.http_stream import serve
+
+        refusal = self._not_ready(event)
+        if refusal is None:
+            try:
+                served = await serve(self._asgi, event, context, write)
+                return served.status, served.headers
+            except Exception:  # the app answers its own errors; a last line, no trace out
+                log.exception("could not handle the event")
+                refusal = error_response(500, "internal error", "internal_error", "server_error")
+        write(streamed_error(refusal))
+        return int(refusal["statusCode"]), dict(refusal["headers"])
+
     def _respond(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        refusal = self._not_ready(event)
+        if refusal is not None:
+            return refusal
+        assert self._adapter is not None
+        try:
+            return self._adapter(event, context)
+        except Exception:  # the app answers its own errors; this is a last line, no trace out
+            log.exception("could not handle the event")
+            message = "internal error"
+            return error_response(500, message, "internal_error", "server_error")
+
+    def _not_ready(self, event: Any) -> dict[str, Any] | None:
+        """Build the app on the first invocation; the error answer if that or the event fails."""
         if self._adapter is None:
             try:
                 self._adapter = self.build()
@@ -151,22 +196,20 @@ class LambdaApp(EnvironmentLoop):
                 message = "the gateway is not ready"
                 return error_response(503, message, "service_unavailable", "server_error")
         if not isinstance(event, dict) or "requestContext" not in event:
+            # e.g. a console test event, or a non-HTTP invocation of an API function
+            log.info("unsupported event: not an API Gateway proxy request")
             message = "unsupported event: expected an API Gateway proxy request"
             return error_response(400, message, "invalid_request", "invalid_request_error")
-        try:
-            return self._adapter(event, context)
-        except Exception:  # the app answers its own errors; this is a last line, no trace out
-            log.exception("could not handle the event")
-            message = "internal error"
-            return error_response(500, message, "internal_error", "server_error")
+        return None
 
-    def _count_status(self, response: dict[str, Any]) -> None:
-        """``Status2xx``/``Status4xx``/``Status5xx`` counts: what the 5xx alarm watches."""
+    def _handled(self, event: Any, status: int, headers: Mapping[str, str]) -> None:
+        """One access line, and ``Status2xx``/``4xx``/``5xx`` counts (what the 5xx alarm
+        watches)."""
+        log.info("request handled", extra=access_fields(event, status, headers))
         if self.metrics is None:
             return
         from aws_lambda_powertools.metrics import MetricUnit
 
-        status = int(response.get("statusCode") or 500)
         self.metrics.add_metric(name=f"Status{status // 100}xx", unit=MetricUnit.Count, value=1)
 
 
@@ -188,15 +231,23 @@ def _import_aws_clients() -> None:
         session._session.get_service_model("dynamodb")
 
 
-def access_fields(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+def streamed_error(response: dict[str, Any]) -> bytes:
+    """A whole proxy response (``error_response``) in the streamed format."""
+    from orchestra.runtime_api.http_stream import head
+
+    body: str = response["body"]
+    return head(int(response["statusCode"]), dict(response["headers"]), {}) + body.encode()
+
+
+def access_fields(event: Any, status: int, headers: Mapping[str, str]) -> dict[str, Any]:
     """One structured access line: route, status and what Orchestra chose."""
+    event = event if isinstance(event, dict) else {}
     context = event.get("requestContext") or {}
     http = context.get("http") or {}
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
     return {
         "method": event.get("httpMethod") or http.get("method"),
         "path": event.get("path") or event.get("rawPath"),
-        "status": response.get("statusCode"),
+        "status": status,
         "model": headers.get("x-orchestra-model"),
         "attempts": headers.get("x-orchestra-attempts"),
         "cost_usd": headers.get("x-orchestra-cost-usd"),

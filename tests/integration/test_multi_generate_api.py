@@ -91,7 +91,7 @@ def test_first_cancels_and_bills_cancelled_calls_as_estimates() -> None:
         ({"models": [SIM[0], "sim-large"]}, "models[1]"),
         ({"strategy": "vote", "judge": SIM[0]}, None),
         ({"strategy": "first", "quorum": 2}, None),
-        ({"stream": True}, "stream"),
+        ({"stream": True, "strategy": "best"}, "strategy"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
         ({"temperature": 5}, "temperature"),
         ({"timeout_s": -1}, "timeout_s"),
@@ -122,6 +122,53 @@ def test_unknown_model_is_404_naming_its_position(client: TestClient) -> None:
     response = _post(client, models=[SIM[0], "nope/nothing"])
     assert response.status_code == 404
     assert response.json()["error"]["param"] == "models[1]"
+
+
+def _events(raw: str) -> tuple[list[str], list[str]]:
+    """(comments, data payloads) of an SSE body, in order."""
+    comments, data = [], []
+    for block in raw.split("\n\n"):
+        if block.startswith(": "):
+            comments.append(block[2:])
+        elif block.startswith("data: "):
+            data.append(block[6:])
+    return comments, data
+
+
+def test_streamed_multi_generate_sends_progress_then_the_fused_answer() -> None:
+    # Given four simulated models with their real (scaled) latencies
+    with _client(simulator_latency_scale=0.2) as client:
+        # When the client asks for a stream
+        response = _post(client, models=SIM, strategy="vote", stream=True)
+    # Then it is SSE: a comment per model as it finished, the whole answer, then [DONE]
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    comments, data = _events(response.text)
+    progress = [c for c in comments if c != "keep-alive"]
+    assert sorted(c.split()[0] for c in progress) == sorted(SIM)
+    assert all(" ok " in c and c.endswith(" ms") for c in progress)
+    assert data[-1] == "[DONE]" and len(data) == 2
+    body = json.loads(data[0])
+    assert body["object"] == "chat.completion" and body["strategy"] == "vote"
+    assert {r["model"] for r in body["results"]} == set(SIM)
+
+
+def test_streamed_multi_generate_that_fails_before_any_answer_keeps_its_status() -> None:
+    with _client(simulator_failure_rate=1.0) as client:
+        response = _post(client, models=SIM[:2], stream=True)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"]
+
+
+def test_streamed_multi_generate_keeps_the_connection_alive_while_models_think() -> None:
+    # Given slow models and a short keep-alive interval
+    with _client(simulator_latency_scale=1.0, stream_keepalive_s=0.05) as client:
+        response = _post(client, models=SIM[1:3], strategy="vote", stream=True)
+    # Then keep-alive comments came while they thought, and the answer is complete
+    comments, data = _events(response.text)
+    assert response.status_code == 200
+    assert "keep-alive" in comments and len(comments) > 2
+    assert data[-1] == "[DONE]" and json.loads(data[0])["strategy"] == "vote"
 
 
 def test_all_models_failing_is_502_in_openai_shape() -> None:

@@ -30,6 +30,8 @@ class Reply:
     chunk_delay: float = 0.0
     #: drop the connection after this many pieces (a broken stream)
     drop_after: int | None = None
+    #: extra silence before piece i (a model reasoning between tokens)
+    pauses: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, **kw: Any) -> Reply:
@@ -55,6 +57,10 @@ class FakeUpstream:
         #: builds the reply from the request (path, headers, body) when nothing is scripted
         self.responder = responder
         self.requests: list[dict[str, Any]] = []
+        #: streams whose reader went away before the last piece (the gateway cancelled)
+        self.abandoned = 0
+        #: loop time of each streamed piece sent
+        self.sent_at: list[float] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -101,15 +107,23 @@ class FakeUpstream:
     async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         response = web.StreamResponse(status=reply.status, headers=reply.headers)
         await response.prepare(request)
-        for i, piece in enumerate(reply.chunks or []):
-            if reply.drop_after is not None and i >= reply.drop_after:
-                assert request.transport is not None
-                request.transport.abort()
-                return response
-            await response.write(piece)
-            if reply.chunk_delay:
-                await asyncio.sleep(reply.chunk_delay)
-        await response.write_eof()
+        loop = asyncio.get_running_loop()
+        try:
+            for i, piece in enumerate(reply.chunks or []):
+                if reply.drop_after is not None and i >= reply.drop_after:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    return response
+                if i in reply.pauses:
+                    await asyncio.sleep(reply.pauses[i])
+                await response.write(piece)
+                self.sent_at.append(loop.time())
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.abandoned += 1
+            raise
         return response
 
 

@@ -231,6 +231,7 @@ class FanOut:
         timeout_s: float,
         deadline: Deadline,
         enough: Enough | None = None,
+        on_arrival: Callable[[ModelRun], None] | None = None,
     ) -> FanOutResult:
         prompt_tokens = estimate_prompt_tokens(request)
         runs = [ModelRun(m, prompt_tokens=prompt_tokens) for m in models]
@@ -246,7 +247,11 @@ class FanOut:
                 )
                 if not done:  # the deadline passed
                     break
-                arrived += sorted((tasks[t] for t in done), key=lambda r: r.finished or 0.0)
+                landed = sorted((tasks[t] for t in done), key=lambda r: r.finished or 0.0)
+                arrived += landed
+                if on_arrival is not None:
+                    for run in landed:
+                        on_arrival(run)
                 early = bool(pending) and enough is not None and enough(arrived)
         finally:
             await _cancel(pending)

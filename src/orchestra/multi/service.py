@@ -1,6 +1,7 @@
 """The multi-generate use case: select models, fan out, fuse, account.
 
-Time: the request has one deadline (``deadline_s``, capped by the server's). Strategies that
+Time: the request has one deadline (``deadline_s``, capped by the server's: a streamed request,
+whose progress comments keep the connection open, by the longer ``stream_deadline_s``). Strategies that
 make a call after the fan-out (``judge``, ``merge`` with a synthesiser) keep
 :func:`aux_reserve_s` of it back for that call; each model gets ``timeout_s`` (default: the
 whole fan-out budget). ``first`` and ``quorum`` end the fan-out early and cancel the rest.
@@ -40,8 +41,9 @@ SIMPLE: dict[str, Strategy] = {"vote": vote, "rank": rank, "first": first}
 
 
 def aux_reserve_s(deadline_s: float) -> float:
-    """Time kept for the judge or synthesiser: 40 % of the deadline, at most 10 s."""
-    return min(10.0, deadline_s * 0.4)
+    """Time kept for the judge or synthesiser: 40 % of the deadline, at least 10 s of it
+    when there is that much, at most 120 s (a reasoning judge reads five answers)."""
+    return min(deadline_s * 0.4, max(10.0, min(120.0, deadline_s * 0.25)))
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Limits:
     max_models: int = 8
     default_count: int = 3
     deadline_s: float = 25.0
+    #: a streamed request's cap (None: ``deadline_s``)
+    stream_deadline_s: float | None = None
 
 
 class MultiGenerate:
@@ -71,11 +75,22 @@ class MultiGenerate:
         self.fanout = FanOut(gateway.registry, gateway.runner, gateway.metrics)
         self.scrub = scrub
 
-    async def run(self, request: MultiGenerateRequest) -> MultiGenerateResponse:
+    async def run(
+        self,
+        request: MultiGenerateRequest,
+        *,
+        streamed: bool = False,
+        on_arrival: Callable[[ModelRun], None] | None = None,
+    ) -> MultiGenerateResponse:
+        """Fan out and fuse. ``streamed``: the caller streams progress (``on_arrival``, one
+        call per model as it finishes), so the longer streaming cap applies."""
         started = time.perf_counter()
         options, chat = request.options, request.chat
         _refuse_unsupported(chat)
-        deadline_s = min(options.deadline_s or self.limits.deadline_s, self.limits.deadline_s)
+        cap = self.limits.deadline_s
+        if streamed and self.limits.stream_deadline_s is not None:
+            cap = self.limits.stream_deadline_s
+        deadline_s = min(options.deadline_s or cap, cap)
         deadline = Deadline(deadline_s)
         catalog = await self.gateway.catalog.current()
         pool = self._auxiliary_pool(options, chat, catalog)
@@ -88,6 +103,7 @@ class MultiGenerate:
             timeout_s=options.timeout_s or deadline_s,
             deadline=Deadline(deadline_s - reserve),
             enough=_enough(options),
+            on_arrival=on_arrival,
         )
         answered = [r for r in result.arrived if r.status == "ok"]
         if not answered:
@@ -198,9 +214,9 @@ class MultiGenerate:
 
 
 def _refuse_unsupported(chat: ChatRequest) -> None:
-    if chat.stream:
+    if chat.stream:  # the route streams progress, then the fused answer; never the models
         raise InvalidRequest(
-            "multi-generate answers once all models are fused: 'stream' must be false",
+            "multi-generate fuses whole answers: the models are never streamed",
             param="stream",
         )
     if chat.tools:

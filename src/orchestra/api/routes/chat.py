@@ -6,12 +6,12 @@ import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from orchestra.api.body import read_body
 from orchestra.api.deps import services_of
 from orchestra.api.errors import validation_error
+from orchestra.api.streaming import DONE, SSEResponse
 from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.gateway import Gateway, StreamHandle
 from orchestra.redaction import Redactor
@@ -49,10 +49,10 @@ async def chat_completions(request: Request) -> Response:
     chat = parse_chat_request(await read_body(request, services.settings.max_body_bytes))
     if chat.stream:
         handle = await services.gateway.open_stream(chat)
-        return StreamingResponse(
+        return SSEResponse(
             sse_events(services.gateway, handle, chat.wants_usage_in_stream(), services.redactor),
-            media_type="text/event-stream",
-            headers={**handle.headers(), "cache-control": "no-cache"},
+            keepalive_s=services.settings.stream_keepalive_s,
+            headers=handle.headers(),
         )
     result = await services.gateway.generate(chat)
     assert result.response is not None
@@ -79,4 +79,4 @@ async def sse_events(
         body["error"]["message"] = redactor.scrub(body["error"]["message"])
         yield b"data: " + json.dumps(body).encode() + b"\n\n"
         return
-    yield b"data: [DONE]\n\n"
+    yield DONE

@@ -1,0 +1,96 @@
+"""Server-sent events out: keep-alive comments, and a response that always closes its source.
+
+Starlette's ``StreamingResponse`` stops iterating when the client goes away but never closes
+the body iterator, so the generator behind it (and the upstream call behind that) would stay
+open until garbage collection. :class:`SSEResponse` closes it as soon as the response ends,
+however it ends: that is what cancels the upstream call when a client disconnects, locally
+under uvicorn and deployed under the streaming Lambda runtime alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Send
+
+#: an SSE comment: every client ignores it, every proxy sees traffic
+KEEPALIVE = b": keep-alive\n\n"
+DONE = b"data: [DONE]\n\n"
+
+
+def comment(text: str) -> bytes:
+    """An SSE comment line (progress a person can read with curl; clients ignore it)."""
+    return b": " + text.replace("\n", " ").encode() + b"\n\n"
+
+
+async def with_keepalive(chunks: AsyncIterator[bytes], every_s: float) -> AsyncGenerator[bytes]:
+    """``chunks`` as they come, plus :data:`KEEPALIVE` after each ``every_s`` of silence."""
+    if every_s <= 0:
+        async for chunk in chunks:
+            yield chunk
+        return
+    pending: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(chunks))
+            done, _ = await asyncio.wait({pending}, timeout=every_s)
+            if not done:
+                yield KEEPALIVE
+                continue
+            finished, pending = pending, None
+            try:
+                chunk = finished.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        if pending is not None:  # the client left while we waited: stop the source
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+
+
+class SSEResponse(StreamingResponse):
+    """``text/event-stream`` with keep-alives; the body iterator is closed on every exit."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        keepalive_s: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        headers = {**(headers or {}), "cache-control": "no-cache", "x-accel-buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self._source = content
+        self.keepalive_s = keepalive_s
+
+    async def stream_response(self, send: Send) -> None:
+        start: dict[str, Any] = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
+        await send(start)
+        source = _closing(self._source)
+        body = with_keepalive(source, self.keepalive_s)
+        async with contextlib.aclosing(source), contextlib.aclosing(body):
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _closing(source: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
+    """``source`` as an async generator whose ``aclose`` closes ``source`` too."""
+    try:
+        async for chunk in source:
+            yield chunk
+    finally:
+        closer = getattr(source, "aclose", None)
+        if closer is not None:
+            await closer()
