@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Sizing(BaseModel):
@@ -19,7 +19,8 @@ class Sizing(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     memory_mb: int = Field(ge=128, le=10240)
-    timeout_s: int = Field(ge=1, le=900)
+    #: None for the streaming functions: derived from the stage's ``request_timeout_s``
+    timeout_s: int | None = Field(default=None, ge=1, le=900)
     #: None = share the account's pool (a new account's limit of 10 cannot reserve any)
     reserved_concurrency: int | None = Field(default=None, ge=0)
 
@@ -37,6 +38,15 @@ class UsagePlan(BaseModel):
 
 API_FUNCTIONS = ("generate", "multi_generate", "debate_api")
 ALL_FUNCTIONS = (*API_FUNCTIONS, "authorizer", "debate_steps", "sync")
+#: answer through the streaming runtime, behind ``responseTransferMode: STREAM`` routes
+STREAMING_FUNCTIONS = ("generate", "multi_generate")
+#: API Gateway's idle timeout for a streamed response on a REGIONAL endpoint (edge: 30 s)
+IDLE_TIMEOUT_S = 300
+#: the app gives up this long before API Gateway would, to write its own error (an SSE
+#: error event, or an OpenAI-shaped 504) and flush its logs and metrics
+DEADLINE_MARGIN_S = 5
+#: the function outlives the integration by this much: never killed mid-answer
+FUNCTION_MARGIN_S = 5
 
 
 class StageConfig(BaseModel):
@@ -51,11 +61,19 @@ class StageConfig(BaseModel):
     retain_logs: bool = False
     #: Lambda SnapStart on the API functions and the authorizer (published versions)
     snapstart: bool = True
+    #: how long one chat or multi-generate request may take, streamed or not: API
+    #: Gateway's integration timeout on their STREAM routes (at most 15 min). The request
+    #: deadline is this minus DEADLINE_MARGIN_S; answers sent whole are also bounded by the
+    #: idle timeout (nothing is sent until they are done); the functions' timeout is this
+    #: plus FUNCTION_MARGIN_S. See docs/streaming.md.
+    request_timeout_s: int = Field(default=300, ge=30, le=900 - FUNCTION_MARGIN_S)
+    #: an SSE comment after this many silent seconds (below every idle timeout on the way)
+    stream_keepalive_s: int = Field(default=15, ge=1, le=60)
     functions: dict[str, Sizing] = Field(
         default_factory=lambda: {
-            # API Gateway's integration limit is 29 s; the app's deadline stays below it
-            "generate": Sizing(memory_mb=1024, timeout_s=29),
-            "multi_generate": Sizing(memory_mb=1024, timeout_s=29),
+            # timeouts derived from request_timeout_s (see function_timeout_s)
+            "generate": Sizing(memory_mb=1024),
+            "multi_generate": Sizing(memory_mb=1024),
             "debate_api": Sizing(memory_mb=512, timeout_s=10),
             "authorizer": Sizing(memory_mb=256, timeout_s=5),
             "debate_steps": Sizing(memory_mb=1024, timeout_s=180),
@@ -81,11 +99,42 @@ class StageConfig(BaseModel):
     debate_turn_timeout_s: int = 150
     alarm_email: str | None = None
     alarm_5xx_rate: float = 0.05
-    alarm_p99_latency_ms: int = 20_000
+    #: whole answers of reasoning models take minutes: alarm on the unusual, not the normal
+    alarm_p99_latency_ms: int = 120_000
     alarm_fallback_rate: float = 0.25
+
+    @model_validator(mode="after")
+    def _timeouts_consistent(self) -> StageConfig:
+        for name, sizing in self.functions.items():
+            if name not in STREAMING_FUNCTIONS and sizing.timeout_s is None:
+                raise ValueError(f"functions.{name}.timeout_s is required")
+            floor = self.request_timeout_s + FUNCTION_MARGIN_S
+            if name in STREAMING_FUNCTIONS and sizing.timeout_s is not None:
+                if not floor <= sizing.timeout_s <= 900:
+                    raise ValueError(
+                        f"functions.{name}.timeout_s must cover request_timeout_s "
+                        f"({self.request_timeout_s} s) + {FUNCTION_MARGIN_S} s, at most 900 s"
+                    )
+        return self
 
     def sizing(self, function: str) -> Sizing:
         return self.functions[function]
+
+    def function_timeout_s(self, function: str) -> int:
+        timeout = self.sizing(function).timeout_s
+        if timeout is None:  # a streaming function: outlive the integration
+            return self.request_timeout_s + FUNCTION_MARGIN_S
+        return timeout
+
+    @property
+    def stream_deadline_s(self) -> int:
+        """Streamed answers: the request deadline the app enforces."""
+        return self.request_timeout_s - DEADLINE_MARGIN_S
+
+    @property
+    def buffered_deadline_s(self) -> int:
+        """Answers sent whole: also within the idle timeout (their bytes leave at the end)."""
+        return min(self.request_timeout_s, IDLE_TIMEOUT_S) - DEADLINE_MARGIN_S
 
 
 PRESETS: dict[str, dict[str, Any]] = {

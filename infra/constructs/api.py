@@ -1,5 +1,9 @@
 """The REST API: routes to the functions, the Bearer-key authorizer, usage plans, logging.
 
+The routes of the streaming functions (chat completions, models, health on ``generate``;
+multi-generate) use ``responseTransferMode: STREAM`` (Lambda's InvokeWithResponseStream) with
+an integration timeout of the stage's ``request_timeout_s``; the debate API stays buffered.
+
 Clients send ``Authorization: Bearer <key>`` (the OpenAI SDK does, unchanged). A TOKEN
 authorizer checks the key against the client-keys secret and returns it as the usage
 identifier (``apiKeySource: AUTHORIZER``), so each client key is throttled and given a quota
@@ -9,7 +13,7 @@ by its usage plan. API Gateway's own errors answer in OpenAI's error shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy
@@ -71,9 +75,11 @@ class OrchestraApi(Construct):
         config: StageConfig,
         targets: Mapping[str, lambda_.IFunction],
         authorizer: lambda_.IFunction,
+        streaming: Collection[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        self.streaming = frozenset(streaming)
         self.access_logs = logs.LogGroup(
             self,
             "AccessLogs",
@@ -128,8 +134,19 @@ class OrchestraApi(Construct):
             resource = resource.get_resource(part) or resource.add_resource(part)
         return resource
 
+    def _integration(self, route: Route, target: lambda_.IFunction) -> apigw.LambdaIntegration:
+        if route.function not in self.streaming:
+            return apigw.LambdaIntegration(target, proxy=True, allow_test_invoke=False)
+        return apigw.LambdaIntegration(
+            target,
+            proxy=True,
+            allow_test_invoke=False,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+            timeout=Duration.seconds(self.config.request_timeout_s),
+        )
+
     def _add_route(self, route: Route, target: lambda_.IFunction) -> None:
-        integration = apigw.LambdaIntegration(target, proxy=True, allow_test_invoke=False)
+        integration = self._integration(route, target)
         secured = {
             "authorizer": self.authorizer,
             "authorization_type": apigw.AuthorizationType.CUSTOM,

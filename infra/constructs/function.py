@@ -5,6 +5,11 @@ bytecode), its own role (logs to its own log group only: no managed policy), an 
 log group with retention, X-Ray active tracing, Powertools environment, optional reserved
 concurrency and, for the API functions, SnapStart on a published version behind a ``live``
 alias (API Gateway and the authorizer invoke the alias, never ``$LATEST``).
+
+A ``streaming`` function runs on the same managed Python runtime with
+``AWS_LAMBDA_EXEC_WRAPPER`` pointing at ``functions/stream_runtime``, which starts
+Orchestra's streaming Runtime API client (``orchestra.runtime_api``) in place of the managed
+one, so API Gateway's ``responseTransferMode: STREAM`` routes get the answer token by token.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from infra.config import StageConfig
+
+#: the bundle's root is /var/task; the wrapper script ships in functions/
+STREAM_WRAPPER = "/var/task/functions/stream_runtime"
 
 RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13}
 
@@ -33,6 +41,7 @@ class OrchestraFunction(Construct):
         config: StageConfig,
         environment: Mapping[str, str],
         snapstart: bool = False,
+        streaming: bool = False,
         description: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
@@ -65,7 +74,7 @@ class OrchestraFunction(Construct):
             code=code,
             handler=f"functions.{name}.handler.handler",
             memory_size=sizing.memory_mb,
-            timeout=Duration.seconds(sizing.timeout_s),
+            timeout=Duration.seconds(config.function_timeout_s(name)),
             reserved_concurrent_executions=sizing.reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
@@ -77,6 +86,7 @@ class OrchestraFunction(Construct):
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "POWERTOOLS_DEV": "false",
                 "ORCHESTRA_MODE": "aws",
+                **({"AWS_LAMBDA_EXEC_WRAPPER": STREAM_WRAPPER} if streaming else {}),
                 **environment,
             },
         )

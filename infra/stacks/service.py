@@ -12,7 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
-from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, StageConfig
+from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, STREAMING_FUNCTIONS, StageConfig
 from infra.constructs.api import OrchestraApi
 from infra.constructs.debate_machine import DebateMachine
 from infra.constructs.function import OrchestraFunction
@@ -64,6 +64,7 @@ class ServiceStack(Stack):
                 config=config,
                 environment=self._environment(name),
                 snapstart=config.snapstart and name in (*API_FUNCTIONS, "authorizer"),
+                streaming=name in STREAMING_FUNCTIONS,
             )
             for name in ALL_FUNCTIONS
         }
@@ -77,6 +78,7 @@ class ServiceStack(Stack):
             "Http",
             config=config,
             targets={name: self.functions[name].target for name in API_FUNCTIONS},
+            streaming=STREAMING_FUNCTIONS,
             authorizer=self.functions["authorizer"].target,
         )
         self.schedules = SyncSchedules(
@@ -113,6 +115,10 @@ class ServiceStack(Stack):
         if name in API_FUNCTIONS:
             env[env_name("trust_gateway_auth")] = "true"  # the authorizer checked the key
             env[env_name("max_body_bytes")] = str(self.config.max_body_bytes)
+        if name in STREAMING_FUNCTIONS:  # one request's time, consistent with the API's
+            env[env_name("request_deadline_s")] = str(self.config.stream_deadline_s)
+            env[env_name("buffered_deadline_s")] = str(self.config.buffered_deadline_s)
+            env[env_name("stream_keepalive_s")] = str(self.config.stream_keepalive_s)
         if self.config.bedrock and name in MODEL_CALLERS:
             env[env_name("bedrock_region")] = Aws.REGION
         return env

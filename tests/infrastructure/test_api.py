@@ -43,6 +43,37 @@ def test_routes_authorizer_and_api_keys(dev: Synth) -> None:
         assert set(route.path.strip("/").split("/")) <= paths
 
 
+def test_streaming_routes_use_stream_transfer_mode_with_the_longer_timeout(dev: Synth) -> None:
+    # Given the synthesized API
+    config = load_stage("dev")
+    template = dev.json("service")
+    by_route: dict[tuple[str, str], dict[str, Any]] = {}
+    resources = of_type(template, "AWS::ApiGateway::Resource")
+    for method in _methods(template):
+        resource = method["ResourceId"]
+        part = resources[resource["Ref"]]["Properties"]["PathPart"] if "Ref" in resource else ""
+        by_route.setdefault((method["HttpMethod"], part), method)
+    chat = by_route[("POST", "completions")]["Integration"]
+    multi = by_route[("POST", "multi-generate")]["Integration"]
+    debate = by_route[("POST", "debates")]["Integration"]
+    # Then chat completions and multi-generate stream, with the stage's request timeout,
+    # through Lambda's InvokeWithResponseStream; the authorizer and API keys still apply
+    for integration, route in ((chat, "completions"), (multi, "multi-generate")):
+        assert integration["ResponseTransferMode"] == "STREAM", route
+        assert integration["TimeoutInMillis"] == config.request_timeout_s * 1000
+        assert "response-streaming-invocations" in json.dumps(integration["Uri"])
+        method = by_route[("POST", route)]
+        assert method["AuthorizationType"] == "CUSTOM" and method["ApiKeyRequired"] is True
+    # And the debate API (fast answers) stays buffered within 29 s
+    assert debate.get("ResponseTransferMode", "BUFFERED") == "BUFFERED"
+    assert debate.get("TimeoutInMillis", 29_000) <= 29_000
+    # And every route of a streaming function streams (it always answers in that format)
+    for route in ROUTES:
+        if route.function in ("generate", "multi_generate"):
+            method = by_route[(route.method, route.path.rstrip("/").split("/")[-1])]
+            assert method["Integration"]["ResponseTransferMode"] == "STREAM", route
+
+
 def test_every_app_route_is_reachable_through_api_gateway() -> None:
     from orchestra.api.app import default_routers
 

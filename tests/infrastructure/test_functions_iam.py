@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, load_stage
+from infra.config import (
+    ALL_FUNCTIONS,
+    API_FUNCTIONS,
+    IDLE_TIMEOUT_S,
+    STREAMING_FUNCTIONS,
+    load_stage,
+)
 
 from support.cdk_synth import ROOT, Synth, as_list, of_type, role_policy, statements
 
@@ -42,7 +48,45 @@ def test_sizing_comes_from_the_stage_config(dev: Synth) -> None:
     by_handler = {f["Properties"]["Handler"].split(".")[1]: f["Properties"] for f in functions}
     for name in ALL_FUNCTIONS:
         assert by_handler[name]["MemorySize"] == config.sizing(name).memory_mb
-        assert by_handler[name]["Timeout"] == config.sizing(name).timeout_s
+        assert by_handler[name]["Timeout"] == config.function_timeout_s(name)
+
+
+def test_streaming_functions_run_the_streaming_runtime_with_consistent_timeouts(
+    dev: Synth,
+) -> None:
+    # Given the dev stage (request_timeout_s 300)
+    config = load_stage("dev")
+    functions = of_type(dev.json("service"), "AWS::Lambda::Function").values()
+    by_handler = {f["Properties"]["Handler"].split(".")[1]: f["Properties"] for f in functions}
+    for name in ALL_FUNCTIONS:
+        env = by_handler[name]["Environment"]["Variables"]
+        if name not in STREAMING_FUNCTIONS:  # the managed runtime's own client
+            assert "AWS_LAMBDA_EXEC_WRAPPER" not in env, name
+            continue
+        # Then generate and multi-generate start the streaming runtime from the bundle
+        assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/var/task/functions/stream_runtime"
+        assert (ROOT / "functions" / "stream_runtime").stat().st_mode & 0o111
+        # And function timeout > integration timeout > request deadlines
+        timeout = by_handler[name]["Timeout"]
+        stream_deadline = float(env["ORCHESTRA_REQUEST_DEADLINE_S"])
+        buffered_deadline = float(env["ORCHESTRA_BUFFERED_DEADLINE_S"])
+        assert timeout == 305 > config.request_timeout_s == 300
+        assert config.request_timeout_s > stream_deadline >= buffered_deadline
+        assert buffered_deadline <= IDLE_TIMEOUT_S - 5  # answers sent whole: the idle timeout
+        assert 0 < float(env["ORCHESTRA_STREAM_KEEPALIVE_S"]) < 30  # below every idle timeout
+
+
+def test_timeouts_follow_a_longer_request_limit_and_refuse_inconsistent_ones() -> None:
+    config = load_stage("prod", {"request_timeout_s": 895})
+    assert config.function_timeout_s("generate") == 900
+    assert config.stream_deadline_s == 890 and config.buffered_deadline_s == IDLE_TIMEOUT_S - 5
+    with pytest.raises(ValueError, match="request_timeout_s"):
+        load_stage("dev", {"request_timeout_s": 896})
+    with pytest.raises(ValueError, match=r"functions.generate.timeout_s must cover"):
+        load_stage(
+            "dev",
+            {"functions": {**_sizing_dump(), "generate": {"memory_mb": 1024, "timeout_s": 29}}},
+        )
 
 
 def test_reserved_concurrency_is_configurable(tmp_path: Path) -> None:
@@ -55,7 +99,7 @@ def test_reserved_concurrency_is_configurable(tmp_path: Path) -> None:
         {
             "functions": {
                 **_sizing_dump(),
-                "generate": {"memory_mb": 2048, "timeout_s": 29, "reserved_concurrency": 40},
+                "generate": {"memory_mb": 2048, "reserved_concurrency": 40},
             }
         },
     )

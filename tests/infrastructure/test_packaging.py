@@ -77,6 +77,11 @@ def test_every_handler_is_shipped_as_a_package(bundle: tuple[Path, BundleReport]
             ROOT / "functions" / name / "handler.py"
         ).read_bytes()
         assert (shipped / "__init__.py").is_file()
+    # the streaming functions' AWS_LAMBDA_EXEC_WRAPPER, executable, and the runtime it starts
+    wrapper = out / "functions" / "stream_runtime"
+    assert wrapper.read_bytes() == (ROOT / "functions" / "stream_runtime").read_bytes()
+    assert wrapper.stat().st_mode & 0o777 == 0o755
+    assert (out / "orchestra" / "runtime_api" / "__main__.py").is_file()
 
 
 def test_the_project_package_ships_as_its_wheel_would(bundle: tuple[Path, BundleReport]) -> None:

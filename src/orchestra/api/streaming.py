@@ -28,14 +28,18 @@ def comment(text: str) -> bytes:
 
 
 async def with_keepalive(chunks: AsyncIterator[bytes], every_s: float) -> AsyncGenerator[bytes]:
-    """``chunks`` as they come, plus :data:`KEEPALIVE` after each ``every_s`` of silence."""
-    if every_s <= 0:
-        async for chunk in chunks:
-            yield chunk
-        return
+    """``chunks`` as they come, plus :data:`KEEPALIVE` after each ``every_s`` of silence;
+    closing this closes ``chunks``."""
     pending: asyncio.Future[bytes] | None = None
     try:
         while True:
+            if every_s <= 0:
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+                yield chunk
+                continue
             if pending is None:
                 pending = asyncio.ensure_future(anext(chunks))
             done, _ = await asyncio.wait({pending}, timeout=every_s)
@@ -48,11 +52,14 @@ async def with_keepalive(chunks: AsyncIterator[bytes], every_s: float) -> AsyncG
             except StopAsyncIteration:
                 return
             yield chunk
-    finally:
-        if pending is not None:  # the client left while we waited: stop the source
+    finally:  # however this ends (the client left, the consumer stopped): stop the source
+        if pending is not None:
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 class SSEResponse(StreamingResponse):
@@ -77,20 +84,8 @@ class SSEResponse(StreamingResponse):
             "headers": self.raw_headers,
         }
         await send(start)
-        source = _closing(self._source)
-        body = with_keepalive(source, self.keepalive_s)
-        async with contextlib.aclosing(source), contextlib.aclosing(body):
+        body = with_keepalive(self._source, self.keepalive_s)
+        async with contextlib.aclosing(body):
             async for chunk in body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _closing(source: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
-    """``source`` as an async generator whose ``aclose`` closes ``source`` too."""
-    try:
-        async for chunk in source:
-            yield chunk
-    finally:
-        closer = getattr(source, "aclose", None)
-        if closer is not None:
-            await closer()
