@@ -54,6 +54,10 @@ class Invocation:
     buffered: bytes | None = None
     error: dict[str, Any] | None = None
     mode: str = ""
+    #: loop time (= time.monotonic, comparable across processes) of the response's first bytes
+    first_bytes_at: float | None = None
+    #: loop time ``invocation/next`` handed the event to the function
+    handed_at: float | None = None
 
 
 @dataclass
@@ -211,8 +215,10 @@ class LambdaEmulator:
         await response.prepare(request)
         try:
             await self._relay(invocation, response)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             self._cut(invocation)  # the client went away: Lambda's side is closed too
+        except asyncio.CancelledError:
+            self._cut(invocation)
             raise
         return response
 
@@ -240,6 +246,7 @@ class LambdaEmulator:
     async def _next(self, request: web.Request) -> web.Response:
         assert self.pending is not None
         invocation = await self.pending.get()
+        invocation.handed_at = asyncio.get_running_loop().time()
         return web.json_response(
             invocation.event,
             headers={
@@ -270,6 +277,8 @@ class LambdaEmulator:
     async def _read_stream(self, request: web.Request, invocation: Invocation) -> None:
         buffer, head = b"", None
         async for data in request.content.iter_any():
+            if invocation.first_bytes_at is None:
+                invocation.first_bytes_at = asyncio.get_running_loop().time()
             if head is not None:
                 await invocation.body.put(data)
                 continue

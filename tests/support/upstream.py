@@ -61,6 +61,8 @@ class FakeUpstream:
         self.abandoned = 0
         #: loop time of each streamed piece sent
         self.sent_at: list[float] = []
+        #: loop time each request arrived
+        self.received_at: list[float] = []
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -83,6 +85,7 @@ class FakeUpstream:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.received_at.append(asyncio.get_running_loop().time())
         raw = await request.read()
         seen = {
             "path": request.path,

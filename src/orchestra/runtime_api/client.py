@@ -25,6 +25,10 @@ ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
 
 
+#: what a kept-alive connection closed by the other side looks like on the next request
+STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
 class RuntimeApiError(Exception):
     """The Runtime API answered something other than success."""
 
@@ -73,6 +77,19 @@ class RuntimeClient:
         path: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        """One request; a kept-alive connection the other side has closed meanwhile (it may,
+        e.g. after cutting a streamed response) is replaced once, before anything was read."""
+        reused = self._connection is not None
+        try:
+            return self._request(method, path, body, headers)
+        except STALE:
+            if not reused:
+                raise
+        return self._request(method, path, body, headers)
+
+    def _request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None
     ) -> tuple[http.client.HTTPResponse, bytes]:
         conn = self._conn()
         try:
