@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,10 +70,46 @@ def figures(values: list[float]) -> str:
     )
 
 
+def cold_starts(runs: int) -> None:
+    """Spawn -> first byte of the first answer, each in a new execution environment (the
+    simulator at zero latency, tracing on as deployed, as ``bench/cold_import.py`` does)."""
+    env = {
+        "ORCHESTRA_MODE": "local",
+        "ORCHESTRA_SIMULATOR": "true",
+        "ORCHESTRA_SIMULATOR_LATENCY_SCALE": "0",
+        "ORCHESTRA_TRUST_GATEWAY_AUTH": "true",
+        "POWERTOOLS_SERVICE_NAME": "orchestra-generate",
+        "POWERTOOLS_METRICS_NAMESPACE": "Orchestra",
+    }
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    interpreter = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        interpreter.append((time.monotonic() - started) * 1000)
+    cold = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(runs):
+            with emulated() as emulator, httpx.Client(timeout=30) as client:
+                emulator.spawn(env, HANDLER, Path(tmp) / "function.log")
+                # sent at once: it waits in the queue until the new runtime asks for work
+                cold.append(ttfb(client, f"{emulator.front_url}/v1/chat/completions", body, {}))
+    print(f"streaming runtime cold start, {runs} new environments (spawn -> first byte):")
+    print(f"  {figures(cold)}")
+    print(f"  python -c pass (the interpreter alone): {figures(interpreter)}")
+    print(
+        f"  above the interpreter: p50 {statistics.median(cold) - statistics.median(interpreter):.1f} ms"
+        " (compare bench/cold_import.py's 'cold start to first response')"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--cold", type=int, default=0, help="also time N cold starts")
     args = parser.parse_args()
+    if args.cold:
+        cold_starts(args.cold)
     with tempfile.TemporaryDirectory() as tmp, running_in_thread(FakeUpstream()) as upstream:
         upstream.default = sse(openai_stream(5), delay=FIRST_TOKEN_S)
         with emulated() as emulator, httpx.Client(timeout=30) as client:
