@@ -47,8 +47,15 @@ TEXT = "text"
 MARKER_CATEGORIES = {
     TEXT: frozenset({"coding", "math", "hard_6", "hard_english_6", "if", "multiturn"}),
     "vision": frozenset(
-        {"captioning", "ocr", "diagram", "entity_recognition", "homework", "humor"}
-        | {"creative_writing_vision"}
+        {
+            "captioning",
+            "creative_writing_vision",
+            "diagram",
+            "entity_recognition",
+            "homework",
+            "humor",
+            "ocr",
+        }
     ),
     "image": frozenset({"is_preset_generation", "not_preset_generation"}),
 }
@@ -89,7 +96,7 @@ class LMArenaSource:
         evidence = leaderboard_evidence(payload, origin)
         others = sorted(board for board in evidence if board != TEXT)
         if others:
-            why = "; ".join(f"{evidence[board]}" for board in others)
+            why = "; ".join(evidence[board] for board in others)
             raise SyncFailed(
                 f"{self.name}: {origin} is the LMArena {others[0]} leaderboard ({why}), not "
                 "the text leaderboard Orchestra's quality scores come from; the catalog is "
