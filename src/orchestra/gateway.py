@@ -201,7 +201,8 @@ class Gateway:
     async def _interrupted(self, handle: StreamHandle, exc: Exception) -> StreamInterrupted:
         model = handle.model
         error = exc if isinstance(exc, ProviderError) else None
-        summary = error.summary() if error else "unexpected upstream failure"
+        # the upstream's own words ("Token limit reached"), not only the error's type
+        summary = f"{error.summary()}: {error.message}" if error else "unexpected upstream failure"
         if error is None:
             log.error("stream from %s failed unexpectedly", model.id, exc_info=exc)
         await self.breaker.record_failure(model.id, Permit(probe=False))

@@ -15,3 +15,9 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth("prod", str(tmp_path_factory.mktemp("cdk-prod")))
+
+
+@pytest.fixture
+def no_interpreter_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle's interpreter is found, not forced by this machine's environment."""
+    monkeypatch.delenv("ORCHESTRA_BUNDLE_PYTHON", raising=False)

@@ -61,7 +61,9 @@ def test_named_participants_roles_and_a_judge(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
-        ({"question": "q", "participants": ["sim-small", "nope/x"]}, 404, "models[1]"),
+        ({"question": "q", "participants": ["sim-small", "nope/x"]}, 404, "participants[1]"),
+        ({"question": "q", "participants": ["nope/x", "sim-small"]}, 404, "participants[0]"),
+        ({"question": "q", "participants": ["sim-small", "sim-small"]}, 400, "participants[1]"),
         ({"question": "q", "participants": 7}, 400, None),
         ({"question": "q", "judge": "nope/x"}, 404, "judge"),
         ({"participants": 2}, 400, None),

@@ -21,6 +21,7 @@ from orchestra.api.app import create_app
 from orchestra.bootstrap import build_services
 from orchestra.config import Settings
 
+from support.replay import stream_cut_by_an_in_band_error
 from support.upstream import FakeUpstream, Reply
 
 ALPHA_KEY = "sk-alpha-0123456789abcdef"
@@ -242,3 +243,39 @@ async def test_stream_broken_after_first_byte_ends_with_an_error_event(
     last = json.loads(events[-1])
     assert last["error"]["code"] == "stream_interrupted"
     assert beta.requests == []
+
+
+def _events(response: httpx.Response) -> list[Any]:
+    return [json.loads(line[6:]) for line in response.text.splitlines() if line[:6] == "data: "]
+
+
+async def test_in_band_error_after_a_finish_reaches_the_client_first(tmp_path, upstreams, recorded):
+    alpha, _ = upstreams
+    # Given an upstream whose stream reports finish "length" twice, then an error object
+    raw = stream_cut_by_an_in_band_error(recorded.bytes("openrouter/chat_completion_stream.sse"))
+    alpha.enqueue(Reply.sse(raw, piece=40))
+    async with _client(tmp_path, upstreams, attempts_per_model=1) as client:
+        response = await client.post("/v1/chat/completions", json=_chat(stream=True))
+    events = _events(response)
+    # Then a client stopping at the first finish_reason meets the error instead
+    first_stop = next(e for e in events if "error" in e or e["choices"][0].get("finish_reason"))
+    assert "error" in first_stop, events
+    assert events[0]["choices"][0]["delta"]["content"] == "Hello!"
+    # And the error event carries the upstream's own message; no [DONE] follows it
+    assert first_stop is events[-1] and "[DONE]" not in response.text
+    assert first_stop["error"]["code"] == "stream_interrupted"
+    assert "Token limit reached" in first_stop["error"]["message"]
+
+
+async def test_in_band_error_before_any_text_is_the_answer_itself(tmp_path, upstreams, recorded):
+    alpha, beta = upstreams
+    # Given a stream whose only text arrives with its finish, then an in-band error
+    raw = stream_cut_by_an_in_band_error(recorded.bytes("openrouter/chat_completion_stream.sse"))
+    raw = raw.replace(b'"finish_reason":null', b'"finish_reason":"length"', 1)
+    alpha.enqueue(Reply.sse(raw, piece=40))
+    async with _client(tmp_path, upstreams, attempts_per_model=1) as client:
+        response = await client.post("/v1/chat/completions", json=_chat(stream=True))
+    # Then nothing was streamed: the client gets the upstream's error as the answer
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "alpha returned 400: Token limit reached"
+    assert beta.requests == []  # the client's request is at fault: no fallback

@@ -185,6 +185,39 @@ def test_every_vendor_failing_is_a_502_in_openai_shape(
     assert header_of(response, "x-orchestra-attempts")
 
 
+def _vote_body(**fields: Any) -> dict[str, Any]:
+    event = sample_event("multi_generate", "rest_v1_multi_generate_vote.json")
+    return {**json.loads(event["body"]), **fields}
+
+
+def test_a_misspelt_option_is_refused_and_no_model_is_called(
+    aws: Any, upstreams: dict[str, FakeUpstream]
+) -> None:
+    # Given a body whose strategy is misspelt
+    body = _vote_body(stratgy="rank")
+    del body["strategy"]
+    # When it is sent, then it is a 400 naming the field, and no model was asked anything
+    status, answer, _ = _invoke("rest_v1_multi_generate_vote.json", body)
+    assert status == 400, answer
+    assert answer["error"]["param"] == "stratgy"
+    assert answer["error"]["code"] == "unknown_parameter"
+    assert "'stratgy' (did you mean 'strategy'?)" in answer["error"]["message"]
+    assert all(not fake.requests for fake in upstreams.values())
+
+
+def test_genuine_chat_parameters_are_still_forwarded(
+    aws: Any, upstreams: dict[str, FakeUpstream]
+) -> None:
+    # Given OpenAI and OpenAI-compatible vendors' parameters beside the options
+    extras = {"top_k": 40, "reasoning": {"effort": "low"}, "logit_bias": {"50256": -100}}
+    status, answer, _ = _invoke("rest_v1_multi_generate_vote.json", _vote_body(**extras))
+    # Then the request succeeds and the OpenAI-compatible upstream received them
+    assert status == 200, answer
+    sent = upstreams["openai"].requests[-1]["body"]
+    assert {k: sent.get(k) for k in extras} == extras
+    assert "strategy" not in sent and "models" not in sent
+
+
 @pytest.mark.parametrize(
     "options",
     [

@@ -69,9 +69,28 @@ def test_dry_run_and_errors_leave_the_snapshot_alone(
     assert main([*base, "--from-file", board]) == 2
     assert main([*base, "--source", "lmarena", "--from-file", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert "no usable records in the payload (186 skipped: no arena rating)" in err
+    assert "the CSV has no rating column: expected one of rating, " in err
     assert "--from-file needs exactly one --source" in err
     assert "cannot read" in err
+    assert snapshot.read_bytes() == original
+
+
+def test_another_leaderboard_is_refused_and_the_quality_scores_stay(
+    recorded: Any, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the vision leaderboard (same shape as the text one, its own categories)
+    full = recorded.json("leaderboards/lmarena_text_full_category.json")["full"]
+    rows = {name: {**row, "rating": row["rating"] - 200} for name, row in full.items()}
+    vision = tmp_path / "board.json"
+    vision.write_text(json.dumps({"full": rows, "ocr": rows, "captioning": rows}))
+    original = snapshot.read_bytes()
+    # When it is synced as LMArena's leaderboard
+    code = main(
+        ["sync", "--source", "lmarena", "--from-file", str(vision), "--snapshot", str(snapshot)]
+    )
+    # Then it is refused, saying why, and no quality score moved
+    assert code == 1
+    assert "is the LMArena vision leaderboard" in capsys.readouterr().err
     assert snapshot.read_bytes() == original
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,14 +37,24 @@ class Replay:
         return HttpClients.with_transport(httpx.MockTransport(self.handler))
 
     def sent_json(self, index: int = -1) -> Any:
-        import json
-
         return json.loads(self.requests[index].content)
 
 
 async def _pieces(body: bytes, size: int) -> AsyncIterator[bytes]:
     for i in range(0, len(body), size):
         yield body[i : i + size]
+
+
+def stream_cut_by_an_in_band_error(raw: bytes, message: str = "Token limit reached") -> bytes:
+    """A recorded OpenRouter stream whose finish (now "length") is sent twice, then an
+    in-band error object and ``[DONE]``: what OpenRouter sends when a limit cuts an answer."""
+    finish_at = raw.index(b'"finish_reason":"stop"')
+    begin = raw.rindex(b"data: ", 0, finish_at)
+    end = raw.index(b"\n\n", finish_at) + 2
+    finish = raw[begin:end].replace(b'"finish_reason":"stop"', b'"finish_reason":"length"')
+    error = json.dumps({"id": "g", "error": {"code": 400, "message": message}}).encode()
+    rest = raw[end:].replace(b"data: [DONE]", b"data: " + error + b"\n\ndata: [DONE]")
+    return raw[:begin] + finish + finish + rest
 
 
 async def collect(stream: AsyncIterator[ChatChunk]) -> list[ChatChunk]:

@@ -101,9 +101,6 @@ class Catalog:
             )
         return found
 
-    def restricted_to(self, providers: set[str]) -> Catalog:
-        return Catalog(m for m in self if m.provider in providers)
-
     def merged_with(self, overrides: Iterable[ModelInfo]) -> Catalog:
         merged = dict(self._models)
         merged.update({m.id: m for m in overrides})

@@ -174,7 +174,7 @@ class DebateService:
             options = MultiOptions(count=request.participants, profile=request.profile)
         else:
             options = MultiOptions(models=request.participants)
-        selection = await self.selector.select(options, chat, catalog)
+        selection = await self.selector.select(options, chat, catalog, param="participants")
         if selection.skipped:
             reasons = "; ".join(f"{m.id}: {why}" for m, why in selection.skipped)
             raise InvalidRequest(

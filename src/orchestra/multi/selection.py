@@ -57,17 +57,23 @@ class Selector:
         chat: ChatRequest,
         catalog: Catalog,
         also: Sequence[str] = (),
+        *,
+        param: str | None = None,
     ) -> Selection:
-        """The models to call; ``also`` are breakers to read in the same round trip."""
+        """The models to call; ``also`` are breakers to read in the same round trip.
+
+        ``param`` is the request field errors name when the models were not asked for as
+        ``models``/``count`` (a debate's ``participants``: ``participants[1]``)."""
         if options.models is not None:
+            field = param or "models"
             if len(options.models) > self.max_models:
-                raise InvalidRequest(
-                    f"at most {self.max_models} models per request", param="models"
-                )
-            return await self._named(options.models, chat, catalog, also)
+                raise InvalidRequest(f"at most {self.max_models} models per request", param=field)
+            return await self._named(options.models, chat, catalog, also, field)
         count = options.count or self.default_count
         if count > self.max_models:
-            raise InvalidRequest(f"at most {self.max_models} models per request", param="count")
+            raise InvalidRequest(
+                f"at most {self.max_models} models per request", param=param or "count"
+            )
         if options.quorum is not None and options.quorum > count:
             raise InvalidRequest(
                 f"quorum {options.quorum} is more than the {count} models asked for",
@@ -90,16 +96,21 @@ class Selector:
         )
 
     async def _named(
-        self, ids: list[str], chat: ChatRequest, catalog: Catalog, also: Sequence[str]
+        self,
+        ids: list[str],
+        chat: ChatRequest,
+        catalog: Catalog,
+        also: Sequence[str],
+        field: str = "models",
     ) -> Selection:
         models: list[ModelInfo] = []
         for i, model_id in enumerate(ids):
             try:
                 model = catalog.get(model_id)
             except UnknownModel as exc:
-                raise UnknownModel(exc.message, param=f"models[{i}]") from exc
+                raise UnknownModel(exc.message, param=f"{field}[{i}]") from exc
             if model in models:
-                raise InvalidRequest(f"'{model_id}' is listed twice", param=f"models[{i}]")
+                raise InvalidRequest(f"'{model_id}' is listed twice", param=f"{field}[{i}]")
             models.append(model)
         await self.breaker.prefetch([*(m.id for m in models), *also])
         selection = Selection([])
@@ -116,7 +127,7 @@ class Selector:
             raise NoCandidates(
                 f"None of the named models can serve this request ({reasons})",
                 status=503 if unavailable else 400,
-                param=None if unavailable else "models",
+                param=None if unavailable else field,
             )
         return selection
 

@@ -242,7 +242,10 @@ class OpenAIProvider:
             yield ChatChunk(id=response.id, model=model, usage=response.usage)
 
     async def _chunks(self, response: httpx.Response, model: str) -> AsyncIterator[ChatChunk]:
-        first, finished, done = True, False, False
+        """The stream's chunks; from the first finish on they are held until the stream ends
+        cleanly, so an in-band error after a finish (OpenRouter) is never preceded by one."""
+        first, done = True, False
+        held: list[ChatChunk] = []
         async for event in aiter_sse(response.aiter_bytes()):
             if event.data.strip() == "[DONE]":
                 done = True
@@ -251,26 +254,29 @@ class OpenAIProvider:
             if not isinstance(data, dict):
                 raise TypeError("stream event is not an object")
             if data.get("error"):
-                raise error_from(
-                    response.status_code,
-                    httpx.Headers(),
-                    event.data.encode(),
-                    provider=self.name,
-                    model=model,
-                )
+                raise self._in_band_error(response, event.data, model)
             chunk = parse_chunk(data, model, first=first)
             if chunk is None:
                 continue
             first = False
-            finished = finished or any(c.finish_reason for c in chunk.choices)
-            yield chunk
-        if not finished:
+            if held or any(c.finish_reason for c in chunk.choices):
+                held.append(chunk)
+            else:
+                yield chunk
+        if not held:
             raise MalformedResponse(
                 f"{self.name} ended the stream before the answer finished"
                 + ("" if done else " (no [DONE])"),
                 provider=self.name,
                 model=model,
             )
+        for chunk in held:
+            yield chunk
+
+    def _in_band_error(self, response: httpx.Response, data: str, model: str) -> ProviderError:
+        return error_from(
+            response.status_code, httpx.Headers(), data.encode(), provider=self.name, model=model
+        )
 
 
 class _Tally:

@@ -97,6 +97,59 @@ class ChatRequest(BaseModel):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
+#: the chat-completion request parameters a body may carry, forwarded upstream: OpenAI's
+#: (``POST /v1/chat/completions``, 2025) and the OpenAI-compatible vendors' common extensions
+#: (OpenRouter, vLLM, Mistral, Groq, DeepSeek). Endpoints that take options of their own
+#: beside a chat body (multi-generate) refuse any other field, so a misspelt option is
+#: never sent to the models; add a vendor's parameter here when a client needs it.
+CHAT_PARAMETERS = frozenset(ChatRequest.model_fields) | {
+    # OpenAI
+    "audio",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "logprobs",
+    "metadata",
+    "modalities",
+    "moderation",
+    "parallel_tool_calls",
+    "prediction",
+    "prompt_cache_key",
+    "prompt_cache_options",
+    "prompt_cache_retention",
+    "reasoning_effort",
+    "safety_identifier",
+    "service_tier",
+    "store",
+    "top_logprobs",
+    "verbosity",
+    "web_search_options",
+    # OpenRouter
+    "include_reasoning",
+    "min_p",
+    "plugins",
+    "provider",
+    "reasoning",
+    "repetition_penalty",
+    "route",
+    "top_a",
+    "top_k",
+    "transforms",
+    "usage",
+    # vLLM, Mistral, Groq, DeepSeek
+    "chat_template_kwargs",
+    "guided_choice",
+    "guided_json",
+    "guided_regex",
+    "min_tokens",
+    "stop_token_ids",
+    "random_seed",
+    "safe_prompt",
+    "reasoning_format",
+    "thinking",
+}
+
+
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0

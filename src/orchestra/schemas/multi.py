@@ -1,19 +1,23 @@
 """``POST /v1/multi-generate`` wire models: a chat request plus fan-out options, and the answer.
 
 The request body is a chat completion body (``messages``, ``temperature``, ``max_tokens``...
-validated by :class:`~orchestra.schemas.chat.ChatRequest`, vendor extras passed through)
-plus the options below; ``model`` may be omitted. The response is a ``chat.completion``
+validated by :class:`~orchestra.schemas.chat.ChatRequest`, the vendor parameters listed in
+``CHAT_PARAMETERS`` passed through) plus the options below; ``model`` may be omitted. Any
+other field is refused, naming it: a misspelt option (``stratgy``) is never sent to the
+models as a chat field while the default strategy quietly applies. The response is a ``chat.completion``
 whose ``choices[0]`` is the fused answer, plus the evidence behind it.
 """
 
 from __future__ import annotations
 
+import difflib
 import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestra.schemas.chat import ChatRequest, Choice, Usage, new_completion_id
+from orchestra.errors import InvalidRequest
+from orchestra.schemas.chat import CHAT_PARAMETERS, ChatRequest, Choice, Usage, new_completion_id
 
 Strategy = Literal["vote", "rank", "merge", "first", "judge"]
 Status = Literal["ok", "error", "cancelled", "skipped"]
@@ -59,6 +63,19 @@ class MultiOptions(BaseModel):
 
 
 OPTION_FIELDS = frozenset(MultiOptions.model_fields)
+KNOWN_FIELDS = OPTION_FIELDS | CHAT_PARAMETERS
+
+
+def unknown_field(name: str) -> InvalidRequest:
+    """A 400 naming a field that is neither an option nor a chat parameter."""
+    close = difflib.get_close_matches(name, sorted(KNOWN_FIELDS), n=1, cutoff=0.75)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return InvalidRequest(
+        f"Unrecognized request argument supplied: '{name}'{hint}; multi-generate takes its "
+        "own options and chat-completion parameters only",
+        param=name,
+        code="unknown_parameter",
+    )
 
 
 class MultiGenerateRequest(BaseModel):
@@ -68,6 +85,8 @@ class MultiGenerateRequest(BaseModel):
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> MultiGenerateRequest:
         """Split one JSON object into options and chat; both validated, errors located."""
+        if unknown := next((k for k in body if k not in KNOWN_FIELDS), None):
+            raise unknown_field(unknown)
         options = {k: v for k, v in body.items() if k in OPTION_FIELDS}
         chat = {k: v for k, v in body.items() if k not in OPTION_FIELDS}
         chat.setdefault("model", "auto")

@@ -23,7 +23,14 @@ from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.openai import OpenAIProvider, parse_chunk, parse_response, to_body
 from orchestra.schemas.chat import ChatRequest
 
-from support.replay import Replay, arguments_by_index, assert_chunk_convention, collect, text_of
+from support.replay import (
+    Replay,
+    arguments_by_index,
+    assert_chunk_convention,
+    collect,
+    stream_cut_by_an_in_band_error,
+    text_of,
+)
 
 KEY = "sk-test-openai-0123456789abcdef"
 SSE = {"content-type": "text/event-stream"}
@@ -134,6 +141,30 @@ async def test_openrouter_in_band_error_after_finish_raises_typed():
     replay = Replay(body=raw, headers=SSE)
     with pytest.raises(ServerError):
         await collect(_provider(replay, "openrouter").stream(_request(), "m", CallOptions()))
+
+
+async def test_openrouter_in_band_error_is_preceded_by_no_finish(recorded):
+    raw = stream_cut_by_an_in_band_error(recorded.bytes("openrouter/chat_completion_stream.sse"))
+    stream = _provider(Replay(body=raw, headers=SSE, piece=16), "openrouter").stream(
+        _request(), "m", CallOptions()
+    )
+    # When a client reads the stream until it fails
+    seen = []
+    with pytest.raises(ProviderBadRequest) as failed:
+        async for chunk in stream:
+            seen.append(chunk)
+    # Then it saw no finish_reason before the error, which keeps the upstream's words
+    assert not [c for c in seen if any(choice.finish_reason for choice in c.choices)]
+    assert "Token limit reached" in failed.value.message
+
+
+async def test_openrouter_finish_is_passed_on_once_the_stream_ends_cleanly(recorded):
+    raw = recorded.bytes("openrouter/chat_completion_stream.sse")
+    replay = Replay(body=raw.replace(b'"finish_reason":"stop"', b'"finish_reason":"length"'))
+    replay.headers = SSE
+    chunks = await collect(_provider(replay, "openrouter").stream(_request(), "m", CallOptions()))
+    assert_chunk_convention(chunks)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
 
 
 async def test_truncated_stream_raises_instead_of_ending_quietly(recorded):

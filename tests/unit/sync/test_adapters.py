@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from orchestra.errors import SyncFailed
 from orchestra.sync.huggingface import HuggingFaceSource, native_window, provider_names
 from orchestra.sync.lmarena import LMArenaSource
 from orchestra.sync.openrouter import OpenRouterSource
@@ -126,20 +127,70 @@ def test_lmarena_rows_as_a_list_and_bad_ratings() -> None:
     }
 
 
-def test_lmarena_csv_without_a_rating_column_yields_nothing_and_says_why(
+def test_lmarena_csv_without_a_rating_column_is_refused_naming_the_columns_expected(
     recorded: Any,
 ) -> None:
     text = recorded.path("leaderboards/lmsys_leaderboard_table_with_pricing.csv").read_text()
-    batch = ARENA.parse(text, "f")
-    assert not batch.records
-    assert len(batch.skipped) == 186
-    assert {s.reason for s in batch.skipped} == {"no arena rating"}
+    with pytest.raises(ValueError, match="no rating column") as refused:
+        ARENA.parse(text, "f")
+    # The message names what was expected and what the file has
+    assert "Arena Elo rating" in str(refused.value) and "Elo rating" in str(refused.value)
+    assert "its columns are key, Model, MT-bench (score), MMLU" in str(refused.value)
 
 
-def test_lmarena_csv_with_an_elo_column() -> None:
-    text = "key,Model,Arena Elo rating,MMLU\ngpt-4o-2024-05-13,GPT-4o-2024-05-13,1287,0.887\n"
+@pytest.mark.parametrize("column", ["Arena Elo rating", "Elo rating"])
+def test_lmarena_csv_with_an_elo_column(column: str) -> None:
+    text = f"key,Model,{column},MMLU\ngpt-4o-2024-05-13,GPT-4o-2024-05-13,1287,0.887\n"
     (record,) = ARENA.parse(text, "f").records
     assert record.fields == {"quality": 1287.0} and record.names == ("GPT-4o-2024-05-13",)
+
+
+def _vision_board(full: dict[str, Any], *categories: str) -> dict[str, Any]:
+    """The vision leaderboard's shape: its own ``full`` and its own categories."""
+    rows = {name: {**row, "rating": row["rating"] - 200} for name, row in full.items()}
+    return {"full": rows, **{category: rows for category in categories}}
+
+
+def test_lmarena_refuses_the_vision_leaderboard_recognised_by_its_categories(
+    recorded: Any,
+) -> None:
+    full = recorded.json("leaderboards/lmarena_text_full_category.json")["full"]
+    # Given the vision leaderboard as published today, under a name that says nothing
+    payload = _vision_board(full, "captioning", "chinese", "english", "ocr")
+    # When it is parsed as the text leaderboard, then it is refused and says which it is
+    with pytest.raises(SyncFailed, match="is the LMArena vision leaderboard") as refused:
+        ARENA.parse(payload, "board.json")
+    assert "categories captioning, ocr" in refused.value.message
+    assert not refused.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("origin", "board"),
+    [
+        ("data/leaderboard-vision.json", "vision"),
+        ("https://raw.githubusercontent.com/x/y/main/data/leaderboard-image.json?v=2", "image"),
+        ("/tmp/webdev_leaderboard.json", "webdev"),
+        ("leaderboard-text-to-image.json", "image"),
+    ],
+)
+def test_lmarena_refuses_a_leaderboard_its_file_or_url_names(
+    recorded: Any, origin: str, board: str
+) -> None:
+    full = recorded.json("leaderboards/lmarena_text_full_category.json")["full"]
+    # Given an older vision-shaped file: only categories every leaderboard has
+    payload = _vision_board(full, "chinese", "english")
+    with pytest.raises(SyncFailed, match=f"is the LMArena {board} leaderboard"):
+        ARENA.parse(payload, origin)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["f", "leaderboard-text.json", "data/leaderboard-text-style-control.json", "vision/x.json"],
+)
+def test_lmarena_reads_the_text_leaderboard_whatever_its_folder(recorded: Any, origin: str) -> None:
+    full = recorded.json("leaderboards/lmarena_text_full_category.json")["full"]
+    batch = ARENA.parse({"full": full, "coding": full, "hard_6": full}, origin)
+    assert len(batch.records) == 282
 
 
 def test_huggingface_model_info(recorded: Any) -> None:

@@ -1,0 +1,79 @@
+"""Bedrock ConverseStream: AWS binary event-stream frames in, OpenAI chunks out.
+
+ConverseStream answers in AWS event-stream framing (not SSE), decoded incrementally with
+botocore's ``EventStreamBuffer``; :class:`StreamState` turns the decoded events into the
+chunk convention of :mod:`orchestra.providers.chunks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from orchestra.providers.bedrock_convert import STOP_REASONS, parse_usage
+from orchestra.providers.chunks import ChunkFactory
+from orchestra.routing.tokens import estimate_text_tokens
+from orchestra.schemas.chat import ChatChunk, Usage
+
+
+class StreamState:
+    """ConverseStream events (already decoded from their frames) in, OpenAI chunks out."""
+
+    def __init__(self, model: str, prompt_tokens: int = 0) -> None:
+        self.chunks = ChunkFactory(model)
+        self.tools: dict[int, int] = {}  # contentBlockIndex -> tool call index
+        self.argued: set[int] = set()  # tool blocks that sent some input
+        self.usage: Usage | None = None
+        self.stopped = False
+        self.started = False
+        self.prompt_tokens = prompt_tokens
+        self.text: list[str] = []  # for an estimate should ``metadata`` never come
+
+    def feed(self, kind: str, payload: dict[str, Any]) -> list[ChatChunk]:
+        out: list[ChatChunk] = []
+        if not self.started and kind != "metadata":  # role first, even without messageStart
+            self.started = True
+            out.append(self.chunks.role())
+        block = payload.get("contentBlockIndex", 0)
+        if kind == "contentBlockStart" and (tool := (payload.get("start") or {}).get("toolUse")):
+            index = self.tools[block] = len(self.tools)
+            out.append(self.chunks.tool_call(index, call_id=tool["toolUseId"], name=tool["name"]))
+        elif kind == "contentBlockDelta":
+            out += self._delta(block, payload.get("delta") or {})
+        elif kind == "contentBlockStop" and block in self.tools and block not in self.argued:
+            out.append(self.chunks.tool_call(self.tools[block], arguments="{}"))  # no input
+        elif kind == "messageStop":
+            self.stopped = True
+            reason = STOP_REASONS.get(payload.get("stopReason") or "", "stop")
+            out.append(self.chunks.finish(reason))
+        elif kind == "metadata":
+            self.usage = parse_usage(payload.get("usage"))
+        return out
+
+    def _delta(self, block: int, delta: dict[str, Any]) -> list[ChatChunk]:
+        if delta.get("text"):
+            self.text.append(delta["text"])
+            return [self.chunks.text(delta["text"])]
+        fragment = (delta.get("toolUse") or {}).get("input") or ""
+        if fragment and block in self.tools:
+            self.argued.add(block)
+            self.text.append(fragment)
+            return [self.chunks.tool_call(self.tools[block], arguments=fragment)]
+        return []  # reasoning content is not part of the OpenAI answer
+
+    def close(self) -> ChatChunk:
+        """The usage-only chunk: the vendor's count, else an estimate, never nothing."""
+        usage = self.usage or Usage.of(self.prompt_tokens, estimate_text_tokens("".join(self.text)))
+        return self.chunks.usage(usage.prompt_tokens, usage.completion_tokens)
+
+
+async def aiter_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
+    """Each event-stream frame as (headers, payload); a CRC mismatch raises ``ParserError``."""
+    from botocore.eventstream import EventStreamBuffer
+
+    buffer = EventStreamBuffer()
+    async for chunk in chunks:
+        buffer.add_data(chunk)
+        for message in buffer:
+            frame: Any = message  # botocore-stubs mistype EventStreamMessage's fields
+            yield dict(frame.headers), bytes(frame.payload)
