@@ -109,12 +109,12 @@ class StageConfig(BaseModel):
             if name not in STREAMING_FUNCTIONS and sizing.timeout_s is None:
                 raise ValueError(f"functions.{name}.timeout_s is required")
             floor = self.request_timeout_s + FUNCTION_MARGIN_S
-            if name in STREAMING_FUNCTIONS and sizing.timeout_s is not None:
-                if not floor <= sizing.timeout_s <= 900:
-                    raise ValueError(
-                        f"functions.{name}.timeout_s must cover request_timeout_s "
-                        f"({self.request_timeout_s} s) + {FUNCTION_MARGIN_S} s, at most 900 s"
-                    )
+            streaming = name in STREAMING_FUNCTIONS and sizing.timeout_s is not None
+            if streaming and not floor <= (sizing.timeout_s or 0) <= 900:
+                raise ValueError(
+                    f"functions.{name}.timeout_s must cover request_timeout_s "
+                    f"({self.request_timeout_s} s) + {FUNCTION_MARGIN_S} s, at most 900 s"
+                )
         return self
 
     def sizing(self, function: str) -> Sizing:
