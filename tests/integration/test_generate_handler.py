@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from orchestra.runtime_api.client import DELIMITER
+
 from support.lambda_api import (
     CallCounter,
     Context,
@@ -207,6 +209,30 @@ def test_hot_path_with_a_fresh_breaker_cache_makes_none(
     counter.calls.clear()
     assert handler.handler(event, Context())["statusCode"] == 200
     assert counter.dynamodb() == []
+
+
+def test_the_streamed_entry_point_keeps_one_round_trip_and_the_stream_format(
+    aws: Any, recorded: Any, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``handler.stream``: what the streaming runtime calls deployed (AWS mode, moto)."""
+    monkeypatch.setenv("ORCHESTRA_BREAKER_CACHE_S", "0")
+    counter = CallCounter()
+    counter.install(monkeypatch)
+    handler = _load_handler()
+    event = _event("rest_v1_chat_completions_stream.json")
+    sse = recorded.bytes("openai/chat_completion_stream_include_usage.sse")
+    for attempt in range(3):  # the first is the cold start
+        upstream.enqueue(Reply.sse(sse))
+        counter.calls.clear()
+        writes: list[bytes] = []
+        handler.handler.stream(event, Context(), writes.append)
+        head, body = b"".join(writes).split(DELIMITER, 1)
+        assert json.loads(head)["statusCode"] == 200
+        assert json.loads(head)["headers"]["content-type"].startswith("text/event-stream")
+        assert body.endswith(b"data: [DONE]\n\n") and len(writes) > 3  # written piece by piece
+        if attempt:
+            assert counter.dynamodb() == ["BatchGetItem"], counter.calls
+            assert [c for c in counter.calls if c[0] != "dynamodb"] == []
 
 
 def test_non_api_gateway_event_is_a_clean_400(aws: Any) -> None:
