@@ -164,7 +164,7 @@ def test_streamed_multi_generate_that_fails_before_any_answer_keeps_its_status()
 
 def test_streamed_multi_generate_keeps_the_connection_alive_while_models_think() -> None:
     # Given slow models and a short keep-alive interval
-    with _client(simulator_latency_scale=1.0, stream_keepalive_s=0.05) as client:
+    with _client(simulator_latency_scale=1.0, stream_keepalive_s=0.01) as client:
         response = _post(client, models=SIM[1:3], strategy="vote", stream=True)
     # Then keep-alive comments came while they thought, and the answer is complete
     comments, data = _events(response.text)
