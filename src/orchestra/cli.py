@@ -17,18 +17,35 @@ def _warn(message: str) -> None:
     print(BANNER.format(message) if sys.stderr.isatty() else message, file=sys.stderr)
 
 
+def _build_services(settings: Any) -> Any:
+    """The services, or None after one line on stderr saying why they cannot be built
+    (a refused base URL names the provider, the URL and the rule; no traceback)."""
+    from orchestra.bootstrap import build_services
+    from orchestra.errors import OrchestraError, UnsafeBaseURL
+    from orchestra.providers.ssrf import describe
+
+    try:
+        return build_services(settings, os.environ)
+    except UnsafeBaseURL as exc:
+        print(f"error: {describe(exc)}", file=sys.stderr)
+    except OrchestraError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orchestra.api.app import create_app
-    from orchestra.bootstrap import build_services
     from orchestra.config import get_settings
 
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    services = build_services(settings, os.environ)
+    services = _build_services(settings)
+    if services is None:
+        return 2
     registry = services.gateway.registry
     if services.auth.open_access:
         _warn(
@@ -58,10 +75,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     import asyncio
 
-    from orchestra.bootstrap import build_services
     from orchestra.config import get_settings
 
-    services = build_services(get_settings(), os.environ)
+    services = _build_services(get_settings())
+    if services is None:
+        return 2
     gateway = services.gateway
     catalog = asyncio.run(gateway.catalog.current())
     ranked = gateway.router.rankings(catalog, args.profile)
@@ -89,7 +107,6 @@ def cmd_debate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from orchestra.api.errors import validation_error
-    from orchestra.bootstrap import build_services
     from orchestra.config import get_settings
     from orchestra.debate.runner import LocalRunner
     from orchestra.errors import OrchestraError
@@ -102,7 +119,9 @@ def cmd_debate(args: argparse.Namespace) -> int:
         "threshold": args.threshold,
         "judge": args.judge,
     }
-    services = build_services(get_settings(), os.environ)
+    services = _build_services(get_settings())
+    if services is None:
+        return 2
 
     async def run() -> int:
         try:

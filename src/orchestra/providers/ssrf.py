@@ -27,7 +27,14 @@ from urllib.parse import urlsplit
 
 from orchestra.errors import UnsafeBaseURL
 
-__all__ = ["AddressPolicy", "UnsafeBaseURL", "check_address", "host_address", "validate_base_url"]
+__all__ = [
+    "AddressPolicy",
+    "UnsafeBaseURL",
+    "check_address",
+    "describe",
+    "host_address",
+    "validate_base_url",
+]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -77,6 +84,21 @@ def validate_base_url(url: str, *, allow_private: bool, provider: str | None = N
         exc.url, exc.provider = url, provider
         raise
     return url.rstrip("/")
+
+
+def describe(error: UnsafeBaseURL) -> str:
+    """One line for an operator: the provider, the URL (credentials masked) and the rule."""
+    who = f"provider {error.provider!r}: " if error.provider else ""
+    url = _masked(error.url) if error.url else "the base URL"
+    return f"{who}base URL {url} refused by the SSRF rule {error.rule!r}: {error.message}"
+
+
+def _masked(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return "".join((scheme, sep, authority, slash, path)).replace("\n", " ")
 
 
 def _check_url(url: str, allow_private: bool) -> None:
