@@ -60,16 +60,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     print(f"Orchestra on http://{args.host}:{args.port}  providers: {sorted(registry.names())}")
     uvicorn.run(
-        create_app(services),
+        _served_app(create_app(services), args.access_log),
         host=args.host,
         port=args.port,
         loop="uvloop",
         http="httptools",
         log_level="warning",
-        access_log=args.access_log,
+        access_log=False,  # uvicorn's own line has no latency, model or attempts
         workers=1,
     )
     return 0
+
+
+def _served_app(app: Any, access_log: bool) -> Any:
+    """With ``--access-log``, one ``orchestra.access`` line per request, whatever the log level."""
+    if not access_log:
+        return app
+    from orchestra.api.access_log import AccessLog
+
+    logging.getLogger("orchestra.access").setLevel(logging.INFO)
+    return AccessLog(app)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -286,7 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the OpenAI-compatible gateway locally")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="one line per request: method, path, status, latency, model, attempts",
+    )
     serve.set_defaults(func=cmd_serve)
     _keys_parser(verbs)
     _sync_parser(verbs)
