@@ -21,13 +21,10 @@ def _build_services(settings: Any) -> Any:
     """The services, or None after one line on stderr saying why they cannot be built
     (a refused base URL names the provider, the URL and the rule; no traceback)."""
     from orchestra.bootstrap import build_services
-    from orchestra.errors import OrchestraError, UnsafeBaseURL
-    from orchestra.providers.ssrf import describe
+    from orchestra.errors import OrchestraError
 
     try:
         return build_services(settings, os.environ)
-    except UnsafeBaseURL as exc:
-        print(f"error: {describe(exc)}", file=sys.stderr)
     except OrchestraError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
     return None

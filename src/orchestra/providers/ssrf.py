@@ -31,7 +31,6 @@ __all__ = [
     "AddressPolicy",
     "UnsafeBaseURL",
     "check_address",
-    "describe",
     "host_address",
     "validate_base_url",
 ]
@@ -81,16 +80,11 @@ def validate_base_url(url: str, *, allow_private: bool, provider: str | None = N
     try:
         _check_url(url, allow_private)
     except UnsafeBaseURL as exc:
-        exc.url, exc.provider = url, provider
-        raise
+        # One line for an operator: the provider, the URL (credentials masked) and the rule
+        who = f"provider {provider!r}: " if provider else ""
+        message = f"{who}base URL {_masked(url)} refused by the SSRF rule {exc.rule!r}: {exc}"
+        raise UnsafeBaseURL(message, rule=exc.rule, url=url, provider=provider) from None
     return url.rstrip("/")
-
-
-def describe(error: UnsafeBaseURL) -> str:
-    """One line for an operator: the provider, the URL (credentials masked) and the rule."""
-    who = f"provider {error.provider!r}: " if error.provider else ""
-    url = _masked(error.url) if error.url else "the base URL"
-    return f"{who}base URL {url} refused by the SSRF rule {error.rule!r}: {error.message}"
 
 
 def _masked(url: str) -> str:
