@@ -28,11 +28,13 @@ from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
 from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import (
+    address_policy,
     build_registry,
     load_config_file,
     models_from_file,
     provider_configs,
 )
+from orchestra.providers.ssrf import AddressPolicy
 from orchestra.redaction import RedactingFilter, Redactor
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
@@ -129,7 +131,7 @@ def build_services(
     if stores is None:
         stores = dynamodb_stores(settings) if settings.mode == "aws" else memory_stores()
     file = load_config_file(settings.config) if settings.config else None
-    allow_private = settings.allow_private_base_urls or settings.mode == "local"
+    allow_private = _allow_private(settings)
     keys = provider_keys(settings, environ)
     configs = provider_configs(keys, file, allow_private=allow_private)
     if settings.simulator:
@@ -140,7 +142,7 @@ def build_services(
             "(or set ORCHESTRA_SIMULATOR=true to serve the labelled simulator)",
             status=503,
         )
-    http = http or HttpClients()
+    http = http or HttpClients(policy=address_policy(configs, allow_private=allow_private))
     registry = build_registry(
         configs,
         http,
@@ -246,9 +248,14 @@ def build_sync(
         CatalogSource(base=base, table=table, cache_s=0),
         table,
         {a.name: a for a in adapters},
-        http or HttpClients(),
+        http or HttpClients(policy=AddressPolicy(allow_private=_allow_private(settings))),
         threshold=settings.sync_match_threshold,
     )
+
+
+def _allow_private(settings: Settings) -> bool:
+    """Private and loopback upstreams: always locally, in AWS only when opted in."""
+    return settings.allow_private_base_urls or settings.mode == "local"
 
 
 def debate_store(settings: Settings, stores: Stores) -> DebateStore:

@@ -17,18 +17,32 @@ def _warn(message: str) -> None:
     print(BANNER.format(message) if sys.stderr.isatty() else message, file=sys.stderr)
 
 
+def _build_services(settings: Any) -> Any:
+    """The services, or None after one line on stderr saying why they cannot be built
+    (a refused base URL names the provider, the URL and the rule; no traceback)."""
+    from orchestra.bootstrap import build_services
+    from orchestra.errors import OrchestraError
+
+    try:
+        return build_services(settings, os.environ)
+    except OrchestraError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orchestra.api.app import create_app
-    from orchestra.bootstrap import build_services
     from orchestra.config import get_settings
 
     settings = get_settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    services = build_services(settings, os.environ)
+    services = _build_services(settings)
+    if services is None:
+        return 2
     registry = services.gateway.registry
     if services.auth.open_access:
         _warn(
@@ -43,25 +57,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     print(f"Orchestra on http://{args.host}:{args.port}  providers: {sorted(registry.names())}")
     uvicorn.run(
-        create_app(services),
+        _served_app(create_app(services), args.access_log),
         host=args.host,
         port=args.port,
         loop="uvloop",
         http="httptools",
         log_level="warning",
-        access_log=args.access_log,
+        access_log=False,  # uvicorn's own line has no latency, model or attempts
         workers=1,
     )
     return 0
 
 
+def _served_app(app: Any, access_log: bool) -> Any:
+    """With ``--access-log``, one ``orchestra.access`` line per request, whatever the log level."""
+    if not access_log:
+        return app
+    from orchestra.api.access_log import AccessLog
+
+    logging.getLogger("orchestra.access").setLevel(logging.INFO)
+    return AccessLog(app)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     import asyncio
 
-    from orchestra.bootstrap import build_services
     from orchestra.config import get_settings
 
-    services = build_services(get_settings(), os.environ)
+    services = _build_services(get_settings())
+    if services is None:
+        return 2
     gateway = services.gateway
     catalog = asyncio.run(gateway.catalog.current())
     ranked = gateway.router.rankings(catalog, args.profile)
@@ -89,7 +114,6 @@ def cmd_debate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from orchestra.api.errors import validation_error
-    from orchestra.bootstrap import build_services
     from orchestra.config import get_settings
     from orchestra.debate.runner import LocalRunner
     from orchestra.errors import OrchestraError
@@ -102,7 +126,9 @@ def cmd_debate(args: argparse.Namespace) -> int:
         "threshold": args.threshold,
         "judge": args.judge,
     }
-    services = build_services(get_settings(), os.environ)
+    services = _build_services(get_settings())
+    if services is None:
+        return 2
 
     async def run() -> int:
         try:
@@ -267,7 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the OpenAI-compatible gateway locally")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="one line per request: method, path, status, latency, model, attempts",
+    )
     serve.set_defaults(func=cmd_serve)
     _keys_parser(verbs)
     _sync_parser(verbs)

@@ -9,7 +9,8 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     OrchestraError(message, code, status, retryable=False)
     ├── InvalidRequest (400)
     │   ├── PayloadTooLarge (413)
-    │   └── UnprocessableRequest (422)
+    │   ├── UnprocessableRequest (422)
+    │   └── UnsafeBaseURL(rule) (a configured base URL or its address breaks the SSRF rules)
     ├── Unauthorized (401)
     ├── UnknownModel (404)
     ├── NoCandidates (400/503: nothing can serve the request)
@@ -24,6 +25,7 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     │   ├── ContextLengthExceeded (400, falls back to a larger window)
     │   ├── ProviderAuthError (502: our key for that vendor is wrong; falls back)
     │   ├── ProviderBadRequest (400: the client's request is wrong; no fallback)
+    │   ├── UpstreamAddressRefused(rule) (502: the upstream resolved to a forbidden address)
     │   └── StreamInterrupted (502: failed after the first byte reached the client)
     ├── AllCandidatesFailed(attempts) (502/503/504)
     ├── AllModelsFailed(attempts) (502: every model of a fan-out failed)
@@ -89,6 +91,25 @@ class PayloadTooLarge(InvalidRequest):
 class UnprocessableRequest(InvalidRequest):
     status = 422
     code = "invalid_value"
+
+
+class UnsafeBaseURL(InvalidRequest):
+    """A configured base URL, or an address its host resolves to, breaks an SSRF rule.
+
+    ``rule`` names the rule (``scheme``, ``credentials``, ``malformed_host``, ``metadata``,
+    ``link_local``, ``unusable``, ``private``, ``plain_http``); ``provider`` is set when the
+    URL came from a provider's configuration.
+    """
+
+    code = "unsafe_base_url"
+
+    def __init__(
+        self, message: str, *, rule: str, url: str | None = None, provider: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.url = url
+        self.provider = provider
 
 
 class Unauthorized(OrchestraError):
@@ -221,6 +242,22 @@ class ProviderBadRequest(ProviderError):
     status = 400
     code = "invalid_request"
     type = "invalid_request_error"
+
+
+class UpstreamAddressRefused(ProviderError):
+    """The upstream's host resolved, at connect time, to an address the SSRF rules forbid.
+
+    No socket was opened. A configuration problem, not the client's: another provider may
+    still answer, the same one will not until its DNS or configuration changes.
+    """
+
+    status = 502
+    code = "upstream_address_refused"
+    fallback = True
+
+    def __init__(self, message: str, *, rule: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.rule = rule
 
 
 class StreamInterrupted(ProviderError):

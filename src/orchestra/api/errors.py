@@ -7,14 +7,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from orchestra.errors import AllCandidatesFailed, AllModelsFailed, InvalidRequest, OrchestraError
 from orchestra.redaction import Redactor
 
 log = logging.getLogger("orchestra.api")
+
+#: nginx's "client closed request": what the access log shows for a client that left
+CLIENT_CLOSED = 499
 
 _STATUS_TYPES = {
     401: ("authentication_error", "invalid_api_key"),
@@ -70,6 +74,12 @@ def install_error_handlers(app: FastAPI) -> None:
         kind, code = _STATUS_TYPES.get(exc.status_code, ("invalid_request_error", "http_error"))
         body = {"error": {"message": str(exc.detail), "type": kind, "param": None, "code": code}}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, _: ClientDisconnect) -> Response:
+        # A client may leave mid-upload: normal, one line, and nobody to answer
+        log.info("client disconnected during %s %s", request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -27,6 +27,8 @@ class ProviderConfig:
     region: str | None = None
     #: seconds allowed to connect; the read timeout comes from the request deadline
     connect_timeout: float = 5.0
+    #: may reach private and loopback addresses (``allow_private: true`` or the deployment's)
+    allow_private: bool = False
     #: simulator-only knobs (latency scale, failure rate, seed)
     options: dict[str, float | int | str] = field(default_factory=dict)
 

@@ -1,8 +1,10 @@
 """The shared HTTP client and the one place transport failures become typed errors.
 
 One ``httpx.AsyncClient`` per event loop (over the aiohttp transport: less CPU per call and
-no pool collapse under concurrency), reused across warm Lambda invocations. Tests pass a
-``transport`` (``httpx.MockTransport``) instead.
+no pool collapse under concurrency), reused across warm Lambda invocations. Its connector
+resolves names through :class:`~orchestra.providers.resolver.GuardedResolver`, which applies
+the SSRF rules to every address at connect time. Tests pass a ``transport``
+(``httpx.MockTransport``) instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -30,17 +32,43 @@ from orchestra.errors import (
     ProviderTimeout,
     RateLimited,
     ServerError,
+    UnsafeBaseURL,
+    UpstreamAddressRefused,
 )
+from orchestra.providers.ssrf import AddressPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
 
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=200, max_keepalive_connections=50, keepalive_expiry=60
 )
 
 
-def _aiohttp_transport() -> httpx.AsyncBaseTransport:
+def _aiohttp_transport(policy: AddressPolicy) -> httpx.AsyncBaseTransport:
+    """The aiohttp transport, its session built on first use with the guarded resolver."""
     from httpx_aiohttp import AiohttpTransport
 
-    return AiohttpTransport(limits=DEFAULT_LIMITS)  # type: ignore[no-any-return]
+    def session() -> aiohttp.ClientSession:
+        return _guarded_session(transport.ssl_context, policy)
+
+    transport = AiohttpTransport(limits=DEFAULT_LIMITS, client=session)
+    return transport  # type: ignore[no-any-return]
+
+
+def _guarded_session(ssl_context: Any, policy: AddressPolicy) -> aiohttp.ClientSession:
+    """What ``AiohttpTransport`` would build, plus the resolver (runs inside the loop)."""
+    import aiohttp
+
+    from orchestra.providers.resolver import GuardedResolver
+
+    connector = aiohttp.TCPConnector(
+        limit=DEFAULT_LIMITS.max_connections or 0,
+        keepalive_timeout=DEFAULT_LIMITS.keepalive_expiry,
+        ssl=ssl_context,
+        resolver=GuardedResolver(policy),
+    )
+    return aiohttp.ClientSession(connector=connector)
 
 
 class HttpClients:
@@ -51,9 +79,14 @@ class HttpClients:
     """
 
     def __init__(
-        self, transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None
+        self,
+        transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        *,
+        policy: AddressPolicy | None = None,
     ) -> None:
-        self._factory = transport_factory or _aiohttp_transport
+        #: which addresses upstream connections may reach (default: public ones only)
+        self.policy = policy or AddressPolicy()
+        self._factory = transport_factory or (lambda: _aiohttp_transport(self.policy))
         self._clients: dict[int, httpx.AsyncClient] = {}
 
     @classmethod
@@ -91,6 +124,13 @@ def map_errors(provider: str, model: str) -> Iterator[None]:
         yield
     except ProviderError:
         raise
+    except UnsafeBaseURL as exc:  # raised by the guarded resolver, before any socket
+        raise UpstreamAddressRefused(
+            f"{provider}: the upstream address was refused by the SSRF rules ({exc.rule})",
+            provider=provider,
+            model=model,
+            rule=exc.rule,
+        ) from exc
     except (httpx.ConnectTimeout, httpx.ConnectError) as exc:
         raise ConnectionFailed(
             f"could not connect to {provider}", provider=provider, model=model

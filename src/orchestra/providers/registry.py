@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,7 +21,7 @@ from orchestra.catalog.models import ModelInfo
 from orchestra.errors import InvalidRequest
 from orchestra.providers.base import Provider, ProviderConfig, ProviderType
 from orchestra.providers.http import HttpClients
-from orchestra.providers.ssrf import validate_base_url
+from orchestra.providers.ssrf import AddressPolicy, validate_base_url
 
 #: name -> (wire protocol, base URL, key variable); each appears when its key is set
 WELL_KNOWN: dict[str, tuple[ProviderType, str, str]] = {
@@ -132,8 +133,9 @@ def _from_entry(
 ) -> ProviderConfig:
     default = WELL_KNOWN.get(entry.name)
     base_url = entry.base_url or (default[1] if default and default[0] == entry.type else None)
+    allow_private = allow_private or entry.allow_private
     if base_url is not None:
-        base_url = validate_base_url(base_url, allow_private=allow_private or entry.allow_private)
+        base_url = validate_base_url(base_url, allow_private=allow_private, provider=entry.name)
     var = entry.api_key_env or (default[2] if default else None)
     return ProviderConfig(
         name=entry.name,
@@ -143,7 +145,15 @@ def _from_entry(
         headers=entry.headers,
         region=entry.region,
         connect_timeout=entry.connect_timeout,
+        allow_private=allow_private,
     )
+
+
+def address_policy(configs: list[ProviderConfig], *, allow_private: bool) -> AddressPolicy:
+    """What upstream connections may reach: private addresses everywhere when the deployment
+    allows them, else only for the hosts of providers configured with ``allow_private``."""
+    hosts = (urlsplit(c.base_url).hostname for c in configs if c.allow_private and c.base_url)
+    return AddressPolicy.for_hosts(allow_private, (h for h in hosts if h))
 
 
 def models_from_file(file: ConfigFile | None) -> list[ModelInfo]:
