@@ -91,6 +91,8 @@ class LambdaApp(EnvironmentLoop):
         """Import and warm everything that needs no network (before a SnapStart snapshot)."""
         import mangum  # noqa: F401
 
+        import orchestra.api.streaming
+        import orchestra.runtime_api.http_stream  # noqa: F401 - the streamed path
         from orchestra.api.app import default_routers
         from orchestra.bootstrap import build_services  # noqa: F401
         from orchestra.catalog.models import load_snapshot
