@@ -339,3 +339,42 @@ def test_answers_longer_than_29_seconds_streamed_and_whole(
     response, took = results["whole"]
     assert response.status_code == 200 and took > 29
     assert response.json()["choices"][0]["message"]["content"] == "done"
+
+
+@pytest.mark.slow
+def test_the_openai_sdk_streams_through_the_deployed_path(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    from openai import APIError, OpenAI
+
+    # Given a healthy stream, then one that breaks after its first tokens
+    upstream.enqueue(
+        sse(openai_stream(12), chunk_delay=0.05),
+        sse(openai_stream(12), chunk_delay=0.05, drop_after=6),
+    )
+    with gateway(tmp_path, upstream) as (emulator, _):
+        client = OpenAI(base_url=f"{emulator.front_url}/v1", api_key="sk-any", max_retries=0)
+        # When the SDK streams the first answer, it gets every token and the usage
+        arrivals, text, usage = [], "", None
+        for chunk in client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": "go"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrivals.append(time.monotonic())
+                text += chunk.choices[0].delta.content
+            usage = chunk.usage or usage
+        # And the broken one raises the SDK's APIError after the tokens it did get
+        partial = ""
+        with pytest.raises(APIError, match="after the answer had started"):
+            for chunk in client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "go"}], stream=True
+            ):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    partial += chunk.choices[0].delta.content
+    assert text == "".join(f"t{i} " for i in range(12))
+    assert usage is not None and usage.completion_tokens == 12
+    assert arrivals[-1] - arrivals[0] > 0.4  # 11 gaps of 50 ms: streamed, not one burst
+    assert partial.startswith("t0 ")

@@ -123,10 +123,11 @@ class FakeUpstream:
                 self.sent_at.append(loop.time())
                 if reply.chunk_delay:
                     await asyncio.sleep(reply.chunk_delay)
-            await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
-            self.abandoned += 1
+            self.abandoned += 1  # the reader left before the last piece
             raise
+        with contextlib.suppress(ConnectionResetError):  # it may close once it has [DONE]
+            await response.write_eof()
         return response
 
 
