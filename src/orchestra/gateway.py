@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import (
-    Attempt,
     MalformedResponse,
     ProviderError,
     StreamInterrupted,
@@ -23,7 +22,7 @@ from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import CircuitBreaker, Permit
-from orchestra.resilience.fallback import FallbackRunner
+from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms

@@ -100,7 +100,7 @@ def test_every_step_sample_event_runs_in_order(aws: Any) -> None:
 
 
 def test_a_step_for_a_missing_debate_raises_for_the_state_machine(aws: Any) -> None:
-    from orchestra.debate.store import DebateNotFound
+    from orchestra.errors import DebateNotFound
 
     steps = import_handler("debate_steps", "debate_steps_sample")
     try:

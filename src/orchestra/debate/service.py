@@ -17,25 +17,13 @@ from typing import Any, Protocol
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate.store import DebateStore
-from orchestra.errors import InvalidRequest, OrchestraError
+from orchestra.errors import DebateConflict, DebateUnavailable, InvalidRequest
 from orchestra.multi.selection import Selector
 from orchestra.schemas.chat import ChatRequest, Usage
 from orchestra.schemas.debate import Debate, DebateRequest, DebateStatus, DebateView, RoundView
 from orchestra.schemas.multi import MultiOptions
 
 CONSOLE = "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
-
-
-class DebateConflict(InvalidRequest):
-    status = 409
-    code = "idempotency_key_reused"
-
-
-class DebateUnavailable(OrchestraError):
-    status = 503
-    code = "debate_unavailable"
-    type = "api_error"
-    retryable = True
 
 
 class Starter(Protocol):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestra.catalog.models import Catalog, ModelInfo
-from orchestra.errors import AllModelsFailed, Attempt, InvalidRequest
+from orchestra.errors import AllModelsFailed, InvalidRequest
 from orchestra.fusion.agreement import Voter, accuracy_of
 from orchestra.fusion.prompts import judge_request, parse_verdict, synthesis_request
 from orchestra.fusion.strategies import (
@@ -32,6 +32,7 @@ from orchestra.multi.fanout import FanOut, FanOutResult, ModelRun
 from orchestra.multi.response import Outcome, build_response, summary
 from orchestra.multi.selection import Selection, Selector
 from orchestra.observability import Fused
+from orchestra.resilience.fallback import Attempt
 from orchestra.resilience.retry import Deadline
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
