@@ -18,7 +18,7 @@ from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate.store import DebateStore
 from orchestra.errors import DebateConflict, DebateUnavailable, InvalidRequest
-from orchestra.multi.selection import Selector
+from orchestra.panel.selection import Selector
 from orchestra.schemas.chat import ChatRequest, Usage
 from orchestra.schemas.debate import Debate, DebateRequest, DebateStatus, DebateView, RoundView
 from orchestra.schemas.multi import MultiOptions

@@ -26,8 +26,8 @@ from orchestra.debate import prompts
 from orchestra.debate.store import DebateStore, Outcome, Synthesis
 from orchestra.errors import DebateFailed
 from orchestra.fusion.strategies import Answer, clustering_of, vote
-from orchestra.multi.fanout import FanOut, ModelRun
-from orchestra.multi.response import summary
+from orchestra.panel.fanout import FanOut, ModelRun
+from orchestra.panel.summary import summary
 from orchestra.schemas.debate import RoundSummary, Turn
 
 

@@ -28,10 +28,11 @@ from orchestra.fusion.strategies import (
     vote,
 )
 from orchestra.gateway import Gateway
-from orchestra.multi.fanout import FanOut, FanOutResult, ModelRun
-from orchestra.multi.response import Outcome, build_response, summary
-from orchestra.multi.selection import Selection, Selector
+from orchestra.multi.response import Outcome, build_response
 from orchestra.observability import Fused
+from orchestra.panel.fanout import FanOut, FanOutResult, ModelRun
+from orchestra.panel.selection import Selection, Selector
+from orchestra.panel.summary import summary
 from orchestra.resilience.fallback import Attempt
 from orchestra.resilience.retry import Deadline
 from orchestra.schemas.chat import ChatRequest

@@ -45,7 +45,7 @@ from orchestra.schemas.chat import (
 from orchestra.schemas.multi import Status
 from orchestra.storage.metrics import MetricsRecorder
 
-log = logging.getLogger("orchestra.multi")
+log = logging.getLogger("orchestra.panel")
 
 #: beyond a model's budget, how long the hard stop waits for the adapter's own timeout
 HARD_STOP_GRACE_S = 0.25
