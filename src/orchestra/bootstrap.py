@@ -26,6 +26,8 @@ from orchestra.errors import NoCandidates, StorageError
 from orchestra.gateway import Gateway
 from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
+from orchestra.panel.fanout import FanOut
+from orchestra.panel.selection import Selector
 from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import (
     address_policy,
@@ -189,8 +191,24 @@ def build_services(
         deadline_s=settings.buffered_deadline,
         stream_deadline_s=settings.request_deadline_s,
     )
-    multi = MultiGenerate(gateway, limits, scrub=redactor.scrub)
-    steps = DebateSteps(debate_store(settings, stores), gateway.catalog, multi.fanout)
+    selector = Selector(
+        gateway.router,
+        gateway.breaker,
+        max_models=limits.max_models,
+        default_count=limits.default_count,
+        default_profile=gateway.default_profile,
+    )
+    fanout = FanOut(gateway.registry, gateway.runner, gateway.metrics)
+    multi = MultiGenerate(
+        catalog=gateway.catalog,
+        selector=selector,
+        fanout=fanout,
+        metrics=gateway.metrics,
+        observer=gateway.observer,
+        limits=limits,
+        scrub=redactor.scrub,
+    )
+    steps = DebateSteps(debate_store(settings, stores), gateway.catalog, fanout)
     starter: Starter = (
         StepFunctionsStarter(settings.debate_state_machine_arn)
         if settings.mode == "aws" and settings.debate_state_machine_arn
@@ -202,7 +220,7 @@ def build_services(
         auth=client_auth(settings),
         redactor=redactor,
         multi=multi,
-        debates=DebateService(steps.store, gateway.catalog, multi.selector, starter),
+        debates=DebateService(steps.store, gateway.catalog, selector, starter),
         debate_steps=steps,
         http=http,
     )
