@@ -19,7 +19,7 @@ from orchestra.catalog.models import Catalog
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.debate.runner import LocalRunner
-from orchestra.debate.service import DebateService, Starter, StepFunctionsStarter
+from orchestra.debate.service import DebateService, Starter
 from orchestra.debate.steps import DebateSteps
 from orchestra.debate.store import DebateStore
 from orchestra.errors import NoCandidates, StorageError
@@ -55,6 +55,7 @@ from orchestra.storage.protocols import (
     DebateBackend,
     MetricsBackend,
 )
+from orchestra.storage.stepfunctions import StepFunctionsStarter
 
 if TYPE_CHECKING:  # the API functions never import the sync
     from orchestra.sync.service import SyncService

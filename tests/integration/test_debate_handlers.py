@@ -188,7 +188,8 @@ def test_debate_api_needs_no_metrics_table(machine: str, monkeypatch: pytest.Mon
 def test_a_failed_start_is_retried_by_the_same_idempotency_key(
     machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestra.debate.service import DebateUnavailable, StepFunctionsStarter
+    from orchestra.errors import DebateUnavailable
+    from orchestra.storage.stepfunctions import StepFunctionsStarter
 
     original = StepFunctionsStarter.start
     calls = {"n": 0}
