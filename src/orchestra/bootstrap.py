@@ -19,13 +19,15 @@ from orchestra.catalog.models import Catalog
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.debate.runner import LocalRunner
-from orchestra.debate.service import DebateService, Starter, StepFunctionsStarter
+from orchestra.debate.service import DebateService, Starter
 from orchestra.debate.steps import DebateSteps
 from orchestra.debate.store import DebateStore
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.gateway import Gateway
 from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
+from orchestra.panel.fanout import FanOut
+from orchestra.panel.selection import Selector
 from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import (
     address_policy,
@@ -53,6 +55,7 @@ from orchestra.storage.protocols import (
     DebateBackend,
     MetricsBackend,
 )
+from orchestra.storage.stepfunctions import StepFunctionsStarter
 
 if TYPE_CHECKING:  # the API functions never import the sync
     from orchestra.sync.service import SyncService
@@ -189,8 +192,24 @@ def build_services(
         deadline_s=settings.buffered_deadline,
         stream_deadline_s=settings.request_deadline_s,
     )
-    multi = MultiGenerate(gateway, limits, scrub=redactor.scrub)
-    steps = DebateSteps(debate_store(settings, stores), gateway.catalog, multi.fanout)
+    selector = Selector(
+        gateway.router,
+        gateway.breaker,
+        max_models=limits.max_models,
+        default_count=limits.default_count,
+        default_profile=gateway.default_profile,
+    )
+    fanout = FanOut(gateway.registry, gateway.runner, gateway.metrics)
+    multi = MultiGenerate(
+        catalog=gateway.catalog,
+        selector=selector,
+        fanout=fanout,
+        metrics=gateway.metrics,
+        observer=gateway.observer,
+        limits=limits,
+        scrub=redactor.scrub,
+    )
+    steps = DebateSteps(debate_store(settings, stores), gateway.catalog, fanout)
     starter: Starter = (
         StepFunctionsStarter(settings.debate_state_machine_arn)
         if settings.mode == "aws" and settings.debate_state_machine_arn
@@ -202,7 +221,7 @@ def build_services(
         auth=client_auth(settings),
         redactor=redactor,
         multi=multi,
-        debates=DebateService(steps.store, gateway.catalog, multi.selector, starter),
+        debates=DebateService(steps.store, gateway.catalog, selector, starter),
         debate_steps=steps,
         http=http,
     )

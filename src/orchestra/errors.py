@@ -10,9 +10,11 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     ├── InvalidRequest (400)
     │   ├── PayloadTooLarge (413)
     │   ├── UnprocessableRequest (422)
-    │   └── UnsafeBaseURL(rule) (a configured base URL or its address breaks the SSRF rules)
+    │   ├── UnsafeBaseURL(rule) (a configured base URL or its address breaks the SSRF rules)
+    │   └── DebateConflict (409: an Idempotency-Key reused for a different debate)
     ├── Unauthorized (401)
     ├── UnknownModel (404)
+    │   └── DebateNotFound (404)
     ├── NoCandidates (400/503: nothing can serve the request)
     ├── ProviderError(provider, model)
     │   ├── RateLimited (429, retryable, retry_after)
@@ -30,13 +32,17 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     ├── AllCandidatesFailed(attempts) (502/503/504)
     ├── AllModelsFailed(attempts) (502: every model of a fan-out failed)
     ├── StorageError (503)
-    └── SyncFailed(source) (502: a catalog sync fetched nothing usable; nothing written)
+    ├── SyncFailed(source) (502: a catalog sync fetched nothing usable; nothing written)
+    ├── DebateFailed (502: a debate cannot go on; its state machine records why)
+    └── DebateUnavailable (503, retryable: the debate's run could not be started)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a record resilience makes; only named here
+    from orchestra.resilience.fallback import Attempt
 
 
 class OrchestraError(Exception):
@@ -67,14 +73,14 @@ class OrchestraError(Exception):
 
     def to_body(self) -> dict[str, Any]:
         """OpenAI's error shape."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
+        return error_envelope(self.message, self.type, self.code, self.param)
+
+
+def error_envelope(message: str, type: str, code: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body ``{"error": {"message", "type", "param", "code"}}``: the one place
+    it is built, for errors (:meth:`OrchestraError.to_body`) and for the edges that answer
+    without one (the catch-all 500, Lambda start-up failures, API Gateway's responses)."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 class InvalidRequest(OrchestraError):
@@ -273,19 +279,6 @@ def retry_after_of(error: BaseException) -> float | None:
     return float(value) if value is not None else None
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One try of one model, as reported to the client."""
-
-    model: str
-    provider: str
-    outcome: str  # "ok", an error summary, or "skipped: <reason>"
-    latency_ms: float
-
-    def header_value(self) -> str:
-        return f"{self.model}={self.outcome}({self.latency_ms:.0f}ms)"
-
-
 class AllCandidatesFailed(OrchestraError):
     """Every model in the chain failed; status follows the most telling failure."""
 
@@ -338,3 +331,27 @@ class SyncFailed(OrchestraError):
         super().__init__(message)
         self.source = source
         self.retryable = retryable
+
+
+class DebateConflict(InvalidRequest):
+    status = 409
+    code = "idempotency_key_reused"
+
+
+class DebateNotFound(UnknownModel):
+    code = "debate_not_found"
+
+
+class DebateFailed(OrchestraError):
+    """The debate cannot go on (fewer than two participants left, a missing record)."""
+
+    status = 502
+    code = "debate_failed"
+    type = "api_error"
+
+
+class DebateUnavailable(OrchestraError):
+    status = 503
+    code = "debate_unavailable"
+    type = "api_error"
+    retryable = True

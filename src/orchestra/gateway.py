@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import (
-    Attempt,
     MalformedResponse,
     ProviderError,
     StreamInterrupted,
@@ -23,7 +22,7 @@ from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import CircuitBreaker, Permit
-from orchestra.resilience.fallback import FallbackRunner
+from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
@@ -100,7 +99,6 @@ class Gateway:
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
         self.deadline_s = deadline_s
         self.buffered_deadline_s = buffered_deadline_s or deadline_s
-        self._flushing: asyncio.Task[None] | None = None
 
     async def plan(self, request: ChatRequest) -> RoutePlan:
         catalog = await self.catalog.current()
@@ -252,8 +250,7 @@ class Gateway:
 
     def flush_metrics_soon(self) -> None:
         """Metrics reach their table at most every flush interval, off the request path."""
-        if self.metrics.due() and (self._flushing is None or self._flushing.done()):
-            self._flushing = asyncio.get_running_loop().create_task(self.metrics.flush())
+        self.metrics.flush_soon()
 
 
 class DeadlineEnded(Exception):

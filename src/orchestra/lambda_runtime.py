@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestra.errors import OrchestraError
+from orchestra.errors import OrchestraError, error_envelope
 
 log = logging.getLogger("orchestra")
 
@@ -33,7 +33,7 @@ Adapter = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def error_response(status: int, message: str, code: str, kind: str) -> dict[str, Any]:
     """An API Gateway proxy response carrying OpenAI's error shape."""
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    body = error_envelope(message, kind, code)
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json"},

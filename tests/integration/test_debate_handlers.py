@@ -100,7 +100,7 @@ def test_every_step_sample_event_runs_in_order(aws: Any) -> None:
 
 
 def test_a_step_for_a_missing_debate_raises_for_the_state_machine(aws: Any) -> None:
-    from orchestra.debate.store import DebateNotFound
+    from orchestra.errors import DebateNotFound
 
     steps = import_handler("debate_steps", "debate_steps_sample")
     try:
@@ -188,7 +188,8 @@ def test_debate_api_needs_no_metrics_table(machine: str, monkeypatch: pytest.Mon
 def test_a_failed_start_is_retried_by_the_same_idempotency_key(
     machine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestra.debate.service import DebateUnavailable, StepFunctionsStarter
+    from orchestra.errors import DebateUnavailable
+    from orchestra.storage.stepfunctions import StepFunctionsStarter
 
     original = StepFunctionsStarter.start
     calls = {"n": 0}

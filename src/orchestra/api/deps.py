@@ -29,9 +29,7 @@ class Services:
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""
-        closer = getattr(self.debates.starter, "aclose", None)
-        if closer is not None:
-            await closer()
+        await self.debates.starter.aclose()
         await self.http.aclose()
 
 

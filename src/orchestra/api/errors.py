@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from orchestra.errors import AllCandidatesFailed, AllModelsFailed, InvalidRequest, OrchestraError
+from orchestra.errors import (
+    AllCandidatesFailed,
+    AllModelsFailed,
+    InvalidRequest,
+    OrchestraError,
+    error_envelope,
+)
 from orchestra.redaction import Redactor
 
 log = logging.getLogger("orchestra.api")
@@ -72,7 +78,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind, code = _STATUS_TYPES.get(exc.status_code, ("invalid_request_error", "http_error"))
-        body = {"error": {"message": str(exc.detail), "type": kind, "param": None, "code": code}}
+        body = error_envelope(str(exc.detail), kind, code)
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ClientDisconnect)
@@ -84,12 +90,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = {
-            "error": {
-                "message": "The server had an error while processing your request.",
-                "type": "server_error",
-                "param": None,
-                "code": "internal_error",
-            }
-        }
+        message = "The server had an error while processing your request."
+        body = error_envelope(message, "server_error", "internal_error")
         return JSONResponse(body, status_code=500)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from orchestra.errors import error_envelope
+
 #: API Gateway's own message, already a quoted JSON string
 CONTEXT_MESSAGE = "$context.error.messageString"
+_SLOT = "\u0000message\u0000"
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,11 @@ class GatewayResponse:
 
     def template(self) -> str:
         """The ``application/json`` mapping template API Gateway renders."""
-        message = json.dumps(self.message) if self.message is not None else CONTEXT_MESSAGE
-        return (
-            '{"error": {"message": ' + message + ', "type": ' + json.dumps(self.type) + ", "
-            '"param": null, "code": ' + json.dumps(self.code) + "}}"
-        )
+        if self.message is not None:
+            return json.dumps(error_envelope(self.message, self.type, self.code))
+        # API Gateway's message is already a quoted JSON string: put it in unquoted
+        body = json.dumps(error_envelope(_SLOT, self.type, self.code))
+        return body.replace(json.dumps(_SLOT), CONTEXT_MESSAGE, 1)
 
 
 BEARER_HINT = "send 'Authorization: Bearer <key>'"

@@ -28,6 +28,11 @@ def caught(exc: BaseException) -> dict[str, str]:
 
 
 class LocalRunner:
+    """A :class:`~orchestra.debate.service.Starter` that runs debates in this process."""
+
+    #: a second start would run the debate a second time
+    idempotent = False
+
     def __init__(self, steps: DebateSteps) -> None:
         self.steps = steps
         self._running: set[asyncio.Task[DebateStatus]] = set()
@@ -38,6 +43,10 @@ class LocalRunner:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return None
+
+    async def status(self, execution_arn: str) -> tuple[str, str | None]:
+        """No execution to ask about locally: the stored record stands."""
+        return "RUNNING", None
 
     async def execute(self, debate_id: str, on_round: RoundHook | None = None) -> DebateStatus:
         """Init, rounds until converged or the limit, synthesis; any failure is recorded."""

@@ -1,4 +1,4 @@
-"""The debate API's use case: validate, store, start (Step Functions or the local runner), show.
+"""The debate API's use case: validate, store, start (through a :class:`Starter`), show.
 
 ``start`` is idempotent twice over: an ``Idempotency-Key`` maps to one debate id (the same
 key with a different request is a 409), and the execution is named after the debate id, so
@@ -7,18 +7,16 @@ Step Functions refuses to run one debate twice.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
 import time
 import uuid
-from typing import Any, Protocol
+from typing import Protocol
 
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate.store import DebateStore
-from orchestra.errors import InvalidRequest, OrchestraError
-from orchestra.multi.selection import Selector
+from orchestra.errors import DebateConflict, InvalidRequest
+from orchestra.panel.selection import Selector
 from orchestra.schemas.chat import ChatRequest, Usage
 from orchestra.schemas.debate import Debate, DebateRequest, DebateStatus, DebateView, RoundView
 from orchestra.schemas.multi import MultiOptions
@@ -26,71 +24,25 @@ from orchestra.schemas.multi import MultiOptions
 CONSOLE = "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
 
 
-class DebateConflict(InvalidRequest):
-    status = 409
-    code = "idempotency_key_reused"
-
-
-class DebateUnavailable(OrchestraError):
-    status = 503
-    code = "debate_unavailable"
-    type = "api_error"
-    retryable = True
-
-
 class Starter(Protocol):
+    """Runs a stored debate: Step Functions in AWS (``orchestra.storage.stepfunctions``),
+    the in-process :class:`~orchestra.debate.runner.LocalRunner` otherwise."""
+
+    #: starting the same debate twice runs it once, so a debate stored by an earlier call
+    #: whose start failed may be started again
+    idempotent: bool
+
     async def start(self, debate_id: str) -> str | None:
         """Start the debate's run; the Step Functions execution ARN, if there is one."""
         ...
 
-
-class StepFunctionsStarter:
-    """Starts one Standard execution per debate, named after the debate id."""
-
-    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
-        self.arn = state_machine_arn
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("stepfunctions")
-        return self._client
-
-    def execution_arn(self, debate_id: str) -> str:
-        return self.arn.replace(":stateMachine:", ":execution:") + ":" + debate_id
-
-    async def start(self, debate_id: str) -> str | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        payload = json.dumps({"debate_id": debate_id})
-        try:
-            response = await asyncio.to_thread(
-                self.client.start_execution, stateMachineArn=self.arn, name=debate_id, input=payload
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return self.execution_arn(debate_id)
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise DebateUnavailable(f"could not start the debate: {code}") from exc
-        except BotoCoreError as exc:
-            raise DebateUnavailable(f"could not start the debate: {type(exc).__name__}") from exc
-        return str(response["executionArn"])
-
     async def status(self, execution_arn: str) -> tuple[str, str | None]:
-        """Step Functions' status for the execution, and its error if it ended badly."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        """The run's live status (``RUNNING`` when unknown) and its error, if it failed."""
+        ...
 
-        try:
-            found = await asyncio.to_thread(
-                self.client.describe_execution, executionArn=execution_arn
-            )
-        except (BotoCoreError, ClientError):
-            return "RUNNING", None  # unknown: the stored record stands
-        error = found.get("error") or found.get("cause")
-        return str(found["status"]), str(error) if error else None
+    async def aclose(self) -> None:
+        """Stop what still runs in this process (shutdown, test teardown)."""
+        ...
 
 
 def debate_id_for(idempotency_key: str | None) -> str:
@@ -120,9 +72,7 @@ class DebateService:
     async def start(self, request: DebateRequest, idempotency_key: str | None = None) -> Debate:
         """Store the debate and start its run (a repeated key: the same debate, not rerun)."""
         debate, created = await self.create(request, idempotency_key)
-        if not created and (
-            debate.execution_arn or not isinstance(self.starter, StepFunctionsStarter)
-        ):
+        if not created and (debate.execution_arn or not self.starter.idempotent):
             return debate
         # new, or stored by an earlier call whose start failed: start it (idempotent by name)
         arn = await self.starter.start(debate.id)
@@ -199,11 +149,7 @@ class DebateService:
     async def view(self, debate_id: str) -> DebateView:
         debate = await self.store.load(debate_id)
         status, error = debate.status, debate.error
-        if (
-            status == "RUNNING"
-            and debate.execution_arn
-            and isinstance(self.starter, StepFunctionsStarter)
-        ):
+        if status == "RUNNING" and debate.execution_arn:
             live, live_error = await self.starter.status(debate.execution_arn)
             if live in ("FAILED", "TIMED_OUT", "ABORTED"):
                 # the last step may have recorded why between our two reads: prefer it

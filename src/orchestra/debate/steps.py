@@ -24,19 +24,11 @@ from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate import prompts
 from orchestra.debate.store import DebateStore, Outcome, Synthesis
-from orchestra.errors import OrchestraError
+from orchestra.errors import DebateFailed
 from orchestra.fusion.strategies import Answer, clustering_of, vote
-from orchestra.multi.fanout import FanOut, ModelRun
-from orchestra.multi.response import summary
+from orchestra.panel.fanout import FanOut, ModelRun
+from orchestra.panel.summary import summary
 from orchestra.schemas.debate import RoundSummary, Turn
-
-
-class DebateFailed(OrchestraError):
-    """The debate cannot go on (fewer than two participants left, a missing record)."""
-
-    status = 502
-    code = "debate_failed"
-    type = "api_error"
 
 
 def agreement_of(turns: list[Turn], catalog: Catalog) -> tuple[float, str | None]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from orchestra.errors import UnknownModel
+from orchestra.errors import DebateNotFound
 from orchestra.schemas.chat import Usage
 from orchestra.schemas.debate import Debate, DebateStatus, RoundSummary, Turn
 from orchestra.storage.protocols import DebateBackend
@@ -42,10 +42,6 @@ class Synthesis(BaseModel):
 class Outcome(BaseModel):
     status: DebateStatus
     error: str | None = None
-
-
-class DebateNotFound(UnknownModel):
-    code = "debate_not_found"
 
 
 class DebateStore:

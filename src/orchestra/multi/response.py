@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestra.errors import OrchestraError, ProviderError
+from orchestra.errors import OrchestraError
 from orchestra.fusion.agreement import Clustering
 from orchestra.fusion.prompts import Verdict
 from orchestra.fusion.strategies import Answer, Decision
-from orchestra.multi.fanout import FanOutResult, ModelRun
-from orchestra.multi.selection import Selection
+from orchestra.panel.fanout import FanOutResult, ModelRun
+from orchestra.panel.selection import Selection
 from orchestra.schemas.chat import AssistantMessage, Choice, Usage
 from orchestra.schemas.multi import (
     AuxiliaryCall,
@@ -49,12 +49,6 @@ def error_info(error: OrchestraError | None, scrub: Scrub) -> ErrorInfo | None:
     return ErrorInfo(
         message=scrub(error.message), type=error.type, code=error.code, status=error.status
     )
-
-
-def summary(error: OrchestraError | None) -> str:
-    if error is None:
-        return "unknown"
-    return error.summary() if isinstance(error, ProviderError) else error.code
 
 
 def _result(run: ModelRun, scrub: Scrub) -> ModelResult:

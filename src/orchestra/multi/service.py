@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestra.catalog.models import Catalog, ModelInfo
-from orchestra.errors import AllModelsFailed, Attempt, InvalidRequest
+from orchestra.catalog.source import CatalogSource
+from orchestra.errors import AllModelsFailed, InvalidRequest
 from orchestra.fusion.agreement import Voter, accuracy_of
 from orchestra.fusion.prompts import judge_request, parse_verdict, synthesis_request
 from orchestra.fusion.strategies import (
@@ -27,14 +28,16 @@ from orchestra.fusion.strategies import (
     rank,
     vote,
 )
-from orchestra.gateway import Gateway
-from orchestra.multi.fanout import FanOut, FanOutResult, ModelRun
-from orchestra.multi.response import Outcome, build_response, summary
-from orchestra.multi.selection import Selection, Selector
-from orchestra.observability import Fused
+from orchestra.multi.response import Outcome, build_response
+from orchestra.observability import Fused, LogObserver, Observer
+from orchestra.panel.fanout import FanOut, FanOutResult, ModelRun
+from orchestra.panel.selection import Selection, Selector
+from orchestra.panel.summary import summary
+from orchestra.resilience.fallback import Attempt
 from orchestra.resilience.retry import Deadline
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
+from orchestra.storage.metrics import MetricsRecorder
 
 Strategy = Callable[..., Decision]
 SIMPLE: dict[str, Strategy] = {"vote": vote, "rank": rank, "first": first}
@@ -56,23 +59,27 @@ class Limits:
 
 
 class MultiGenerate:
+    """``selector`` picks the panel (its ``max_models``/``default_count`` are the limits');
+    ``fanout`` calls it; ``metrics`` is flushed after each request; ``observer`` hears of
+    each fused answer; ``scrub`` cleans every message a client sees."""
+
     def __init__(
         self,
-        gateway: Gateway,
-        limits: Limits | None = None,
         *,
+        catalog: CatalogSource,
+        selector: Selector,
+        fanout: FanOut,
+        metrics: MetricsRecorder,
+        observer: Observer | None = None,
+        limits: Limits | None = None,
         scrub: Callable[[str], str] = str,
     ) -> None:
-        self.gateway = gateway
+        self.catalog = catalog
+        self.selector = selector
+        self.fanout = fanout
+        self.metrics = metrics
+        self.observer: Observer = observer or LogObserver()
         self.limits = limits or Limits()
-        self.selector = Selector(
-            gateway.router,
-            gateway.breaker,
-            max_models=self.limits.max_models,
-            default_count=self.limits.default_count,
-            default_profile=gateway.default_profile,
-        )
-        self.fanout = FanOut(gateway.registry, gateway.runner, gateway.metrics)
         self.scrub = scrub
 
     async def run(
@@ -92,7 +99,7 @@ class MultiGenerate:
             cap = self.limits.stream_deadline_s
         deadline_s = min(options.deadline_s or cap, cap)
         deadline = Deadline(deadline_s)
-        catalog = await self.gateway.catalog.current()
+        catalog = await self.catalog.current()
         pool = self._auxiliary_pool(options, chat, catalog)
         selection = await self.selector.select(options, chat, catalog, [m.id for m in pool])
         aux = self._auxiliary(options, selection, pool)
@@ -113,7 +120,7 @@ class MultiGenerate:
         await self._fuse(outcome, chat, aux, deadline)
         response = build_response(outcome, started, self.scrub)
         self._observe(response)
-        self.gateway.flush_metrics_soon()
+        self.metrics.flush_soon()
         return response
 
     def _auxiliary_pool(
@@ -200,7 +207,7 @@ class MultiGenerate:
 
     def _observe(self, response: MultiGenerateResponse) -> None:
         answered = sum(1 for r in response.results if r.status == "ok")
-        self.gateway.observer.fused(
+        self.observer.fused(
             Fused(
                 response.strategy,
                 models=len(response.results),

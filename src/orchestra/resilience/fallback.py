@@ -17,7 +17,6 @@ from typing import Generic, TypeVar
 
 from orchestra.errors import (
     AllCandidatesFailed,
-    Attempt,
     ContextLengthExceeded,
     MalformedResponse,
     ProviderError,
@@ -31,6 +30,19 @@ log = logging.getLogger("orchestra.fallback")
 
 Call = Callable[[Candidate, float], Awaitable[T]]
 AttemptHook = Callable[[Candidate, ProviderError | None, float], None]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one model, as reported to the client."""
+
+    model: str
+    provider: str
+    outcome: str  # "ok", an error summary, or "skipped: <reason>"
+    latency_ms: float
+
+    def header_value(self) -> str:
+        return f"{self.model}={self.outcome}({self.latency_ms:.0f}ms)"
 
 
 def counts_against_model(error: ProviderError) -> bool:

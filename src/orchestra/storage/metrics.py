@@ -61,6 +61,7 @@ class MetricsRecorder:
         self._expiry: dict[tuple[str, str], int] = {}
         self._ewma: dict[str, float] = {}
         self._last_flush = clock()
+        self._flushing: asyncio.Task[None] | None = None
 
     def record(
         self,
@@ -106,6 +107,11 @@ class MetricsRecorder:
     def due(self) -> bool:
         """Whether ``flush_interval_s`` has passed since the last flush."""
         return self._clock() - self._last_flush >= self._flush_interval_s
+
+    def flush_soon(self) -> None:
+        """When due, flush in the background, off the request path (one flush at a time)."""
+        if self.due() and (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.get_running_loop().create_task(self.flush())
 
     async def flush(self) -> None:
         """Write every pending (model, bucket) aggregate with one ``add`` each.

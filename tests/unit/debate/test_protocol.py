@@ -144,7 +144,8 @@ async def test_a_retried_turn_replaces_its_own_record(store: DebateStore) -> Non
 
 async def test_unknown_or_malformed_step_events_are_typed_errors() -> None:
     from orchestra.catalog.source import CatalogSource
-    from orchestra.debate.steps import DebateFailed, DebateSteps
+    from orchestra.debate.steps import DebateSteps
+    from orchestra.errors import DebateFailed
 
     steps = DebateSteps(DebateStore(MemoryDebateBackend()), CatalogSource(), fanout=None)  # type: ignore[arg-type]
     with pytest.raises(DebateFailed, match="unknown debate step"):

@@ -15,6 +15,8 @@ from orchestra.errors import AllModelsFailed, InvalidRequest, ServerError
 from orchestra.gateway import Gateway
 from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Fused
+from orchestra.panel.fanout import FanOut
+from orchestra.panel.selection import Selector
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
@@ -69,16 +71,31 @@ class Recorder:
 def _service(
     provider: ScriptedProvider, deadline: float = 5.0, observer: Recorder | None = None
 ) -> MultiGenerate:
-    gateway = Gateway(
-        catalog=CatalogSource(base=Catalog(MODELS)),
-        registry=Registry({P: provider}, {}),
-        router=Router({P}, max_candidates=4),
-        breaker=CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy(failure_threshold=3)),
-        metrics=MetricsRecorder(MemoryMetricsBackend()),
-        retry=RetryPolicy(attempts_per_model=2, base_delay_s=0.01, rng=random.Random(1)),
+    catalog = CatalogSource(base=Catalog(MODELS))
+    registry = Registry({P: provider}, {})
+    router = Router({P}, max_candidates=4)
+    breaker = CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy(failure_threshold=3))
+    metrics = MetricsRecorder(MemoryMetricsBackend())
+    retry = RetryPolicy(attempts_per_model=2, base_delay_s=0.01, rng=random.Random(1))
+    # the runner generate uses (its attempt hook reports to the observer and the metrics)
+    runner = Gateway(
+        catalog=catalog,
+        registry=registry,
+        router=router,
+        breaker=breaker,
+        metrics=metrics,
+        retry=retry,
         observer=observer,
+    ).runner
+    limits = Limits(max_models=6, default_count=3, deadline_s=deadline)
+    return MultiGenerate(
+        catalog=catalog,
+        selector=Selector(router, breaker, max_models=6, default_count=3),
+        fanout=FanOut(registry, runner, metrics),
+        metrics=metrics,
+        observer=observer,
+        limits=limits,
     )
-    return MultiGenerate(gateway, Limits(max_models=6, default_count=3, deadline_s=deadline))
 
 
 def _request(**options: Any) -> MultiGenerateRequest:
@@ -337,7 +354,7 @@ async def test_usage_cost_and_metrics_are_accounted() -> None:
     assert response.usage.total_tokens == sum(r.usage.total_tokens for r in response.results)
     assert response.cost_usd == pytest.approx(sum(r.cost_usd for r in response.results))
     assert response.cost_usd == pytest.approx(2 * (10 * 1e-6 + 5 * 2e-6))
-    assert service.gateway.metrics.observed_latency_ms(A) is not None
+    assert service.metrics.observed_latency_ms(A) is not None
     assert observer.calls[0]["strategy"] == "vote" and observer.calls[0]["answered"] == 2
 
 
@@ -369,7 +386,7 @@ async def test_a_named_model_with_an_open_breaker_is_skipped_and_all_open_is_503
     provider = ScriptedProvider(P)
     service = _service(provider)
     for _ in range(3):  # the breaker's threshold
-        await service.gateway.breaker.record_failure(A)
+        await service.selector.breaker.record_failure(A)
     response = await service.run(_request(models=[A, B]))
     skipped = _by_model(response)[A]
     assert skipped.status == "skipped" and skipped.error.code == "breaker_open"

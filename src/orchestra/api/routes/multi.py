@@ -25,7 +25,7 @@ from orchestra.api.deps import Services, services_of
 from orchestra.api.errors import validation_error
 from orchestra.api.streaming import DONE, SSEResponse, comment
 from orchestra.errors import OrchestraError
-from orchestra.multi.fanout import ModelRun
+from orchestra.panel.fanout import ModelRun
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
 

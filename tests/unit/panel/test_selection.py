@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestra.catalog.makers import maker_of
 from orchestra.catalog.models import ModelInfo
-from orchestra.multi.selection import diverse
+from orchestra.panel.selection import diverse
 
 
 def _m(model_id: str) -> ModelInfo:

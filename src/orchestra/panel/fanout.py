@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 from orchestra.catalog.models import ModelInfo
 from orchestra.errors import (
     AllCandidatesFailed,
-    Attempt,
     MalformedResponse,
     OrchestraError,
     ProviderTimeout,
 )
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
-from orchestra.resilience.fallback import FallbackRunner
+from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline
 from orchestra.routing.router import Candidate, RoutePlan
 from orchestra.routing.scorer import comparable_latency_ms
@@ -46,7 +45,7 @@ from orchestra.schemas.chat import (
 from orchestra.schemas.multi import Status
 from orchestra.storage.metrics import MetricsRecorder
 
-log = logging.getLogger("orchestra.multi")
+log = logging.getLogger("orchestra.panel")
 
 #: beyond a model's budget, how long the hard stop waits for the adapter's own timeout
 HARD_STOP_GRACE_S = 0.25
