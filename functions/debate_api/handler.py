@@ -16,5 +16,5 @@ def routers() -> list[Any]:
     return [debates.router, health.router]
 
 
-function = ApiFunction("orchestra-debate-api", routers)
+function = ApiFunction("orchestra-debate-api", routers, root="debate_api")
 handler = function.handler

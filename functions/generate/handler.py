@@ -15,5 +15,5 @@ def routers() -> list[Any]:
     return [chat.router, models.router, health.router]
 
 
-function = ApiFunction("orchestra-generate", routers)
+function = ApiFunction("orchestra-generate", routers, root="generate")
 handler = function.handler

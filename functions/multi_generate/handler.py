@@ -15,5 +15,5 @@ def routers() -> list[Any]:
     return [multi.router, health.router]
 
 
-function = ApiFunction("orchestra-multi-generate", routers)
+function = ApiFunction("orchestra-multi-generate", routers, root="multi_generate")
 handler = function.handler

@@ -20,7 +20,7 @@ def _warn(message: str) -> None:
 def _build_services(settings: Any) -> Any:
     """The services, or None after one line on stderr saying why they cannot be built
     (a refused base URL names the provider, the URL and the rule; no traceback)."""
-    from orchestra.bootstrap import build_services
+    from orchestra.compose import build_services
     from orchestra.errors import OrchestraError
 
     try:
@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = _build_services(settings)
     if services is None:
         return 2
-    registry = services.gateway.registry
+    registry = services.registry
     if services.auth.open_access:
         _warn(
             "WARNING: no client API keys configured (ORCHESTRA_API_KEYS): this gateway accepts "
@@ -186,8 +186,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from orchestra.bootstrap import build_sync
     from orchestra.catalog.models import catalog_from_records
+    from orchestra.compose.sync import build_sync
     from orchestra.config import get_settings
     from orchestra.errors import SyncFailed
     from orchestra.sync import snapshot

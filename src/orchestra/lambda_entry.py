@@ -48,13 +48,14 @@ class ApiFunction:
         service: str,
         routers: Callable[[], Sequence[Any]] | None = None,
         *,
+        root: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         environ = os.environ if environ is None else environ
         self.logger = Logger(service=service)
         self.tracer = Tracer(service=service, patch_modules=["botocore"])
         self.metrics = Metrics(namespace=NAMESPACE, service=service)
-        self.app = LambdaApp(metrics=self.metrics, routers=routers)
+        self.app = LambdaApp(metrics=self.metrics, routers=routers, root=root)
         # orchestra's own log lines get the same JSON format, correlation id and level
         copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
         # under SnapStart: import and warm now, so the snapshot holds it
@@ -203,14 +204,14 @@ class DebateStepsFunction(TaskFunction):
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.metrics import MetricUnit
 
-        from orchestra.bootstrap import build_services
+        from orchestra.compose.roots import build_debate_steps
         from orchestra.config import Settings
         from orchestra.observability import EmfObserver
 
         loop = self._use_own_loop()
         if self._services is None:
             observer = EmfObserver(self.metrics)
-            self._services = build_services(Settings(), self.environ, observer=observer)
+            self._services = build_debate_steps(Settings(), self.environ, observer=observer)
         self.logger.append_keys(debate_id=event.get("debate_id"), step=event.get("step"))
         self.metrics.add_metric(name="DebateSteps", unit=MetricUnit.Count, value=1)
         result: dict[str, Any] = loop.run_until_complete(self._services.debate_steps.run(event))
@@ -238,7 +239,7 @@ class SyncFunction(TaskFunction):
     service = "orchestra-sync"
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        from orchestra.bootstrap import build_sync
+        from orchestra.compose.sync import build_sync
         from orchestra.config import Settings
         from orchestra.errors import OrchestraError
 

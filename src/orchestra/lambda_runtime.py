@@ -74,10 +74,13 @@ class LambdaApp(EnvironmentLoop):
         metrics: Any = None,
         routers: Callable[[], Sequence[Any]] | None = None,
         environ: Mapping[str, str] | None = None,
+        root: str | None = None,
     ) -> None:
         self.metrics = metrics
         self.routers = routers
         self.environ = environ
+        #: the function's composition root (``orchestra.compose.ROOTS``); None: everything
+        self.root = root
         self._adapter: Adapter | None = None
         self._asgi: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,9 +95,9 @@ class LambdaApp(EnvironmentLoop):
         import mangum  # noqa: F401
 
         import orchestra.api.streaming
+        import orchestra.compose.roots
         import orchestra.runtime_api.http_stream  # noqa: F401 - the streamed path
         from orchestra.api.app import default_routers
-        from orchestra.bootstrap import build_services  # noqa: F401
         from orchestra.catalog.models import load_snapshot
         from orchestra.schemas.chat import ChatRequest
 
@@ -129,14 +132,15 @@ class LambdaApp(EnvironmentLoop):
         from mangum import Mangum
 
         from orchestra.api.app import create_app
-        from orchestra.bootstrap import build_services
+        from orchestra.compose.roots import ROOTS, build_services
         from orchestra.config import Settings
         from orchestra.observability import EmfObserver, LogObserver, Observer
 
         settings = Settings()
         observer: Observer = EmfObserver(self.metrics) if self.metrics else LogObserver()
         environ = self.environ if self.environ is not None else os.environ
-        services = build_services(settings, environ, observer=observer)
+        build = ROOTS[self.root] if self.root else build_services
+        services = build(settings, environ, observer=observer)
         self._services = services
         routers = list(self.routers()) if self.routers else None
         self._asgi = create_app(services, routers)

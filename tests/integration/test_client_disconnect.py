@@ -14,7 +14,7 @@ import pytest
 import uvicorn
 
 from orchestra.api.app import create_app
-from orchestra.bootstrap import build_services
+from orchestra.compose import build_services
 from orchestra.config import Settings
 
 PARTIAL_UPLOAD = (

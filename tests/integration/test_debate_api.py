@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orchestra.api.app import create_app
-from orchestra.bootstrap import build_services
+from orchestra.compose import build_services
 from orchestra.config import Settings
 
 

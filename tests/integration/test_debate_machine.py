@@ -23,7 +23,7 @@ import boto3
 import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-from orchestra.bootstrap import build_services
+from orchestra.compose import build_services
 from orchestra.config import Settings
 from orchestra.debate.machine import render
 from orchestra.schemas.debate import DebateRequest

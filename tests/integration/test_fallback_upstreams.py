@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from orchestra.api.app import create_app
-from orchestra.bootstrap import build_services
+from orchestra.compose import build_services
 from orchestra.config import Settings
 
 from support.replay import stream_cut_by_an_in_band_error

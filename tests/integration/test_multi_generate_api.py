@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestra.api.app import create_app
-from orchestra.bootstrap import build_services
+from orchestra.compose import build_services
 from orchestra.config import Settings
 
 QUESTION = [{"role": "user", "content": "What is 17 * 23?"}]

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from orchestra.api.app import create_app
-from orchestra.bootstrap import build_services
+from orchestra.compose import build_services
 from orchestra.config import Settings
 
 from support.server import free_port, serve_in_thread

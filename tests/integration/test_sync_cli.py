@@ -104,8 +104,8 @@ def test_json_report(recorded: Any, snapshot: Path, capsys: pytest.CaptureFixtur
 
 def test_models_endpoint_shows_where_synced_fields_came_from(recorded: Any) -> None:
     from orchestra.api.app import create_app
-    from orchestra.bootstrap import build_services
     from orchestra.catalog.source import CatalogSource, overlay
+    from orchestra.compose import build_services
     from orchestra.config import Settings
 
     # Given a catalog whose gpt-4o rating came from the arena
@@ -121,7 +121,7 @@ def test_models_endpoint_shows_where_synced_fields_came_from(recorded: Any) -> N
             "match": 100,
         },
     }
-    services.gateway.catalog = CatalogSource(base=overlay(base, [synced]))
+    services.catalog = CatalogSource(base=overlay(base, [synced]))
     with TestClient(create_app(services)) as client:
         data = client.get("/v1/models").json()["data"]
     entry = next(m for m in data if m["id"] == "openai/gpt-4o")

@@ -65,7 +65,11 @@ def load_handler(function: str) -> Any:
     module = _MODULES.get(function)
     if module is None:
         module = _MODULES[function] = import_handler(function)
-    app = LambdaApp(metrics=module.function.metrics, routers=module.function.app.routers)
+    app = LambdaApp(
+        metrics=module.function.metrics,
+        routers=module.function.app.routers,
+        root=module.function.app.root,
+    )
     module.function.app = app
     _APPS.append(app)
     return module

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from orchestra.api.deps import Services
+from orchestra.api.deps import Served
 from orchestra.api.errors import install_error_handlers
 
 
@@ -17,7 +17,7 @@ def default_routers() -> list[APIRouter]:
     return [chat.router, multi.router, debates.router, models.router, health.router]
 
 
-def create_app(services: Services, routers: Sequence[APIRouter] | None = None) -> FastAPI:
+def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield

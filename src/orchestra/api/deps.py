@@ -1,38 +1,63 @@
-"""What the routes need, hung on ``app.state`` by :func:`orchestra.api.app.create_app`."""
+"""What the routes need, read from ``app.state.services`` (hung there by ``create_app``).
+
+Each function's composition root (``orchestra.compose``) builds only what it serves: the
+routes ask for the use case they call, and a route mounted on a function that does not
+serve it is a wiring bug (an OpenAI-shaped 500, logged), never an ``AttributeError``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import Request
 
 from orchestra.api.auth import ApiKeyAuth
+from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.debate.service import DebateService
-from orchestra.debate.steps import DebateSteps
 from orchestra.gateway import Gateway
 from orchestra.multi.service import MultiGenerate
-from orchestra.providers.http import HttpClients
+from orchestra.providers.registry import Registry
 from orchestra.redaction import Redactor
 
 
-@dataclass
-class Services:
+class Served(Protocol):
+    """What every function serves, and the use cases some of them do."""
+
     settings: Settings
-    gateway: Gateway
     auth: ApiKeyAuth
     redactor: Redactor
-    multi: MultiGenerate
-    debates: DebateService
-    debate_steps: DebateSteps
-    http: HttpClients = field(default_factory=HttpClients)
+    registry: Registry
+    catalog: CatalogSource
+    gateway: Gateway | None
+    multi: MultiGenerate | None
+    debates: DebateService | None
 
-    async def aclose(self) -> None:
-        """Stop local debate runs, release upstream connections (shutdown, test teardown)."""
-        await self.debates.starter.aclose()
-        await self.http.aclose()
+    async def aclose(self) -> None: ...
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
+class NotServed(RuntimeError):
+    """A route reached a function whose composition root did not build its use case."""
+
+
+def services_of(request: Request) -> Served:
+    services: Served = request.app.state.services
     return services
+
+
+def generate_of(services: Served) -> Gateway:
+    if services.gateway is None:
+        raise NotServed("generate is not served by this function")
+    return services.gateway
+
+
+def multi_of(services: Served) -> MultiGenerate:
+    if services.multi is None:
+        raise NotServed("multi-generate is not served by this function")
+    return services.multi
+
+
+def debates_of(services: Served) -> DebateService:
+    if services.debates is None:
+        raise NotServed("debates are not served by this function")
+    return services.debates

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra.bootstrap import client_auth
+from orchestra.compose.core import client_auth
 from orchestra.config import Settings, env_name
 
 

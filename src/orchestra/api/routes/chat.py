@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from orchestra.api.body import read_body
-from orchestra.api.deps import services_of
+from orchestra.api.deps import generate_of, services_of
 from orchestra.api.errors import validation_error
 from orchestra.api.streaming import DONE, SSEResponse
 from orchestra.errors import InvalidRequest, OrchestraError
@@ -48,13 +48,14 @@ async def chat_completions(request: Request) -> Response:
     await services.auth.check(request.headers.get("authorization"))
     chat = parse_chat_request(await read_body(request, services.settings.max_body_bytes))
     if chat.stream:
-        handle = await services.gateway.open_stream(chat)
+        gateway = generate_of(services)
+        handle = await gateway.open_stream(chat)
         return SSEResponse(
-            sse_events(services.gateway, handle, chat.wants_usage_in_stream(), services.redactor),
+            sse_events(gateway, handle, chat.wants_usage_in_stream(), services.redactor),
             keepalive_s=services.settings.stream_keepalive_s,
             headers=handle.headers(),
         )
-    result = await services.gateway.generate(chat)
+    result = await generate_of(services).generate(chat)
     assert result.response is not None
     return Response(
         result.response.model_dump_json(exclude_none=True),

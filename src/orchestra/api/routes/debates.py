@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import services_of
+from orchestra.api.deps import debates_of, services_of
 from orchestra.api.errors import validation_error
 from orchestra.errors import InvalidRequest
 from orchestra.schemas.debate import DebateRequest, DebateStarted, DebateView
@@ -44,7 +44,7 @@ async def start_debate(request: Request) -> Response:
         parsed = DebateRequest.model_validate(body)
     except ValidationError as exc:
         raise validation_error(list(exc.errors())) from exc
-    debate = await services.debates.start(parsed, key)
+    debate = await debates_of(services).start(parsed, key)
     url = f"/v1/debates/{debate.id}"
     payload = {
         "id": debate.id,
@@ -69,5 +69,5 @@ async def get_debate(debate_id: str, request: Request) -> Response:
     await services.auth.check(request.headers.get("authorization"))
     if not DEBATE_ID.match(debate_id):
         raise InvalidRequest("A debate id looks like dbt_ and 26 hex digits", param="debate_id")
-    view = await services.debates.view(debate_id)
+    view = await debates_of(services).view(debate_id)
     return Response(view.model_dump_json(exclude_none=True), media_type="application/json")

@@ -19,7 +19,7 @@ router = APIRouter()
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     services = services_of(request)
-    registry = services.gateway.registry
+    registry = services.registry
     if services.settings.mode == "aws":
         return {"status": "ok"}
     return {
@@ -28,5 +28,5 @@ async def health(request: Request) -> dict[str, Any]:
         "providers": sorted(registry.names()),
         "simulator": registry.simulated,
         "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
-        "models": sum(1 for m in services.gateway.catalog.cached if m.provider in registry.names()),
+        "models": sum(1 for m in services.catalog.cached if m.provider in registry.names()),
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from orchestra.api.deps import services_of
+from orchestra.api.deps import generate_of, services_of
 from orchestra.catalog.models import ModelInfo
 from orchestra.routing.profiles import PROFILES
 
@@ -36,8 +36,8 @@ def _model_entry(model: ModelInfo) -> dict[str, Any]:
 async def list_models(request: Request) -> dict[str, Any]:
     services = services_of(request)
     await services.auth.check(request.headers.get("authorization"))
-    catalog = await services.gateway.catalog.current()
-    providers = services.gateway.registry.names()
+    catalog = await services.catalog.current()
+    providers = services.registry.names()
     data = [_model_entry(m) for m in catalog if m.provider in providers]
     data += [
         {"id": f"auto:{name}", "object": "model", "created": CREATED, "owned_by": "orchestra"}
@@ -52,8 +52,8 @@ async def rankings(
 ) -> dict[str, Any]:
     services = services_of(request)
     await services.auth.check(request.headers.get("authorization"))
-    catalog = await services.gateway.catalog.current()
-    ranked = services.gateway.router.rankings(catalog, profile)
+    catalog = await services.catalog.current()
+    ranked = generate_of(services).router.rankings(catalog, profile)
     return {
         "object": "list",
         "profile": profile,

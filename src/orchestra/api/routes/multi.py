@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import Services, services_of
+from orchestra.api.deps import Served, multi_of, services_of
 from orchestra.api.errors import validation_error
 from orchestra.api.streaming import DONE, SSEResponse, comment
 from orchestra.errors import OrchestraError
@@ -64,7 +64,7 @@ async def multi_generate(request: Request) -> Response:
         raise validation_error(list(exc.errors())) from exc
     if parsed.chat.stream:
         return await _streamed(services, parsed)
-    result = await services.multi.run(parsed)
+    result = await multi_of(services).run(parsed)
     return Response(
         result.model_dump_json(exclude_none=True),
         media_type="application/json",
@@ -83,14 +83,14 @@ def _headers(result: MultiGenerateResponse) -> dict[str, str]:
     return headers
 
 
-async def _streamed(services: Services, parsed: MultiGenerateRequest) -> Response:
+async def _streamed(services: Served, parsed: MultiGenerateRequest) -> Response:
     """Start the fan-out; answer once a model has answered, the run has ended (so an early
     failure keeps its status code) or the keep-alive interval has passed (so no proxy sees a
     silent connection), then stream the rest."""
     parsed.chat.stream = False
     arrivals: asyncio.Queue[ModelRun] = asyncio.Queue()
     task = asyncio.ensure_future(
-        services.multi.run(parsed, streamed=True, on_arrival=arrivals.put_nowait)
+        multi_of(services).run(parsed, streamed=True, on_arrival=arrivals.put_nowait)
     )
     try:
         early = await _until_worth_streaming(task, arrivals, services.settings.stream_keepalive_s)
@@ -133,7 +133,7 @@ async def _until_worth_streaming(
 async def _progress(
     task: asyncio.Future[MultiGenerateResponse],
     arrivals: asyncio.Queue[ModelRun],
-    services: Services,
+    services: Served,
     early: list[ModelRun],
 ) -> AsyncIterator[bytes]:
     try:

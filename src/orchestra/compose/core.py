@@ -1,0 +1,219 @@
+"""What every composition root shares: stores, provider keys, client auth, the provider
+registry and the models' shared state (breakers, catalog, usage statistics), redaction.
+
+Local mode: in-memory stores, keys from the environment, the simulator when no provider is
+configured. AWS mode: DynamoDB tables and Secrets Manager (through Powertools Parameters,
+cached). Nothing here runs at import; a function builds what it serves on its first
+invocation (see :mod:`orchestra.compose.roots`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestra.api.auth import ApiKeyAuth
+from orchestra.catalog.source import CatalogSource
+from orchestra.config import Settings
+from orchestra.debate.store import DebateStore
+from orchestra.errors import NoCandidates, StorageError
+from orchestra.observability import Observer
+from orchestra.providers.http import HttpClients
+from orchestra.providers.registry import (
+    Registry,
+    address_policy,
+    build_registry,
+    load_config_file,
+    models_from_file,
+    provider_configs,
+)
+from orchestra.redaction import RedactingFilter, Redactor
+from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
+from orchestra.routing.router import Router
+from orchestra.secrets import read_secret_json
+from orchestra.storage.memory import (
+    MemoryBreakerBackend,
+    MemoryDebateBackend,
+    MemoryMetricsBackend,
+)
+from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.protocols import (
+    BreakerBackend,
+    CatalogBackend,
+    DebateBackend,
+    MetricsBackend,
+)
+
+log = logging.getLogger("orchestra")
+
+
+@dataclass
+class Stores:
+    breakers: BreakerBackend
+    metrics: MetricsBackend
+    catalog: CatalogBackend | None = None
+    #: tests hand in a shared debates backend; otherwise chosen from the settings
+    debates: DebateBackend | None = None
+
+
+def memory_stores() -> Stores:
+    return Stores(MemoryBreakerBackend(), MemoryMetricsBackend(), None)
+
+
+def dynamodb_stores(settings: Settings, client: Any = None) -> Stores:
+    """The tables a function was given. Breakers are required (their state is shared by
+    every instance); a function that calls no model (the debate API) has no metrics table
+    and keeps its (empty) metrics in memory."""
+    from orchestra.storage.dynamodb import (
+        DynamoDBBreakerBackend,
+        DynamoDBCatalogBackend,
+        DynamoDBMetricsBackend,
+    )
+
+    if not settings.breakers_table:
+        raise StorageError("AWS mode needs ORCHESTRA_BREAKERS_TABLE")
+    catalog = (
+        DynamoDBCatalogBackend(settings.models_table, client) if settings.models_table else None
+    )
+    metrics: MetricsBackend = (
+        DynamoDBMetricsBackend(settings.metrics_table, client)
+        if settings.metrics_table
+        else MemoryMetricsBackend()
+    )
+    return Stores(DynamoDBBreakerBackend(settings.breakers_table, client), metrics, catalog)
+
+
+def provider_keys(settings: Settings, environ: Mapping[str, str]) -> Mapping[str, str]:
+    if settings.mode == "aws" and settings.provider_keys_secret:
+        return {
+            **environ,
+            **read_secret_json(settings.provider_keys_secret, settings.secrets_cache_s),
+        }
+    return environ
+
+
+def client_auth(settings: Settings) -> ApiKeyAuth:
+    if settings.trust_gateway_auth:  # API Gateway's authorizer checked the key already
+        return ApiKeyAuth(open_access=True)
+    keys = frozenset(k.strip() for k in (settings.api_keys or "").split(",") if k.strip())
+    if settings.mode == "aws" and settings.api_keys_secret:
+        secret_id, max_age = settings.api_keys_secret, settings.secrets_cache_s
+
+        async def load() -> frozenset[str]:
+            values = read_secret_json(secret_id, max_age)
+            return frozenset(values.values()) | keys
+
+        return ApiKeyAuth(keys, loader=load, refresh_s=float(max_age))
+    return ApiKeyAuth(keys, open_access=settings.mode == "local")
+
+
+def allow_private(settings: Settings) -> bool:
+    """Private and loopback upstreams: always locally, in AWS only when opted in."""
+    return settings.allow_private_base_urls or settings.mode == "local"
+
+
+def debate_store(settings: Settings, stores: Stores) -> DebateStore:
+    """Debates in their table in AWS; in memory locally (and where no table is configured)."""
+    if stores.debates is not None:
+        return DebateStore(stores.debates)
+    if settings.mode == "aws" and settings.debates_table:
+        from orchestra.storage.dynamodb import DynamoDBDebateBackend
+
+        return DebateStore(DynamoDBDebateBackend(settings.debates_table))
+    return DebateStore(MemoryDebateBackend())
+
+
+def install_log_redaction(redactor: Redactor) -> None:
+    """One redacting filter on the root handlers and the orchestra logger (replaced, not stacked)."""
+    targets: list[logging.Filterer] = [
+        logging.getLogger("orchestra"),
+        *logging.getLogger().handlers,
+    ]
+    for target in targets:
+        for old in [f for f in target.filters if isinstance(f, RedactingFilter)]:
+            target.removeFilter(old)
+        target.addFilter(RedactingFilter(redactor))
+
+
+@dataclass
+class Core:
+    """The shared state of a function that calls models."""
+
+    settings: Settings
+    stores: Stores
+    http: HttpClients
+    registry: Registry
+    breaker: CircuitBreaker
+    catalog: CatalogSource
+    router: Router
+    metrics: MetricsRecorder
+    redactor: Redactor
+    auth: ApiKeyAuth
+    observer: Observer | None = None
+
+
+def build_core(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    http: HttpClients | None = None,
+    stores: Stores | None = None,
+    observer: Observer | None = None,
+) -> Core:
+    if stores is None:
+        stores = dynamodb_stores(settings) if settings.mode == "aws" else memory_stores()
+    file = load_config_file(settings.config) if settings.config else None
+    private = allow_private(settings)
+    configs = provider_configs(provider_keys(settings, environ), file, allow_private=private)
+    if settings.simulator:
+        configs = []
+    elif not configs and settings.mode == "aws":
+        raise NoCandidates(
+            "no provider is configured: put keys in the provider keys secret "
+            "(or set ORCHESTRA_SIMULATOR=true to serve the labelled simulator)",
+            status=503,
+        )
+    http = http or HttpClients(policy=address_policy(configs, allow_private=private))
+    registry = build_registry(
+        configs,
+        http,
+        extra_models=models_from_file(file),
+        force_simulator=settings.simulator,
+        simulator_options={
+            "seed": settings.simulator_seed,
+            "latency_scale": settings.simulator_latency_scale,
+            "failure_rate": settings.simulator_failure_rate,
+        },
+    )
+    secrets = [c.api_key for c in registry.configs.values()]
+    redactor = Redactor([*secrets, *(settings.api_keys or "").split(",")])
+    install_log_redaction(redactor)
+    return Core(
+        settings=settings,
+        stores=stores,
+        http=http,
+        registry=registry,
+        breaker=_breaker(settings, stores, observer),
+        catalog=CatalogSource(
+            extra=registry.extra_models, table=stores.catalog, cache_s=settings.catalog_cache_s
+        ),
+        router=Router(registry.names(), settings.max_candidates),
+        metrics=MetricsRecorder(stores.metrics),
+        redactor=redactor,
+        auth=client_auth(settings),
+        observer=observer,
+    )
+
+
+def _breaker(settings: Settings, stores: Stores, observer: Observer | None) -> CircuitBreaker:
+    policy = BreakerPolicy(
+        failure_threshold=settings.breaker_failures,
+        window_s=settings.breaker_window_s,
+        cooldown_s=settings.breaker_cooldown_s,
+        probe_lease_s=settings.request_deadline_s,
+        cache_ttl_s=settings.breaker_cache_s,
+    )
+    on_open = observer.breaker_opened if observer is not None else None
+    return CircuitBreaker(stores.breakers, policy, on_open=on_open)

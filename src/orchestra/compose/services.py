@@ -1,0 +1,40 @@
+"""What a function serves, as the API routes read it (``app.state.services``).
+
+Every function has the settings, client auth, redaction, the HTTP client, the registry and
+the catalog; each use case is there only in the functions that serve it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestra.api.auth import ApiKeyAuth
+from orchestra.catalog.source import CatalogSource
+from orchestra.config import Settings
+from orchestra.debate.service import DebateService
+from orchestra.debate.steps import DebateSteps
+from orchestra.gateway import Gateway
+from orchestra.multi.service import MultiGenerate
+from orchestra.providers.http import HttpClients
+from orchestra.providers.registry import Registry
+from orchestra.redaction import Redactor
+
+
+@dataclass
+class Services:
+    settings: Settings
+    auth: ApiKeyAuth
+    redactor: Redactor
+    http: HttpClients
+    registry: Registry
+    catalog: CatalogSource
+    gateway: Gateway | None = None
+    multi: MultiGenerate | None = None
+    debates: DebateService | None = None
+    debate_steps: DebateSteps | None = None
+
+    async def aclose(self) -> None:
+        """Stop local debate runs, release upstream connections (shutdown, test teardown)."""
+        if self.debates is not None:
+            await self.debates.starter.aclose()
+        await self.http.aclose()
