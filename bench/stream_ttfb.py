@@ -1,6 +1,6 @@
 """Time to first byte added by the deployed streaming path (issue: under 5 ms).
 
-The real entry point (``functions/stream_runtime`` -> ``orchestra.runtime_api``) runs in a
+The real entry point (``functions/stream_runtime`` -> ``orchestra.aws_lambda.runtime_api``) runs in a
 subprocess against the local API Gateway (STREAM) + Runtime API emulation the tests use
 (``tests/support/lambda_emulator.py``), in front of a fake OpenAI upstream on 127.0.0.1 whose
 first token comes after 20 ms. Two figures per request, on a warm execution environment:

@@ -1,10 +1,10 @@
 """authorizer: API Gateway's TOKEN authorizer for ``Authorization: Bearer <key>``.
 
-Wiring only: see ``orchestra.lambda_entry.AuthorizerFunction`` and
-``orchestra.api.authorizer`` (the decision, the policy and the usage identifier).
+Wiring only: see ``orchestra.aws_lambda.functions.AuthorizerFunction`` and
+``orchestra.aws_lambda.authorizer`` (the decision, the policy and the usage identifier).
 """
 
-from orchestra.lambda_entry import AuthorizerFunction
+from orchestra.aws_lambda.functions import AuthorizerFunction
 
 function = AuthorizerFunction()
 handler = function.handler

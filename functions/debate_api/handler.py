@@ -2,12 +2,12 @@
 
 ``POST`` stores the debate and starts its Step Functions execution (named after the debate
 id); ``GET`` reads the transcript from the debates table. Wiring only (see
-``orchestra.lambda_entry``).
+``orchestra.aws_lambda.functions``).
 """
 
 from typing import Any
 
-from orchestra.lambda_entry import ApiFunction
+from orchestra.aws_lambda.functions import ApiFunction
 
 
 def routers() -> list[Any]:

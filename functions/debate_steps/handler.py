@@ -2,10 +2,10 @@
 
 The event is ``{"step": "init" | "turn" | "converge" | "synthesize" | "finalize" | "fail",
 "debate_id", ...}`` (see ``orchestra.debate.machine``); the steps are
-``orchestra.debate.steps``. Wiring only (see ``orchestra.lambda_entry``).
+``orchestra.debate.steps``. Wiring only (see ``orchestra.aws_lambda.functions``).
 """
 
-from orchestra.lambda_entry import DebateStepsFunction
+from orchestra.aws_lambda.functions import DebateStepsFunction
 
 function = DebateStepsFunction()
 handler = function.handler

@@ -1,12 +1,12 @@
 """generate: ``POST /v1/chat/completions``, ``GET /v1/models...``, ``GET /health`` on Lambda.
 
 Wiring only (Powertools Logger, Tracer, Metrics and the SnapStart hooks around the shared
-app): see ``orchestra.lambda_entry``. Everything else lives in ``orchestra``.
+app): see ``orchestra.aws_lambda.functions``. Everything else lives in ``orchestra``.
 """
 
 from typing import Any
 
-from orchestra.lambda_entry import ApiFunction
+from orchestra.aws_lambda.functions import ApiFunction
 
 
 def routers() -> list[Any]:

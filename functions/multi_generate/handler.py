@@ -1,12 +1,12 @@
 """multi-generate: ``POST /v1/multi-generate`` (and ``GET /health``) on Lambda.
 
 Its own function so a fan-out's longer, memory-heavier requests get their own timeout,
-memory and concurrency. Wiring only (see ``orchestra.lambda_entry``).
+memory and concurrency. Wiring only (see ``orchestra.aws_lambda.functions``).
 """
 
 from typing import Any
 
-from orchestra.lambda_entry import ApiFunction
+from orchestra.aws_lambda.functions import ApiFunction
 
 
 def routers() -> list[Any]:

@@ -25,7 +25,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 from infra.config import StageConfig, UsagePlan
 from infra.constructs.function import retention
-from orchestra.api.gateway_responses import GATEWAY_RESPONSES
+from infra.gateway_responses import GATEWAY_RESPONSES
 
 
 @dataclass(frozen=True)

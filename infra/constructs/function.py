@@ -8,7 +8,7 @@ alias (API Gateway and the authorizer invoke the alias, never ``$LATEST``).
 
 A ``streaming`` function runs on the same managed Python runtime with
 ``AWS_LAMBDA_EXEC_WRAPPER`` pointing at ``functions/stream_runtime``, which starts
-Orchestra's streaming Runtime API client (``orchestra.runtime_api``) in place of the managed
+Orchestra's streaming Runtime API client (``orchestra.aws_lambda.runtime_api``) in place of the managed
 one, so API Gateway's ``responseTransferMode: STREAM`` routes get the answer token by token.
 """
 

@@ -20,7 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from infra.config import StageConfig
-from orchestra.lambda_entry import NAMESPACE
+from orchestra.aws_lambda.functions import NAMESPACE
 
 FIVE_MINUTES = Duration.minutes(5)
 

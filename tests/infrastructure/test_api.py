@@ -11,8 +11,7 @@ import pytest
 from aws_cdk.assertions import Match
 from infra.config import load_stage
 from infra.constructs.api import BEARER, ROUTES, Route
-
-from orchestra.api.gateway_responses import GATEWAY_RESPONSES
+from infra.gateway_responses import GATEWAY_RESPONSES
 
 from support.cdk_synth import Synth, of_type
 from support.lambda_api import import_handler

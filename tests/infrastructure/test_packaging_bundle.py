@@ -64,7 +64,7 @@ def test_every_handler_is_shipped_as_a_package(bundle: tuple[Path, BundleReport]
     wrapper = out / "functions" / "stream_runtime"
     assert wrapper.read_bytes() == (ROOT / "functions" / "stream_runtime").read_bytes()
     assert wrapper.stat().st_mode & 0o777 == 0o755
-    assert (out / "orchestra" / "runtime_api" / "__main__.py").is_file()
+    assert (out / "orchestra" / "aws_lambda" / "runtime_api" / "__main__.py").is_file()
 
 
 def test_the_project_package_ships_as_its_wheel_would(bundle: tuple[Path, BundleReport]) -> None:
@@ -116,7 +116,7 @@ def test_bytecode_is_compiled_for_the_target_with_unchecked_hashes(
         # PEP 552 flags: bit 0 hash-based, bit 1 check_source -> 0b01 = unchecked hash
         assert int.from_bytes(header[4:8], "little") == 0b01, pyc
     # tracebacks name Lambda's paths, not this machine's
-    pyc = out / "orchestra" / "__pycache__" / "gateway.cpython-312.pyc"
+    pyc = out / "orchestra" / "generate" / "__pycache__" / "service.cpython-312.pyc"
     filename = subprocess.run(
         [
             target_python.path,
@@ -127,7 +127,7 @@ def test_bytecode_is_compiled_for_the_target_with_unchecked_hashes(
         text=True,
         check=True,
     ).stdout.strip()
-    assert filename == "/var/task/orchestra/gateway.py"
+    assert filename == "/var/task/orchestra/generate/service.py"
 
 
 def test_the_report_adds_up(bundle: tuple[Path, BundleReport], tmp_path: Path) -> None:

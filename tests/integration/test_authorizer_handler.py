@@ -13,7 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from orchestra.api.authorizer import KeysUnavailable, Refused
+from orchestra.aws_lambda.authorizer import KeysUnavailable, Refused
 
 from support.lambda_api import import_handler
 

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orchestra.api.authorizer import authorize
-from orchestra.api.client_keys import ClientKeys
+from orchestra.aws_lambda.authorizer import authorize
 from orchestra.cli import main
+from orchestra.cli.keys import ClientKeys
 from orchestra.errors import InvalidRequest
 
 ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/POST/v1/chat/completions"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.runtime_api.client import DELIMITER
+from orchestra.aws_lambda.runtime_api.client import DELIMITER
 
 from support.lambda_api import (
     CallCounter,

@@ -27,7 +27,7 @@ from orchestra.storage.memory import (
     MemoryCatalogBackend,
     MemoryMetricsBackend,
 )
-from orchestra.storage.metrics import MetricsRecorder, bucket_key
+from orchestra.storage.model_stats import MetricsRecorder, bucket_key
 from orchestra.storage.protocols import BreakerState
 from orchestra.storage.tables import ALL_TABLES, METRICS_TABLE, create_tables
 
@@ -363,7 +363,7 @@ def test_storage_modules_do_not_import_boto3() -> None:
     code = (
         "import sys\n"
         "import orchestra.storage.tables, orchestra.storage.protocols, orchestra.storage.memory\n"
-        "import orchestra.storage.dynamodb, orchestra.storage.metrics\n"
+        "import orchestra.storage.dynamodb, orchestra.storage.model_stats\n"
         "import orchestra.resilience.breaker\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
     )

@@ -16,7 +16,7 @@ import botocore.client
 import pytest
 from moto import mock_aws
 
-from orchestra.lambda_runtime import LambdaApp
+from orchestra.aws_lambda.app import LambdaApp
 from orchestra.storage.tables import create_tables
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from orchestra.api.auth import ApiKeyAuth
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.debate.service import DebateService
-from orchestra.gateway import Gateway
+from orchestra.generate.service import Generate
 from orchestra.multi.service import MultiGenerate
 from orchestra.providers.registry import Registry
 from orchestra.redaction import Redactor
@@ -29,7 +29,7 @@ class Served(Protocol):
     redactor: Redactor
     registry: Registry
     catalog: CatalogSource
-    gateway: Gateway | None
+    gateway: Generate | None
     multi: MultiGenerate | None
     debates: DebateService | None
 
@@ -45,7 +45,7 @@ def services_of(request: Request) -> Served:
     return services
 
 
-def generate_of(services: Served) -> Gateway:
+def generate_of(services: Served) -> Generate:
     if services.gateway is None:
         raise NotServed("generate is not served by this function")
     return services.gateway

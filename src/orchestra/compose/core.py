@@ -38,7 +38,7 @@ from orchestra.storage.memory import (
     MemoryDebateBackend,
     MemoryMetricsBackend,
 )
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 from orchestra.storage.protocols import (
     BreakerBackend,
     CatalogBackend,

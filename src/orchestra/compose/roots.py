@@ -22,7 +22,7 @@ from orchestra.config import Settings
 from orchestra.debate.runner import LocalRunner
 from orchestra.debate.service import DebateService, Starter
 from orchestra.debate.steps import DebateSteps
-from orchestra.gateway import Gateway
+from orchestra.generate.service import Generate
 from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
 from orchestra.panel.fanout import FanOut
@@ -34,9 +34,9 @@ from orchestra.storage.stepfunctions import StepFunctionsStarter
 Root = Callable[..., Services]
 
 
-def _gateway(core: Core) -> Gateway:
+def _gateway(core: Core) -> Generate:
     settings = core.settings
-    return Gateway(
+    return Generate(
         catalog=core.catalog,
         registry=core.registry,
         router=core.router,
@@ -70,7 +70,7 @@ def _selector(core: Core) -> Selector:
     )
 
 
-def _fanout(gateway: Gateway) -> FanOut:
+def _fanout(gateway: Generate) -> FanOut:
     return FanOut(gateway.registry, gateway.runner, gateway.metrics)
 
 
@@ -86,7 +86,7 @@ def _services(core: Core, **served: object) -> Services:
     )
 
 
-def _multi(core: Core, gateway: Gateway, selector: Selector, fanout: FanOut) -> MultiGenerate:
+def _multi(core: Core, gateway: Generate, selector: Selector, fanout: FanOut) -> MultiGenerate:
     return MultiGenerate(
         catalog=core.catalog,
         selector=selector,

@@ -13,7 +13,7 @@ from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.debate.service import DebateService
 from orchestra.debate.steps import DebateSteps
-from orchestra.gateway import Gateway
+from orchestra.generate.service import Generate
 from orchestra.multi.service import MultiGenerate
 from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import Registry
@@ -28,7 +28,7 @@ class Services:
     http: HttpClients
     registry: Registry
     catalog: CatalogSource
-    gateway: Gateway | None = None
+    gateway: Generate | None = None
     multi: MultiGenerate | None = None
     debates: DebateService | None = None
     debate_steps: DebateSteps | None = None

@@ -37,7 +37,7 @@ from orchestra.resilience.fallback import Attempt
 from orchestra.resilience.retry import Deadline
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 
 Strategy = Callable[..., Decision]
 SIMPLE: dict[str, Strategy] = {"vote": vote, "rank": rank, "first": first}

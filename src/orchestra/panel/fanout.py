@@ -43,7 +43,7 @@ from orchestra.schemas.chat import (
     new_completion_id,
 )
 from orchestra.schemas.multi import Status
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 
 log = logging.getLogger("orchestra.panel")
 

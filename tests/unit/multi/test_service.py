@@ -12,7 +12,7 @@ import pytest
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import AllModelsFailed, InvalidRequest, ServerError
-from orchestra.gateway import Gateway
+from orchestra.generate.service import Generate
 from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Fused
 from orchestra.panel.fanout import FanOut
@@ -23,7 +23,7 @@ from orchestra.resilience.retry import RetryPolicy
 from orchestra.routing.router import Router
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 
 from support.scripted import ScriptedProvider
 
@@ -78,7 +78,7 @@ def _service(
     metrics = MetricsRecorder(MemoryMetricsBackend())
     retry = RetryPolicy(attempts_per_model=2, base_delay_s=0.01, rng=random.Random(1))
     # the runner generate uses (its attempt hook reports to the observer and the metrics)
-    runner = Gateway(
+    runner = Generate(
         catalog=catalog,
         registry=registry,
         router=router,

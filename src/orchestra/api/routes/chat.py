@@ -13,7 +13,7 @@ from orchestra.api.deps import generate_of, services_of
 from orchestra.api.errors import validation_error
 from orchestra.api.streaming import DONE, SSEResponse
 from orchestra.errors import InvalidRequest, OrchestraError
-from orchestra.gateway import Gateway, StreamHandle
+from orchestra.generate.service import Generate, StreamHandle
 from orchestra.redaction import Redactor
 from orchestra.schemas.chat import ChatRequest
 
@@ -65,7 +65,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def sse_events(
-    gateway: Gateway, handle: StreamHandle, include_usage: bool, redactor: Redactor
+    gateway: Generate, handle: StreamHandle, include_usage: bool, redactor: Redactor
 ) -> AsyncIterator[bytes]:
     """Chunks as SSE; ``[DONE]`` only after a complete answer, an error event otherwise."""
     try:

@@ -2,7 +2,7 @@
 
 Two ways out: :meth:`LambdaApp.__call__` returns the response whole (Mangum; the managed
 runtime's client posts it), :meth:`LambdaApp.stream` writes it as it is produced (the
-streaming runtime in :mod:`orchestra.runtime_api`, behind ``responseTransferMode: STREAM``).
+streaming runtime in :mod:`orchestra.aws_lambda.runtime_api`, behind ``responseTransferMode: STREAM``).
 Both run the same app on the same loop with the same services.
 
 The module imports almost nothing: settings, services, the app and Mangum are built on the
@@ -26,7 +26,7 @@ from orchestra.errors import OrchestraError, error_envelope
 log = logging.getLogger("orchestra")
 
 if TYPE_CHECKING:
-    from orchestra.runtime_api.http_stream import Write
+    from orchestra.aws_lambda.runtime_api.http_stream import Write
 
 Adapter = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -94,9 +94,6 @@ class LambdaApp(EnvironmentLoop):
         """Import and warm everything that needs no network (before a SnapStart snapshot)."""
         import mangum  # noqa: F401
 
-        import orchestra.api.streaming
-        import orchestra.compose.roots
-        import orchestra.runtime_api.http_stream  # noqa: F401 - the streamed path
         from orchestra.api.app import default_routers
         from orchestra.catalog.models import load_snapshot
         from orchestra.schemas.chat import ChatRequest
@@ -163,7 +160,7 @@ class LambdaApp(EnvironmentLoop):
     async def _stream(
         self, event: dict[str, Any], context: Any, write: Write
     ) -> tuple[int, dict[str, str]]:
-        from orchestra.runtime_api.http_stream import serve
+        from orchestra.aws_lambda.runtime_api.http_stream import serve
 
         refusal = self._not_ready(event)
         if refusal is None:
@@ -239,7 +236,7 @@ def _import_aws_clients() -> None:
 
 def streamed_error(response: dict[str, Any]) -> bytes:
     """A whole proxy response (``error_response``) in the streamed format."""
-    from orchestra.runtime_api.http_stream import head
+    from orchestra.aws_lambda.runtime_api.http_stream import head
 
     body: str = response["body"]
     return head(int(response["statusCode"]), dict(response["headers"]), {}) + body.encode()

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orchestra import snapstart
-from orchestra.runtime_api.client import (
+from orchestra.aws_lambda import snapstart
+from orchestra.aws_lambda.runtime_api.client import (
     ClientGone,
     Invocation,
     RuntimeClient,

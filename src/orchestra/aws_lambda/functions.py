@@ -19,8 +19,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-from orchestra import snapstart
-from orchestra.lambda_runtime import EnvironmentLoop, LambdaApp
+from orchestra.aws_lambda import snapstart
+from orchestra.aws_lambda.app import EnvironmentLoop, LambdaApp
 
 NAMESPACE = "Orchestra"
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -29,7 +29,7 @@ Write = Callable[[bytes], None]
 
 class ApiHandler:
     """What ``_HANDLER`` names: called, it returns the response whole (the managed runtime);
-    ``stream`` writes it as it is produced (the streaming runtime, :mod:`orchestra.runtime_api`).
+    ``stream`` writes it as it is produced (the streaming runtime, :mod:`orchestra.aws_lambda.runtime_api`).
     """
 
     def __init__(self, buffered: Handler, stream: Callable[[dict[str, Any], Any, Write], None]):
@@ -130,7 +130,7 @@ class AuthorizerFunction:
         )(self._handle)
 
     def clients(self) -> Mapping[str, str]:
-        from orchestra.api.authorizer import KeysUnavailable
+        from orchestra.aws_lambda.authorizer import KeysUnavailable
         from orchestra.config import Settings
         from orchestra.secrets import read_secret_json
 
@@ -147,14 +147,14 @@ class AuthorizerFunction:
             raise KeysUnavailable from exc
 
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        from orchestra.api.authorizer import authorize
+        from orchestra.aws_lambda.authorizer import authorize
 
         return authorize(event, self.clients())
 
     def prewarm(self) -> None:
         from aws_lambda_powertools.utilities import parameters  # noqa: F401
 
-        import orchestra.api.authorizer  # noqa: F401
+        import orchestra.aws_lambda.authorizer  # noqa: F401
         from orchestra.config import Settings  # noqa: F401
 
     def before_snapshot(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestra.api.authorizer import (
+from orchestra.aws_lambda.authorizer import (
     KeysUnavailable,
     Refused,
     authorize,

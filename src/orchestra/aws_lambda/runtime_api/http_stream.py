@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestra.runtime_api.client import DELIMITER, ClientGone
+from orchestra.aws_lambda.runtime_api.client import DELIMITER, ClientGone
 
 log = logging.getLogger("orchestra.runtime")
 Write = Callable[[bytes], None]

@@ -11,14 +11,14 @@ import pytest
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import StreamInterrupted
-from orchestra.gateway import Gateway
+from orchestra.generate.service import Generate
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.routing.router import Router
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChunkChoice, Delta
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 
 MODEL = ModelInfo(
     id="slow/m",
@@ -55,8 +55,8 @@ class Trickle:
             self.closed = True
 
 
-def _gateway(provider: Trickle, breaker: CircuitBreaker, deadline: float) -> Gateway:
-    return Gateway(
+def _gateway(provider: Trickle, breaker: CircuitBreaker, deadline: float) -> Generate:
+    return Generate(
         catalog=CatalogSource(base=Catalog([MODEL])),
         registry=Registry({"slow": provider}, {}),  # type: ignore[dict-item]
         router=Router({"slow"}, max_candidates=1),

@@ -16,14 +16,14 @@ from orchestra.errors import (
     RateLimited,
     ServerError,
 )
-from orchestra.gateway import Gateway
+from orchestra.generate.service import Generate
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.routing.router import Router
 from orchestra.schemas.chat import ChatRequest
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 
 from support.scripted import ScriptedProvider
 
@@ -46,11 +46,11 @@ MODELS = [_model("a", 1400, 8_000), _model("b", 1350, 8_000), _model("big", 1300
 
 def _gateway(
     provider: ScriptedProvider, *, failures: int = 3, attempts: int = 2, deadline: float = 5.0
-) -> Gateway:
+) -> Generate:
     breaker = CircuitBreaker(
         MemoryBreakerBackend(), BreakerPolicy(failure_threshold=failures, cooldown_s=60)
     )
-    return Gateway(
+    return Generate(
         catalog=CatalogSource(base=Catalog(MODELS)),
         registry=Registry({P: provider}, {}),
         router=Router({P}, max_candidates=3),

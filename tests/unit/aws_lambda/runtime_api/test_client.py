@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestra.runtime_api.client import (
+from orchestra.aws_lambda.runtime_api.client import (
     HTTP_INTEGRATION,
     ClientGone,
     RuntimeApiError,

@@ -6,7 +6,7 @@ that client (``apiKeySource: AUTHORIZER``). API Gateway caches a decision per to
 every method of the stage, so the policy covers the whole stage, not the one method asked.
 
 A refusal is the exception whose message is exactly ``Unauthorized`` (:class:`Refused`):
-API Gateway then answers 401 (in OpenAI's shape, see ``gateway_responses``). A malformed
+API Gateway then answers 401 (in OpenAI's shape, see ``infra/gateway_responses.py``). A malformed
 event or ``methodArn`` is refused the same way. Keys never reach a log line or an error.
 """
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from orchestra import snapstart
-from orchestra.lambda_runtime import LambdaApp
+from orchestra.aws_lambda import snapstart
+from orchestra.aws_lambda.app import LambdaApp
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import pytest
 from fastapi import FastAPI
 
 from orchestra.api.streaming import KEEPALIVE, SSEResponse, with_keepalive
-from orchestra.lambda_runtime import LambdaApp
-from orchestra.runtime_api.client import DELIMITER, ClientGone
-from orchestra.runtime_api.http_stream import head, serve
+from orchestra.aws_lambda.app import LambdaApp
+from orchestra.aws_lambda.runtime_api.client import DELIMITER, ClientGone
+from orchestra.aws_lambda.runtime_api.http_stream import head, serve
 
-EVENTS = Path(__file__).resolve().parents[3] / "events" / "generate"
+EVENTS = Path(__file__).resolve().parents[4] / "events" / "generate"
 
 
 def _event(name: str = "rest_v1_chat_completions_stream.json") -> dict[str, Any]:

@@ -9,7 +9,7 @@ that was built regardless and re-seeds ``random``.
 
 Who runs the hooks: under the managed runtime's own client, ``snapshot_restore_py`` (it
 exists only in the Lambda Python runtime, 3.12+); under Orchestra's streaming runtime
-(:mod:`orchestra.runtime_api`), which replaces that client, :func:`own_hooks`, which the
+(:mod:`orchestra.aws_lambda.runtime_api`), which replaces that client, :func:`own_hooks`, which the
 streaming runtime calls around its ``restore/next``. Elsewhere :func:`install` does nothing.
 """
 

@@ -246,7 +246,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from orchestra.api.client_keys import ClientKeys
+    from orchestra.cli.keys import ClientKeys
     from orchestra.errors import OrchestraError
 
     if args.action != "list" and not args.name:
@@ -319,7 +319,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code: int = args.func(args)
     return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

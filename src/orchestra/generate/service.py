@@ -27,9 +27,9 @@ from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
-from orchestra.storage.metrics import MetricsRecorder
+from orchestra.storage.model_stats import MetricsRecorder
 
-log = logging.getLogger("orchestra.gateway")
+log = logging.getLogger("orchestra.generate")
 
 
 @dataclass
@@ -73,7 +73,7 @@ class StreamHandle(Routed):
     deadline: Deadline | None = None
 
 
-class Gateway:
+class Generate:
     def __init__(
         self,
         *,

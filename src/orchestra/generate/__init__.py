@@ -1,0 +1,1 @@
+"""The generate use case: one request routed down a ranked chain (see :mod:`.service`)."""
