@@ -48,17 +48,6 @@ class Routed:
             return 0.0
         return self.model.cost(self.usage.prompt_tokens, self.usage.completion_tokens)
 
-    def headers(self) -> dict[str, str]:
-        headers = {
-            "x-orchestra-model": self.model.id,
-            "x-orchestra-provider": self.model.provider,
-            "x-orchestra-attempts": ";".join(a.header_value() for a in self.attempts),
-            "x-orchestra-route": self.plan.header(self.model.id),
-        }
-        if self.usage is not None:
-            headers["x-orchestra-cost-usd"] = f"{self.cost_usd:.8f}"
-        return headers
-
 
 @dataclass
 class Generation(Routed):

@@ -7,9 +7,9 @@ cannot serve it, and re-scores the short list with latency observed in this proc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.errors import NoCandidates, UnknownModel
@@ -45,10 +45,11 @@ class RoutePlan:
         if len(self.rejected) < MAX_REJECTED_REPORTED:
             self.rejected.append((model_id, reason))
 
-    def header(self, chosen: str | None) -> str:
-        """The ``x-orchestra-route`` value: compact JSON, ASCII only."""
+    def explain(self, chosen: str | None) -> dict[str, Any]:
+        """Why ``chosen``: the profile, its score breakdown, the chain and what was rejected
+        (the api layer sends it as ``x-orchestra-route``)."""
         pick = next((c for c in self.candidates if c.model.id == chosen), None)
-        body = {
+        return {
             "profile": self.profile,
             "complexity": self.complexity,
             "chosen": chosen,
@@ -56,7 +57,6 @@ class RoutePlan:
             "chain": [c.model.id for c in self.candidates],
             "rejected": [{"model": m, "reason": r} for m, r in self.rejected],
         }
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=True)
 
 
 class _Index:

@@ -120,7 +120,7 @@ def test_nothing_fits_is_a_clear_error_with_reasons():
 
 def test_route_header_explains_the_choice():
     plan = _plan("auto:speed", tools=[{"type": "function", "function": {"name": "f"}}])
-    header = json.loads(plan.header(plan.candidates[0].model.id))
+    header = plan.explain(plan.candidates[0].model.id)
     assert header["profile"] == "speed"
     assert {"model": "p/fast", "reason": "no_tool_support"} in header["rejected"]
     assert "score" in json.dumps(header)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from orchestra.api.body import read_body
 from orchestra.api.deps import generate_of, services_of
 from orchestra.api.errors import validation_error
+from orchestra.api.headers import routed_headers
 from orchestra.api.streaming import DONE, SSEResponse
 from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.generate.service import Generate, StreamHandle
@@ -53,14 +54,14 @@ async def chat_completions(request: Request) -> Response:
         return SSEResponse(
             sse_events(gateway, handle, chat.wants_usage_in_stream(), services.redactor),
             keepalive_s=services.settings.stream_keepalive_s,
-            headers=handle.headers(),
+            headers=routed_headers(handle),
         )
     result = await generate_of(services).generate(chat)
     assert result.response is not None
     return Response(
         result.response.model_dump_json(exclude_none=True),
         media_type="application/json",
-        headers=result.headers(),
+        headers=routed_headers(result),
     )
 
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from orchestra.api.body import json_object, read_body
 from orchestra.api.deps import Served, multi_of, services_of
 from orchestra.api.errors import validation_error
+from orchestra.api.headers import multi_headers
 from orchestra.api.streaming import DONE, SSEResponse, comment
 from orchestra.errors import OrchestraError
 from orchestra.panel.fanout import ModelRun
@@ -68,19 +69,8 @@ async def multi_generate(request: Request) -> Response:
     return Response(
         result.model_dump_json(exclude_none=True),
         media_type="application/json",
-        headers=_headers(result),
+        headers=multi_headers(result),
     )
-
-
-def _headers(result: MultiGenerateResponse) -> dict[str, str]:
-    headers = {
-        "x-orchestra-strategy": result.fusion.applied,
-        "x-orchestra-models": ",".join(r.model for r in result.results if r.status != "skipped"),
-        "x-orchestra-cost-usd": f"{result.cost_usd:.8f}",
-    }
-    if result.winner:
-        headers["x-orchestra-winner"] = result.winner
-    return headers
 
 
 async def _streamed(services: Served, parsed: MultiGenerateRequest) -> Response:
@@ -99,7 +89,7 @@ async def _streamed(services: Served, parsed: MultiGenerateRequest) -> Response:
         raise
     if task.done():  # over before anything was sent: errors keep their status code
         result = task.result()
-        return SSEResponse(_finished(result), headers=_headers(result))
+        return SSEResponse(_finished(result), headers=multi_headers(result))
     return SSEResponse(
         _progress(task, arrivals, services, early),
         keepalive_s=services.settings.stream_keepalive_s,
