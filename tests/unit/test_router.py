@@ -144,3 +144,46 @@ def test_observed_latency_is_compared_on_the_priors_scale():
     assert 0.9 * prior < seen < 1.1 * prior
     # a slow upstream stays slow after projection
     assert comparable_latency_ms(model, 3000.0, 6) > 1.5 * prior
+
+
+def _window_model(window: int, max_output: int = 4096) -> ModelInfo:
+    return ModelInfo(
+        id="p/w",
+        context_window=window,
+        max_output_tokens=max_output,
+        input_price=0,
+        output_price=0,
+        quality=1200,
+    )
+
+
+def test_context_window_filter_reserves_room_for_max_tokens():
+    from orchestra.routing.router import unfit_reason
+    from orchestra.routing.tokens import estimate_prompt_tokens
+
+    # Given a prompt that fits a 4k window on its own
+    request = ChatRequest.model_validate(
+        {"model": "p/w", "messages": [{"role": "user", "content": "hello " * 50}]}
+    )
+    prompt = estimate_prompt_tokens(request)
+    model = _window_model(4000)
+    assert prompt < 4000
+    # When the answer may take the rest of the window exactly, the model fits
+    exact = request.model_copy(update={"max_tokens": 4000 - prompt})
+    assert unfit_reason(model, exact, prompt) is None
+    # But one token more than the window holds is refused, naming prompt + reserve
+    over = request.model_copy(update={"max_tokens": 4000 - prompt + 1})
+    assert unfit_reason(model, over, prompt) == f"context_window({prompt}+{4001 - prompt}>4000)"
+
+
+def test_without_max_tokens_the_default_reserve_counts_against_the_window():
+    from orchestra.routing.router import DEFAULT_OUTPUT_RESERVE, unfit_reason
+
+    request = ChatRequest.model_validate(
+        {"model": "p/w", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    # the default reserve, capped by the model's own output limit, must fit beside the prompt
+    assert unfit_reason(_window_model(100 + DEFAULT_OUTPUT_RESERVE), request, 100) is None
+    assert unfit_reason(_window_model(99 + DEFAULT_OUTPUT_RESERVE), request, 100) is not None
+    assert unfit_reason(_window_model(300, max_output=200), request, 100) is None
+    assert unfit_reason(_window_model(299, max_output=200), request, 100) is not None
