@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -10,6 +11,7 @@ from orchestra.api.auth import ApiKeyAuth
 from orchestra.config import Settings
 from orchestra.debate.service import DebateService
 from orchestra.debate.steps import DebateSteps
+from orchestra.errors import InvalidRequest
 from orchestra.gateway import Gateway
 from orchestra.multi.service import MultiGenerate
 from orchestra.providers.http import HttpClients
@@ -38,3 +40,17 @@ class Services:
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def only_query(*declared: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency refusing query parameters it does not declare (a misspelt
+    ``?profle=`` would otherwise be ignored without a word)."""
+
+    async def check(request: Request) -> None:
+        for name in request.query_params:
+            if name not in declared:
+                raise InvalidRequest(
+                    f"Unknown query parameter '{name}'", param=name, code="unknown_parameter"
+                )
+
+    return check

@@ -15,14 +15,15 @@ from orchestra.api.errors import validation_error
 from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.gateway import Gateway, StreamHandle
 from orchestra.redaction import Redactor
-from orchestra.schemas.chat import ChatRequest
+from orchestra.schemas import contract
+from orchestra.schemas.chat import ChatRequest, ChatResponse
 
 router = APIRouter()
 
 _SCHEMA = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": ChatRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": contract.chat_request()}},
     }
 }
 
@@ -42,7 +43,12 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise validation_error(list(errors)) from exc
 
 
-@router.post("/v1/chat/completions", openapi_extra=_SCHEMA)
+@router.post(
+    "/v1/chat/completions",
+    openapi_extra=_SCHEMA,
+    response_model=ChatResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def chat_completions(request: Request) -> Response:
     services = services_of(request)
     await services.auth.check(request.headers.get("authorization"))

@@ -8,24 +8,15 @@ from pydantic import ValidationError
 from orchestra.api.body import json_object, read_body
 from orchestra.api.deps import services_of
 from orchestra.api.errors import validation_error
-from orchestra.schemas.chat import ChatRequest
-from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
+from orchestra.schemas import contract
+from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse
 
 router = APIRouter()
 
 _SCHEMA = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "allOf": [
-                        ChatRequest.model_json_schema(),
-                        MultiOptions.model_json_schema(),
-                    ]
-                }
-            }
-        },
+        "content": {"application/json": {"schema": contract.multi_generate_request()}},
     }
 }
 
