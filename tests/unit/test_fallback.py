@@ -165,3 +165,39 @@ async def test_streams_fall_back_before_the_first_chunk():
     assert handle.model.id == "scripted/b"
     assert all(c.model == "scripted/b" for c in chunks)
     assert chunks[-1].usage is not None and handle.usage is not None
+
+
+async def test_a_failed_chain_reports_each_attempt_with_its_provider_and_time():
+    provider = ScriptedProvider(P)
+    for name in ("a", "b", "big"):
+        provider.enqueue(name, *[_err(ServerError, name)] * 2)
+    with pytest.raises(AllCandidatesFailed) as info:
+        await _gateway(provider).generate(_request())
+    attempts = info.value.attempts
+    assert [a.model for a in attempts] == ["scripted/a"] * 2 + ["scripted/b"] * 2 + [
+        "scripted/big"
+    ] * 2
+    assert {a.provider for a in attempts} == {P}
+    assert info.value.message.startswith("All candidate models failed (scripted/a: ServerError, ")
+
+
+async def test_attempt_latency_is_measured_in_milliseconds():
+    from orchestra.resilience.fallback import FallbackRunner
+    from orchestra.resilience.retry import Deadline
+
+    ticks = iter([10.0, 10.25])  # the call starts at 10 s and ends at 10.25 s
+    seen: list[float] = []
+    breaker = CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy())
+    runner = FallbackRunner(
+        breaker, on_attempt=lambda c, e, ms: seen.append(ms), clock=lambda: next(ticks)
+    )
+    plan = Router({P}).plan(_request("scripted/a"), Catalog(MODELS))
+
+    async def call(candidate, budget):
+        return "ok"
+
+    outcome = await runner.run(plan, call, Deadline(30))
+    assert outcome.value == "ok" and seen == [250.0]
+    assert [(a.model, a.provider, a.outcome, a.latency_ms) for a in outcome.attempts] == [
+        ("scripted/a", P, "ok", 250.0)
+    ]

@@ -187,3 +187,95 @@ def test_without_max_tokens_the_default_reserve_counts_against_the_window():
     assert unfit_reason(_window_model(99 + DEFAULT_OUTPUT_RESERVE), request, 100) is not None
     assert unfit_reason(_window_model(300, max_output=200), request, 100) is None
     assert unfit_reason(_window_model(299, max_output=200), request, 100) is not None
+
+
+def _many(n: int) -> Catalog:
+    return Catalog(
+        ModelInfo(
+            id=f"p/m{i}",
+            context_window=32_000,
+            input_price=1e-6,
+            output_price=1e-6,
+            quality=1000 + 10 * i,
+        )
+        for i in range(n)
+    )
+
+
+def test_the_chain_is_as_long_as_asked_and_four_by_default():
+    request = ChatRequest(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert len(Router({"p"}).plan(request, _many(10), extra=0).candidates) == 4
+    assert len(Router({"p"}, max_candidates=2).plan(request, _many(10), extra=0).candidates) == 2
+    assert len(Router({"p"}, max_candidates=2).plan(request, _many(10), extra=3).candidates) == 5
+
+
+def test_a_new_catalog_is_ranked_afresh():
+    router = Router({"p"})
+    request = ChatRequest(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert _ids(router.plan(request, _catalog()))[0].startswith("p/")
+    fresh = _many(3)
+    assert set(_ids(router.plan(request, fresh))) == {"p/m0", "p/m1", "p/m2"}
+    assert set(_ids(router.plan(request, fresh))) == {"p/m0", "p/m1", "p/m2"}
+
+
+def test_observed_latency_reorders_the_short_list():
+    request = ChatRequest(model="auto:speed", messages=[{"role": "user", "content": "hi"}])
+    router = Router({"p"})
+    first = _ids(router.plan(request, _catalog()))[0]
+    slow = router.plan(request, _catalog(), observed_ms=lambda m: 60_000.0 if m == first else None)
+    assert _ids(slow)[0] != first and first in _ids(slow)
+
+
+def test_rankings_list_every_configured_model_best_first():
+    ranked = Router({"p"}).rankings(_catalog(), "speed")
+    assert ranked[0].model.id == "p/fast"
+    assert {c.model.id for c in ranked} == {m[0] for m in MODELS if m[0].startswith("p/")}
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+def test_an_explicit_chain_skips_unconfigured_models_and_goes_on():
+    plan = _plan("other/unconfigured", fallbacks=["p/mid"])
+    assert _ids(plan) == ["p/mid"]
+    assert plan.rejected == [("other/unconfigured", "provider_not_configured")]
+    # an explicit model is scored like the same model in the rankings
+    ranked = {c.model.id: c for c in Router({"p"}).rankings(_catalog(), "balanced")}
+    assert plan.candidates[0].breakdown == ranked["p/mid"].breakdown
+    with pytest.raises(NoCandidates) as caught:
+        _plan("other/unconfigured")
+    assert caught.value.param == "model"
+
+
+def test_no_candidates_lists_the_reasons_separated():
+    with pytest.raises(NoCandidates) as caught:
+        _plan("p/cheap", "word " * 60_000, fallbacks=["p/fast"])
+    assert "(p/cheap: context_window(" in caught.value.message
+    assert "); p/fast: context_window(" in caught.value.message
+    with pytest.raises(NoCandidates) as auto:
+        _plan("auto:budget", "word " * 3_000_000)
+    assert auto.value.param == "model"
+
+
+def test_output_limit_equal_to_the_models_maximum_fits_and_streaming_needs_support():
+    from orchestra.routing.router import unfit_reason
+
+    model = _window_model(100_000, max_output=4096)
+    request = ChatRequest.model_validate(
+        {"model": "p/w", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4096}
+    )
+    assert unfit_reason(model, request, 10) is None
+    assert unfit_reason(model, request.model_copy(update={"max_tokens": 4097}), 10) == (
+        "max_output_tokens(4096)"
+    )
+    no_stream = model.model_copy(update={"capabilities": frozenset()})
+    assert unfit_reason(no_stream, request.model_copy(update={"stream": True}), 10) == (
+        "no_streaming"
+    )
+
+
+def test_route_header_has_exactly_its_fields():
+    plan = _plan("auto:speed")
+    chosen = plan.candidates[0].model.id
+    header = json.loads(plan.header(chosen))
+    assert set(header) == {"profile", "complexity", "chosen", "breakdown", "chain", "rejected"}
+    assert header["chosen"] == chosen and header["breakdown"] == plan.candidates[0].breakdown
+    assert json.loads(plan.header(None))["breakdown"] is None
