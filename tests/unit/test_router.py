@@ -279,3 +279,8 @@ def test_route_header_has_exactly_its_fields():
     assert set(header) == {"profile", "complexity", "chosen", "breakdown", "chain", "rejected"}
     assert header["chosen"] == chosen and header["breakdown"] == plan.candidates[0].breakdown
     assert json.loads(plan.header(None))["breakdown"] is None
+
+
+def test_one_catalog_is_indexed_once():
+    router, catalog = Router({"p"}), _catalog()
+    assert router._index_for(catalog) is router._index_for(catalog)

@@ -151,3 +151,14 @@ async def test_unknown_or_malformed_step_events_are_typed_errors() -> None:
         await steps.run({"step": "dance", "debate_id": "dbt_x"})
     with pytest.raises(DebateFailed, match="no round number"):
         await steps.run({"step": "converge", "debate_id": "dbt_x"})
+
+
+def test_summarise_keeps_an_answer_of_exactly_the_limit_and_cuts_to_fit_it() -> None:
+    exact = "x" * prompts.SUMMARY_CHARS
+    assert prompts.summarise(exact) == exact
+    long = "Reasoning goes here. " * 200 + "The answer is 42."
+    cut = prompts.summarise(long)
+    head, final = cut.split(" [...] ")
+    assert final.endswith("42") and len(head) == prompts.SUMMARY_CHARS - len(final) - 20
+    tiny = prompts.summarise("y" * 600 + " The answer is 42.", 210)
+    assert len(tiny.split(" [...] ")[0]) == 200  # the opening is never cut below 200

@@ -126,3 +126,17 @@ def test_shifted_profiles_keep_their_weights_summing_to_one_and_their_descriptio
             shifted = profile.shifted(complexity)  # type: ignore[arg-type]
             total = shifted.quality + shifted.speed + shifted.cost + shifted.context
             assert total == pytest.approx(1.0) and shifted.description == profile.description
+
+
+def test_expected_latency_adds_a_typical_answers_generation_time() -> None:
+    model = ModelInfo(
+        id="p/m",
+        context_window=8000,
+        input_price=0,
+        output_price=0,
+        quality=1,
+        latency_ms=100,
+        tokens_per_s=100,
+    )
+    assert scorer.expected_latency_ms(model) == pytest.approx(100 + 300 / 100 * 1000)
+    assert scorer.expected_latency_ms(model, 50) == pytest.approx(600.0)
