@@ -113,3 +113,45 @@ def test_a_verdict_after_an_unreadable_json_object_is_still_found() -> None:
     assert verdict is not None and verdict.index == 1 and verdict.reason == "clearer"
     bare = parse_verdict('{"best": 3}', 3)
     assert bare is not None and bare.reason == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "key", "final"),
+    [
+        ("(B)", "choice", "choice:B", "(B)"),
+        ("Yes, it is", "boolean", "bool:yes", "Yes, it is"),
+        ("No, it is not", "boolean", "bool:no", "No, it is not"),
+        (
+            "No, it is not that simple",
+            "short",
+            "no it is not that simple",
+            "No, it is not that simple",
+        ),
+        ("Paris", "short", "paris", "Paris"),
+        (r"Let me think. \boxed{7} is it.", "number", "num:7", "7"),
+        ("The answer is 3 / 4.", "number", "num:0.75", "3 / 4"),
+        ("6 x 7 = 42", "number", "num:42", "6 x 7 = 42"),
+        ("x = 3 + 4 = 7", "number", "num:7", "x = 3 + 4 = 7"),
+    ],
+)
+def test_normalisation_keeps_the_final_phrase(text: str, kind: str, key: str, final: str) -> None:
+    normalized = normalize(text)
+    assert (normalized.kind, normalized.key, normalized.final) == (kind, key, final)
+
+
+def test_a_long_answer_phrase_is_kept_up_to_sixteen_words() -> None:
+    sixteen = " ".join(["word"] * 16)
+    assert normalize(f"Some reasoning first. The answer is {sixteen}.").final == sixteen
+    seventeen = " ".join(["word"] * 17)
+    assert normalize(f"Some reasoning first, then more. The answer is {seventeen}.").final is None
+
+
+def test_the_synthesiser_sees_the_conversation_and_writes_with_little_randomness() -> None:
+    from orchestra.fusion.prompts import SYNTHESIS_MAX_TOKENS, synthesis_request
+
+    question = [ChatMessage(role="user", content="How do I scale this service?")]
+    request = synthesis_request(question, ["Use a queue.", "Add a cache."], None)
+    assert request.temperature == 0.2 and request.max_tokens == SYNTHESIS_MAX_TOKENS
+    user = request.messages[-1].text()
+    assert "<conversation>\nUSER: How do I scale this service?\n</conversation>" in user
+    assert synthesis_request(question, ["a", "b"], 300).max_tokens == 300
