@@ -9,6 +9,7 @@ import pytest
 
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
+from orchestra.debate.runner import caught
 from orchestra.debate.steps import DebateFailed, DebateSteps
 from orchestra.debate.store import DebateStore
 from orchestra.errors import ServerError
@@ -162,3 +163,40 @@ async def test_nothing_to_synthesise_without_a_round() -> None:
 def test_records_expire_ttl_days_after_they_are_written() -> None:
     store = DebateStore(MemoryDebateBackend(), ttl_days=2, clock=lambda: 1_000.5)
     assert store._expires() == 1_000 + 2 * 86_400
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (
+            caught(DebateFailed("round 2: 1 participant(s) answered")),
+            "DebateFailed: round 2: 1 participant(s) answered",
+        ),
+        ({"Error": "States.Timeout", "Cause": "no answer"}, "States.Timeout: no answer"),
+        (
+            {"Error": "Lambda.Unknown", "Cause": '{"errorMessage": "out of memory"}'},
+            "Lambda.Unknown: out of memory",
+        ),
+        ({"Error": "States.Runtime"}, "States.Runtime"),
+        (None, "unknown error"),
+    ],
+)
+async def test_a_failed_debate_records_one_line_saying_why(error: Any, cause: str) -> None:
+    store = DebateStore(MemoryDebateBackend())
+    await store.create(
+        Debate(
+            id=DEBATE_ID,
+            question=[ChatMessage(role="user", content="q")],
+            participants=["p/0", "p/1"],
+            judge="p/j",
+            max_rounds=3,
+            threshold=0.9,
+            turn_timeout_s=30,
+            max_tokens=256,
+            created_at=time.time(),
+        )
+    )
+    steps = DebateSteps(store, CatalogSource(), fanout=None)  # type: ignore[arg-type]
+    assert await steps.fail(DEBATE_ID, error) == {"status": "FAILED"}
+    debate = await store.load(DEBATE_ID)
+    assert debate.status == "FAILED" and debate.error == cause
