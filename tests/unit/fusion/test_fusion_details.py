@@ -128,6 +128,9 @@ def test_a_verdict_after_an_unreadable_json_object_is_still_found() -> None:
             "No, it is not that simple",
         ),
         ("Paris", "short", "paris", "Paris"),
+        ("Paris.", "short", "paris", "Paris"),
+        ("choice B", "choice", "choice:B", "choice B"),
+        ("forty-two", "number", "num:42", "forty-two"),
         (r"Let me think. \boxed{7} is it.", "number", "num:7", "7"),
         ("The answer is 3 / 4.", "number", "num:0.75", "3 / 4"),
         ("6 x 7 = 42", "number", "num:42", "6 x 7 = 42"),
@@ -137,6 +140,7 @@ def test_a_verdict_after_an_unreadable_json_object_is_still_found() -> None:
 def test_normalisation_keeps_the_final_phrase(text: str, kind: str, key: str, final: str) -> None:
     normalized = normalize(text)
     assert (normalized.kind, normalized.key, normalized.final) == (kind, key, final)
+    assert normalized.text == text
 
 
 def test_a_long_answer_phrase_is_kept_up_to_sixteen_words() -> None:
@@ -152,6 +156,29 @@ def test_the_synthesiser_sees_the_conversation_and_writes_with_little_randomness
     question = [ChatMessage(role="user", content="How do I scale this service?")]
     request = synthesis_request(question, ["Use a queue.", "Add a cache."], None)
     assert request.temperature == 0.2 and request.max_tokens == SYNTHESIS_MAX_TOKENS
+    assert request.model == "synthesizer"
     user = request.messages[-1].text()
+    assert user.endswith("Write the merged answer.")
     assert "<conversation>\nUSER: How do I scale this service?\n</conversation>" in user
     assert synthesis_request(question, ["a", "b"], 300).max_tokens == 300
+
+
+def test_structured_answers_without_a_value_agree_by_key() -> None:
+    assert similarity(normalize("(B)"), normalize("B")) == 1.0
+    assert similarity(normalize("(B)"), normalize("C")) == 0.0
+    assert Clustering([], []).largest() == []
+
+
+def test_equal_clusters_are_ordered_by_the_evidence_behind_them() -> None:
+    weak = Answer.of(_model("x/weak", quality=1100), "41")
+    strong = Answer.of(_model("y/strong", quality=1500), "42")
+    assert clustering_of([weak, strong]).clusters == [[1], [0]]
+
+
+def test_merge_shows_the_stronger_models_wording_of_a_shared_answer() -> None:
+    weak = Answer.of(_model("x/weak", quality=1100), "42")
+    strong = Answer.of(_model("y/strong", quality=1500), "The answer is 42.")
+    other = Answer.of(_model("z/other", quality=1300), "17")
+    answers = [weak, strong, other]
+    content = merge_sections(answers, clustering_of(answers)).content
+    assert content.startswith("### Consensus (2 of 3: x/weak, y/strong)\n\nThe answer is 42.")
