@@ -182,3 +182,25 @@ def test_merge_shows_the_stronger_models_wording_of_a_shared_answer() -> None:
     answers = [weak, strong, other]
     content = merge_sections(answers, clustering_of(answers)).content
     assert content.startswith("### Consensus (2 of 3: x/weak, y/strong)\n\nThe answer is 42.")
+
+
+def test_a_rank_score_is_the_weighted_sum_of_its_parts() -> None:
+    from orchestra.fusion.strategies import RANK_WEIGHTS
+    from orchestra.routing.scorer import cost_score
+
+    best = Answer.of(_model("x/best", quality=1500), "An answer.")
+    cost = cost_score(best.model.blended_price())
+    expected = RANK_WEIGHTS["quality"] * 1.0 + RANK_WEIGHTS["length"] * 1.0
+    assert rank_scores([best]) == {0: round(expected + RANK_WEIGHTS["cost"] * cost, 4)}
+
+
+def test_prompt_wording_and_notes_that_clients_see() -> None:
+    from orchestra.fusion.prompts import judge_request
+
+    question = [ChatMessage(role="user", content="q")]
+    user = judge_request(question, ["a", "b"]).messages[-1].text()
+    assert user.endswith("Which answer is best? Reply with JSON only.")
+    same = [Answer.of(_model(f"{m}/a"), "42") for m in ("x", "y")]
+    note = merge_sections(same, clustering_of(same)).note
+    assert note == "every model gave the same answer: it is returned as is"
+    assert normalize("Malcolm X").key == "malcolm x"
