@@ -148,3 +148,40 @@ async def test_merge_with_two_different_answers_and_no_synthesiser_says_so() -> 
     )
     assert response.fusion.note == "no synthesiser: attributed sections"
     assert response.fusion.synthesizer is None
+
+
+async def test_a_named_synthesiser_is_used_even_when_better_ones_exist() -> None:
+    provider = ScriptedProvider(P)
+    provider.enqueue("openai-smart", "Use a queue.")
+    provider.enqueue("anthropic-mid", "Add a cache.")
+    provider.enqueue("google-fast", "Use a queue and add a cache.")
+    service = _service(provider)
+    named = await service.run(_request(models=[SMART, MID], strategy="merge", synthesizer=FAST))
+    assert named.fusion.synthesizer is not None and named.fusion.synthesizer.model == FAST
+
+
+async def test_an_auto_synthesiser_is_the_best_model_whose_breaker_is_closed() -> None:
+    provider = ScriptedProvider(P)
+    provider.enqueue("anthropic-mid", "Use a queue.")
+    provider.enqueue("google-fast", "Add a cache.")
+    service = _service(provider)
+    await service.gateway.breaker.record_failure(SMART)  # the best model is unavailable
+    auto = await service.run(_request(models=[MID, FAST], strategy="merge", synthesizer="auto"))
+    assert auto.fusion.synthesizer is not None and auto.fusion.synthesizer.model == MID
+
+
+async def test_a_named_synthesiser_is_tried_even_with_its_breaker_open() -> None:
+    provider = ScriptedProvider(P)
+    provider.enqueue("openai-smart", "Use a queue.")
+    provider.enqueue("anthropic-mid", "Add a cache.")
+    service = _service(provider)
+    await service.gateway.breaker.record_failure(FAST)
+    response = await service.run(_request(models=[SMART, MID], strategy="merge", synthesizer=FAST))
+    assert response.fusion.synthesizer is not None and response.fusion.synthesizer.model == FAST
+
+
+async def test_a_model_not_called_is_reported_as_a_request_problem() -> None:
+    response = await _service(ScriptedProvider(P)).run(_request(models=[FAST, OUTSIDE]))
+    skipped = next(r for r in response.results if r.model == OUTSIDE)
+    assert skipped.status == "skipped" and skipped.error is not None
+    assert skipped.error.type == "invalid_request_error" and skipped.error.status == 400
