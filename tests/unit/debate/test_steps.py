@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -169,19 +170,28 @@ def test_records_expire_ttl_days_after_they_are_written() -> None:
     ("error", "cause"),
     [
         (
-            caught(DebateFailed("round 2: 1 participant(s) answered")),
+            lambda: caught(DebateFailed("round 2: 1 participant(s) answered")),
             "DebateFailed: round 2: 1 participant(s) answered",
         ),
-        ({"Error": "States.Timeout", "Cause": "no answer"}, "States.Timeout: no answer"),
         (
-            {"Error": "Lambda.Unknown", "Cause": '{"errorMessage": "out of memory"}'},
+            lambda: {
+                "Error": "States.TaskFailed",
+                "Cause": '{"errorType": "DebateFailed", "errorMessage": "no judge"}',
+            },
+            "DebateFailed: no judge",
+        ),
+        (lambda: {"Error": "States.Timeout", "Cause": "no answer"}, "States.Timeout: no answer"),
+        (
+            lambda: {"Error": "Lambda.Unknown", "Cause": '{"errorMessage": "out of memory"}'},
             "Lambda.Unknown: out of memory",
         ),
-        ({"Error": "States.Runtime"}, "States.Runtime"),
-        (None, "unknown error"),
+        (lambda: {"Error": "States.Runtime"}, "States.Runtime"),
+        (lambda: None, "unknown error"),
     ],
 )
-async def test_a_failed_debate_records_one_line_saying_why(error: Any, cause: str) -> None:
+async def test_a_failed_debate_records_one_line_saying_why(
+    error: Callable[[], Any], cause: str
+) -> None:
     store = DebateStore(MemoryDebateBackend())
     await store.create(
         Debate(
@@ -197,6 +207,6 @@ async def test_a_failed_debate_records_one_line_saying_why(error: Any, cause: st
         )
     )
     steps = DebateSteps(store, CatalogSource(), fanout=None)  # type: ignore[arg-type]
-    assert await steps.fail(DEBATE_ID, error) == {"status": "FAILED"}
+    assert await steps.fail(DEBATE_ID, error()) == {"status": "FAILED"}
     debate = await store.load(DEBATE_ID)
     assert debate.status == "FAILED" and debate.error == cause
