@@ -71,24 +71,6 @@ def debate_request() -> Json:
         "default": 3,
     }
     props["profile"] = PROFILE
-    one_role_each: list[Json] = [_absent("roles")]
-    for k in range(2, MAX_PARTICIPANTS + 1):
-        given = {"anyOf": [{"const": k}, {"type": "array", "minItems": k, "maxItems": k}]}
-        roles = {"type": "array", "minItems": k, "maxItems": k}
-        one_role_each.append(
-            {
-                "required": ["participants", "roles"],
-                "properties": {"participants": given, "roles": roles},
-            }
-        )
-    default = props["participants"]["default"]
-    one_role_each.append(
-        {
-            "not": {"required": ["participants"]},
-            "required": ["roles"],
-            "properties": {"roles": {"type": "array", "minItems": default, "maxItems": default}},
-        }
-    )
     schema["allOf"] = [
         {
             "oneOf": [
@@ -103,9 +85,31 @@ def debate_request() -> Json:
             ]
         },
         {"anyOf": [_absent("profile"), {"properties": {"participants": {"type": "integer"}}}]},
-        {"anyOf": one_role_each},
+        {"anyOf": _one_role_each(props["participants"]["default"])},
     ]
     return schema
+
+
+def _one_role_each(default: int) -> list[Json]:
+    """No ``roles``, or as many as the participants (given as a list, a count, or not)."""
+    branches: list[Json] = [_absent("roles")]
+    for k in range(2, MAX_PARTICIPANTS + 1):
+        given = {"anyOf": [{"const": k}, {"type": "array", "minItems": k, "maxItems": k}]}
+        roles = {"type": "array", "minItems": k, "maxItems": k}
+        branches.append(
+            {
+                "required": ["participants", "roles"],
+                "properties": {"participants": given, "roles": roles},
+            }
+        )
+    branches.append(
+        {
+            "not": {"required": ["participants"]},
+            "required": ["roles"],
+            "properties": {"roles": {"type": "array", "minItems": default, "maxItems": default}},
+        }
+    )
+    return branches
 
 
 def multi_generate_request() -> Json:
