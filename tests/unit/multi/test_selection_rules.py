@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.routing.router import Router
+from orchestra.schemas.chat import ChatChunk, ChunkChoice, Delta
 from orchestra.schemas.multi import MultiGenerateRequest
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
 from orchestra.storage.metrics import MetricsRecorder
@@ -185,3 +187,38 @@ async def test_a_model_not_called_is_reported_as_a_request_problem() -> None:
     skipped = next(r for r in response.results if r.model == OUTSIDE)
     assert skipped.status == "skipped" and skipped.error is not None
     assert skipped.error.type == "invalid_request_error" and skipped.error.status == 400
+
+
+class Truncating(ScriptedProvider):
+    """Streams cut off by max_tokens, from a vendor that reports no usage."""
+
+    async def stream(self, request: Any, model: str, options: Any) -> AsyncIterator[ChatChunk]:
+        self.requests.append(request)
+        text = await self._next(model, options)
+        yield ChatChunk(id="c1", model=model, choices=[ChunkChoice(delta=Delta(content=text))])
+        done = ChunkChoice(delta=Delta(), finish_reason="length")
+        yield ChatChunk(id="c1", model=model, choices=[done])
+
+
+async def test_the_winners_finish_reason_and_estimated_usage_are_reported() -> None:
+    provider = Truncating(P)
+    provider.enqueue("google-fast", "forty-two is the answer")
+    provider.enqueue("meta-other", "forty-two is the answer")
+    response = await _service(provider).run(_request(models=[FAST, OTHER]))
+    assert response.choices[0].finish_reason == "length"
+    for result in response.results:
+        assert result.finish_reason == "length" and result.usage_estimated
+        assert result.usage is not None and result.usage.prompt_tokens > 0
+        assert result.usage.completion_tokens > 0 and result.cost_usd > 0
+
+
+async def test_latencies_are_reported_to_the_hundredth_of_a_millisecond() -> None:
+    provider = ScriptedProvider(P)
+    provider.enqueue("google-fast", 0.0123, "Use a queue.")
+    provider.enqueue("meta-other", 0.0171, "Add a cache.")
+    provider.enqueue("openai-smart", 0.0137, "Both.")
+    response = await _service(provider).run(_request(models=[FAST, OTHER], strategy="merge"))
+    assert response.fusion.synthesizer is not None
+    figures = [response.latency_ms, response.fusion.synthesizer.latency_ms]
+    figures += [r.latency_ms for r in response.results]
+    assert all(f is not None and f > 10 and f == round(f, 2) for f in figures)
