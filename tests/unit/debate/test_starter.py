@@ -61,3 +61,13 @@ async def test_status_reports_the_error_or_the_cause_and_running_when_unknown() 
     done = Client(found={"status": "SUCCEEDED"})
     assert await StepFunctionsStarter(MACHINE, done).status("arn:x") == ("SUCCEEDED", None)
     assert await StepFunctionsStarter(MACHINE, Client()).status("arn:x") == ("RUNNING", None)
+
+
+async def test_a_refusal_without_a_code_is_still_a_clear_unavailable() -> None:
+    class Bare(Client):
+        def start_execution(self, **kw: Any) -> dict[str, Any]:
+            raise ClientError({}, "StartExecution")
+
+    with pytest.raises(DebateUnavailable) as caught:
+        await StepFunctionsStarter(MACHINE, Bare()).start(DEBATE)
+    assert caught.value.message == "could not start the debate: unknown"
