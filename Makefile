@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck format bench synth deploy destroy clean install
+.PHONY: serve test lint typecheck format bench synth deploy destroy clean install mutation
 
 # CDK: the CLI comes from npm (node_modules/), the app from .venv; STAGE=dev|prod
 STAGE   ?= dev
@@ -55,6 +55,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/bundle_size.py
 
+# Mutation score per package (docs/testing.md): mutmut on a seeded sample of each package's
+# mutants, against the tests in [tool.mutmut]; SAMPLE=0 runs every mutant (hours)
+SAMPLE   ?= 150
+PACKAGES ?= routing resilience fusion multi debate
+FIXTURES ?= $(firstword $(wildcard $(CURDIR)/../shared/fixtures $(CURDIR)/shared/fixtures))
+mutation: $(STAMP)
+	for p in $(PACKAGES); do \
+		ORCHESTRA_FIXTURES=$(FIXTURES) $(BIN)/python bench/mutation.py $$p --sample $(SAMPLE) || exit 1; \
+	done
+
 $(CDK):
 	npm install --no-save --no-audit --no-fund --loglevel=error aws-cdk@2
 
@@ -72,4 +82,4 @@ destroy: $(STAMP) $(CDK)
 	$(CDK_ENV) $(CDK) destroy Orchestra-$(STAGE)-service -c stage=$(STAGE)
 
 clean:
-	rm -rf $(VENV) cdk.out build node_modules .pytest_cache .mypy_cache .ruff_cache coverage.xml
+	rm -rf $(VENV) cdk.out build node_modules .pytest_cache .mypy_cache .ruff_cache coverage.xml mutants

@@ -120,3 +120,14 @@ def test_orchestra_debate_cli_prints_each_round(
     assert "-- round 1: agreement 67%" in out.out and "(changed)" in out.out
     assert "== SUCCEEDED (converged: True)" in out.out and "Canberra" in out.out
     assert "'participants' must be between 2 and 6" in out.err
+
+
+def test_participants_that_cannot_take_part_are_named_with_the_reason(client: TestClient) -> None:
+    body = {"question": "6 x 7?", "participants": ["simulator/sim-large", "openai/gpt-4o"]}
+    response = client.post("/v1/debates", json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "participants"
+    assert error["message"] == (
+        "Some participants cannot take part (openai/gpt-4o: provider_not_configured)"
+    )

@@ -302,6 +302,7 @@ def test_an_idempotency_key_returns_the_same_debate(
     assert first_status == again_status == 202 and first["id"] == again["id"]
     other, error = _api("POST", {**body, "question": "Other?"}, **{"Idempotency-Key": "req-123"})
     assert other == 409 and error["error"]["code"] == "idempotency_key_reused"
+    assert error["error"]["param"] == "Idempotency-Key"
     executions = boto3.client("stepfunctions").list_executions(
         stateMachineArn=Settings().debate_state_machine_arn
     )["executions"]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from orchestra.api.deps import Served
 from orchestra.api.errors import install_error_handlers
+from orchestra.api.openapi import install_openapi
 
 
 def default_routers() -> list[APIRouter]:
@@ -33,6 +34,7 @@ def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> 
     )
     app.state.services = services
     install_error_handlers(app)
+    install_openapi(app)
     for router in routers if routers is not None else default_routers():
         app.include_router(router)
     return app

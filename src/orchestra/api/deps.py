@@ -7,6 +7,7 @@ serve it is a wiring bug (an OpenAI-shaped 500, logged), never an ``AttributeErr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from fastapi import Request
@@ -15,6 +16,7 @@ from orchestra.api.auth import ApiKeyAuth
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.debate.service import DebateService
+from orchestra.errors import InvalidRequest
 from orchestra.generate.service import Generate
 from orchestra.multi.service import MultiGenerate
 from orchestra.providers.registry import Registry
@@ -61,3 +63,17 @@ def debates_of(services: Served) -> DebateService:
     if services.debates is None:
         raise NotServed("debates are not served by this function")
     return services.debates
+
+
+def only_query(*declared: str) -> Callable[[Request], Awaitable[None]]:
+    """A route dependency refusing query parameters it does not declare (a misspelt
+    ``?profle=`` would otherwise be ignored without a word)."""
+
+    async def check(request: Request) -> None:
+        for name in request.query_params:
+            if name not in declared:
+                raise InvalidRequest(
+                    f"Unknown query parameter '{name}'", param=name, code="unknown_parameter"
+                )
+
+    return check

@@ -128,12 +128,12 @@ def cluster(
 
 def log_odds(voters: Sequence[Voter]) -> float:
     """Summed log-odds of a group of voters; a maker's further members count half."""
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
     total = 0.0
     for voter in voters:
         p = min(max(voter.accuracy, 0.01), 0.99)
         weight = 1.0 if voter.maker not in seen else SAME_MAKER_WEIGHT
-        seen[voter.maker] = seen.get(voter.maker, 0) + 1
+        seen.add(voter.maker)
         total += weight * math.log(p / (1.0 - p))
     return total
 

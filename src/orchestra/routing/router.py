@@ -173,8 +173,8 @@ class Router:
             if reason:
                 plan.reject(model.id, reason)
                 continue
-            features = index.features.get(model.id) or features_of(model, 1000.0, 1500.0)
-            plan.candidates.append(self._candidate(model, features, profile))
+            # configured and in this catalog, so in its index
+            plan.candidates.append(self._candidate(model, index.features[model.id], profile))
         if not plan.candidates:
             raise NoCandidates(_no_candidates_message(plan), param="model")
         return plan

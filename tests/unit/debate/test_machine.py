@@ -84,3 +84,14 @@ def test_a_failed_turn_drops_the_participant_not_the_debate() -> None:
     # the next round walks the survivors the converge step reported
     next_round = definition()["States"]["NextRound"]["Parameters"]
     assert next_round["participants.$"] == "$.convergence.participants"
+
+
+def test_a_failed_turn_is_caught_inside_the_round_and_marks_that_participant_only() -> None:
+    states = _states(definition(turn_timeout_s=90))
+    turn = states["Turn"]
+    assert turn["TimeoutSeconds"] == 90
+    assert turn["ResultSelector"] == {"ok.$": "$.Payload.ok"}
+    assert turn["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "TurnFailed"}
+    ]
+    assert states["TurnFailed"] == {"Type": "Pass", "Result": {"ok": False}, "End": True}

@@ -152,3 +152,42 @@ async def test_unknown_or_malformed_step_events_are_typed_errors() -> None:
         await steps.run({"step": "dance", "debate_id": "dbt_x"})
     with pytest.raises(DebateFailed, match="no round number"):
         await steps.run({"step": "converge", "debate_id": "dbt_x"})
+
+
+def test_summarise_keeps_an_answer_of_exactly_the_limit_and_cuts_to_fit_it() -> None:
+    exact = "x" * prompts.SUMMARY_CHARS
+    assert prompts.summarise(exact) == exact
+    long = "Reasoning goes here. " * 200 + "The answer is 42."
+    cut = prompts.summarise(long)
+    head, final = cut.split(" [...] ")
+    assert final.endswith("42") and len(head) == prompts.SUMMARY_CHARS - len(final) - 20
+    tiny = prompts.summarise("y" * 600 + " The answer is 42.", 210)
+    assert len(tiny.split(" [...] ")[0]) == 200  # the opening is never cut below 200
+
+
+def test_the_judge_sees_the_last_round_whole_and_answers_within_its_budget() -> None:
+    long = "Step. " * 800 + "The answer is 42."  # over one summary, under four
+    turns = [
+        Turn(round=2, participant="p/a", answer=long),
+        Turn(round=2, participant="p/b", answer="41"),
+    ]
+    request = prompts.synthesis_request(_debate(), turns, 0.5)
+    text = request.messages[-1].text()
+    assert request.max_tokens == prompts.SYNTHESIS_MAX_TOKENS and request.temperature == 0.2
+    assert "The debate ended after round 2 with 50% agreement." in text
+    assert long.strip() in text and '<answer from="p/b">\n41\n</answer>' in text
+
+
+def test_turns_use_the_debates_settings_and_say_when_there_was_no_answer() -> None:
+    debate = _debate(
+        temperature=0.3,
+        max_tokens=300,
+        turns=[
+            Turn(round=1, participant="p/a", answer="42"),
+            Turn(round=1, participant="p/b", error="ServerError 500"),
+        ],
+    )
+    first = prompts.turn_request(debate, 1, "p/a")
+    assert (first.temperature, first.max_tokens, first.model) == (0.3, 300, "p/a")
+    revision = prompts.turn_request(debate, 2, "p/b").messages[-1].text()
+    assert "<your_answer>\n(you gave no answer)\n</your_answer>" in revision

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,113 @@ async def test_streams_fall_back_before_the_first_chunk():
     assert handle.model.id == "scripted/b"
     assert all(c.model == "scripted/b" for c in chunks)
     assert chunks[-1].usage is not None and handle.usage is not None
+
+
+async def test_a_failed_chain_reports_each_attempt_with_its_provider_and_time():
+    provider = ScriptedProvider(P)
+    for name in ("a", "b", "big"):
+        provider.enqueue(name, *[_err(ServerError, name)] * 2)
+    with pytest.raises(AllCandidatesFailed) as info:
+        await _gateway(provider).generate(_request())
+    attempts = info.value.attempts
+    assert [a.model for a in attempts] == ["scripted/a"] * 2 + ["scripted/b"] * 2 + [
+        "scripted/big"
+    ] * 2
+    assert {a.provider for a in attempts} == {P}
+    assert info.value.message.startswith("All candidate models failed (scripted/a: ServerError, ")
+
+
+async def test_attempt_latency_is_measured_in_milliseconds():
+    from orchestra.resilience.fallback import FallbackRunner
+    from orchestra.resilience.retry import Deadline
+
+    ticks = iter([10.0, 10.25])  # the call starts at 10 s and ends at 10.25 s
+    seen: list[float] = []
+    breaker = CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy())
+    runner = FallbackRunner(
+        breaker, on_attempt=lambda c, e, ms: seen.append(ms), clock=lambda: next(ticks)
+    )
+    plan = Router({P}).plan(_request("scripted/a"), Catalog(MODELS))
+
+    async def call(candidate, budget):
+        return "ok"
+
+    outcome = await runner.run(plan, call, Deadline(30))
+    assert outcome.value == "ok" and seen == [250.0]
+    assert [(a.model, a.provider, a.outcome, a.latency_ms) for a in outcome.attempts] == [
+        ("scripted/a", P, "ok", 250.0)
+    ]
+
+
+def _open_chain() -> tuple[list[float], CircuitBreaker, Any]:
+    from orchestra.resilience.fallback import FallbackRunner
+
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    breaker = CircuitBreaker(
+        MemoryBreakerBackend(),
+        BreakerPolicy(failure_threshold=1, cooldown_s=5),
+        clock=lambda: now[0],
+    )
+    runner = FallbackRunner(breaker, sleep=sleep, clock=lambda: now[0])
+    return now, breaker, runner
+
+
+async def test_with_every_breaker_open_the_soonest_is_probed_when_its_cooldown_ends():
+    from orchestra.resilience.retry import Deadline
+
+    now, breaker, runner = _open_chain()
+    await breaker.record_failure("scripted/a")  # may be retried at 5
+    now[0] = 1.0
+    await breaker.record_failure("scripted/b")  # at 6
+    plan = Router({P}).plan(_request("scripted/b", fallbacks=["scripted/a"]), Catalog(MODELS))
+    called: list[str] = []
+
+    async def call(candidate, budget):
+        called.append(candidate.model.id)
+        return "ok"
+
+    outcome = await runner.run(plan, call, Deadline(30, clock=lambda: now[0]))
+    assert outcome.value == "ok" and outcome.candidate.model.id == "scripted/a"
+    assert called == ["scripted/a"] and now[0] == 5.0
+    assert [a.outcome for a in outcome.attempts] == [
+        "skipped:breaker_open",
+        "skipped:breaker_open",
+        "ok",
+    ]
+    assert breaker.view("scripted/a").state == "closed"  # the probe closed it
+
+
+async def test_a_failed_probe_reopens_the_breaker_for_a_full_cooldown():
+    from orchestra.resilience.retry import Deadline
+
+    now, breaker, runner = _open_chain()
+    await breaker.record_failure("scripted/a")
+    plan = Router({P}).plan(_request("scripted/a"), Catalog(MODELS))
+
+    async def call(candidate, budget):
+        raise _err(ServerError, "scripted/a")
+
+    with pytest.raises(AllCandidatesFailed) as caught:
+        await runner.run(plan, call, Deadline(30, clock=lambda: now[0]))
+    assert [a.outcome for a in caught.value.attempts] == ["skipped:breaker_open", "ServerError"]
+    view = breaker.view("scripted/a")
+    assert view.state == "open" and view.retry_at == 10.0
+
+
+async def test_an_adapter_bug_is_reported_as_a_malformed_answer_of_that_model():
+    from orchestra.errors import MalformedResponse
+
+    class Broken(ScriptedProvider):
+        async def complete(self, request, model, options):  # type: ignore[override]
+            raise RuntimeError("bug with a secret inside")
+
+    with pytest.raises(AllCandidatesFailed) as caught:
+        await _gateway(Broken(P), attempts=1).generate(_request("scripted/a"))
+    last = caught.value.last
+    assert isinstance(last, MalformedResponse)
+    assert (last.model, last.provider) == ("scripted/a", P)
+    assert last.message == "unexpected failure calling scripted/a"

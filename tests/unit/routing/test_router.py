@@ -144,3 +144,143 @@ def test_observed_latency_is_compared_on_the_priors_scale():
     assert 0.9 * prior < seen < 1.1 * prior
     # a slow upstream stays slow after projection
     assert comparable_latency_ms(model, 3000.0, 6) > 1.5 * prior
+
+
+def _window_model(window: int, max_output: int = 4096) -> ModelInfo:
+    return ModelInfo(
+        id="p/w",
+        context_window=window,
+        max_output_tokens=max_output,
+        input_price=0,
+        output_price=0,
+        quality=1200,
+    )
+
+
+def test_context_window_filter_reserves_room_for_max_tokens():
+    from orchestra.routing.router import unfit_reason
+    from orchestra.routing.tokens import estimate_prompt_tokens
+
+    # Given a prompt that fits a 4k window on its own
+    request = ChatRequest.model_validate(
+        {"model": "p/w", "messages": [{"role": "user", "content": "hello " * 50}]}
+    )
+    prompt = estimate_prompt_tokens(request)
+    model = _window_model(4000)
+    assert prompt < 4000
+    # When the answer may take the rest of the window exactly, the model fits
+    exact = request.model_copy(update={"max_tokens": 4000 - prompt})
+    assert unfit_reason(model, exact, prompt) is None
+    # But one token more than the window holds is refused, naming prompt + reserve
+    over = request.model_copy(update={"max_tokens": 4000 - prompt + 1})
+    assert unfit_reason(model, over, prompt) == f"context_window({prompt}+{4001 - prompt}>4000)"
+
+
+def test_without_max_tokens_the_default_reserve_counts_against_the_window():
+    from orchestra.routing.router import DEFAULT_OUTPUT_RESERVE, unfit_reason
+
+    request = ChatRequest.model_validate(
+        {"model": "p/w", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    # the default reserve, capped by the model's own output limit, must fit beside the prompt
+    assert unfit_reason(_window_model(100 + DEFAULT_OUTPUT_RESERVE), request, 100) is None
+    assert unfit_reason(_window_model(99 + DEFAULT_OUTPUT_RESERVE), request, 100) is not None
+    assert unfit_reason(_window_model(300, max_output=200), request, 100) is None
+    assert unfit_reason(_window_model(299, max_output=200), request, 100) is not None
+
+
+def _many(n: int) -> Catalog:
+    return Catalog(
+        ModelInfo(
+            id=f"p/m{i}",
+            context_window=32_000,
+            input_price=1e-6,
+            output_price=1e-6,
+            quality=1000 + 10 * i,
+        )
+        for i in range(n)
+    )
+
+
+def test_the_chain_is_as_long_as_asked_and_four_by_default():
+    request = ChatRequest(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert len(Router({"p"}).plan(request, _many(10), extra=0).candidates) == 4
+    assert len(Router({"p"}, max_candidates=2).plan(request, _many(10), extra=0).candidates) == 2
+    assert len(Router({"p"}, max_candidates=2).plan(request, _many(10), extra=3).candidates) == 5
+
+
+def test_a_new_catalog_is_ranked_afresh():
+    router = Router({"p"})
+    request = ChatRequest(model="auto", messages=[{"role": "user", "content": "hi"}])
+    assert _ids(router.plan(request, _catalog()))[0].startswith("p/")
+    fresh = _many(3)
+    assert set(_ids(router.plan(request, fresh))) == {"p/m0", "p/m1", "p/m2"}
+    assert set(_ids(router.plan(request, fresh))) == {"p/m0", "p/m1", "p/m2"}
+
+
+def test_observed_latency_reorders_the_short_list():
+    request = ChatRequest(model="auto:speed", messages=[{"role": "user", "content": "hi"}])
+    router = Router({"p"})
+    first = _ids(router.plan(request, _catalog()))[0]
+    slow = router.plan(request, _catalog(), observed_ms=lambda m: 60_000.0 if m == first else None)
+    assert _ids(slow)[0] != first and first in _ids(slow)
+
+
+def test_rankings_list_every_configured_model_best_first():
+    ranked = Router({"p"}).rankings(_catalog(), "speed")
+    assert ranked[0].model.id == "p/fast"
+    assert {c.model.id for c in ranked} == {m[0] for m in MODELS if m[0].startswith("p/")}
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+
+
+def test_an_explicit_chain_skips_unconfigured_models_and_goes_on():
+    plan = _plan("other/unconfigured", fallbacks=["p/mid"])
+    assert _ids(plan) == ["p/mid"]
+    assert plan.rejected == [("other/unconfigured", "provider_not_configured")]
+    # an explicit model is scored like the same model in the rankings
+    ranked = {c.model.id: c for c in Router({"p"}).rankings(_catalog(), "balanced")}
+    assert plan.candidates[0].breakdown == ranked["p/mid"].breakdown
+    with pytest.raises(NoCandidates) as caught:
+        _plan("other/unconfigured")
+    assert caught.value.param == "model"
+
+
+def test_no_candidates_lists_the_reasons_separated():
+    with pytest.raises(NoCandidates) as caught:
+        _plan("p/cheap", "word " * 60_000, fallbacks=["p/fast"])
+    assert "(p/cheap: context_window(" in caught.value.message
+    assert "); p/fast: context_window(" in caught.value.message
+    with pytest.raises(NoCandidates) as auto:
+        _plan("auto:budget", "word " * 3_000_000)
+    assert auto.value.param == "model"
+
+
+def test_output_limit_equal_to_the_models_maximum_fits_and_streaming_needs_support():
+    from orchestra.routing.router import unfit_reason
+
+    model = _window_model(100_000, max_output=4096)
+    request = ChatRequest.model_validate(
+        {"model": "p/w", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4096}
+    )
+    assert unfit_reason(model, request, 10) is None
+    assert unfit_reason(model, request.model_copy(update={"max_tokens": 4097}), 10) == (
+        "max_output_tokens(4096)"
+    )
+    no_stream = model.model_copy(update={"capabilities": frozenset()})
+    assert unfit_reason(no_stream, request.model_copy(update={"stream": True}), 10) == (
+        "no_streaming"
+    )
+
+
+def test_route_header_has_exactly_its_fields():
+    plan = _plan("auto:speed")
+    chosen = plan.candidates[0].model.id
+    header = json.loads(json.dumps(plan.explain(chosen)))
+    assert set(header) == {"profile", "complexity", "chosen", "breakdown", "chain", "rejected"}
+    assert header["chosen"] == chosen and header["breakdown"] == plan.candidates[0].breakdown
+    assert plan.explain(None)["breakdown"] is None
+
+
+def test_one_catalog_is_indexed_once():
+    router, catalog = Router({"p"}), _catalog()
+    assert router._index_for(catalog) is router._index_for(catalog)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from orchestra.api import contract
 from orchestra.api.body import read_body
 from orchestra.api.deps import generate_of, services_of
 from orchestra.api.errors import validation_error
@@ -16,14 +17,14 @@ from orchestra.api.streaming import DONE, SSEResponse
 from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.generate.service import Generate, StreamHandle
 from orchestra.redaction import Redactor
-from orchestra.schemas.chat import ChatRequest
+from orchestra.schemas.chat import ChatRequest, ChatResponse
 
 router = APIRouter()
 
 _SCHEMA = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": ChatRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": contract.chat_request()}},
     }
 }
 
@@ -43,7 +44,12 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise validation_error(list(errors)) from exc
 
 
-@router.post("/v1/chat/completions", openapi_extra=_SCHEMA)
+@router.post(
+    "/v1/chat/completions",
+    openapi_extra=_SCHEMA,
+    response_model=ChatResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def chat_completions(request: Request) -> Response:
     services = services_of(request)
     await services.auth.check(request.headers.get("authorization"))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
 
+from orchestra.api import contract
 from orchestra.api.body import json_object, read_body
 from orchestra.api.deps import debates_of, services_of
 from orchestra.api.errors import validation_error
@@ -18,7 +19,7 @@ router = APIRouter()
 _SCHEMA = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": DebateRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": contract.debate_request()}},
     }
 }
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -64,7 +65,11 @@ async def start_debate(request: Request) -> Response:
 
 
 @router.get("/v1/debates/{debate_id}", response_model=DebateView)
-async def get_debate(debate_id: str, request: Request) -> Response:
+async def get_debate(
+    request: Request,
+    # documented, and checked below for a clearer message than the generic one
+    debate_id: str = Path(json_schema_extra={"pattern": DEBATE_ID.pattern}),
+) -> Response:
     services = services_of(request)
     await services.auth.check(request.headers.get("authorization"))
     if not DEBATE_ID.match(debate_id):

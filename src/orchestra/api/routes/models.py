@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from orchestra.api.deps import generate_of, services_of
+from orchestra.api.deps import generate_of, only_query, services_of
 from orchestra.catalog.models import ModelInfo
 from orchestra.routing.profiles import PROFILES
 
@@ -46,9 +46,13 @@ async def list_models(request: Request) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
-@router.get("/v1/models/rankings")
+@router.get("/v1/models/rankings", dependencies=[Depends(only_query("profile"))])
 async def rankings(
-    request: Request, profile: str = Query(default="balanced", max_length=40)
+    request: Request,
+    # documented as the enum; get_profile refuses other names with the list of valid ones
+    profile: str = Query(
+        default="balanced", max_length=40, json_schema_extra={"enum": [*PROFILES]}
+    ),
 ) -> dict[str, Any]:
     services = services_of(request)
     await services.auth.check(request.headers.get("authorization"))

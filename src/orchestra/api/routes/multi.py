@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from orchestra.api import contract
 from orchestra.api.body import json_object, read_body
 from orchestra.api.deps import Served, multi_of, services_of
 from orchestra.api.errors import validation_error
@@ -27,24 +28,14 @@ from orchestra.api.headers import multi_headers
 from orchestra.api.streaming import DONE, SSEResponse, comment
 from orchestra.errors import OrchestraError
 from orchestra.panel.fanout import ModelRun
-from orchestra.schemas.chat import ChatRequest
-from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
+from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse
 
 router = APIRouter()
 
 _SCHEMA = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "allOf": [
-                        ChatRequest.model_json_schema(),
-                        MultiOptions.model_json_schema(),
-                    ]
-                }
-            }
-        },
+        "content": {"application/json": {"schema": contract.multi_generate_request()}},
     }
 }
 
@@ -53,7 +44,10 @@ _SCHEMA = {
     "/v1/multi-generate",
     openapi_extra=_SCHEMA,
     response_model=MultiGenerateResponse,
-    responses={502: {"description": "every model failed (OpenAI error shape)"}},
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        502: {"description": "every model failed (OpenAI error shape)"},
+    },
 )
 async def multi_generate(request: Request) -> Response:
     services = services_of(request)
