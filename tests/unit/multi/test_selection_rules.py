@@ -90,6 +90,7 @@ async def test_the_profile_picks_the_models_whether_given_as_option_or_model() -
     with pytest.raises(InvalidRequest) as caught:
         await service.run(_request(count=1, model=FAST))
     assert caught.value.param == "model"
+    assert caught.value.message.startswith("multi-generate calls several models: name them in")
 
 
 async def test_a_quorum_may_equal_the_count_but_not_exceed_it() -> None:
@@ -232,3 +233,4 @@ async def test_latencies_are_reported_to_the_hundredth_of_a_millisecond() -> Non
     figures = [response.latency_ms, response.fusion.synthesizer.latency_ms]
     figures += [r.latency_ms for r in response.results]
     assert all(f is not None and f > 10 and f == round(f, 2) for f in figures)
+    assert response.fusion.synthesizer.cost_usd > 0  # its own call, billed to 1e-10 USD
