@@ -26,7 +26,6 @@ from orchestra.errors import NoCandidates, StorageError
 from orchestra.gateway import Gateway
 from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
-from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import (
     address_policy,
     build_registry,
@@ -34,7 +33,6 @@ from orchestra.providers.registry import (
     models_from_file,
     provider_configs,
 )
-from orchestra.providers.ssrf import AddressPolicy
 from orchestra.redaction import RedactingFilter, Redactor
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.retry import RetryPolicy
@@ -53,6 +51,8 @@ from orchestra.storage.protocols import (
     DebateBackend,
     MetricsBackend,
 )
+from orchestra.transport.http import HttpClients
+from orchestra.transport.ssrf import AddressPolicy
 
 if TYPE_CHECKING:  # the API functions never import the sync
     from orchestra.sync.service import SyncService

@@ -12,8 +12,8 @@ from orchestra.debate.service import DebateService
 from orchestra.debate.steps import DebateSteps
 from orchestra.gateway import Gateway
 from orchestra.multi.service import MultiGenerate
-from orchestra.providers.http import HttpClients
 from orchestra.redaction import Redactor
+from orchestra.transport.http import HttpClients
 
 
 @dataclass

@@ -18,7 +18,15 @@ import httpx
 from orchestra.errors import MalformedResponse, ProviderError
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.chunks import ChunkFactory
-from orchestra.providers.http import (
+from orchestra.schemas.chat import (
+    ChatChunk,
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    FinishReason,
+    Usage,
+)
+from orchestra.transport.http import (
     HttpClients,
     error_for_status,
     error_message,
@@ -29,15 +37,7 @@ from orchestra.providers.http import (
     send_streaming,
     timeout_for,
 )
-from orchestra.providers.sse import aiter_sse
-from orchestra.schemas.chat import (
-    ChatChunk,
-    ChatMessage,
-    ChatRequest,
-    ChatResponse,
-    FinishReason,
-    Usage,
-)
+from orchestra.transport.sse import aiter_sse
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096

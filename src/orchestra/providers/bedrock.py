@@ -26,15 +26,15 @@ from orchestra.providers.bedrock_convert import (
     to_body,
 )
 from orchestra.providers.bedrock_stream import StreamState, aiter_frames
-from orchestra.providers.http import (
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
+from orchestra.tokens import estimate_prompt_tokens
+from orchestra.transport.http import (
     HttpClients,
     map_errors,
     post_json,
     send_streaming,
     timeout_for,
 )
-from orchestra.routing.tokens import estimate_prompt_tokens
-from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
 
 
 class BedrockProvider:

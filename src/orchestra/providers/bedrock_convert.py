@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 
 from orchestra.errors import ProviderError
-from orchestra.providers.http import (
+from orchestra.schemas.chat import ChatMessage, ChatRequest, ChatResponse, FinishReason, Usage
+from orchestra.transport.http import (
     error_for_status,
     error_message,
     json_or_none,
     parse_retry_after,
 )
-from orchestra.schemas.chat import ChatMessage, ChatRequest, ChatResponse, FinishReason, Usage
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",

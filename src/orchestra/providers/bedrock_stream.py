@@ -12,8 +12,8 @@ from typing import Any
 
 from orchestra.providers.bedrock_convert import STOP_REASONS, parse_usage
 from orchestra.providers.chunks import ChunkFactory
-from orchestra.routing.tokens import estimate_text_tokens
 from orchestra.schemas.chat import ChatChunk, Usage
+from orchestra.tokens import estimate_text_tokens
 
 
 class StreamState:

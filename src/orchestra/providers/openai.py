@@ -19,7 +19,9 @@ import httpx
 
 from orchestra.errors import MalformedResponse, ProviderError
 from orchestra.providers.base import CallOptions, ProviderConfig
-from orchestra.providers.http import (
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
+from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
+from orchestra.transport.http import (
     HttpClients,
     error_for_status,
     error_message,
@@ -30,9 +32,7 @@ from orchestra.providers.http import (
     send_streaming,
     timeout_for,
 )
-from orchestra.providers.sse import aiter_sse
-from orchestra.routing.tokens import estimate_prompt_tokens, estimate_text_tokens
-from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
+from orchestra.transport.sse import aiter_sse
 
 #: Orchestra's own request fields, never forwarded upstream
 OWN_FIELDS = {"fallbacks", "profile", "model", "stream", "stream_options"}

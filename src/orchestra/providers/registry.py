@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestra.catalog.models import ModelInfo
 from orchestra.errors import InvalidRequest
 from orchestra.providers.base import Provider, ProviderConfig, ProviderType
-from orchestra.providers.http import HttpClients
-from orchestra.providers.ssrf import AddressPolicy, validate_base_url
+from orchestra.transport.http import HttpClients
+from orchestra.transport.ssrf import AddressPolicy, validate_base_url
 
 #: name -> (wire protocol, base URL, key variable); each appears when its key is set
 WELL_KNOWN: dict[str, tuple[ProviderType, str, str]] = {

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from orchestra.errors import Overloaded, ProviderTimeout, RateLimited, ServerError
 from orchestra.providers.base import CallOptions, ProviderConfig
-from orchestra.routing.tokens import estimate_prompt_tokens, estimate_text_tokens
 from orchestra.schemas.chat import (
     AssistantMessage,
     ChatChunk,
@@ -32,6 +31,7 @@ from orchestra.schemas.chat import (
     Usage,
     new_completion_id,
 )
+from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 LABEL = "orchestra-simulator"
 
