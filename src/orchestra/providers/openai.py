@@ -189,7 +189,8 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         if state.held or any(c.finish_reason for c in chunk.choices):
             state.held.append(chunk)
             return []
-        return state.seen([chunk])
+        state.see(chunk)
+        return [chunk]
 
     def end_stream(self, state: _Tally, model: str) -> list[ChatChunk]:
         if not state.whole and not state.held:
@@ -253,7 +254,7 @@ class _Tally(StreamState):
     def seen(self, chunks: list[ChatChunk]) -> list[ChatChunk]:
         for chunk in chunks:
             self.see(chunk)
-        return list(chunks)
+        return chunks
 
     def see(self, chunk: ChatChunk) -> None:
         self.id = self.id or chunk.id
