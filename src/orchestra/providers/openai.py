@@ -160,13 +160,11 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
     def stream_state(self, request: ChatRequest, model: str) -> _Tally:
         return _Tally(estimate_prompt_tokens(request))
 
-    async def events(self, response: httpx.Response, model: str) -> AsyncIterator[SSEEvent | bytes]:
+    def events(self, response: httpx.Response, model: str) -> AsyncIterator[SSEEvent | bytes]:
         """SSE events; the whole body (bytes) from a server that ignored ``stream``."""
         if response.headers.get("content-type", "").startswith("application/json"):
-            yield await response.aread()
-            return
-        async for event in aiter_sse(response.aiter_bytes()):
-            yield event
+            return _whole_body(response)
+        return aiter_sse(response.aiter_bytes())
 
     def parse_event(self, state: _Tally, event: SSEEvent | bytes, model: str) -> list[ChatChunk]:
         """Chunks to send now; from the first finish on they are held until the stream ends
@@ -201,6 +199,10 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         if state.usage is None:  # servers without include_usage: an estimate, never nothing
             chunks.append(ChatChunk(id=state.id, model=model, usage=state.estimate()))
         return chunks
+
+
+async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    yield await response.aread()
 
 
 def whole_chunks(response: ChatResponse) -> list[ChatChunk]:
