@@ -14,7 +14,7 @@ import sys
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from orchestra.providers.http import HttpClients
+from orchestra.transport.http import HttpClients
 
 
 def floor_app(upstream: str) -> FastAPI:

@@ -24,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import FIXTURES, summary
 from orchestra.catalog.models import load_snapshot
 from orchestra.catalog.source import CatalogSource, overlay
-from orchestra.providers.http import HttpClients
 from orchestra.storage.memory import MemoryCatalogBackend
 from orchestra.sync.huggingface import HuggingFaceSource
 from orchestra.sync.lmarena import LMArenaSource
@@ -32,6 +31,7 @@ from orchestra.sync.openrouter import OpenRouterSource
 from orchestra.sync.records import SourceRecord
 from orchestra.sync.resolve import Resolver
 from orchestra.sync.service import SyncService
+from orchestra.transport.http import HttpClients
 
 PAYLOADS = {
     "openrouter": "openrouter/models_full.json",

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from orchestra.providers.http import HttpClients
 from orchestra.schemas.chat import ChatChunk
+from orchestra.transport.http import HttpClients
 
 
 @dataclass

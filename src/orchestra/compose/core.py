@@ -20,7 +20,6 @@ from orchestra.config import Settings
 from orchestra.debate.store import DebateStore
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.observability import Observer
-from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import (
     Registry,
     address_policy,
@@ -45,6 +44,7 @@ from orchestra.storage.protocols import (
     DebateBackend,
     MetricsBackend,
 )
+from orchestra.transport.http import HttpClients
 
 log = logging.getLogger("orchestra")
 

@@ -27,9 +27,9 @@ from orchestra.multi.service import Limits, MultiGenerate
 from orchestra.observability import Observer
 from orchestra.panel.fanout import FanOut
 from orchestra.panel.selection import Selector
-from orchestra.providers.http import HttpClients
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.storage.stepfunctions import StepFunctionsStarter
+from orchestra.transport.http import HttpClients
 
 Root = Callable[..., Services]
 

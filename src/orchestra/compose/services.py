@@ -15,9 +15,9 @@ from orchestra.debate.service import DebateService
 from orchestra.debate.steps import DebateSteps
 from orchestra.generate.service import Generate
 from orchestra.multi.service import MultiGenerate
-from orchestra.providers.http import HttpClients
 from orchestra.providers.registry import Registry
 from orchestra.redaction import Redactor
+from orchestra.transport.http import HttpClients
 
 
 @dataclass

@@ -10,10 +10,10 @@ from orchestra.catalog.source import CatalogSource
 from orchestra.compose.core import allow_private, provider_keys
 from orchestra.config import Settings
 from orchestra.errors import StorageError
-from orchestra.providers.http import HttpClients
-from orchestra.providers.ssrf import AddressPolicy
 from orchestra.storage.memory import MemoryCatalogBackend
 from orchestra.storage.protocols import CatalogBackend
+from orchestra.transport.http import HttpClients
+from orchestra.transport.ssrf import AddressPolicy
 
 if TYPE_CHECKING:
     from orchestra.sync.service import SyncService

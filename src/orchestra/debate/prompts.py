@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from orchestra.fusion.answers import normalize
 from orchestra.fusion.prompts import conversation_text, instructed
+from orchestra.markers import SYNTHESIS_MARK, debater_block, your_answer_block
 from orchestra.schemas.chat import ChatMessage, ChatRequest
 from orchestra.schemas.debate import Debate, Turn
 
@@ -75,13 +76,13 @@ def _revision(debate: Debate, round_no: int, participant: str) -> str:
     own = previous.get(participant)
     others = [t for name, t in previous.items() if name != participant]
     blocks = "\n\n".join(
-        f'<answer from="participant {i}">\n{summarise(t.answer or "")}\n</answer>'
+        debater_block(f"participant {i}", summarise(t.answer or ""))
         for i, t in enumerate(others, 1)
     )
     mine = summarise(own.answer or "") if own and own.answer else "(you gave no answer)"
     return (
         f"<question>\n{conversation_text(debate.question)}\n</question>\n\n"
-        f"<your_answer>\n{mine}\n</your_answer>\n\n{blocks}\n\n{REVISE}"
+        f"{your_answer_block(mine)}\n\n{blocks}\n\n{REVISE}"
     )
 
 
@@ -96,12 +97,11 @@ def read_stance(text: str) -> tuple[bool | None, str | None, str]:
 
 def synthesis_request(debate: Debate, last: Sequence[Turn], agreement: float) -> ChatRequest:
     blocks = "\n\n".join(
-        f'<answer from="{t.participant}">\n{summarise(t.answer or "", 4 * SUMMARY_CHARS)}\n</answer>'
-        for t in last
+        debater_block(t.participant, summarise(t.answer or "", 4 * SUMMARY_CHARS)) for t in last
     )
     user = (
         f"<question>\n{conversation_text(debate.question)}\n</question>\n\n"
-        f"The debate ended after round {last[0].round if last else 0} with "
+        f"{SYNTHESIS_MARK} after round {last[0].round if last else 0} with "
         f"{agreement:.0%} agreement. The last round:\n\n{blocks}"
     )
     return instructed(

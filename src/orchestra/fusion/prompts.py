@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from orchestra.markers import candidate_block, conversation_block
 from orchestra.schemas.chat import ChatMessage, ChatRequest
 
 ANSWER_CHARS = 6_000
@@ -46,8 +47,7 @@ def conversation_text(messages: Sequence[ChatMessage]) -> str:
 
 def _candidates(answers: Sequence[str]) -> str:
     return "\n\n".join(
-        f"<answer number={i}>\n{_cut(text.strip(), ANSWER_CHARS)}\n</answer>"
-        for i, text in enumerate(answers, 1)
+        candidate_block(i, _cut(text.strip(), ANSWER_CHARS)) for i, text in enumerate(answers, 1)
     )
 
 
@@ -68,7 +68,7 @@ def instructed(
 
 def _about(messages: Sequence[ChatMessage], answers: Sequence[str], ask: str) -> str:
     conversation = conversation_text(messages)
-    return f"<conversation>\n{conversation}\n</conversation>\n\n{_candidates(answers)}\n\n{ask}"
+    return f"{conversation_block(conversation)}\n\n{_candidates(answers)}\n\n{ask}"
 
 
 def judge_request(messages: Sequence[ChatMessage], answers: Sequence[str]) -> ChatRequest:

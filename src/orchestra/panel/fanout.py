@@ -32,7 +32,6 @@ from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline
 from orchestra.routing.router import Candidate, RoutePlan
 from orchestra.routing.scorer import comparable_latency_ms
-from orchestra.routing.tokens import estimate_prompt_tokens, estimate_text_tokens
 from orchestra.schemas.chat import (
     AssistantMessage,
     ChatChunk,
@@ -44,6 +43,7 @@ from orchestra.schemas.chat import (
 )
 from orchestra.schemas.multi import Status
 from orchestra.storage.model_stats import MetricsRecorder
+from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 log = logging.getLogger("orchestra.panel")
 

@@ -18,9 +18,9 @@ from orchestra.errors import InvalidRequest, NoCandidates, UnknownModel
 from orchestra.resilience.breaker import CircuitBreaker
 from orchestra.routing.profiles import PROFILES
 from orchestra.routing.router import Router, unfit_reason
-from orchestra.routing.tokens import estimate_prompt_tokens
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiOptions
+from orchestra.tokens import estimate_prompt_tokens
 
 #: how many of the best models are considered for a judge or synthesiser
 AUXILIARY_POOL = 8

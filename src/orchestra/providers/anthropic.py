@@ -10,26 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from orchestra.errors import MalformedResponse, ProviderError
+from orchestra.providers import http_provider
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.chunks import ChunkFactory
-from orchestra.providers.http import (
-    HttpClients,
-    error_for_status,
-    error_message,
-    json_or_none,
-    map_errors,
-    parse_retry_after,
-    post_json,
-    send_streaming,
-    timeout_for,
+from orchestra.providers.http_provider import SseProvider
+from orchestra.providers.wire import (
+    DATA_URL,
+    ErrorReading,
+    alternating_turns,
+    image_url,
+    json_object,
 )
-from orchestra.providers.sse import aiter_sse
 from orchestra.schemas.chat import (
     ChatChunk,
     ChatMessage,
@@ -38,6 +33,8 @@ from orchestra.schemas.chat import (
     FinishReason,
     Usage,
 )
+from orchestra.transport.http import HttpClients, error_message, json_or_none, parse_retry_after
+from orchestra.transport.sse import SSEEvent
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -62,7 +59,6 @@ ERROR_TYPES = {
     "overloaded_error": 529,
 }
 CONTEXT_PHRASES = re.compile(r"prompt is too long|context (window|length)", re.IGNORECASE)
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]+);base64,(?P<data>.+)$", re.DOTALL)
 
 
 # --- request -------------------------------------------------------------------------
@@ -95,19 +91,7 @@ def to_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]
 
 
 def to_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role in ("system", "developer"):
-            continue
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
+    return alternating_turns(messages, _blocks)
 
 
 def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
@@ -126,7 +110,7 @@ def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
                 "type": "tool_use",
                 "id": call.id,
                 "name": call.function.name,
-                "input": _json_object(call.function.arguments),
+                "input": json_object(call.function.arguments),
             }
         )
     return blocks
@@ -145,19 +129,10 @@ def _content_blocks(message: ChatMessage) -> list[dict[str, Any]]:
 
 
 def _image_source(part: dict[str, Any]) -> dict[str, Any]:
-    image = part.get("image_url")
-    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-    if match := _DATA_URL.match(url):
+    url = image_url(part.get("image_url"))
+    if match := DATA_URL.match(url):
         return {"type": "base64", "media_type": match["mime"], "data": match["data"]}
     return {"type": "url", "url": url}
-
-
-def _json_object(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -222,9 +197,7 @@ def parse_response(body: Any, model: str) -> ChatResponse:
     )
 
 
-def error_from(
-    status: int, headers: httpx.Headers, raw: bytes, *, provider: str, model: str
-) -> ProviderError:
+def read_error(status: int, headers: httpx.Headers, raw: bytes) -> ErrorReading:
     body = json_or_none(raw)
     err = body.get("error") if isinstance(body, dict) else None
     kind = err.get("type") if isinstance(err, dict) else None
@@ -232,21 +205,14 @@ def error_from(
         status = ERROR_TYPES.get(kind or "", 500)
     message = error_message(body, f"HTTP {status}")
     too_long = status in (400, 413) and bool(CONTEXT_PHRASES.search(message))
-    return error_for_status(
-        status,
-        message,
-        provider=provider,
-        model=model,
-        retry_after=parse_retry_after(headers),
-        context_length=too_long,
-        code=kind if isinstance(kind, str) else None,
-    )
+    code = kind if isinstance(kind, str) else None
+    return ErrorReading(status, message, code, too_long, parse_retry_after(headers))
 
 
 # --- streaming -----------------------------------------------------------------------
 
 
-class StreamState:
+class StreamState(http_provider.StreamState):
     """Turns Messages stream events into OpenAI chunks (one instance per stream)."""
 
     def __init__(self, model: str) -> None:
@@ -319,13 +285,14 @@ class StreamState:
 # --- provider ------------------------------------------------------------------------
 
 
-class AnthropicProvider:
+class AnthropicProvider(SseProvider[StreamState]):
     """The Messages API at ``base_url`` (default https://api.anthropic.com)."""
 
+    response_parser = staticmethod(parse_response)
+    error_reader = staticmethod(read_error)
+
     def __init__(self, config: ProviderConfig, http: HttpClients) -> None:
-        self.name = config.name
-        self.config = config
-        self.http = http
+        super().__init__(config, http)
         base = (config.base_url or "https://api.anthropic.com").rstrip("/")
         self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
         self.headers = {
@@ -336,52 +303,23 @@ class AnthropicProvider:
         if config.api_key:
             self.headers["x-api-key"] = config.api_key
 
-    def _request(self, body: dict[str, Any], options: CallOptions) -> httpx.Request:
-        timeout = timeout_for(options.timeout, self.config.connect_timeout)
-        return self.http.get().build_request(
-            "POST", self.url, json=body, headers=self.headers, timeout=timeout
+    def build_request(
+        self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
+    ) -> httpx.Request:
+        return self.post(
+            self.url, options, self.headers, json=to_body(request, model, stream=stream)
         )
 
-    def _error(self, model: str) -> Any:
-        def build(response: httpx.Response, raw: bytes) -> ProviderError:
-            return error_from(
-                response.status_code, response.headers, raw, provider=self.name, model=model
-            )
+    def stream_state(self, request: ChatRequest, model: str) -> StreamState:
+        return StreamState(model)
 
-        return build
+    def parse_event(self, state: StreamState, event: SSEEvent, model: str) -> list[ChatChunk]:
+        data = json.loads(event.data)
+        if event.event == "error" or data.get("type") == "error":
+            raise self.map_error(200, httpx.Headers(), event.data.encode(), model)
+        return state.feed(data)
 
-    async def complete(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> ChatResponse:
-        body = to_body(request, model, stream=False)
-        with map_errors(self.name, model):
-            data = await post_json(
-                self.http.get(), self._request(body, options), self._error(model)
-            )
-            return parse_response(data, model)
-
-    async def stream(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> AsyncIterator[ChatChunk]:
-        body = to_body(request, model, stream=True)
-        state = StreamState(model)
-        with map_errors(self.name, model):
-            request_ = self._request(body, options)
-            async with send_streaming(self.http.get(), request_, self._error(model)) as response:
-                async for event in aiter_sse(response.aiter_bytes()):
-                    data = json.loads(event.data)
-                    if event.event == "error" or data.get("type") == "error":
-                        raise error_from(
-                            200,
-                            httpx.Headers(),
-                            event.data.encode(),
-                            provider=self.name,
-                            model=model,
-                        )
-                    for chunk in state.feed(data):
-                        yield chunk
-                    if state.done:
-                        return
-        raise MalformedResponse(
-            f"{self.name} ended the stream before message_stop", provider=self.name, model=model
-        )
+    def end_stream(self, state: StreamState, model: str) -> list[ChatChunk]:
+        if not state.done:
+            raise self.cut(model, "before message_stop")
+        return []

@@ -2,7 +2,7 @@
 
 boto3's client is synchronous: on the event loop it would block every other request, and in
 threads it would need a pool. So the Converse REST API is spoken over the shared httpx
-client instead, signed with botocore's SigV4 (botocore ships in the Lambda runtime; the
+client instead, signed with botocore's SigV4 (:mod:`~orchestra.providers.bedrock_auth`: the
 credentials are the function role's, refreshed by botocore). The wire mapping is in
 :mod:`~orchestra.providers.bedrock_convert` (request, answer, errors) and
 :mod:`~orchestra.providers.bedrock_stream` (event-stream frames and :class:`StreamState`).
@@ -17,69 +17,45 @@ from urllib.parse import quote
 
 import httpx
 
-from orchestra.errors import MalformedResponse, ProviderAuthError, ProviderBadRequest, ProviderError
+from orchestra.errors import MalformedResponse, ProviderBadRequest, ProviderError
 from orchestra.providers.base import CallOptions, ProviderConfig
+from orchestra.providers.bedrock_auth import SigV4Signer
 from orchestra.providers.bedrock_convert import (
     UnsupportedContent,
-    error_from,
     parse_response,
+    read_error,
     to_body,
 )
 from orchestra.providers.bedrock_stream import StreamState, aiter_frames
-from orchestra.providers.http import (
-    HttpClients,
-    map_errors,
-    post_json,
-    send_streaming,
-    timeout_for,
-)
-from orchestra.routing.tokens import estimate_prompt_tokens
-from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
+from orchestra.providers.http_provider import HttpProvider
+from orchestra.schemas.chat import ChatChunk, ChatRequest
+from orchestra.tokens import estimate_prompt_tokens
+from orchestra.transport.http import HttpClients
 
 
-class BedrockProvider:
+class BedrockProvider(HttpProvider[tuple[str, dict[str, Any]], StreamState]):
     """Bedrock Runtime in ``region`` (or at ``base_url``), signed with the ambient role."""
+
+    response_parser = staticmethod(parse_response)
 
     def __init__(self, config: ProviderConfig, http: HttpClients) -> None:
         if not (config.region or config.base_url):
             raise ValueError(f"provider {config.name} needs a region")
-        self.name = config.name
-        self.config = config
-        self.http = http
+        super().__init__(config, http)
         self.region = config.region or "us-east-1"
         self.base = (
             config.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com"
         ).rstrip("/")
-        self._credentials: Any = None  # botocore's (refreshable) credentials, resolved once
+        self.signer = SigV4Signer(self.name, self.region)
 
-    def _frozen_credentials(self, model: str) -> Any:
-        from botocore.exceptions import BotoCoreError
-        from botocore.session import get_session
-
-        try:
-            if self._credentials is None:
-                self._credentials = get_session().get_credentials()
-            if self._credentials is not None:
-                return self._credentials.get_frozen_credentials()
-        except BotoCoreError as exc:  # its text can name profiles and files, never keys
-            raise ProviderAuthError(
-                "AWS credentials could not be loaded", provider=self.name, model=model
-            ) from exc
-        raise ProviderAuthError("no AWS credentials for Bedrock", provider=self.name, model=model)
-
-    def _signed(self, model: str, action: str, body: bytes, options: CallOptions) -> httpx.Request:
-        """SigV4 over exactly the bytes and path httpx sends (``:`` stays ``%3A``)."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
+    def build_request(
+        self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
+    ) -> httpx.Request:
+        action = "converse-stream" if stream else "converse"
         url = f"{self.base}/model/{quote(model, safe='')}/{action}"
+        body = self._body(request, model)
         headers = {**self.config.headers, "content-type": "application/json"}
-        aws = AWSRequest(method="POST", url=url, data=body, headers=headers)
-        SigV4Auth(self._frozen_credentials(model), "bedrock", self.region).add_auth(aws)
-        timeout = timeout_for(options.timeout, self.config.connect_timeout)
-        return self.http.get().build_request(
-            "POST", url, content=body, headers=dict(aws.headers.items()), timeout=timeout
-        )
+        return self.post(url, options, self.signer.headers(url, body, headers, model), content=body)
 
     def _body(self, request: ChatRequest, model: str) -> bytes:
         try:
@@ -87,41 +63,16 @@ class BedrockProvider:
         except UnsupportedContent as exc:
             raise ProviderBadRequest(str(exc), provider=self.name, model=model) from exc
 
-    def _error(self, model: str) -> Any:
-        def build(response: httpx.Response, raw: bytes) -> ProviderError:
-            kind = response.headers.get("x-amzn-errortype")
-            return error_from(
-                kind, response.status_code, response.headers, raw, provider=self.name, model=model
-            )
+    def map_error(
+        self, status: int, headers: httpx.Headers, raw: bytes, model: str
+    ) -> ProviderError:
+        kind = headers.get("x-amzn-errortype")
+        return self.typed(read_error(kind, status, headers, raw), model)
 
-        return build
+    def stream_state(self, request: ChatRequest, model: str) -> StreamState:
+        return StreamState(model, estimate_prompt_tokens(request))
 
-    async def complete(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> ChatResponse:
-        with map_errors(self.name, model):
-            signed = self._signed(model, "converse", self._body(request, model), options)
-            data = await post_json(self.http.get(), signed, self._error(model))
-            return parse_response(data, model)
-
-    async def stream(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> AsyncIterator[ChatChunk]:
-        state = StreamState(model, estimate_prompt_tokens(request))
-        with map_errors(self.name, model):
-            body = self._body(request, model)
-            signed = self._signed(model, "converse-stream", body, options)
-            async with send_streaming(self.http.get(), signed, self._error(model)) as response:
-                async for kind, payload in self._events(response, model):
-                    for chunk in state.feed(kind, payload):
-                        yield chunk
-        if not state.stopped:
-            raise MalformedResponse(
-                f"{self.name} ended the stream before messageStop", provider=self.name, model=model
-            )
-        yield state.close()
-
-    async def _events(
+    async def events(
         self, response: httpx.Response, model: str
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """(event type, payload) per frame; exception and error frames raise typed."""
@@ -143,6 +94,14 @@ class BedrockProvider:
         if headers.get(":message-type") == "error":  # its text is in headers, not the payload
             kind = headers.get(":error-code")
             payload = json.dumps({"message": str(headers.get(":error-message") or "")}).encode()
-        return error_from(
-            str(kind or ""), 500, httpx.Headers(), payload, provider=self.name, model=model
-        )
+        return self.typed(read_error(str(kind or ""), 500, httpx.Headers(), payload), model)
+
+    def parse_event(
+        self, state: StreamState, event: tuple[str, dict[str, Any]], model: str
+    ) -> list[ChatChunk]:
+        return state.feed(*event)
+
+    def end_stream(self, state: StreamState, model: str) -> list[ChatChunk]:
+        if not state.stopped:
+            raise self.cut(model, "before messageStop")
+        return [state.close()]

@@ -13,14 +13,9 @@ from typing import Any
 
 import httpx
 
-from orchestra.errors import ProviderError
-from orchestra.providers.http import (
-    error_for_status,
-    error_message,
-    json_or_none,
-    parse_retry_after,
-)
+from orchestra.providers.wire import ErrorReading, alternating_turns, image_url, json_object
 from orchestra.schemas.chat import ChatMessage, ChatRequest, ChatResponse, FinishReason, Usage
+from orchestra.transport.http import error_message, json_or_none, parse_retry_after
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -81,19 +76,7 @@ def to_body(request: ChatRequest) -> dict[str, Any]:
 
 def to_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     """Alternating user/assistant turns: tool results become user turns, runs are merged."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role in ("system", "developer"):
-            continue
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = _blocks(message)
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
+    return alternating_turns(messages, _blocks)
 
 
 def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
@@ -105,7 +88,7 @@ def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
         tool_use = {
             "toolUseId": call.id,
             "name": call.function.name,
-            "input": _json_object(call.function.arguments),
+            "input": json_object(call.function.arguments),
         }
         blocks.append({"toolUse": tool_use})
     return blocks
@@ -125,22 +108,13 @@ def _content_blocks(message: ChatMessage) -> list[dict[str, Any]]:
 
 def _image(image: Any) -> dict[str, Any]:
     """Converse takes image bytes (base64 in JSON), never a URL to fetch."""
-    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-    match = _DATA_URL.match(url)
+    match = _DATA_URL.match(image_url(image))
     if match is None:
         raise UnsupportedContent("Bedrock accepts images only as base64 data: URLs")
     fmt = IMAGE_FORMATS.get(match["fmt"].lower())
     if fmt is None:
         raise UnsupportedContent(f"Bedrock does not accept image/{match['fmt']} images")
     return {"format": fmt, "source": {"bytes": match["data"]}}
-
-
-def _json_object(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _tool_config(request: ChatRequest, turns: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -204,9 +178,7 @@ def parse_response(body: Any, model: str) -> ChatResponse:
     )
 
 
-def error_from(
-    kind: str | None, status: int, headers: httpx.Headers, raw: bytes, *, provider: str, model: str
-) -> ProviderError:
+def read_error(kind: str | None, status: int, headers: httpx.Headers, raw: bytes) -> ErrorReading:
     """``kind`` is the AWS error type (header or stream exception), ``status`` the HTTP one.
 
     The type decides; without one (proxies, recorders strip ``x-`` headers) the status does.
@@ -216,12 +188,5 @@ def error_from(
     message = error_message(json_or_none(raw), kind or f"HTTP {status}")
     if status == 400 and MODEL_ID_PHRASES.search(message):
         status = 404  # an id this account cannot call: the next candidate may still serve
-    return error_for_status(
-        status,
-        message,
-        provider=provider,
-        model=model,
-        retry_after=parse_retry_after(headers),
-        context_length=status == 400 and bool(CONTEXT_PHRASES.search(message)),
-        code=kind or None,
-    )
+    too_long = status == 400 and bool(CONTEXT_PHRASES.search(message))
+    return ErrorReading(status, message, kind or None, too_long, parse_retry_after(headers))

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from orchestra.providers import http_provider
 from orchestra.providers.bedrock_convert import STOP_REASONS, parse_usage
 from orchestra.providers.chunks import ChunkFactory
-from orchestra.routing.tokens import estimate_text_tokens
 from orchestra.schemas.chat import ChatChunk, Usage
+from orchestra.tokens import estimate_text_tokens
 
 
-class StreamState:
+class StreamState(http_provider.StreamState):
     """ConverseStream events (already decoded from their frames) in, OpenAI chunks out."""
 
     def __init__(self, model: str, prompt_tokens: int = 0) -> None:

@@ -14,35 +14,32 @@ import json
 import mimetypes
 import re
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from orchestra.errors import MalformedResponse, ProviderError
+from orchestra.providers import http_provider, wire
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.chunks import ChunkFactory
-from orchestra.providers.http import (
-    HttpClients,
-    error_for_status,
-    error_message,
-    json_or_none,
-    map_errors,
-    parse_duration,
-    parse_retry_after,
-    post_json,
-    send_streaming,
-    timeout_for,
-)
-from orchestra.providers.sse import aiter_sse
+from orchestra.providers.http_provider import SseProvider
 from orchestra.schemas.chat import (
     ChatChunk,
     ChatMessage,
     ChatRequest,
     ChatResponse,
-    FinishReason,
     Usage,
 )
+from orchestra.transport.http import (
+    HttpClients,
+    error_message,
+    json_or_none,
+    parse_duration,
+    parse_retry_after,
+)
+from orchestra.transport.sse import SSEEvent
+
+if TYPE_CHECKING:
+    from orchestra.schemas.chat import FinishReason
 
 DEFAULT_BASE = "https://generativelanguage.googleapis.com/v1beta"
 SIGNATURE_MARK = "__ts__"
@@ -52,7 +49,6 @@ CONTEXT_PHRASES = re.compile(
     r"exceeds the maximum number of tokens|input token count|too many tokens|context",
     re.IGNORECASE,
 )
-_DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]+);base64,(?P<data>.+)$", re.DOTALL)
 
 
 # --- request -------------------------------------------------------------------------
@@ -94,19 +90,9 @@ def generation_config(request: ChatRequest) -> dict[str, Any]:
 
 def to_contents(messages: list[ChatMessage]) -> list[dict[str, Any]]:
     names = {c.id: c.function.name for m in messages for c in m.tool_calls or []}
-    contents: list[dict[str, Any]] = []
-    for message in messages:
-        if message.role in ("system", "developer"):
-            continue
-        role = "model" if message.role == "assistant" else "user"
-        parts = _parts(message, names)
-        if not parts:
-            continue
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-    return contents
+    return wire.alternating_turns(
+        messages, lambda m: _parts(m, names), assistant="model", key="parts"
+    )
 
 
 def _parts(message: ChatMessage, names: dict[str, str]) -> list[dict[str, Any]]:
@@ -119,7 +105,7 @@ def _parts(message: ChatMessage, names: dict[str, str]) -> list[dict[str, Any]]:
         part: dict[str, Any] = {
             "functionCall": {
                 "name": call.function.name,
-                "args": _json_object(call.function.arguments),
+                "args": wire.json_object(call.function.arguments),
             }
         }
         _, _, signature = call.id.partition(SIGNATURE_MARK)
@@ -142,20 +128,11 @@ def _content_parts(message: ChatMessage) -> list[dict[str, Any]]:
 
 
 def _image_part(item: dict[str, Any]) -> dict[str, Any]:
-    image = item.get("image_url")
-    url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-    if match := _DATA_URL.match(url):
+    url = wire.image_url(item.get("image_url"))
+    if match := wire.DATA_URL.match(url):
         return {"inlineData": {"mimeType": match["mime"], "data": match["data"]}}
     mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
     return {"fileData": {"fileUri": url, "mimeType": mime}}
-
-
-def _json_object(arguments: str) -> dict[str, Any]:
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def clean_schema(schema: Any) -> Any:
@@ -252,9 +229,7 @@ def parse_response(body: Any, model: str) -> ChatResponse:
     )
 
 
-def error_from(
-    status: int, headers: httpx.Headers, raw: bytes, *, provider: str, model: str
-) -> ProviderError:
+def read_error(status: int, headers: httpx.Headers, raw: bytes) -> wire.ErrorReading:
     body = json_or_none(raw)
     if isinstance(body, list) and body:  # the non-SSE stream wraps errors in an array
         body = body[0]
@@ -270,21 +245,15 @@ def error_from(
     message = error_message(body, f"HTTP {status}")
     too_long = status == 400 and bool(CONTEXT_PHRASES.search(message))
     code = err.get("status")
-    return error_for_status(
-        status,
-        message,
-        provider=provider,
-        model=model,
-        retry_after=retry_after,
-        context_length=too_long,
-        code=code if isinstance(code, str) else None,
+    return wire.ErrorReading(
+        status, message, code if isinstance(code, str) else None, too_long, retry_after
     )
 
 
 # --- streaming -----------------------------------------------------------------------
 
 
-class StreamState:
+class StreamState(http_provider.StreamState):
     """Whole ``GenerateContentResponse`` objects in, OpenAI chunks out."""
 
     def __init__(self, model: str) -> None:
@@ -330,68 +299,40 @@ class StreamState:
 # --- provider ------------------------------------------------------------------------
 
 
-class GeminiProvider:
+class GeminiProvider(SseProvider[StreamState]):
     """The Gemini API at ``base_url`` (default the public v1beta endpoint)."""
 
+    response_parser = staticmethod(parse_response)
+    error_reader = staticmethod(read_error)
+
     def __init__(self, config: ProviderConfig, http: HttpClients) -> None:
-        self.name = config.name
-        self.config = config
-        self.http = http
+        super().__init__(config, http)
         self.base = (config.base_url or DEFAULT_BASE).rstrip("/")
         self.headers = {"content-type": "application/json", **config.headers}
         if config.api_key:
             self.headers["x-goog-api-key"] = config.api_key
 
-    def _request(self, url: str, body: dict[str, Any], options: CallOptions) -> httpx.Request:
-        timeout = timeout_for(options.timeout, self.config.connect_timeout)
-        return self.http.get().build_request(
-            "POST", url, json=body, headers=self.headers, timeout=timeout
-        )
+    def build_request(
+        self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
+    ) -> httpx.Request:
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        url = f"{self.base}/models/{model}:{action}"
+        return self.post(url, options, self.headers, json=to_body(request, model))
 
-    def _error(self, model: str) -> Any:
-        def build(response: httpx.Response, raw: bytes) -> ProviderError:
-            return error_from(
-                response.status_code, response.headers, raw, provider=self.name, model=model
-            )
+    def stream_state(self, request: ChatRequest, model: str) -> StreamState:
+        return StreamState(model)
 
-        return build
+    def parse_event(self, state: StreamState, event: SSEEvent, model: str) -> list[ChatChunk]:
+        data = json.loads(event.data)
+        if not isinstance(data, dict):
+            raise TypeError("stream event is not an object")
+        if isinstance(error := data.get("error"), dict):
+            code = error.get("code")
+            status = code if isinstance(code, int) else 500
+            raise self.map_error(status, httpx.Headers(), event.data.encode(), model)
+        return state.feed(data)
 
-    async def complete(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> ChatResponse:
-        url = f"{self.base}/models/{model}:generateContent"
-        with map_errors(self.name, model):
-            http_request = self._request(url, to_body(request, model), options)
-            data = await post_json(self.http.get(), http_request, self._error(model))
-            return parse_response(data, model)
-
-    async def stream(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> AsyncIterator[ChatChunk]:
-        url = f"{self.base}/models/{model}:streamGenerateContent?alt=sse"
-        state = StreamState(model)
-        with map_errors(self.name, model):
-            http_request = self._request(url, to_body(request, model), options)
-            async with send_streaming(
-                self.http.get(), http_request, self._error(model)
-            ) as response:
-                async for event in aiter_sse(response.aiter_bytes()):
-                    data = json.loads(event.data)
-                    if not isinstance(data, dict):
-                        raise TypeError("stream event is not an object")
-                    if isinstance(error := data.get("error"), dict):
-                        code = error.get("code")
-                        status = code if isinstance(code, int) else 500
-                        raw = event.data.encode()
-                        raise error_from(
-                            status, httpx.Headers(), raw, provider=self.name, model=model
-                        )
-                    for chunk in state.feed(data):
-                        yield chunk
+    def end_stream(self, state: StreamState, model: str) -> list[ChatChunk]:
         if not state.chunks.finished:
-            raise MalformedResponse(
-                f"{self.name} ended the stream without a finishReason",
-                provider=self.name,
-                model=model,
-            )
-        yield state.close()
+            raise self.cut(model, "without a finishReason")
+        return [state.close()]

@@ -4,7 +4,7 @@ DeepSeek, Ollama, vLLM, LM Studio and any other server speaking ``/chat/completi
 The wire format is already Orchestra's own, so translation is mostly pass-through; the work
 is in the edges: vendor quirks in streams (OpenRouter comment lines and in-band errors,
 repeated ``role`` fields, ``usage: null`` padding) and mapping every error to a typed one.
-Pure functions (``to_body``, ``parse_response``, ``parse_chunk``, ``error_from``) are
+Pure functions (``to_body``, ``parse_response``, ``parse_chunk``, ``read_error``) are
 tested directly against recorded payloads; :class:`OpenAIProvider` owns auth and base URL.
 """
 
@@ -17,22 +17,13 @@ from typing import Any
 
 import httpx
 
-from orchestra.errors import MalformedResponse, ProviderError
 from orchestra.providers.base import CallOptions, ProviderConfig
-from orchestra.providers.http import (
-    HttpClients,
-    error_for_status,
-    error_message,
-    json_or_none,
-    map_errors,
-    parse_retry_after,
-    post_json,
-    send_streaming,
-    timeout_for,
-)
-from orchestra.providers.sse import aiter_sse
-from orchestra.routing.tokens import estimate_prompt_tokens, estimate_text_tokens
+from orchestra.providers.http_provider import HttpProvider, StreamState
+from orchestra.providers.wire import ErrorReading
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
+from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
+from orchestra.transport.http import HttpClients, error_message, json_or_none, parse_retry_after
+from orchestra.transport.sse import SSEEvent, aiter_sse
 
 #: Orchestra's own request fields, never forwarded upstream
 OWN_FIELDS = {"fallbacks", "profile", "model", "stream", "stream_options"}
@@ -125,10 +116,8 @@ def parse_chunk(data: dict[str, Any], model: str, *, first: bool) -> ChatChunk |
     )
 
 
-def error_from(
-    status: int, headers: httpx.Headers, raw: bytes, *, provider: str, model: str
-) -> ProviderError:
-    """Any error answer (HTTP status or an in-band ``error`` object) as a typed error."""
+def read_error(status: int, headers: httpx.Headers, raw: bytes) -> ErrorReading:
+    """Any error answer (HTTP status or an in-band ``error`` object), read."""
     body = json_or_none(raw)
     err = body.get("error") if isinstance(body, dict) else None
     err = err if isinstance(err, dict) else {}
@@ -142,80 +131,86 @@ def error_from(
     too_long = status in (400, 413) and (
         code in CONTEXT_CODES or bool(CONTEXT_PHRASES.search(message))
     )
-    return error_for_status(
-        status,
-        message,
-        provider=provider,
-        model=model,
-        retry_after=parse_retry_after(headers),
-        context_length=too_long,
-        code=code if isinstance(code, str) else None,
-    )
+    code = code if isinstance(code, str) else None
+    return ErrorReading(status, message, code, too_long, parse_retry_after(headers))
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
     """One OpenAI-compatible upstream: base URL, bearer key, extra headers."""
+
+    response_parser = staticmethod(parse_response)
+    error_reader = staticmethod(read_error)
 
     def __init__(self, config: ProviderConfig, http: HttpClients) -> None:
         if not config.base_url:
             raise ValueError(f"provider {config.name} needs a base_url")
-        self.name = config.name
-        self.config = config
-        self.http = http
+        super().__init__(config, http)
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self.headers = {"content-type": "application/json", **config.headers}
         if config.api_key:
             self.headers["authorization"] = f"Bearer {config.api_key}"
 
-    def _request(self, body: dict[str, Any], options: CallOptions) -> httpx.Request:
-        client = self.http.get()
-        timeout = timeout_for(options.timeout, self.config.connect_timeout)
-        return client.build_request(
-            "POST", self.url, json=body, headers=self.headers, timeout=timeout
+    def build_request(
+        self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
+    ) -> httpx.Request:
+        return self.post(
+            self.url, options, self.headers, json=to_body(request, model, stream=stream)
         )
 
-    def _error(self, model: str) -> Any:
-        def build(response: httpx.Response, raw: bytes) -> ProviderError:
-            return error_from(
-                response.status_code, response.headers, raw, provider=self.name, model=model
+    def stream_state(self, request: ChatRequest, model: str) -> _Tally:
+        return _Tally(estimate_prompt_tokens(request))
+
+    def events(self, response: httpx.Response, model: str) -> AsyncIterator[SSEEvent | bytes]:
+        """SSE events; the whole body (bytes) from a server that ignored ``stream``."""
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return _whole_body(response)
+        return aiter_sse(response.aiter_bytes())
+
+    def parse_event(self, state: _Tally, event: SSEEvent | bytes, model: str) -> list[ChatChunk]:
+        """Chunks to send now; from the first finish on they are held until the stream ends
+        cleanly, so an in-band error after a finish (OpenRouter) is never preceded by one."""
+        if isinstance(event, bytes):
+            state.whole = True
+            return state.seen(whole_chunks(parse_response(json.loads(event), model)))
+        if event.data.strip() == "[DONE]":
+            state.done = True
+            return []
+        data = json.loads(event.data)
+        if not isinstance(data, dict):
+            raise TypeError("stream event is not an object")
+        if data.get("error"):  # in-band: the stream's status (under 400) maps like an answer's
+            raise self.map_error(200, httpx.Headers(), event.data.encode(), model)
+        chunk = parse_chunk(data, model, first=state.first)
+        if chunk is None:
+            return []
+        state.first = False
+        if state.held or any(c.finish_reason for c in chunk.choices):
+            state.held.append(chunk)
+            return []
+        state.see(chunk)
+        return [chunk]
+
+    def end_stream(self, state: _Tally, model: str) -> list[ChatChunk]:
+        if not state.whole and not state.held:
+            raise self.cut(
+                model, "before the answer finished" + ("" if state.done else " (no [DONE])")
             )
+        chunks = state.seen(state.held)
+        if state.usage is None:  # servers without include_usage: an estimate, never nothing
+            chunks.append(ChatChunk(id=state.id, model=model, usage=state.estimate()))
+        return chunks
 
-        return build
 
-    async def complete(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> ChatResponse:
-        body = to_body(request, model, stream=False)
-        with map_errors(self.name, model):
-            data = await post_json(
-                self.http.get(), self._request(body, options), self._error(model)
-            )
-            return parse_response(data, model)
+async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    yield await response.aread()
 
-    async def stream(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> AsyncIterator[ChatChunk]:
-        body = to_body(request, model, stream=True)
-        client = self.http.get()
-        tally = _Tally(estimate_prompt_tokens(request))
-        with map_errors(self.name, model):
-            async with send_streaming(
-                client, self._request(body, options), self._error(model)
-            ) as r:
-                if r.headers.get("content-type", "").startswith("application/json"):
-                    chunks = self._whole(await r.aread(), model)  # a server that ignored stream
-                else:
-                    chunks = self._chunks(r, model)
-                async for chunk in chunks:
-                    tally.see(chunk)
-                    yield chunk
-        if tally.usage is None:  # servers without include_usage: an estimate, never nothing
-            yield ChatChunk(id=tally.id, model=model, usage=tally.estimate())
 
-    async def _whole(self, raw: bytes, model: str) -> AsyncIterator[ChatChunk]:
-        response = parse_response(json.loads(raw), model)
-        choice = response.choices[0]
-        yield ChatChunk.model_validate(
+def whole_chunks(response: ChatResponse) -> list[ChatChunk]:
+    """A whole answer as the chunks of a stream (for servers that ignore ``stream``)."""
+    model = response.model
+    choice = response.choices[0]
+    chunks = [
+        ChatChunk.model_validate(
             {
                 "id": response.id,
                 "model": model,
@@ -224,62 +219,29 @@ class OpenAIProvider:
                 ],
             }
         )
-        if choice.message.tool_calls:
-            calls = [
-                {"index": i, **c.model_dump()} for i, c in enumerate(choice.message.tool_calls)
-            ]
-            yield ChatChunk.model_validate(
+    ]
+    if choice.message.tool_calls:
+        calls = [{"index": i, **c.model_dump()} for i, c in enumerate(choice.message.tool_calls)]
+        chunks.append(
+            ChatChunk.model_validate(
                 {"id": response.id, "model": model, "choices": [{"delta": {"tool_calls": calls}}]}
             )
-        yield ChatChunk.model_validate(
+        )
+    chunks.append(
+        ChatChunk.model_validate(
             {
                 "id": response.id,
                 "model": model,
                 "choices": [{"delta": {}, "finish_reason": choice.finish_reason or "stop"}],
             }
         )
-        if response.usage is not None:
-            yield ChatChunk(id=response.id, model=model, usage=response.usage)
-
-    async def _chunks(self, response: httpx.Response, model: str) -> AsyncIterator[ChatChunk]:
-        """The stream's chunks; from the first finish on they are held until the stream ends
-        cleanly, so an in-band error after a finish (OpenRouter) is never preceded by one."""
-        first, done = True, False
-        held: list[ChatChunk] = []
-        async for event in aiter_sse(response.aiter_bytes()):
-            if event.data.strip() == "[DONE]":
-                done = True
-                break
-            data = json.loads(event.data)
-            if not isinstance(data, dict):
-                raise TypeError("stream event is not an object")
-            if data.get("error"):
-                raise self._in_band_error(response, event.data, model)
-            chunk = parse_chunk(data, model, first=first)
-            if chunk is None:
-                continue
-            first = False
-            if held or any(c.finish_reason for c in chunk.choices):
-                held.append(chunk)
-            else:
-                yield chunk
-        if not held:
-            raise MalformedResponse(
-                f"{self.name} ended the stream before the answer finished"
-                + ("" if done else " (no [DONE])"),
-                provider=self.name,
-                model=model,
-            )
-        for chunk in held:
-            yield chunk
-
-    def _in_band_error(self, response: httpx.Response, data: str, model: str) -> ProviderError:
-        return error_from(
-            response.status_code, httpx.Headers(), data.encode(), provider=self.name, model=model
-        )
+    )
+    if response.usage is not None:
+        chunks.append(ChatChunk(id=response.id, model=model, usage=response.usage))
+    return chunks
 
 
-class _Tally:
+class _Tally(StreamState):
     """What a stream has produced so far, to estimate usage when the vendor sends none."""
 
     def __init__(self, prompt_tokens: int) -> None:
@@ -287,6 +249,14 @@ class _Tally:
         self.text: list[str] = []
         self.usage: Usage | None = None
         self.id = ""
+        self.first = True
+        self.whole = False  # the server answered with one JSON body
+        self.held: list[ChatChunk] = []
+
+    def seen(self, chunks: list[ChatChunk]) -> list[ChatChunk]:
+        for chunk in chunks:
+            self.see(chunk)
+        return chunks
 
     def see(self, chunk: ChatChunk) -> None:
         self.id = self.id or chunk.id

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from orchestra.catalog.models import ModelInfo
 from orchestra.errors import InvalidRequest
 from orchestra.providers.base import Provider, ProviderConfig, ProviderType
-from orchestra.providers.http import HttpClients
-from orchestra.providers.ssrf import AddressPolicy, validate_base_url
+from orchestra.transport.http import HttpClients
+from orchestra.transport.ssrf import AddressPolicy, validate_base_url
 
 #: name -> (wire protocol, base URL, key variable); each appears when its key is set
 WELL_KNOWN: dict[str, tuple[ProviderType, str, str]] = {
@@ -42,6 +42,8 @@ _ADAPTERS: dict[str, str] = {
     "anthropic": "orchestra.providers.anthropic:AnthropicProvider",
     "gemini": "orchestra.providers.gemini:GeminiProvider",
     "bedrock": "orchestra.providers.bedrock:BedrockProvider",
+    #: not an HTTP adapter: built from its config alone (see :mod:`orchestra.simulator`)
+    "simulator": "orchestra.simulator:SimulatorProvider",
 }
 
 
@@ -169,13 +171,9 @@ def models_from_file(file: ConfigFile | None) -> list[ModelInfo]:
 
 def instantiate(config: ProviderConfig, http: HttpClients) -> Provider:
     """Import the adapter for a wire protocol only when a provider uses it (cold start)."""
-    if config.type == "simulator":
-        from orchestra.providers.simulator import SimulatorProvider
-
-        return SimulatorProvider(config)
     module_name, _, class_name = _ADAPTERS[config.type].partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    provider: Provider = cls(config, http)
+    provider: Provider = cls(config) if config.type == "simulator" else cls(config, http)
     return provider
 
 

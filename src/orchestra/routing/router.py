@@ -16,8 +16,8 @@ from orchestra.errors import NoCandidates, UnknownModel
 from orchestra.routing.complexity import classify
 from orchestra.routing.profiles import COMPLEXITIES, PROFILES, Complexity, Profile, get_profile
 from orchestra.routing.scorer import Features, features_of, quality_range, speed_score
-from orchestra.routing.tokens import estimate_prompt_tokens
 from orchestra.schemas.chat import ChatRequest
+from orchestra.tokens import estimate_prompt_tokens
 
 #: output room reserved when the request gives no max_tokens
 DEFAULT_OUTPUT_RESERVE = 1024

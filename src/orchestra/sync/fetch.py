@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from orchestra.providers.http import error_for_status, error_message, map_errors, timeout_for
+from orchestra.transport.http import error_for_status, error_message, map_errors, timeout_for
 
 
 async def get_payload(

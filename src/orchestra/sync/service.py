@@ -18,12 +18,12 @@ from typing import Any
 from orchestra.catalog.models import Catalog
 from orchestra.catalog.source import CatalogSource, overlay
 from orchestra.errors import ProviderError, StorageError, SyncFailed
-from orchestra.providers.http import HttpClients
 from orchestra.storage.protocols import CatalogBackend
 from orchestra.sync.merge import plan_updates
 from orchestra.sync.records import Batch, SourceAdapter
 from orchestra.sync.report import SyncReport, ranking_changes
 from orchestra.sync.resolve import DEFAULT_THRESHOLD, Resolver
+from orchestra.transport.http import HttpClients
 
 WRITE_CONCURRENCY = 8
 

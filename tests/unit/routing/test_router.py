@@ -159,7 +159,7 @@ def _window_model(window: int, max_output: int = 4096) -> ModelInfo:
 
 def test_context_window_filter_reserves_room_for_max_tokens():
     from orchestra.routing.router import unfit_reason
-    from orchestra.routing.tokens import estimate_prompt_tokens
+    from orchestra.tokens import estimate_prompt_tokens
 
     # Given a prompt that fits a 4k window on its own
     request = ChatRequest.model_validate(

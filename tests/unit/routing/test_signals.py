@@ -15,8 +15,8 @@ from orchestra.errors import InvalidRequest
 from orchestra.routing import scorer
 from orchestra.routing.complexity import classify, score_complexity
 from orchestra.routing.profiles import PROFILES, get_profile
-from orchestra.routing.tokens import IMAGE_TOKENS, estimate_prompt_tokens
 from orchestra.schemas.chat import ChatRequest
+from orchestra.tokens import IMAGE_TOKENS, estimate_prompt_tokens
 
 
 def _chat(text: str = "", **extra: Any) -> ChatRequest:

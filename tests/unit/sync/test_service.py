@@ -14,12 +14,12 @@ import pytest
 from orchestra.catalog.models import Catalog, load_snapshot
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import StorageError, SyncFailed
-from orchestra.providers.http import HttpClients
 from orchestra.storage.memory import MemoryCatalogBackend
 from orchestra.sync.huggingface import HuggingFaceSource
 from orchestra.sync.lmarena import LMArenaSource
 from orchestra.sync.openrouter import OpenRouterSource
 from orchestra.sync.service import SyncService
+from orchestra.transport.http import HttpClients
 
 Responder = Callable[[httpx.Request], httpx.Response]
 

@@ -2,7 +2,7 @@
 
 One ``httpx.AsyncClient`` per event loop (over the aiohttp transport: less CPU per call and
 no pool collapse under concurrency), reused across warm Lambda invocations. Its connector
-resolves names through :class:`~orchestra.providers.resolver.GuardedResolver`, which applies
+resolves names through :class:`~orchestra.transport.resolver.GuardedResolver`, which applies
 the SSRF rules to every address at connect time. Tests pass a ``transport``
 (``httpx.MockTransport``) instead.
 """
@@ -35,7 +35,7 @@ from orchestra.errors import (
     UnsafeBaseURL,
     UpstreamAddressRefused,
 )
-from orchestra.providers.ssrf import AddressPolicy
+from orchestra.transport.ssrf import AddressPolicy
 
 if TYPE_CHECKING:
     import aiohttp
@@ -60,7 +60,7 @@ def _guarded_session(ssl_context: Any, policy: AddressPolicy) -> aiohttp.ClientS
     """What ``AiohttpTransport`` would build, plus the resolver (runs inside the loop)."""
     import aiohttp
 
-    from orchestra.providers.resolver import GuardedResolver
+    from orchestra.transport.resolver import GuardedResolver
 
     connector = aiohttp.TCPConnector(
         limit=DEFAULT_LIMITS.max_connections or 0,

@@ -17,7 +17,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from orchestra.providers.ssrf import AddressPolicy, UnsafeBaseURL, check_address
+from orchestra.transport.ssrf import AddressPolicy, UnsafeBaseURL, check_address
 
 log = logging.getLogger("orchestra.providers")
 

@@ -6,8 +6,8 @@ import pytest
 
 from orchestra.errors import ProviderError, ProviderTimeout
 from orchestra.providers.base import CallOptions, ProviderConfig
-from orchestra.providers.simulator import SIMULATED_MODELS, SimulatorProvider, solve_arithmetic
 from orchestra.schemas.chat import ChatRequest
+from orchestra.simulator import SIMULATED_MODELS, SimulatorProvider, solve_arithmetic
 
 QUESTIONS = [f"What is {a} * {b}?" for a in range(3, 13) for b in (7, 13)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestra.providers.sse import SSEDecoder, SSEEvent
+from orchestra.transport.sse import SSEDecoder, SSEEvent
 
 STREAM = (
     ": OPENROUTER PROCESSING\r\n\r\n"

@@ -16,13 +16,13 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from orchestra.errors import UnsafeBaseURL, UpstreamAddressRefused
-from orchestra.providers import resolver as resolver_module
 from orchestra.providers.base import CallOptions, ProviderConfig
-from orchestra.providers.http import HttpClients
 from orchestra.providers.openai import OpenAIProvider
 from orchestra.providers.registry import ProviderEntry, _from_entry, address_policy
-from orchestra.providers.ssrf import AddressPolicy
 from orchestra.schemas.chat import ChatRequest
+from orchestra.transport import resolver as resolver_module
+from orchestra.transport.http import HttpClients
+from orchestra.transport.ssrf import AddressPolicy
 
 from support.upstream import FakeUpstream, Reply
 

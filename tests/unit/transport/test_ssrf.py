@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestra.providers.registry import ConfigFile, provider_configs
-from orchestra.providers.ssrf import UnsafeBaseURL, validate_base_url
+from orchestra.transport.ssrf import UnsafeBaseURL, validate_base_url
 
 ALWAYS_REFUSED = [
     "http://169.254.169.254/latest/meta-data",
