@@ -58,7 +58,7 @@ bench: $(STAMP)
 # Mutation score per package (docs/testing.md): mutmut on a seeded sample of each package's
 # mutants, against the tests in [tool.mutmut]; SAMPLE=0 runs every mutant (hours)
 SAMPLE   ?= 150
-PACKAGES ?= routing resilience fusion multi debate
+PACKAGES ?= routing resilience fusion multi panel debate
 FIXTURES ?= $(firstword $(wildcard $(CURDIR)/../shared/fixtures $(CURDIR)/shared/fixtures))
 mutation: $(STAMP)
 	for p in $(PACKAGES); do \

@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTMUT = [sys.executable, "-m", "mutmut"]
-PACKAGES = ("routing", "resilience", "fusion", "multi", "debate")
+PACKAGES = ("routing", "resilience", "fusion", "multi", "panel", "debate")
 #: mutmut's exit codes: 0 survived, 5/33 no test reaches it, None/2/34 not run; anything
 #: else (1 a test failed, timeouts, crashes) counts as killed
 SURVIVED = (0, 5, 33)
