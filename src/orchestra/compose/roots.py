@@ -15,6 +15,7 @@ root                   builds
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TypedDict, Unpack
 
 from orchestra.compose.core import Core, Stores, build_core, debate_store
 from orchestra.compose.services import Services
@@ -32,6 +33,14 @@ from orchestra.storage.stepfunctions import StepFunctionsStarter
 from orchestra.transport.http import HttpClients
 
 Root = Callable[..., Services]
+
+
+class Options(TypedDict, total=False):
+    """What tests and callers may hand every root instead of building it."""
+
+    http: HttpClients | None
+    stores: Stores | None
+    observer: Observer | None
 
 
 def _gateway(core: Core) -> Generate:
@@ -110,39 +119,24 @@ def _starter(core: Core, steps: Callable[[], DebateSteps]) -> Starter:
 
 
 def build_generate(
-    settings: Settings,
-    environ: Mapping[str, str],
-    *,
-    http: HttpClients | None = None,
-    stores: Stores | None = None,
-    observer: Observer | None = None,
+    settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
-    core = build_core(settings, environ, http=http, stores=stores, observer=observer)
+    core = build_core(settings, environ, **options)
     return _services(core, gateway=_gateway(core))
 
 
 def build_multi(
-    settings: Settings,
-    environ: Mapping[str, str],
-    *,
-    http: HttpClients | None = None,
-    stores: Stores | None = None,
-    observer: Observer | None = None,
+    settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
-    core = build_core(settings, environ, http=http, stores=stores, observer=observer)
+    core = build_core(settings, environ, **options)
     gateway = _gateway(core)
     return _services(core, multi=_multi(core, gateway, _selector(core), _fanout(gateway)))
 
 
 def build_debate_api(
-    settings: Settings,
-    environ: Mapping[str, str],
-    *,
-    http: HttpClients | None = None,
-    stores: Stores | None = None,
-    observer: Observer | None = None,
+    settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
-    core = build_core(settings, environ, http=http, stores=stores, observer=observer)
+    core = build_core(settings, environ, **options)
     store = debate_store(settings, core.stores)
 
     def local_steps() -> DebateSteps:  # only without a state machine (local runs)
@@ -154,27 +148,17 @@ def build_debate_api(
 
 
 def build_debate_steps(
-    settings: Settings,
-    environ: Mapping[str, str],
-    *,
-    http: HttpClients | None = None,
-    stores: Stores | None = None,
-    observer: Observer | None = None,
+    settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
-    core = build_core(settings, environ, http=http, stores=stores, observer=observer)
+    core = build_core(settings, environ, **options)
     return _services(core, debate_steps=_steps(core, _fanout(_gateway(core))))
 
 
 def build_services(
-    settings: Settings,
-    environ: Mapping[str, str],
-    *,
-    http: HttpClients | None = None,
-    stores: Stores | None = None,
-    observer: Observer | None = None,
+    settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
     """Everything (``orchestra serve``, the CLI, the tests): one core, every use case."""
-    core = build_core(settings, environ, http=http, stores=stores, observer=observer)
+    core = build_core(settings, environ, **options)
     gateway = _gateway(core)
     selector, fanout = _selector(core), _fanout(gateway)
     steps = _steps(core, fanout)
