@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
+from orchestra.errors import OrchestraError
+
 #: an SSE comment: every client ignores it, every proxy sees traffic
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
+
+
+def error_event(exc: OrchestraError, scrub: Callable[[str], str]) -> bytes:
+    """The SSE event that ends a failed stream: the error in OpenAI's shape, keys scrubbed."""
+    body = exc.to_body()
+    body["error"]["message"] = scrub(body["error"]["message"])
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 def comment(text: str) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request, Response
@@ -13,7 +12,7 @@ from orchestra.api.body import read_body
 from orchestra.api.deps import generate_of, services_of
 from orchestra.api.errors import validation_error
 from orchestra.api.headers import routed_headers
-from orchestra.api.streaming import DONE, SSEResponse
+from orchestra.api.streaming import DONE, SSEResponse, error_event
 from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.generate.service import Generate, StreamHandle
 from orchestra.redaction import Redactor
@@ -83,8 +82,6 @@ async def sse_events(
                 chunk.usage = None
             yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
     except OrchestraError as exc:
-        body = exc.to_body()
-        body["error"]["message"] = redactor.scrub(body["error"]["message"])
-        yield b"data: " + json.dumps(body).encode() + b"\n\n"
+        yield error_event(exc, redactor.scrub)
         return
     yield DONE

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from orchestra.api.body import json_object, read_body
 from orchestra.api.deps import Served, multi_of, services_of
 from orchestra.api.errors import validation_error
 from orchestra.api.headers import multi_headers
-from orchestra.api.streaming import DONE, SSEResponse, comment
+from orchestra.api.streaming import DONE, SSEResponse, comment, error_event
 from orchestra.errors import OrchestraError
 from orchestra.panel.fanout import ModelRun
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse
@@ -134,9 +133,7 @@ async def _progress(
         try:
             result = task.result()
         except OrchestraError as exc:
-            body = exc.to_body()
-            body["error"]["message"] = services.redactor.scrub(body["error"]["message"])
-            yield b"data: " + json.dumps(body).encode() + b"\n\n"
+            yield error_event(exc, services.redactor.scrub)
             return
         async for chunk in _finished(result):
             yield chunk
