@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pydantic_core
+
 from orchestra.generate.service import Routed
 from orchestra.schemas.multi import MultiGenerateResponse
 
@@ -14,13 +16,18 @@ def routed_headers(result: Routed) -> dict[str, str]:
         "x-orchestra-model": result.model.id,
         "x-orchestra-provider": result.model.provider,
         "x-orchestra-attempts": ";".join(a.header_value() for a in result.attempts),
-        "x-orchestra-route": json.dumps(
-            result.plan.explain(result.model.id), separators=(",", ":"), ensure_ascii=True
-        ),
+        "x-orchestra-route": _header_json(result.plan.explain(result.model.id)),
     }
     if result.usage is not None:
         headers["x-orchestra-cost-usd"] = f"{result.cost_usd:.8f}"
     return headers
+
+
+def _header_json(value: object) -> str:
+    """Compact JSON, ASCII only (a header value is Latin-1): pydantic-core's encoder, the
+    standard library's escaping for the rare non-ASCII id."""
+    text = pydantic_core.to_json(value).decode()
+    return text if text.isascii() else json.dumps(value, separators=(",", ":"))
 
 
 def multi_headers(result: MultiGenerateResponse) -> dict[str, str]:

@@ -124,6 +124,9 @@ class CircuitBreaker:
 
     async def record_success(self, model_id: str, permit: Permit | None = None) -> None:
         probe = permit is not None and permit.probe
+        state = self._cached(model_id)
+        if not probe and state.state == "closed" and state.failures == 0:
+            return  # the common case: nothing to forget, no lock, no write
         await self._transition(model_id, partial(_on_success, probe=probe, policy=self._policy))
 
     async def record_failure(self, model_id: str, permit: Permit | None = None) -> None:

@@ -12,6 +12,7 @@ over successful calls, for routing (``observed_latency_ms``); it is never stored
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
@@ -28,7 +29,11 @@ LATENCY_BOUNDS_MS: tuple[int, ...] = (50, 100, 250, 500, 1000, 2500, 5000)
 
 def bucket_key(timestamp: float, bucket_s: int) -> str:
     """The sortable UTC label of the bucket containing ``timestamp``, e.g. 2024-05-01T12:34:00Z."""
-    start = int(timestamp // bucket_s) * bucket_s
+    return _label(int(timestamp // bucket_s) * bucket_s)
+
+
+@functools.lru_cache(maxsize=8)
+def _label(start: int) -> str:  # one label per bucket, not one per request
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
 
 

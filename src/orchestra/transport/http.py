@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pydantic_core
 from pydantic import ValidationError
 
 from orchestra.errors import (
@@ -88,6 +89,7 @@ class HttpClients:
         self.policy = policy or AddressPolicy()
         self._factory = transport_factory or (lambda: _aiohttp_transport(self.policy))
         self._clients: dict[int, httpx.AsyncClient] = {}
+        self._transports: dict[int, httpx.AsyncBaseTransport] = {}
 
     @classmethod
     def with_transport(cls, transport: httpx.AsyncBaseTransport) -> HttpClients:
@@ -97,18 +99,50 @@ class HttpClients:
         loop = asyncio.get_running_loop()
         client = self._clients.get(id(loop))
         if client is None or client.is_closed:
+            transport = self._factory()
             client = httpx.AsyncClient(
-                transport=self._factory(),
+                transport=transport,
                 timeout=httpx.Timeout(60.0, connect=5.0),
                 follow_redirects=False,
             )
             self._clients = {id(loop): client}
+            self._transports = {id(loop): transport}
         return client
 
+    async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """``request`` straight to the transport: the gateway's upstream calls.
+
+        Skips what ``AsyncClient.send`` adds and a gateway does not want: a cookie jar
+        shared by every tenant (an upstream's ``Set-Cookie`` would ride along on everyone's
+        later calls), redirect and auth flows (never used). Not streamed: the body is read
+        and the connection released before returning.
+        """
+        client = self.get()
+        transport = self._transports[id(asyncio.get_running_loop())]
+        if client.is_closed:  # pragma: no cover - closed only at shutdown
+            raise RuntimeError("the HTTP client is closed")
+        response = await transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
+        clients, self._clients, self._transports = self._clients, {}, {}
         for client in clients.values():
             await client.aclose()
+
+
+def post_request(
+    url: httpx.URL, headers: httpx.Headers, body: bytes, timeout: httpx.Timeout
+) -> httpx.Request:
+    """A POST ready for :meth:`HttpClients.send` (``url`` and ``headers`` parsed once)."""
+    return httpx.Request(
+        "POST", url, headers=headers, content=body, extensions={"timeout": timeout.as_dict()}
+    )
 
 
 def timeout_for(total: float, connect: float) -> httpx.Timeout:
@@ -209,7 +243,12 @@ def error_for_status(
 
 def read_json(response: httpx.Response) -> Any:
     """The body as JSON; a body that is not JSON raises ``json.JSONDecodeError``."""
-    return json.loads(response.content)
+    content = response.content
+    try:
+        return pydantic_core.from_json(content)
+    except ValueError as exc:
+        text = content.decode("utf-8", "replace")
+        raise json.JSONDecodeError(f"not a JSON body ({exc})", text, 0) from exc
 
 
 def error_message(body: Any, fallback: str) -> str:
@@ -234,14 +273,14 @@ ErrorFactory = Callable[[httpx.Response, bytes], ProviderError]
 
 @contextlib.asynccontextmanager
 async def send_streaming(
-    client: httpx.AsyncClient, request: httpx.Request, on_error: ErrorFactory
+    http: HttpClients, request: httpx.Request, on_error: ErrorFactory
 ) -> AsyncIterator[httpx.Response]:
     """Send with a streamed body; an error status is read whole and raised typed.
 
     The response is always closed on exit, so an abandoned stream (client gone, deadline,
     fallback) gives its connection back at once.
     """
-    response = await client.send(request, stream=True)
+    response = await http.send(request, stream=True)
     try:
         if response.status_code >= 400:
             raise on_error(response, await response.aread())
@@ -250,11 +289,9 @@ async def send_streaming(
         await response.aclose()
 
 
-async def post_json(
-    client: httpx.AsyncClient, request: httpx.Request, on_error: ErrorFactory
-) -> Any:
+async def post_json(http: HttpClients, request: httpx.Request, on_error: ErrorFactory) -> Any:
     """Send a request and return its JSON body; an error status is raised typed."""
-    response = await client.send(request)
+    response = await http.send(request)
     if response.status_code >= 400:
         raise on_error(response, response.content)
     return read_json(response)

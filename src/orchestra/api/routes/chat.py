@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
 from orchestra.api import contract
-from orchestra.api.body import read_body
-from orchestra.api.deps import generate_of, services_of
+from orchestra.api.deps import Checked, checked_body, generate_of
 from orchestra.api.errors import validation_error
 from orchestra.api.headers import routed_headers
 from orchestra.api.streaming import DONE, SSEResponse, error_event
@@ -49,19 +49,19 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     response_model=ChatResponse,
     responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
-async def chat_completions(request: Request) -> Response:
-    services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
-    chat = parse_chat_request(await read_body(request, services.settings.max_body_bytes))
+async def chat_completions(
+    call: Annotated[Checked[ChatRequest], checked_body(parse_chat_request)],
+) -> Response:
+    services, chat = call.services, call.body
+    gateway = generate_of(services)
     if chat.stream:
-        gateway = generate_of(services)
         handle = await gateway.open_stream(chat)
         return SSEResponse(
             sse_events(gateway, handle, chat.wants_usage_in_stream(), services.redactor),
             keepalive_s=services.settings.stream_keepalive_s,
             headers=routed_headers(handle),
         )
-    result = await generate_of(services).generate(chat)
+    result = await gateway.generate(chat)
     assert result.response is not None
     return Response(
         result.response.model_dump_json(exclude_none=True),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 
 from orchestra.api import contract
-from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import debates_of, services_of
+from orchestra.api.body import json_object
+from orchestra.api.deps import Authorized, Checked, checked_body, debates_of
 from orchestra.api.errors import validation_error
 from orchestra.errors import InvalidRequest
 from orchestra.schemas.debate import DebateRequest, DebateStarted, DebateView
@@ -26,7 +27,7 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 DEBATE_ID = re.compile(r"^dbt_[0-9a-f]{26}$")
 
 
-def _idempotency_key(request: Request) -> str | None:
+async def _idempotency_key(request: Request, _: Authorized) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise InvalidRequest(
@@ -35,17 +36,19 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-@router.post("/v1/debates", status_code=202, openapi_extra=_SCHEMA)
-async def start_debate(request: Request) -> Response:
-    services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
-    key = _idempotency_key(request)
-    body = json_object(await read_body(request, services.settings.max_body_bytes))
+def parse_debate_request(body: bytes) -> DebateRequest:
     try:
-        parsed = DebateRequest.model_validate(body)
+        return DebateRequest.model_validate(json_object(body))
     except ValidationError as exc:
         raise validation_error(list(exc.errors())) from exc
-    debate = await debates_of(services).start(parsed, key)
+
+
+@router.post("/v1/debates", status_code=202, openapi_extra=_SCHEMA)
+async def start_debate(
+    key: Annotated[str | None, Depends(_idempotency_key)],
+    call: Annotated[Checked[DebateRequest], checked_body(parse_debate_request)],
+) -> Response:
+    debate = await debates_of(call.services).start(call.body, key)
     url = f"/v1/debates/{debate.id}"
     payload = {
         "id": debate.id,
@@ -66,12 +69,10 @@ async def start_debate(request: Request) -> Response:
 
 @router.get("/v1/debates/{debate_id}", response_model=DebateView)
 async def get_debate(
-    request: Request,
+    services: Authorized,
     # documented, and checked below for a clearer message than the generic one
     debate_id: str = Path(json_schema_extra={"pattern": DEBATE_ID.pattern}),
 ) -> Response:
-    services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
     if not DEBATE_ID.match(debate_id):
         raise InvalidRequest("A debate id looks like dbt_ and 26 hex digits", param="debate_id")
     view = await debates_of(services).view(debate_id)

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from orchestra.api.deps import services_of
+from orchestra.api.deps import Services
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health(request: Request) -> dict[str, Any]:
-    services = services_of(request)
+async def health(services: Services) -> dict[str, Any]:
     registry = services.registry
     if services.settings.mode == "aws":
         return {"status": "ok"}

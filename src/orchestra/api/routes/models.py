@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from orchestra.api.deps import generate_of, only_query, services_of
+from orchestra.api.deps import Authorized, generate_of, only_query
 from orchestra.catalog.models import ModelInfo
 from orchestra.routing.profiles import PROFILES
 
@@ -33,9 +33,7 @@ def _model_entry(model: ModelInfo) -> dict[str, Any]:
 
 
 @router.get("/v1/models")
-async def list_models(request: Request) -> dict[str, Any]:
-    services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
+async def list_models(services: Authorized) -> dict[str, Any]:
     catalog = await services.catalog.current()
     providers = services.registry.names()
     data = [_model_entry(m) for m in catalog if m.provider in providers]
@@ -48,14 +46,12 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/models/rankings", dependencies=[Depends(only_query("profile"))])
 async def rankings(
-    request: Request,
+    services: Authorized,
     # documented as the enum; get_profile refuses other names with the list of valid ones
     profile: str = Query(
         default="balanced", max_length=40, json_schema_extra={"enum": [*PROFILES]}
     ),
 ) -> dict[str, Any]:
-    services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
     catalog = await services.catalog.current()
     ranked = generate_of(services).router.rankings(catalog, profile)
     return {

@@ -14,18 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
 from orchestra.api import contract
-from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import Served, multi_of, services_of
+from orchestra.api.body import json_object
+from orchestra.api.deps import Checked, Served, checked_body, multi_of
 from orchestra.api.errors import validation_error
 from orchestra.api.headers import multi_headers
 from orchestra.api.streaming import DONE, SSEResponse, comment, error_event
 from orchestra.errors import OrchestraError
+from orchestra.multi.service import MultiGenerate
 from orchestra.panel.fanout import ModelRun
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse
 
@@ -48,17 +49,14 @@ _SCHEMA = {
         502: {"description": "every model failed (OpenAI error shape)"},
     },
 )
-async def multi_generate(request: Request) -> Response:
-    services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
-    body = json_object(await read_body(request, services.settings.max_body_bytes))
-    try:
-        parsed = MultiGenerateRequest.from_body(body)
-    except ValidationError as exc:
-        raise validation_error(list(exc.errors())) from exc
+async def multi_generate(
+    call: Annotated[Checked[MultiGenerateRequest], checked_body(parse_multi_request)],
+) -> Response:
+    services, parsed = call.services, call.body
+    multi = multi_of(services)
     if parsed.chat.stream:
-        return await _streamed(services, parsed)
-    result = await multi_of(services).run(parsed)
+        return await _streamed(services, multi, parsed)
+    result = await multi.run(parsed)
     return Response(
         result.model_dump_json(exclude_none=True),
         media_type="application/json",
@@ -66,15 +64,22 @@ async def multi_generate(request: Request) -> Response:
     )
 
 
-async def _streamed(services: Served, parsed: MultiGenerateRequest) -> Response:
+def parse_multi_request(body: bytes) -> MultiGenerateRequest:
+    try:
+        return MultiGenerateRequest.from_body(json_object(body))
+    except ValidationError as exc:
+        raise validation_error(list(exc.errors())) from exc
+
+
+async def _streamed(
+    services: Served, multi: MultiGenerate, parsed: MultiGenerateRequest
+) -> Response:
     """Start the fan-out; answer once a model has answered, the run has ended (so an early
     failure keeps its status code) or the keep-alive interval has passed (so no proxy sees a
     silent connection), then stream the rest."""
     parsed.chat.stream = False
     arrivals: asyncio.Queue[ModelRun] = asyncio.Queue()
-    task = asyncio.ensure_future(
-        multi_of(services).run(parsed, streamed=True, on_arrival=arrivals.put_nowait)
-    )
+    task = asyncio.ensure_future(multi.run(parsed, streamed=True, on_arrival=arrivals.put_nowait))
     try:
         early = await _until_worth_streaming(task, arrivals, services.settings.stream_keepalive_s)
     except BaseException:
