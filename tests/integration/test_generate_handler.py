@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from orchestra.aws_lambda.events import EXPECTED_EVENT
 from orchestra.aws_lambda.runtime_api.client import DELIMITER
 
 from support.lambda_api import (
@@ -27,6 +28,7 @@ from support.lambda_api import (
     load_handler,
     sample_event,
 )
+from support.unsupported_events import UNSUPPORTED
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -235,10 +237,47 @@ def test_the_streamed_entry_point_keeps_one_round_trip_and_the_stream_format(
             assert [c for c in counter.calls if c[0] != "dynamodb"] == []
 
 
-def test_non_api_gateway_event_is_a_clean_400(aws: Any) -> None:
-    response = _load_handler().handler({"source": "aws.events", "detail": {}}, Context())
-    assert response["statusCode"] == 400
-    assert json.loads(response["body"])["error"]["type"] == "invalid_request_error"
+def _answer(handler: Any, event: Any, way: str) -> tuple[int, dict[str, Any]]:
+    """The function's status and JSON body for ``event``, answered whole or streamed."""
+    if way == "buffered":
+        response = handler.handler(event, Context())
+        return response["statusCode"], json.loads(response["body"])
+    writes: list[bytes] = []
+    handler.handler.stream(event, Context(), writes.append)
+    head, body = b"".join(writes).split(DELIMITER, 1)
+    return json.loads(head)["statusCode"], json.loads(body)
+
+
+@pytest.mark.parametrize("way", ["buffered", "streamed"])
+def test_unsupported_events_are_a_clean_400_logged_at_info(aws: Any, way: str, capsys: Any) -> None:
+    # Given the deployed function, warm, in one execution environment
+    handler = _load_handler()
+    logs = _log_lines(handler)
+    assert _answer(handler, _event("http_v2_health.json"), way)[0] == 200
+    for name, (event, reason) in UNSUPPORTED.items():
+        # When an event that is not a usable API Gateway proxy request arrives
+        status, body = _answer(handler, event, way)
+        # Then the answer is a 400 in OpenAI's shape saying why, never a 500
+        assert status == 400, name
+        assert body == {
+            "error": {
+                "message": f"unsupported event: {reason}; {EXPECTED_EVENT}",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_request",
+            }
+        }, name
+    # and each is logged at info, with no traceback and nothing at warning or above
+    lines = [
+        json.loads(line)
+        for line in (logs.getvalue() + capsys.readouterr().out).splitlines()
+        if line.startswith("{")
+    ]
+    logged = [line for line in lines if "level" in line]  # the rest are EMF metrics
+    refused = [line["message"] for line in logged if "unsupported" in str(line["message"])]
+    assert refused == [f"unsupported event: {reason}" for _, reason in UNSUPPORTED.values()]
+    assert {line["level"] for line in logged} == {"INFO"}
+    assert not [line for line in logged if "exception" in line or "Traceback" in str(line)]
 
 
 def test_deployed_health_says_nothing_about_the_configuration(aws: Any) -> None:

@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from orchestra.aws_lambda.events import UnsupportedEvent, scope_and_body
 from orchestra.errors import OrchestraError, error_envelope
 
 log = logging.getLogger("orchestra")
@@ -162,7 +163,7 @@ class LambdaApp(EnvironmentLoop):
     ) -> tuple[int, dict[str, str]]:
         from orchestra.aws_lambda.runtime_api.http_stream import serve
 
-        refusal = self._not_ready(event)
+        refusal = self._not_ready(event, context)
         if refusal is None:
             try:
                 served = await serve(self._asgi, event, context, write)
@@ -174,7 +175,7 @@ class LambdaApp(EnvironmentLoop):
         return int(refusal["statusCode"]), dict(refusal["headers"])
 
     def _respond(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        refusal = self._not_ready(event)
+        refusal = self._not_ready(event, context)
         if refusal is not None:
             return refusal
         assert self._adapter is not None
@@ -185,8 +186,11 @@ class LambdaApp(EnvironmentLoop):
             message = "internal error"
             return error_response(500, message, "internal_error", "server_error")
 
-    def _not_ready(self, event: Any) -> dict[str, Any] | None:
-        """Build the app on the first invocation; the error answer if that or the event fails."""
+    def _not_ready(self, event: Any, context: Any) -> dict[str, Any] | None:
+        """Build the app on the first invocation; the error answer if that or the event fails.
+
+        Both ways out refuse the same events: whatever :func:`scope_and_body` cannot
+        translate (translated again to serve: cheap beside any model call)."""
         if self._adapter is None:
             try:
                 self._adapter = self.build()
@@ -198,11 +202,13 @@ class LambdaApp(EnvironmentLoop):
                 log.exception("start-up failed")
                 message = "the gateway is not ready"
                 return error_response(503, message, "service_unavailable", "server_error")
-        if not isinstance(event, dict) or "requestContext" not in event:
-            # e.g. a console test event, or a non-HTTP invocation of an API function
-            log.info("unsupported event: not an API Gateway proxy request")
-            message = "unsupported event: expected an API Gateway proxy request"
-            return error_response(400, message, "invalid_request", "invalid_request_error")
+        try:
+            scope_and_body(event, context)
+        except UnsupportedEvent as exc:
+            # e.g. a console test event, a non-HTTP invocation of an API function, an ALB
+            # request, a proxy event missing its method or path: the caller's, not a bug
+            log.info("unsupported event: %s", exc.reason)
+            return error_response(400, exc.message, "invalid_request", "invalid_request_error")
         return None
 
     def _handled(self, event: Any, status: int, headers: Mapping[str, str]) -> None:
@@ -245,8 +251,8 @@ def streamed_error(response: dict[str, Any]) -> bytes:
 def access_fields(event: Any, status: int, headers: Mapping[str, str]) -> dict[str, Any]:
     """One structured access line: route, status and what Orchestra chose."""
     event = event if isinstance(event, dict) else {}
-    context = event.get("requestContext") or {}
-    http = context.get("http") or {}
+    context = _object(event.get("requestContext"))
+    http = _object(context.get("http"))
     return {
         "method": event.get("httpMethod") or http.get("method"),
         "path": event.get("path") or event.get("rawPath"),
@@ -255,3 +261,8 @@ def access_fields(event: Any, status: int, headers: Mapping[str, str]) -> dict[s
         "attempts": headers.get("x-orchestra-attempts"),
         "cost_usd": headers.get("x-orchestra-cost-usd"),
     }
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (unsupported events get logged too)."""
+    return value if isinstance(value, dict) else {}

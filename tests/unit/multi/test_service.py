@@ -2,109 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import random
 import time
 from typing import Any
 
 import pytest
 
-from orchestra.catalog.models import Catalog, ModelInfo
-from orchestra.catalog.source import CatalogSource
 from orchestra.errors import AllModelsFailed, InvalidRequest, ServerError
-from orchestra.generate.service import Generate
-from orchestra.multi.service import Limits, MultiGenerate
-from orchestra.observability import Fused
-from orchestra.panel.fanout import FanOut
-from orchestra.panel.selection import Selector
-from orchestra.providers.registry import Registry
-from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
-from orchestra.resilience.retry import RetryPolicy
-from orchestra.routing.router import Router
-from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse
-from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
-from orchestra.storage.model_stats import MetricsRecorder
 
+from support.multi import JUDGE, A, B, C, D, E, P, Recorder, by_model, multi_request, multi_service
 from support.scripted import ScriptedProvider
-
-P = "scripted"
-
-
-def _model(name: str, quality: float, price: float = 1e-6, provider: str = P) -> ModelInfo:
-    return ModelInfo(
-        id=f"{provider}/{name}",
-        context_window=100_000,
-        input_price=price,
-        output_price=2 * price,
-        quality=quality,
-        capabilities=frozenset({"streaming"}),
-    )
-
-
-MODELS = [
-    _model("gpt-a", 1400),
-    _model("claude-b", 1380),
-    _model("gemini-c", 1360),
-    _model("llama-d", 1300),
-    _model("gpt-e", 1390),
-    _model("gemini-judge", 1460),
-    _model("gpt-elsewhere", 1500, provider="other"),
-]
-A, B, C, D, E = (f"{P}/{n}" for n in ("gpt-a", "claude-b", "gemini-c", "llama-d", "gpt-e"))
-JUDGE = f"{P}/gemini-judge"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def attempt(self, *args: Any, **kw: Any) -> None: ...
-
-    def completed(self, *args: Any, **kw: Any) -> None: ...
-
-    def breaker_opened(self, *args: Any) -> None: ...
-
-    def fused(self, summary: Fused) -> None:
-        self.calls.append(dataclasses.asdict(summary))
-
-
-def _service(
-    provider: ScriptedProvider, deadline: float = 5.0, observer: Recorder | None = None
-) -> MultiGenerate:
-    catalog = CatalogSource(base=Catalog(MODELS))
-    registry = Registry({P: provider}, {})
-    router = Router({P}, max_candidates=4)
-    breaker = CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy(failure_threshold=3))
-    metrics = MetricsRecorder(MemoryMetricsBackend())
-    retry = RetryPolicy(attempts_per_model=2, base_delay_s=0.01, rng=random.Random(1))
-    # the runner generate uses (its attempt hook reports to the observer and the metrics)
-    runner = Generate(
-        catalog=catalog,
-        registry=registry,
-        router=router,
-        breaker=breaker,
-        metrics=metrics,
-        retry=retry,
-        observer=observer,
-    ).runner
-    limits = Limits(max_models=6, default_count=3, deadline_s=deadline)
-    return MultiGenerate(
-        catalog=catalog,
-        selector=Selector(router, breaker, max_models=6, default_count=3),
-        fanout=FanOut(registry, runner, metrics),
-        metrics=metrics,
-        observer=observer,
-        limits=limits,
-    )
-
-
-def _request(**options: Any) -> MultiGenerateRequest:
-    messages = [{"role": "user", "content": "What is 6 times 7?"}]
-    return MultiGenerateRequest.from_body({"messages": messages, **options})
-
-
-def _by_model(response: MultiGenerateResponse) -> dict[str, Any]:
-    return {r.model: r for r in response.results}
 
 
 async def test_fan_out_is_parallel_total_close_to_the_slowest() -> None:
@@ -114,7 +20,7 @@ async def test_fan_out_is_parallel_total_close_to_the_slowest() -> None:
         provider.enqueue(model, 0.3, "42")
     started = time.perf_counter()
     # When they are fanned out to
-    response = await _service(provider).run(_request(models=[A, B, C, D]))
+    response = await multi_service(provider).run(multi_request(models=[A, B, C, D]))
     elapsed = time.perf_counter() - started
     # Then the whole request takes about one model's time, not four
     assert 0.3 <= elapsed < 0.6
@@ -128,7 +34,7 @@ async def test_vote_groups_numeric_answers_phrased_differently() -> None:
     provider.enqueue("claude-b", "42")
     provider.enqueue("gemini-c", "**42**")
     provider.enqueue("llama-d", "I believe the answer is 41.")
-    response = await _service(provider).run(_request(models=[A, B, C, D]))
+    response = await multi_service(provider).run(multi_request(models=[A, B, C, D]))
     assert response.strategy == "vote" and response.fusion.applied == "vote"
     assert response.agreement == 0.75
     assert response.winner in (A, B, C)
@@ -137,7 +43,7 @@ async def test_vote_groups_numeric_answers_phrased_differently() -> None:
     clusters = response.fusion.clusters
     assert clusters[0].key == "num:42" and sorted(clusters[0].models) == sorted([A, B, C])
     assert clusters[1].models == [D]
-    results = _by_model(response)
+    results = by_model(response)
     assert results[D].cluster == 1 and results[A].cluster == 0
     # three independent makers agree against one dissenter
     assert 0.8 < response.confidence < 1.0
@@ -152,9 +58,9 @@ async def test_partial_failures_still_fuse_and_are_reported_per_model() -> None:
     provider.enqueue("gemini-c", "Canberra")
     provider.enqueue("llama-d", "The capital of Australia is Canberra.")
     # When fanned out with a 1.3 s per-model budget (room for one retry)
-    response = await _service(provider).run(_request(models=[A, B, C, D], timeout_s=1.3))
+    response = await multi_service(provider).run(multi_request(models=[A, B, C, D], timeout_s=1.3))
     # Then the two answers are fused and the two failures are listed with their errors
-    results = _by_model(response)
+    results = by_model(response)
     assert results[A].status == "error" and results[A].error.code == "upstream_server_error"
     assert len(results[A].attempts) == 2  # retried once within its budget
     assert results[B].status == "error" and results[B].error.status == 504
@@ -169,7 +75,7 @@ async def test_every_model_failing_is_a_502_listing_each() -> None:
         boom = ServerError("down", provider=P, model=model, upstream_status=503)
         provider.enqueue(model, boom, boom)
     with pytest.raises(AllModelsFailed) as caught:
-        await _service(provider).run(_request(models=[A, B]))
+        await multi_service(provider).run(multi_request(models=[A, B]))
     assert caught.value.status == 502
     assert A in caught.value.message and B in caught.value.message
     assert {a.model for a in caught.value.attempts} == {A, B}
@@ -181,10 +87,10 @@ async def test_first_returns_the_first_answer_and_cancels_the_rest() -> None:
     provider.enqueue("claude-b", 0.05, "The answer is 42.")
     provider.enqueue("gemini-c", 3.0, "slow")
     started = time.perf_counter()
-    response = await _service(provider).run(_request(models=[A, B, C], strategy="first"))
+    response = await multi_service(provider).run(multi_request(models=[A, B, C], strategy="first"))
     assert time.perf_counter() - started < 1.0
     assert response.winner == B and response.fusion.applied == "first"
-    results = _by_model(response)
+    results = by_model(response)
     assert results[A].status == results[C].status == "cancelled"
     assert sorted(provider.cancelled) == ["gemini-c", "gpt-a"]
     # cancelled calls bill only the prompt they were sent (an estimate, marked so)
@@ -198,10 +104,10 @@ async def test_vote_quorum_stops_once_k_answers_agree() -> None:
     provider.enqueue("claude-b", 0.05, "The answer is 42")
     provider.enqueue("gemini-c", 3.0, "41")
     started = time.perf_counter()
-    response = await _service(provider).run(_request(models=[A, B, C], quorum=2))
+    response = await multi_service(provider).run(multi_request(models=[A, B, C], quorum=2))
     assert time.perf_counter() - started < 1.0
     assert response.fusion.quorum_reached is True
-    assert _by_model(response)[C].status == "cancelled"
+    assert by_model(response)[C].status == "cancelled"
     assert provider.cancelled == ["gemini-c"]
 
 
@@ -211,8 +117,8 @@ async def test_vote_quorum_waits_while_the_answers_disagree() -> None:
     provider.enqueue("claude-b", 0.04, "41")
     provider.enqueue("gemini-c", 0.1, "forty-two")
     provider.enqueue("llama-d", 3.0, "40")
-    response = await _service(provider).run(_request(models=[A, B, C, D], quorum=2))
-    results = _by_model(response)
+    response = await multi_service(provider).run(multi_request(models=[A, B, C, D], quorum=2))
+    results = by_model(response)
     assert [results[m].status for m in (A, B, C, D)] == ["ok", "ok", "ok", "cancelled"]
     assert response.winner in (A, C) and response.agreement == pytest.approx(2 / 3, abs=1e-4)
 
@@ -222,8 +128,10 @@ async def test_rank_quorum_stops_after_k_answers() -> None:
     provider.enqueue("gpt-a", 0.02, "one")
     provider.enqueue("claude-b", 0.04, "two")
     provider.enqueue("gemini-c", 3.0, "three")
-    response = await _service(provider).run(_request(models=[A, B, C], strategy="rank", quorum=2))
-    results = _by_model(response)
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B, C], strategy="rank", quorum=2)
+    )
+    results = by_model(response)
     assert results[C].status == "cancelled" and response.fusion.quorum_reached
     assert results[A].score is not None and results[B].score is not None
     assert response.winner == max((A, B), key=lambda m: results[m].score)
@@ -233,11 +141,11 @@ async def test_overall_deadline_cancels_what_is_still_running() -> None:
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", 3.0, "42")
-    service = _service(provider)
+    service = multi_service(provider)
     started = time.perf_counter()
-    response = await service.run(_request(models=[A, B], timeout_s=10, deadline_s=0.3))
+    response = await service.run(multi_request(models=[A, B], timeout_s=10, deadline_s=0.3))
     assert time.perf_counter() - started < 1.0
-    late = _by_model(response)[B]
+    late = by_model(response)[B]
     assert late.status == "error" and late.error.status == 504
     assert "deadline" in late.error.message
 
@@ -247,7 +155,7 @@ async def test_judge_picks_an_answer_shown_anonymously() -> None:
     provider.enqueue("gpt-a", 0.01, "The answer is 41.")
     provider.enqueue("claude-b", 0.05, "42, since 6 x 7 = 42.")
     provider.enqueue("gemini-judge", '```json\n{"best": 2, "reason": "6 x 7 is 42."}\n```')
-    response = await _service(provider).run(_request(models=[A, B], strategy="judge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B], strategy="judge"))
     assert response.fusion.applied == "judge" and response.winner == B
     judge = response.fusion.judge
     assert judge is not None and judge.model == JUDGE  # best quality, not a candidate
@@ -267,7 +175,7 @@ async def test_a_failing_judge_falls_back_to_vote() -> None:
     provider.enqueue("gemini-c", "41")
     boom = ServerError("judge down", provider=P, model="gemini-judge", upstream_status=500)
     provider.enqueue("gemini-judge", boom, boom)
-    response = await _service(provider).run(_request(models=[A, B, C], strategy="judge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B, C], strategy="judge"))
     assert response.strategy == "judge" and response.fusion.applied == "vote"
     assert "judge scripted/gemini-judge failed" in (response.fusion.note or "")
     assert response.fusion.judge is not None and response.fusion.judge.status == "error"
@@ -279,7 +187,7 @@ async def test_an_unreadable_verdict_falls_back_to_vote() -> None:
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", "41")
     provider.enqueue("gemini-judge", "They are both fine answers.")
-    response = await _service(provider).run(_request(models=[A, B], strategy="judge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B], strategy="judge"))
     assert response.fusion.applied == "vote"
     assert "no readable verdict" in (response.fusion.note or "")
 
@@ -289,8 +197,8 @@ async def test_a_named_judge_is_used() -> None:
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", "41")
     provider.enqueue("llama-d", '{"best": 1, "reason": "right"}')
-    response = await _service(provider).run(
-        _request(models=[A, B], strategy="judge", judge="llama-d")
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B], strategy="judge", judge="llama-d")
     )
     assert response.fusion.judge is not None and response.fusion.judge.model == D
 
@@ -300,7 +208,7 @@ async def test_merge_by_a_synthesiser_says_which() -> None:
     provider.enqueue("gpt-a", "Use a queue.")
     provider.enqueue("claude-b", "Add a cache in front of the database.")
     provider.enqueue("gemini-judge", "Use a queue, and add a cache in front of the database.")
-    response = await _service(provider).run(_request(models=[A, B], strategy="merge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B], strategy="merge"))
     assert response.model == "orchestra/fusion:merge" and response.winner is None
     assert response.choices[0].message.content.startswith("Use a queue, and add a cache")
     assert response.fusion.synthesizer is not None
@@ -313,8 +221,8 @@ async def test_merge_without_a_synthesiser_gives_attributed_sections() -> None:
     provider.enqueue("gpt-a", 0.01, "Use a queue.")
     provider.enqueue("claude-b", 0.02, "Use a queue.")
     provider.enqueue("gemini-c", 0.03, "Add a cache in front of the database.")
-    response = await _service(provider).run(
-        _request(models=[A, B, C], strategy="merge", synthesizer="none")
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B, C], strategy="merge", synthesizer="none")
     )
     text = response.choices[0].message.content or ""
     assert text.index(f"### Consensus (2 of 3: {A}, {B})") < text.index(f"### Answer (1 of 3: {C})")
@@ -325,14 +233,14 @@ async def test_merge_when_all_agree_makes_no_extra_call() -> None:
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", "42")
-    response = await _service(provider).run(_request(models=[A, B], strategy="merge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B], strategy="merge"))
     assert len(provider.requests) == 2
     assert response.choices[0].message.content == "42"
 
 
 async def test_count_picks_diverse_makers_for_the_profile() -> None:
     provider = ScriptedProvider(P)
-    response = await _service(provider).run(_request(count=3, profile="quality"))
+    response = await multi_service(provider).run(multi_request(count=3, profile="quality"))
     called = [r.model for r in response.results]
     # gpt-e outranks claude-b and gemini-c on quality, but gpt-a already speaks for OpenAI
     assert E not in called and len(called) == 3
@@ -341,16 +249,16 @@ async def test_count_picks_diverse_makers_for_the_profile() -> None:
 
 async def test_named_models_that_cannot_be_called_are_reported_skipped() -> None:
     provider = ScriptedProvider(P)
-    response = await _service(provider).run(_request(models=[A, "other/gpt-elsewhere"]))
-    skipped = _by_model(response)["other/gpt-elsewhere"]
+    response = await multi_service(provider).run(multi_request(models=[A, "other/gpt-elsewhere"]))
+    skipped = by_model(response)["other/gpt-elsewhere"]
     assert skipped.status == "skipped" and skipped.error.code == "provider_not_configured"
 
 
 async def test_usage_cost_and_metrics_are_accounted() -> None:
     provider = ScriptedProvider(P)
     observer = Recorder()
-    service = _service(provider, observer=observer)
-    response = await service.run(_request(models=[A, B]))
+    service = multi_service(provider, observer=observer)
+    response = await service.run(multi_request(models=[A, B]))
     assert response.usage.total_tokens == sum(r.usage.total_tokens for r in response.results)
     assert response.cost_usd == pytest.approx(sum(r.cost_usd for r in response.results))
     assert response.cost_usd == pytest.approx(2 * (10 * 1e-6 + 5 * 2e-6))
@@ -364,7 +272,7 @@ async def test_usage_cost_and_metrics_are_accounted() -> None:
 )
 async def test_streaming_and_tools_are_refused_clearly(options: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        await _service(ScriptedProvider(P)).run(_request(models=[A, B], **options))
+        await multi_service(ScriptedProvider(P)).run(multi_request(models=[A, B], **options))
     assert caught.value.param == param
 
 
@@ -373,8 +281,8 @@ async def test_an_empty_answer_is_reported_and_not_voted_on() -> None:
     provider.enqueue("gpt-a", "")
     provider.enqueue("claude-b", "")
     provider.enqueue("gemini-c", "42")
-    response = await _service(provider).run(_request(models=[A, B, C]))
-    results = _by_model(response)
+    response = await multi_service(provider).run(multi_request(models=[A, B, C]))
+    results = by_model(response)
     assert results[A].status == "error" and results[A].error.code == "empty_answer"
     assert response.winner == C and response.agreement == 1.0
     assert response.usage.total_tokens == 45  # the empty answers were still billed
@@ -384,13 +292,13 @@ async def test_a_named_model_with_an_open_breaker_is_skipped_and_all_open_is_503
     from orchestra.errors import NoCandidates
 
     provider = ScriptedProvider(P)
-    service = _service(provider)
+    service = multi_service(provider)
     for _ in range(3):  # the breaker's threshold
         await service.selector.breaker.record_failure(A)
-    response = await service.run(_request(models=[A, B]))
-    skipped = _by_model(response)[A]
+    response = await service.run(multi_request(models=[A, B]))
+    skipped = by_model(response)[A]
     assert skipped.status == "skipped" and skipped.error.code == "breaker_open"
     assert [m for m, _ in provider.calls] == ["claude-b"]
     with pytest.raises(NoCandidates) as caught:
-        await service.run(_request(models=[A]))
+        await service.run(multi_request(models=[A]))
     assert caught.value.status == 503

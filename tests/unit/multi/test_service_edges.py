@@ -14,7 +14,8 @@ from orchestra.panel.fanout import FanOutResult, ModelRun
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.fallback import Attempt
 from orchestra.schemas.chat import AssistantMessage, ChatRequest, ChatResponse, Choice, Usage
-from unit.multi.test_service import (
+
+from support.multi import (
     JUDGE,
     MODELS,
     A,
@@ -22,11 +23,10 @@ from unit.multi.test_service import (
     C,
     P,
     Recorder,
-    _by_model,
-    _request,
-    _service,
+    by_model,
+    multi_request,
+    multi_service,
 )
-
 from support.scripted import ScriptedProvider
 
 
@@ -75,12 +75,12 @@ async def test_an_unstreamed_request_is_capped_by_deadline_s_not_the_stream_cap(
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", 2.0, "42")
-    service = _service(provider, deadline=0.2)
+    service = multi_service(provider, deadline=0.2)
     service.limits = Limits(max_models=6, default_count=3, deadline_s=0.2, stream_deadline_s=5.0)
     # When a plain (not streamed) request runs
-    response = await service.run(_request(models=[A, B]))
+    response = await service.run(multi_request(models=[A, B]))
     # Then the slow model is cut off by the short cap
-    late = _by_model(response)[B]
+    late = by_model(response)[B]
     assert late.status == "error"
     assert late.error.message == f"{B}: the request's deadline ended first"
     assert late.error.code == "model_timeout"
@@ -92,9 +92,11 @@ async def test_the_fan_out_leaves_the_judges_reserve_of_the_deadline() -> None:
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", 0.8, "41")
     # When one model needs 0.8 s
-    response = await _service(provider, deadline=1.0).run(_request(models=[A, B], strategy="judge"))
+    response = await multi_service(provider, deadline=1.0).run(
+        multi_request(models=[A, B], strategy="judge")
+    )
     # Then it is cut off and the lone answer wins by vote, without a judge call
-    assert _by_model(response)[B].status == "error"
+    assert by_model(response)[B].status == "error"
     assert response.fusion.note == "only one answer arrived: vote decided"
     assert response.winner == A
 
@@ -102,7 +104,7 @@ async def test_the_fan_out_leaves_the_judges_reserve_of_the_deadline() -> None:
 async def test_the_judges_breaker_is_read_with_the_panels() -> None:
     # Given the best judge's breaker opened by another instance sharing the store
     provider = ScriptedProvider(P)
-    service = _service(provider)
+    service = multi_service(provider)
     other = CircuitBreaker(service.selector.breaker._backend, BreakerPolicy(failure_threshold=3))
     for _ in range(3):
         await other.record_failure(JUDGE)
@@ -110,7 +112,7 @@ async def test_the_judges_breaker_is_read_with_the_panels() -> None:
     provider.enqueue("claude-b", "41")
     provider.enqueue("gpt-e", '{"best": 1, "reason": "right"}')
     # When a judged request runs
-    response = await service.run(_request(models=[A, B], strategy="judge"))
+    response = await service.run(multi_request(models=[A, B], strategy="judge"))
     # Then the next best model judges
     assert response.fusion.judge is not None
     assert response.fusion.judge.model == f"{P}/gpt-e"
@@ -123,7 +125,7 @@ async def test_a_failed_judge_reports_its_error() -> None:
     provider.enqueue("claude-b", "41")
     boom = ServerError("judge down", provider=P, model="gemini-judge", upstream_status=500)
     provider.enqueue("gemini-judge", boom, boom)
-    response = await _service(provider).run(_request(models=[A, B], strategy="judge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B], strategy="judge"))
     judge = response.fusion.judge
     assert judge is not None and judge.error is not None
     assert judge.error.code == "upstream_server_error" and judge.error.status == 502
@@ -134,8 +136,8 @@ async def test_merge_without_synthesiser_when_all_agree_keeps_the_sections_note(
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "42")
     provider.enqueue("claude-b", "42")
-    response = await _service(provider).run(
-        _request(models=[A, B], strategy="merge", synthesizer="none")
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B], strategy="merge", synthesizer="none")
     )
     assert response.fusion.note == "every model gave the same answer: it is returned as is"
     assert response.choices[0].message.content == "42"
@@ -145,8 +147,8 @@ async def test_merge_without_synthesiser_on_a_split_says_so() -> None:
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "Use a queue.")
     provider.enqueue("claude-b", "Add a cache in front of the database.")
-    response = await _service(provider).run(
-        _request(models=[A, B], strategy="merge", synthesizer="none")
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B], strategy="merge", synthesizer="none")
     )
     assert response.fusion.note == "no synthesiser: attributed sections"
 
@@ -159,8 +161,8 @@ async def test_a_synthesis_keeps_the_clients_output_limit_and_the_majoritys_agre
     provider.enqueue("gemini-c", 0.03, "Add a cache in front of the database.")
     provider.enqueue("gemini-judge", "Use a queue and a cache.")
     # When merged by the synthesiser
-    response = await _service(provider).run(
-        _request(models=[A, B, C], strategy="merge", max_tokens=77)
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B, C], strategy="merge", max_tokens=77)
     )
     # Then the synthesis request keeps the limit and the agreement is the first cluster's
     assert provider.requests[-1].max_tokens == 77
@@ -174,7 +176,7 @@ async def test_an_empty_synthesis_falls_back_to_sections_naming_the_error() -> N
     provider.enqueue("gpt-a", "Use a queue.")
     provider.enqueue("claude-b", "Add a cache in front of the database.")
     provider.enqueue("gemini-judge", "")
-    response = await _service(provider).run(_request(models=[A, B], strategy="merge"))
+    response = await multi_service(provider).run(multi_request(models=[A, B], strategy="merge"))
     assert (
         response.fusion.note
         == f"synthesiser {JUDGE} failed (MalformedResponse): attributed sections"
@@ -186,7 +188,7 @@ async def test_a_blank_synthesis_without_an_error_is_called_an_empty_answer() ->
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "Use a queue.")
     provider.enqueue("claude-b", "Add a cache in front of the database.")
-    service = _service(provider)
+    service = multi_service(provider)
 
     async def blank(model: ModelInfo, request: ChatRequest, budget: float) -> ModelRun:
         response = ChatResponse(
@@ -197,7 +199,7 @@ async def test_a_blank_synthesis_without_an_error_is_called_an_empty_answer() ->
         return ModelRun(model, status="ok", response=response)
 
     service.fanout.call = blank  # type: ignore[method-assign]
-    response = await service.run(_request(models=[A, B], strategy="merge"))
+    response = await service.run(multi_request(models=[A, B], strategy="merge"))
     assert response.fusion.note == (
         f"synthesiser {JUDGE} failed (an empty answer): attributed sections"
     )
@@ -207,7 +209,9 @@ async def test_the_similarity_threshold_option_decides_the_clusters() -> None:
     provider = ScriptedProvider(P)
     provider.enqueue("gpt-a", "Use a queue.")
     provider.enqueue("claude-b", "Add a cache in front of the database.")
-    response = await _service(provider).run(_request(models=[A, B], similarity_threshold=0.0))
+    response = await multi_service(provider).run(
+        multi_request(models=[A, B], similarity_threshold=0.0)
+    )
     assert len(response.fusion.clusters) == 1 and response.agreement == 1.0
 
 
@@ -216,15 +220,15 @@ async def test_a_long_answers_cluster_key_is_cut_at_200_characters() -> None:
     long = "word " * 100
     provider.enqueue("gpt-a", long)
     provider.enqueue("claude-b", long)
-    response = await _service(provider).run(_request(models=[A, B]))
+    response = await multi_service(provider).run(multi_request(models=[A, B]))
     assert len(response.fusion.clusters[0].key) == 200
 
 
 async def test_the_observer_hears_the_number_of_models_and_the_cost() -> None:
     provider = ScriptedProvider(P)
     observer = Recorder()
-    response = await _service(provider, observer=observer).run(
-        _request(models=[A, B, "other/gpt-elsewhere"])
+    response = await multi_service(provider, observer=observer).run(
+        multi_request(models=[A, B, "other/gpt-elsewhere"])
     )
     call: dict[str, Any] = observer.calls[0]
     assert call["models"] == 3 and call["answered"] == 2
@@ -235,10 +239,10 @@ async def test_a_models_cost_is_rounded_to_ten_decimals() -> None:
     # Given a model whose price has more digits than a cost keeps
     provider = ScriptedProvider(P)
     odd = MODELS[0].model_copy(update={"input_price": 1.23456789123e-7, "output_price": 2.5e-7})
-    service = _service(provider)
+    service = multi_service(provider)
     service.catalog = CatalogSource(base=Catalog([odd, *MODELS[1:]]))
     # When it answers (10 prompt and 5 completion tokens)
-    response = await service.run(_request(models=[A]))
+    response = await service.run(multi_request(models=[A]))
     # Then its cost is 10 x 1.23456789123e-7 + 5 x 2.5e-7, kept to ten decimals
-    assert _by_model(response)[A].cost_usd == 0.0000024846
+    assert by_model(response)[A].cost_usd == 0.0000024846
     assert response.cost_usd == 0.0000024846

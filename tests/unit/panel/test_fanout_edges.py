@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +12,6 @@ from orchestra.catalog.models import ModelInfo
 from orchestra.errors import MalformedResponse, ProviderBadRequest, ProviderTimeout
 from orchestra.panel.fanout import FanOut, ModelRun, Progress
 from orchestra.panel.summary import summary
-from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.fallback import FallbackRunner
@@ -31,6 +28,8 @@ from orchestra.schemas.chat import (
 )
 from orchestra.storage.memory import MemoryBreakerBackend
 from orchestra.tokens import estimate_prompt_tokens
+
+from support.scripted import ScriptedProvider, Stall
 
 P = "fake"
 REQUEST = ChatRequest.model_validate(
@@ -49,38 +48,6 @@ def _model(name: str, streaming: bool = False) -> ModelInfo:
     )
 
 
-class FakeProvider:
-    """``complete`` does what ``behaviour`` says per upstream model name."""
-
-    name = P
-
-    def __init__(self, **behaviour: Any) -> None:
-        self.behaviour = behaviour
-
-    async def complete(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> ChatResponse:
-        step = self.behaviour[model]
-        if isinstance(step, float):  # stalls, ignoring its own timeout
-            await asyncio.sleep(step)
-            step = "late"
-        if isinstance(step, BaseException):
-            raise step
-        if isinstance(step, ChatResponse):
-            return step
-        return ChatResponse(
-            model=model,
-            choices=[Choice(message=AssistantMessage(content=step))],
-            usage=Usage.of(11, 7),
-        )
-
-    async def stream(
-        self, request: ChatRequest, model: str, options: CallOptions
-    ) -> AsyncIterator[ChatChunk]:
-        for chunk in self.behaviour[model]:
-            yield chunk
-
-
 class Metrics:
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
@@ -89,7 +56,12 @@ class Metrics:
         self.records.append({"model": model_id, **kw})
 
 
-def _fanout(provider: FakeProvider, runner: Any = None) -> tuple[FanOut, Metrics]:
+def _provider() -> ScriptedProvider:
+    """Every text answer uses 11 prompt and 7 completion tokens."""
+    return ScriptedProvider(P, usage=Usage.of(11, 7))
+
+
+def _fanout(provider: ScriptedProvider, runner: Any = None) -> tuple[FanOut, Metrics]:
     breaker = CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy(failure_threshold=3))
     retry = RetryPolicy(attempts_per_model=1, base_delay_s=0.01, rng=random.Random(1))
     metrics = Metrics()
@@ -100,7 +72,9 @@ def _fanout(provider: FakeProvider, runner: Any = None) -> tuple[FanOut, Metrics
 async def test_a_model_that_ignores_its_budget_is_stopped_hard() -> None:
     # Given an adapter that stalls 2 s whatever timeout it is given
     model = _model("stuck")
-    fanout, _ = _fanout(FakeProvider(stuck=2.0))
+    provider = _provider()
+    provider.enqueue("stuck", Stall(2.0), "late")
+    fanout, _ = _fanout(provider)
     # When it is called with a 0.05 s budget
     run = await fanout.call(model, REQUEST, 0.05)
     # Then the hard stop ends it (budget + grace) as a timeout naming the model
@@ -115,7 +89,9 @@ async def test_a_model_that_ignores_its_budget_is_stopped_hard() -> None:
 async def test_a_client_error_the_vendor_reported_is_the_runs_error() -> None:
     # Given a vendor that refuses the request (no fallback, no retry)
     refused = ProviderBadRequest("bad field", provider=P, model=f"{P}/strict")
-    fanout, metrics = _fanout(FakeProvider(strict=refused))
+    provider = _provider()
+    provider.enqueue("strict", refused)
+    fanout, metrics = _fanout(provider)
     # When it is called
     run = await fanout.call(_model("strict"), REQUEST, 1.0)
     # Then the run carries that very error, and no successful call is recorded
@@ -132,7 +108,7 @@ async def test_an_unexpected_exception_costs_one_model_and_is_logged(
             raise RuntimeError("bug")
 
     model = _model("buggy")
-    fanout, _ = _fanout(FakeProvider(), runner=Broken())
+    fanout, _ = _fanout(_provider(), runner=Broken())
     # When the model is called
     with caplog.at_level(logging.ERROR, logger="orchestra.panel"):
         run = await fanout.call(model, REQUEST, 1.0)
@@ -147,7 +123,9 @@ async def test_an_unexpected_exception_costs_one_model_and_is_logged(
 
 
 async def test_a_successful_call_records_its_tokens_and_estimates_the_prompt() -> None:
-    fanout, metrics = _fanout(FakeProvider(ok="42"))
+    provider = _provider()
+    provider.enqueue("ok", "42")
+    fanout, metrics = _fanout(provider)
     run = await fanout.call(_model("ok"), REQUEST, 1.0)
     assert run.status == "ok" and run.text() == "42"
     assert run.prompt_tokens == estimate_prompt_tokens(REQUEST)
@@ -161,7 +139,9 @@ async def test_a_successful_call_records_its_tokens_and_estimates_the_prompt() -
 
 async def test_an_answer_without_usage_is_estimated_from_the_prompt_it_was_sent() -> None:
     bare = ChatResponse(model="m", choices=[Choice(message=AssistantMessage(content="42"))])
-    fanout, metrics = _fanout(FakeProvider(bare=bare))
+    provider = _provider()
+    provider.enqueue("bare", bare)
+    fanout, metrics = _fanout(provider)
     run = await fanout.call(_model("bare"), REQUEST, 1.0)
     usage, estimated = run.usage()
     assert estimated is True and usage is not None
@@ -172,14 +152,19 @@ async def test_an_answer_without_usage_is_estimated_from_the_prompt_it_was_sent(
 async def test_a_stream_that_closes_without_an_answer_names_the_model() -> None:
     empty = [ChatChunk(id="c1", choices=[ChunkChoice(delta=Delta(role="assistant"))])]
     model = _model("mute", streaming=True)
-    fanout, _ = _fanout(FakeProvider(mute=empty))
+    provider = _provider()
+    provider.enqueue("mute", empty)
+    fanout, _ = _fanout(provider)
     run = await fanout.call(model, REQUEST, 1.0)
     assert run.status == "error" and isinstance(run.error, MalformedResponse)
     assert run.error.model == model.id and run.error.provider == P
 
 
 async def test_the_overall_deadline_names_itself() -> None:
-    fanout, _ = _fanout(FakeProvider(fast="42", slow=2.0))
+    provider = _provider()
+    provider.enqueue("fast", "42")
+    provider.enqueue("slow", Stall(2.0), "late")
+    fanout, _ = _fanout(provider)
     models = [_model("fast"), _model("slow")]
     result = await fanout.run(models, REQUEST, timeout_s=5.0, deadline=Deadline(0.1))
     fast, slow = result.runs

@@ -13,7 +13,8 @@ from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.routing.router import Router
 from orchestra.schemas.multi import MultiGenerateRequest
 from orchestra.storage.memory import MemoryBreakerBackend
-from unit.multi.test_service import MODELS, P
+
+from support.multi import MODELS, P
 
 CATALOG = Catalog(MODELS)
 OURS = [m.id for m in MODELS if m.provider == P]

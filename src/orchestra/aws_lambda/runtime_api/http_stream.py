@@ -1,6 +1,7 @@
 """One API Gateway proxy event through an ASGI app, written as a streamed proxy response.
 
-Mangum translates the event into an ASGI scope (REST v1 and HTTP API v2 alike); the app's
+Mangum translates the event into an ASGI scope (REST v1 and HTTP API v2 alike, through
+:func:`orchestra.aws_lambda.events.scope_and_body`, which refuses any other event); the app's
 ``send`` messages become the ``http-integration-response`` format: the status and headers as
 a JSON head, eight NUL bytes, then each body chunk the moment the app sends it. The head
 goes out with the first body chunk, so a stream's first byte leaves when its first token is
@@ -20,15 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra.aws_lambda.events import scope_and_body
 from orchestra.aws_lambda.runtime_api.client import DELIMITER, ClientGone
 
 log = logging.getLogger("orchestra.runtime")
 Write = Callable[[bytes], None]
 ASGIApp = Callable[..., Any]
-
-
-class UnsupportedEvent(Exception):
-    """Not an API Gateway proxy request."""
 
 
 @dataclass
@@ -69,19 +67,6 @@ def split_headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], dict[
         else:
             single[name] = text
     return single, multi
-
-
-def scope_and_body(event: dict[str, Any], context: Any) -> tuple[dict[str, Any], bytes]:
-    """Mangum's own translation of a REST v1 or HTTP API v2 proxy event."""
-    from mangum.handlers import APIGateway, HTTPGateway
-    from mangum.types import LambdaConfig
-
-    config = LambdaConfig(api_gateway_base_path="/", text_mime_types=["text/"], exclude_headers=[])
-    for kind in (HTTPGateway, APIGateway):
-        if kind.infer(event, context, config):
-            handler = kind(event, context, config)
-            return dict(handler.scope), handler.body
-    raise UnsupportedEvent("expected an API Gateway proxy request")
 
 
 async def serve(app: ASGIApp, event: dict[str, Any], context: Any, write: Write) -> Served:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ from fastapi import FastAPI
 
 from orchestra.api.streaming import KEEPALIVE, SSEResponse, with_keepalive
 from orchestra.aws_lambda.app import LambdaApp
+from orchestra.aws_lambda.events import EXPECTED_EVENT
 from orchestra.aws_lambda.runtime_api.client import DELIMITER, ClientGone
 from orchestra.aws_lambda.runtime_api.http_stream import head, serve
+
+from support.unsupported_events import UNSUPPORTED
 
 EVENTS = Path(__file__).resolve().parents[4] / "events" / "generate"
 
@@ -120,19 +124,43 @@ async def test_keepalive_comments_fill_silences_and_stop_the_source_when_closed(
     assert closed.is_set()
 
 
-def test_a_non_proxy_event_gets_a_clean_400_in_the_streamed_format() -> None:
-    # Given the streamed entry point of a built app (the simulator, no keys)
+@pytest.fixture(scope="module")
+def simulated() -> Iterator[LambdaApp]:
+    """A built app (the simulator, no keys), one execution environment for the module."""
     app = LambdaApp(environ={"ORCHESTRA_SIMULATOR": "true"})
+    yield app
+    app.close()
+
+
+@pytest.mark.parametrize(("event", "reason"), UNSUPPORTED.values(), ids=UNSUPPORTED.keys())
+def test_an_unsupported_event_gets_a_clean_400_in_the_streamed_format(
+    simulated: LambdaApp, event: Any, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the streamed entry point of a built app
     writes: list[bytes] = []
-    try:
-        # When something that is not an API Gateway request arrives
-        app.stream({"source": "aws.apigateway", "detail": {}}, None, writes.append)
-    finally:
-        app.close()
-    # Then it is answered at once in OpenAI's shape, no traceback
+    # When something that is not a usable API Gateway proxy request arrives
+    with caplog.at_level(logging.INFO, logger="orchestra"):
+        simulated.stream(event, None, writes.append)
+    # Then it is answered at once with a 400 in OpenAI's shape, saying why
     document, body = b"".join(writes).split(DELIMITER)
-    assert json.loads(document)["statusCode"] == 400
-    assert json.loads(body)["error"]["code"] == "invalid_request"
+    assert json.loads(document) == {
+        "statusCode": 400,
+        "headers": {"content-type": "application/json"},
+    }
+    assert json.loads(body) == {
+        "error": {
+            "message": f"unsupported event: {reason}; {EXPECTED_EVENT}",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_request",
+        }
+    }
+    # and logged at info, without a traceback
+    assert [r.getMessage() for r in caplog.records if r.name == "orchestra"] == [
+        f"unsupported event: {reason}",
+        "request handled",
+    ]
+    assert all(r.levelno == logging.INFO and r.exc_info is None for r in caplog.records)
 
 
 @pytest.mark.parametrize("fails_after_head", [False, True])
