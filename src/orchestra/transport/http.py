@@ -41,6 +41,8 @@ from orchestra.transport.ssrf import AddressPolicy
 if TYPE_CHECKING:
     import aiohttp
 
+#: sent on every upstream call (vendors see the gateway, not an anonymous HTTP library)
+USER_AGENT = "orchestra-gateway/0.1"
 DEFAULT_LIMITS = httpx.Limits(
     max_connections=200, max_keepalive_connections=50, keepalive_expiry=60
 )
@@ -139,7 +141,8 @@ class HttpClients:
 def post_request(
     url: httpx.URL, headers: httpx.Headers, body: bytes, timeout: httpx.Timeout
 ) -> httpx.Request:
-    """A POST ready for :meth:`HttpClients.send` (``url`` and ``headers`` parsed once)."""
+    """A POST ready for :meth:`HttpClients.send`, saying who sends it (``user-agent``)."""
+    headers.setdefault("user-agent", USER_AGENT)
     return httpx.Request(
         "POST", url, headers=headers, content=body, extensions={"timeout": timeout.as_dict()}
     )
