@@ -76,8 +76,8 @@ def run_wrk(url: str, script: Path, connections: int, seconds: int) -> WrkResult
     )
 
 
-def start_stack(directory: Path) -> tuple[str, str, str, list[subprocess.Popen[bytes]]]:
-    up_port, gw_port, floor_port = free_port(), free_port(), free_port()
+def start_stack(directory: Path) -> tuple[Stack, list[subprocess.Popen[bytes]]]:
+    up_port, gw_port, floor_port, direct_port = free_port(), free_port(), free_port(), free_port()
     upstream = spawn(
         [str(Path(__file__).with_name("upstream_server.py")), str(up_port), str(BASIC_BODY)]
     )
@@ -94,12 +94,23 @@ def start_stack(directory: Path) -> tuple[str, str, str, list[subprocess.Popen[b
         env={"ORCHESTRA_CONFIG": str(config), "ORCHESTRA_LOG_LEVEL": "WARNING"},
     )
     up_url, gw_url = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
-    floor = spawn([str(Path(__file__).with_name("floor_app.py")), str(floor_port), up_url])
+    floor_app = str(Path(__file__).with_name("floor_app.py"))
+    floor = spawn([floor_app, str(floor_port), up_url, "post"])
+    direct = spawn([floor_app, str(direct_port), up_url, "direct"])
     floor_url = f"http://127.0.0.1:{floor_port}"
+    direct_url = f"http://127.0.0.1:{direct_port}"
     wait_for(up_url + "/v1/chat/completions")
-    wait_for(gw_url + "/health")
-    wait_for(floor_url + "/health")
-    return up_url, gw_url, floor_url, [upstream, gateway, floor]
+    for url in (gw_url, floor_url, direct_url):
+        wait_for(url + "/health")
+    return Stack(up_url, gw_url, floor_url, direct_url), [upstream, gateway, floor, direct]
+
+
+@dataclass
+class Stack:
+    upstream: str
+    gateway: str
+    floor: str
+    direct_floor: str
 
 
 def main() -> None:
@@ -110,57 +121,67 @@ def main() -> None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        up_url, gw_url, floor_url, processes = start_stack(directory)
+        stack, processes = start_stack(directory)
         try:
-            report(up_url, gw_url, floor_url, directory, args.seconds)
+            report(stack, directory, args.seconds)
         finally:
             for process in processes:
                 process.terminate()
                 process.wait(5)
 
 
-def report(up_url: str, gw_url: str, floor_url: str, directory: Path, seconds: int) -> None:
+def report(stack: Stack, directory: Path, seconds: int) -> None:
     explicit = wrk_script(CHAT, directory)
     auto_dir = directory / "auto"
     auto_dir.mkdir()
     auto = wrk_script({**CHAT, "model": "auto"}, auto_dir)
     path = "/v1/chat/completions"
-    run_wrk(gw_url + path, explicit, 4, 2)  # warm up both
-    run_wrk(up_url + path, explicit, 4, 2)
-    run_wrk(floor_url + path, explicit, 4, 2)
-    direct1 = run_wrk(up_url + path, explicit, 1, seconds)
-    floor1 = run_wrk(floor_url + path, explicit, 1, seconds)
-    gw1 = run_wrk(gw_url + path, explicit, 1, seconds)
-    auto1 = run_wrk(gw_url + path, auto, 1, seconds)
-    direct32 = run_wrk(up_url + path, explicit, 32, seconds)
-    floor32 = run_wrk(floor_url + path, explicit, 32, seconds)
-    gw32 = run_wrk(gw_url + path, explicit, 32, seconds)
+    for url in (stack.gateway, stack.upstream, stack.floor, stack.direct_floor):
+        run_wrk(url + path, explicit, 4, 2)  # warm up
+    runs = {
+        "upstream direct, c=1": (stack.upstream, explicit, 1),
+        "floor (FastAPI forward, client.post), c=1": (stack.floor, explicit, 1),
+        "floor, direct send, c=1": (stack.direct_floor, explicit, 1),
+        "gateway, explicit model, c=1": (stack.gateway, explicit, 1),
+        "gateway, model=auto (routed), c=1": (stack.gateway, auto, 1),
+        "upstream direct, c=32": (stack.upstream, explicit, 32),
+        "floor (FastAPI forward, client.post), c=32": (stack.floor, explicit, 32),
+        "floor, direct send, c=32": (stack.direct_floor, explicit, 32),
+        "gateway, explicit model, c=32": (stack.gateway, explicit, 32),
+    }
+    results = {
+        name: run_wrk(url + path, script, c, seconds) for name, (url, script, c) in runs.items()
+    }
     print(f"wrk, {seconds}s per run, recorded OpenAI completion as the upstream answer")
     print(f"{'run':44s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'req/s':>9s} {'non-2xx':>8s}")
-    for name, r in [
-        ("upstream direct, c=1", direct1),
-        ("floor (FastAPI forward, same client), c=1", floor1),
-        ("gateway, explicit model, c=1", gw1),
-        ("gateway, model=auto (routed), c=1", auto1),
-        ("upstream direct, c=32", direct32),
-        ("floor (FastAPI forward, same client), c=32", floor32),
-        ("gateway, explicit model, c=32", gw32),
-    ]:
+    for name, r in results.items():
         print(
             f"{name:44s} {r.p50_ms:8.3f} {r.p90_ms:8.3f} {r.p99_ms:8.3f} {r.rps:9.0f} {r.errors:8d}"
         )
+    direct1 = results["upstream direct, c=1"]
+    gw1, auto1 = (
+        results["gateway, explicit model, c=1"],
+        results["gateway, model=auto (routed), c=1"],
+    )
+    gw32 = results["gateway, explicit model, c=32"]
     print(f"overhead p50 (explicit): {gw1.p50_ms - direct1.p50_ms:.3f} ms")
     print(f"overhead p99 (explicit): {gw1.p99_ms - direct1.p99_ms:.3f} ms")
     print(f"overhead p50 (auto):     {auto1.p50_ms - direct1.p50_ms:.3f} ms")
     print(f"overhead p99 (auto):     {auto1.p99_ms - direct1.p99_ms:.3f} ms")
     print(f"throughput at c=32:      {gw32.rps:.0f} req/s through the gateway")
-    floor_added = floor1.p50_ms - direct1.p50_ms
-    gw_added = gw1.p50_ms - direct1.p50_ms
-    print(f"floor adds p50 {floor_added:.3f} ms, serves {floor32.rps:.0f} req/s at c=32")
-    print(
-        f"gateway vs floor: {gw_added / floor_added:.2f}x the added latency, "
-        f"{gw32.rps / floor32.rps:.2f}x the throughput (target: within 15%: <= 1.15x, >= 0.87x)"
-    )
+    for label, prefix in (
+        ("client.post", "floor (FastAPI forward, client.post)"),
+        ("direct send", "floor, direct send"),
+    ):
+        floor1, floor32 = results[f"{prefix}, c=1"], results[f"{prefix}, c=32"]
+        floor_added = floor1.p50_ms - direct1.p50_ms
+        gw_added = gw1.p50_ms - direct1.p50_ms
+        print(
+            f"vs the floor ({label}): it adds p50 {floor_added:.3f} ms and serves "
+            f"{floor32.rps:.0f} req/s; the gateway is at {gw_added / floor_added:.2f}x the added "
+            f"latency and {gw32.rps / floor32.rps:.2f}x the throughput"
+        )
+    print("target (issue 15, against the client.post floor): <= 1.15x latency, >= 0.87x throughput")
 
 
 if __name__ == "__main__":

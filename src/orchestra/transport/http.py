@@ -5,6 +5,10 @@ no pool collapse under concurrency), reused across warm Lambda invocations. Its 
 resolves names through :class:`~orchestra.transport.resolver.GuardedResolver`, which applies
 the SSRF rules to every address at connect time. Tests pass a ``transport``
 (``httpx.MockTransport``) instead.
+
+Model calls go through :meth:`HttpClients.send`, straight to that transport with requests
+from :func:`post_request` (no cookie jar shared by tenants, no per-call URL parsing); the
+client itself serves the catalog syncs.
 """
 
 from __future__ import annotations
@@ -119,10 +123,8 @@ class HttpClients:
         later calls), redirect and auth flows (never used). Not streamed: the body is read
         and the connection released before returning.
         """
-        client = self.get()
+        self.get()  # this loop's client and transport, made on first use
         transport = self._transports[id(asyncio.get_running_loop())]
-        if client.is_closed:  # pragma: no cover - closed only at shutdown
-            raise RuntimeError("the HTTP client is closed")
         response = await transport.handle_async_request(request)
         response.request = request
         if not stream:
