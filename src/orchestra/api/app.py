@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 
-from orchestra.api.deps import Served
 from orchestra.api.errors import install_error_handlers
 from orchestra.api.openapi import install_openapi
+
+if TYPE_CHECKING:
+    from orchestra.api.deps import Served
 
 
 def default_routers() -> list[APIRouter]:

@@ -9,6 +9,9 @@ catalog, the configured providers, ``multi_max_models``) stays out: those refusa
 400s with code ``invalid_request`` or ``no_candidates``, or 404s for unknown ids.
 
 "Absent" below means absent or null: ``{"properties": {"x": {"type": "null"}}}``.
+
+Each builder imports the wire models of its own route, so the functions that serve none
+of them (generate serves chat only) do not load debate or multi-generate models.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from typing import Any
 
 from orchestra.routing.profiles import PROFILES
 from orchestra.schemas.chat import CHAT_PARAMETERS, ChatRequest
-from orchestra.schemas.debate import MAX_PARTICIPANTS, DebateRequest
-from orchestra.schemas.multi import MultiOptions
 
 Json = dict[str, Any]
 
@@ -61,6 +62,8 @@ def chat_request() -> Json:
 
 def debate_request() -> Json:
     """``POST /v1/debates``, with the rules of ``DebateRequest._consistent``."""
+    from orchestra.schemas.debate import MAX_PARTICIPANTS, DebateRequest
+
     schema = DebateRequest.model_json_schema()
     props = schema["properties"]
     props["participants"] = {
@@ -92,6 +95,8 @@ def debate_request() -> Json:
 
 def _one_role_each(default: int) -> list[Json]:
     """No ``roles``, or as many as the participants (given as a list, a count, or not)."""
+    from orchestra.schemas.debate import MAX_PARTICIPANTS
+
     branches: list[Json] = [_absent("roles")]
     for k in range(2, MAX_PARTICIPANTS + 1):
         given = {"anyOf": [{"const": k}, {"type": "array", "minItems": k, "maxItems": k}]}
@@ -117,6 +122,8 @@ def multi_generate_request() -> Json:
     with the rules of ``MultiOptions._consistent`` and of the service (no tools, ``model``
     routed unless ``models`` names them); any other field is refused (``unknown_parameter``)
     unless it is a chat-completion parameter, forwarded to the models."""
+    from orchestra.schemas.multi import MultiOptions
+
     chat, options = chat_request(), MultiOptions.model_json_schema()
     props = {**chat["properties"], **options["properties"]}
     for name in sorted(CHAT_PARAMETERS - props.keys()):

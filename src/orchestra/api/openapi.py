@@ -20,8 +20,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from orchestra.schemas.errors import ErrorResponse
-
 Json = dict[str, Any]
 
 DEFS = "#/$defs/"
@@ -67,6 +65,8 @@ def install_openapi(app: FastAPI) -> None:
 
 def contract(doc: Json) -> Json:
     """FastAPI's document made self-contained, with errors and security documented."""
+    from orchestra.schemas.errors import ErrorResponse  # built for the document only
+
     components = doc.setdefault("components", {})
     schemas: Json = components.setdefault("schemas", {})
     _register(ErrorResponse.model_json_schema(ref_template=COMPONENTS + "{model}"), schemas)

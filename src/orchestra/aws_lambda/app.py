@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -97,17 +98,21 @@ class LambdaApp(EnvironmentLoop):
 
         from orchestra.api.app import default_routers
         from orchestra.catalog.models import load_snapshot
+        from orchestra.compose.roots import ROOTS, root
         from orchestra.schemas.chat import ChatRequest
 
         if self.routers:
             self.routers()
         else:
             default_routers()
+        for name in [self.root] if self.root else ROOTS:
+            root(name)  # imports the use cases it builds; builds nothing
         load_snapshot()
         _import_aws_clients()
         ChatRequest.model_validate(
             {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
         )
+        _complete_deferred()
 
     def before_snapshot(self) -> None:
         """Nothing with a connection or a credential may be in the snapshot."""
@@ -130,14 +135,14 @@ class LambdaApp(EnvironmentLoop):
         from mangum import Mangum
 
         from orchestra.api.app import create_app
-        from orchestra.compose.roots import ROOTS, build_services
+        from orchestra.compose.roots import build_services, root
         from orchestra.config import Settings
         from orchestra.observability import EmfObserver, LogObserver, Observer
 
         settings = Settings()
         observer: Observer = EmfObserver(self.metrics) if self.metrics else LogObserver()
         environ = self.environ if self.environ is not None else os.environ
-        build = ROOTS[self.root] if self.root else build_services
+        build = root(self.root) if self.root else build_services
         services = build(settings, environ, observer=observer)
         self._services = services
         routers = list(self.routers()) if self.routers else None
@@ -238,6 +243,23 @@ def _import_aws_clients() -> None:
     session = boto3.DEFAULT_SESSION
     if session is not None:
         session._session.get_service_model("dynamodb")
+
+
+def _complete_deferred() -> None:
+    """What the modules this function imported leave to their first use (the validators of
+    models declared with ``defer_build``; rapidfuzz, which fusion imports at its first
+    comparison), done now so that a SnapStart snapshot holds it."""
+    from pydantic import BaseModel
+
+    if "orchestra.fusion.agreement" in sys.modules:
+        import rapidfuzz.fuzz  # noqa: F401
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("orchestra."):
+            continue
+        for value in list(vars(module).values()):
+            own = isinstance(value, type) and value.__module__ == name
+            if own and issubclass(value, BaseModel) and not value.__pydantic_complete__:
+                value.model_rebuild(raise_errors=False)
 
 
 def streamed_error(response: dict[str, Any]) -> bytes:

@@ -40,8 +40,22 @@ class ApiHandler:
         return self._buffered(event, context)
 
 
+def tracer_for(service: str) -> Tracer | None:
+    """Powertools' Tracer, patching botocore; None where Powertools would disable it
+    (``POWERTOOLS_TRACE_DISABLED``, or outside Lambda), by Powertools' own rule.
+
+    A disabled Tracer records nothing, but building one still imports the X-Ray SDK (tens
+    of ms; outside Lambda its import also builds a botocore client for its sampler, 200 ms
+    and more of a local cold start): skipped here.
+    """
+    if Tracer._is_tracer_disabled():
+        return None
+    return Tracer(service=service, patch_modules=["botocore"])
+
+
 class ApiFunction:
-    """Logger (correlation id = API Gateway request id), Tracer (botocore), EMF Metrics."""
+    """Logger (correlation id = API Gateway request id), Tracer (botocore; where tracing is
+    on), EMF Metrics."""
 
     def __init__(
         self,
@@ -53,7 +67,7 @@ class ApiFunction:
     ) -> None:
         environ = os.environ if environ is None else environ
         self.logger = Logger(service=service)
-        self.tracer = Tracer(service=service, patch_modules=["botocore"])
+        self.tracer = tracer_for(service)
         self.metrics = Metrics(namespace=NAMESPACE, service=service)
         self.app = LambdaApp(metrics=self.metrics, routers=routers, root=root)
         # orchestra's own log lines get the same JSON format, correlation id and level
@@ -65,15 +79,14 @@ class ApiFunction:
         self._streamed = self._powertools(self._stream_one)
 
     def _powertools(self, function: Handler) -> Handler:
-        """Correlation id and request context in the logs, a trace segment, and the EMF
-        metrics flushed when ``function`` returns (for a stream: after its last byte)."""
+        """Correlation id and request context in the logs, a trace segment (tracing on), and
+        the EMF metrics flushed when ``function`` returns (for a stream: after its last byte)."""
+        inner: Handler = self.metrics.log_metrics(function)
+        if self.tracer is not None:
+            inner = self.tracer.capture_lambda_handler(capture_response=False)(inner)
         wrapped: Handler = self.logger.inject_lambda_context(
             correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-        )(
-            self.tracer.capture_lambda_handler(capture_response=False)(
-                self.metrics.log_metrics(function)
-            )
-        )
+        )(inner)
         return wrapped
 
     def _buffered(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -204,7 +217,7 @@ class DebateStepsFunction(TaskFunction):
     def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from aws_lambda_powertools.metrics import MetricUnit
 
-        from orchestra.compose.roots import build_debate_steps
+        from orchestra.compose.debate import build_debate_steps
         from orchestra.config import Settings
         from orchestra.observability import EmfObserver
 

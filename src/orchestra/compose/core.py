@@ -17,7 +17,6 @@ from typing import Any
 from orchestra.api.auth import ApiKeyAuth
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
-from orchestra.debate.store import DebateStore
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.observability import Observer
 from orchestra.providers.registry import (
@@ -32,11 +31,7 @@ from orchestra.redaction import RedactingFilter, Redactor
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.routing.router import Router
 from orchestra.secrets import read_secret_json
-from orchestra.storage.memory import (
-    MemoryBreakerBackend,
-    MemoryDebateBackend,
-    MemoryMetricsBackend,
-)
+from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
 from orchestra.storage.model_stats import MetricsRecorder
 from orchestra.storage.protocols import (
     BreakerBackend,
@@ -112,17 +107,6 @@ def client_auth(settings: Settings) -> ApiKeyAuth:
 def allow_private(settings: Settings) -> bool:
     """Private and loopback upstreams: always locally, in AWS only when opted in."""
     return settings.allow_private_base_urls or settings.mode == "local"
-
-
-def debate_store(settings: Settings, stores: Stores) -> DebateStore:
-    """Debates in their table in AWS; in memory locally (and where no table is configured)."""
-    if stores.debates is not None:
-        return DebateStore(stores.debates)
-    if settings.mode == "aws" and settings.debates_table:
-        from orchestra.storage.dynamodb import DynamoDBDebateBackend
-
-        return DebateStore(DynamoDBDebateBackend(settings.debates_table))
-    return DebateStore(MemoryDebateBackend())
 
 
 def install_log_redaction(redactor: Redactor) -> None:

@@ -7,17 +7,19 @@ the catalog; each use case is there only in the functions that serve it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from orchestra.api.auth import ApiKeyAuth
-from orchestra.catalog.source import CatalogSource
-from orchestra.config import Settings
-from orchestra.debate.service import DebateService
-from orchestra.debate.steps import DebateSteps
-from orchestra.generate.service import Generate
-from orchestra.multi.service import MultiGenerate
-from orchestra.providers.registry import Registry
-from orchestra.redaction import Redactor
-from orchestra.transport.http import HttpClients
+if TYPE_CHECKING:  # annotations only: a function imports just the use cases it serves
+    from orchestra.api.auth import ApiKeyAuth
+    from orchestra.catalog.source import CatalogSource
+    from orchestra.config import Settings
+    from orchestra.debate.service import DebateService
+    from orchestra.debate.steps import DebateSteps
+    from orchestra.generate.service import Generate
+    from orchestra.multi.service import MultiGenerate
+    from orchestra.providers.registry import Registry
+    from orchestra.redaction import Redactor
+    from orchestra.transport.http import HttpClients
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from orchestra.errors import DebateNotFound
 from orchestra.schemas.chat import Usage
@@ -32,6 +32,9 @@ def turn_key(round_no: int, participant: str) -> str:
 
 
 class Synthesis(BaseModel):
+    #: built at first use, like the debate wire models (``orchestra.schemas.debate``)
+    model_config = ConfigDict(defer_build=True)
+
     final_answer: str | None
     usage: Usage | None = None
     cost_usd: float = 0.0
@@ -40,6 +43,8 @@ class Synthesis(BaseModel):
 
 
 class Outcome(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: DebateStatus
     error: str | None = None
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestra.catalog.models import ModelInfo
@@ -50,7 +49,7 @@ _ADAPTERS: dict[str, str] = {
 class ModelEntry(BaseModel):
     """A model the config file adds to the catalog (id without the provider prefix)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     id: str
     upstream_model: str | None = None
@@ -65,7 +64,7 @@ class ModelEntry(BaseModel):
 
 
 class ProviderEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
     type: ProviderType
@@ -79,7 +78,9 @@ class ProviderEntry(BaseModel):
 
 
 class ConfigFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The providers file (``ORCHESTRA_CONFIG``); its models are built when one is read."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     providers: list[ProviderEntry] = Field(default_factory=list)
 
@@ -99,6 +100,8 @@ class Registry:
 
 
 def load_config_file(path: str | Path) -> ConfigFile:
+    import yaml  # only with a providers file: most functions have none
+
     try:
         raw = yaml.safe_load(Path(path).read_text("utf-8")) or {}
         return ConfigFile.model_validate(raw)

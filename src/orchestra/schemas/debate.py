@@ -2,6 +2,10 @@
 
 A debate is stored as one header item and one item per turn (see ``debate.store``); the
 state machine's payloads carry only the debate id and the round number.
+
+Every model here is declared with ``defer_build``: its validator is built at first use,
+so the generate function, which serves no debates, does not pay for it at a cold start;
+a SnapStart prewarm builds it before the snapshot (``orchestra.aws_lambda.app``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ MAX_ROUNDS = 10
 
 
 class DebateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     question: str | None = Field(default=None, min_length=1, max_length=32_000)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1)
@@ -63,6 +67,8 @@ class DebateRequest(BaseModel):
 class Turn(BaseModel):
     """One participant's answer in one round (or the error that dropped it)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     round: int
     participant: str
     answer: str | None = None
@@ -76,6 +82,8 @@ class Turn(BaseModel):
 
 
 class RoundSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     round: int
     agreement: float
     #: participants still in the debate after this round
@@ -84,6 +92,8 @@ class RoundSummary(BaseModel):
 
 class Debate(BaseModel):
     """The stored debate: the header's fields and every turn."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     status: DebateStatus = "RUNNING"
@@ -121,6 +131,8 @@ class Debate(BaseModel):
 
 
 class RoundView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     round: int
     agreement: float | None
     turns: list[Turn]
@@ -128,6 +140,8 @@ class RoundView(BaseModel):
 
 class DebateView(BaseModel):
     """``GET /v1/debates/{id}``."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     object: Literal["debate"] = "debate"
@@ -150,6 +164,8 @@ class DebateView(BaseModel):
 
 class DebateStarted(BaseModel):
     """``POST /v1/debates`` -> 202."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     object: Literal["debate"] = "debate"

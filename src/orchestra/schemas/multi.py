@@ -6,11 +6,14 @@ validated by :class:`~orchestra.schemas.chat.ChatRequest`, the vendor parameters
 other field is refused, naming it: a misspelt option (``stratgy``) is never sent to the
 models as a chat field while the default strategy quietly applies. The response is a ``chat.completion``
 whose ``choices[0]`` is the fused answer, plus the evidence behind it.
+
+Every model here is declared with ``defer_build``: its validator is built at first use,
+so the generate function, which serves no multi-generate, does not pay for it at a cold start;
+a SnapStart prewarm builds it before the snapshot (``orchestra.aws_lambda.app``).
 """
 
 from __future__ import annotations
 
-import difflib
 import time
 from typing import Any, Literal
 
@@ -26,7 +29,7 @@ Status = Literal["ok", "error", "cancelled", "skipped"]
 class MultiOptions(BaseModel):
     """What to fan out to and how to fuse; every other body field belongs to the chat."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     models: list[str] | None = Field(default=None, min_length=1, max_length=16)
     count: int | None = Field(default=None, ge=1, le=16)
@@ -68,6 +71,8 @@ KNOWN_FIELDS = OPTION_FIELDS | CHAT_PARAMETERS
 
 def unknown_field(name: str) -> InvalidRequest:
     """A 400 naming a field that is neither an option nor a chat parameter."""
+    import difflib  # only to suggest a name for a misspelt field
+
     close = difflib.get_close_matches(name, sorted(KNOWN_FIELDS), n=1, cutoff=0.75)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return InvalidRequest(
@@ -79,6 +84,8 @@ def unknown_field(name: str) -> InvalidRequest:
 
 
 class MultiGenerateRequest(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     options: MultiOptions
     chat: ChatRequest
 
@@ -96,6 +103,8 @@ class MultiGenerateRequest(BaseModel):
 
 
 class ErrorInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     message: str
     type: str
     code: str
@@ -104,6 +113,8 @@ class ErrorInfo(BaseModel):
 
 class ModelResult(BaseModel):
     """One model's part: its answer or error, time, tokens and cost."""
+
+    model_config = ConfigDict(defer_build=True)
 
     model: str
     provider: str
@@ -124,6 +135,8 @@ class ModelResult(BaseModel):
 
 
 class ClusterInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     models: list[str]
     share: float
     #: the cluster's normalised final answer ("42", "choice:B", a folded phrase)
@@ -132,6 +145,8 @@ class ClusterInfo(BaseModel):
 
 class AuxiliaryCall(BaseModel):
     """The judge's or the synthesiser's own call."""
+
+    model_config = ConfigDict(defer_build=True)
 
     model: str
     status: Status
@@ -145,6 +160,8 @@ class AuxiliaryCall(BaseModel):
 
 
 class FusionDetail(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     #: the method that produced the answer ("vote" when a judge failed and vote stood in)
     applied: Strategy
     note: str | None = None
@@ -156,6 +173,8 @@ class FusionDetail(BaseModel):
 
 
 class MultiGenerateResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: str = Field(default_factory=new_completion_id)
     object: Literal["chat.completion"] = "chat.completion"
     created: int = Field(default_factory=lambda: int(time.time()))
