@@ -16,20 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Depends, Request
 
-from orchestra.api.auth import ApiKeyAuth
 from orchestra.api.body import read_body
-from orchestra.catalog.source import CatalogSource
-from orchestra.config import Settings
-from orchestra.debate.service import DebateService
 from orchestra.errors import InvalidRequest
-from orchestra.generate.service import Generate
-from orchestra.multi.service import MultiGenerate
-from orchestra.providers.registry import Registry
-from orchestra.redaction import Redactor
+
+if TYPE_CHECKING:  # annotations only: a function imports the use cases it serves, no more
+    from orchestra.api.auth import ApiKeyAuth
+    from orchestra.catalog.source import CatalogSource
+    from orchestra.config import Settings
+    from orchestra.debate.service import DebateService
+    from orchestra.generate.service import Generate
+    from orchestra.multi.service import MultiGenerate
+    from orchestra.providers.registry import Registry
+    from orchestra.redaction import Redactor
 
 
 class Served(Protocol):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import pydantic_core
 
-from orchestra.generate.service import Routed
-from orchestra.schemas.multi import MultiGenerateResponse
+if TYPE_CHECKING:
+    from orchestra.generate.service import Routed
+    from orchestra.schemas.multi import MultiGenerateResponse
 
 
 def routed_headers(result: Routed) -> dict[str, str]:

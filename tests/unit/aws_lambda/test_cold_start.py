@@ -90,12 +90,6 @@ def test_generate_loads_no_sync_step_functions_or_rarely_used_libraries(
     assert _loaded(generate_modules, *unused, *aws) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/deps.py imports DebateService and MultiGenerate, and api/headers.py "
-    "MultiGenerateResponse, for annotations only: once both import them under TYPE_CHECKING "
-    "this passes; then remove this marker",
-)
 def test_generate_loads_no_other_use_case(generate_modules: set[str]) -> None:
     other = ("orchestra.debate", "orchestra.multi", "orchestra.panel", "orchestra.fusion")
     assert _loaded(generate_modules, *other, "orchestra.sync") == []
