@@ -48,7 +48,8 @@ def tracer_for(service: str) -> Tracer | None:
     of ms; outside Lambda its import also builds a botocore client for its sampler, 200 ms
     and more of a local cold start): skipped here.
     """
-    if Tracer._is_tracer_disabled():
+    disabled = getattr(Tracer, "_is_tracer_disabled", None)  # Powertools' own rule, if any
+    if disabled is not None and disabled():
         return None
     return Tracer(service=service, patch_modules=["botocore"])
 

@@ -29,6 +29,7 @@ from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.wire import ErrorReading
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
 from orchestra.transport.http import (
+    USER_AGENT,
     ErrorFactory,
     HttpClients,
     error_for_status,
@@ -137,7 +138,10 @@ class HttpProvider(ABC, Generic[EventT, StateT]):
         """
         timeout = timeout_for(options.timeout, self.config.connect_timeout)
         body = content if content is not None else pydantic_core.to_json(json)
-        return post_request(self._url(url), httpx.Headers(headers), body, timeout)
+        sent = httpx.Headers(headers)
+        if "user-agent" not in sent:  # a configured one wins
+            sent["user-agent"] = USER_AGENT
+        return post_request(self._url(url), sent, body, timeout)
 
     def _url(self, url: str) -> httpx.URL:
         parsed = self._urls.get(url)

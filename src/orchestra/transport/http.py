@@ -143,8 +143,7 @@ class HttpClients:
 def post_request(
     url: httpx.URL, headers: httpx.Headers, body: bytes, timeout: httpx.Timeout
 ) -> httpx.Request:
-    """A POST ready for :meth:`HttpClients.send`, saying who sends it (``user-agent``)."""
-    headers.setdefault("user-agent", USER_AGENT)
+    """A POST ready for :meth:`HttpClients.send`."""
     return httpx.Request(
         "POST", url, headers=headers, content=body, extensions={"timeout": timeout.as_dict()}
     )

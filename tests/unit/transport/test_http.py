@@ -118,3 +118,21 @@ async def test_a_body_that_is_not_json_is_a_malformed_response(body):
     )
     with pytest.raises(MalformedResponse):
         await _provider("http://upstream.test", http).complete(_chat(), "m", CallOptions(timeout=1))
+
+
+async def test_a_configured_user_agent_wins():
+    sent: list[list[str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get_list("user-agent"))
+        return httpx.Response(200, json=COMPLETION)
+
+    http = HttpClients.with_transport(httpx.MockTransport(answer))
+    config = ProviderConfig(
+        name="up",
+        type="openai",
+        base_url="https://upstream.test/v1",
+        headers={"User-Agent": "mine/1"},
+    )
+    await OpenAIProvider(config, http).complete(_chat(), "m", CallOptions(timeout=5))
+    assert sent == [["mine/1"]]
