@@ -96,3 +96,6 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key, raising=False)
         if key.endswith("_API_KEY"):
             monkeypatch.delenv(key, raising=False)
+    # one session builds hundreds of apps: freezing the heap at each would keep every
+    # test's garbage for good; the default (on) is checked in fresh interpreters
+    monkeypatch.setenv("ORCHESTRA_GC_TUNING", "false")

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     #: an SSE comment after this many silent seconds (long reasoning) keeps proxies, API
     #: Gateway's idle timeout and clients from closing the stream; 0 = never
     stream_keepalive_s: float = Field(default=15.0, ge=0.0)
+    #: once built, freeze the start-up heap and make collections rarer (compose/heap.py)
+    gc_tuning: bool = True
     #: attempts per model before falling back (1 = no retry on the same model)
     attempts_per_model: int = 2
     max_candidates: int = 4

@@ -135,6 +135,7 @@ class LambdaApp(EnvironmentLoop):
         from mangum import Mangum
 
         from orchestra.api.app import create_app
+        from orchestra.compose.heap import settle_heap
         from orchestra.compose.roots import build_services, root
         from orchestra.config import Settings
         from orchestra.observability import EmfObserver, LogObserver, Observer
@@ -148,6 +149,7 @@ class LambdaApp(EnvironmentLoop):
         routers = list(self.routers()) if self.routers else None
         self._asgi = create_app(services, routers)
         adapter: Adapter = Mangum(self._asgi, lifespan="off")
+        settle_heap(settings.gc_tuning)
         return adapter
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from orchestra.api.app import create_app
+    from orchestra.compose.heap import settle_heap
     from orchestra.config import get_settings
 
     settings = get_settings()
@@ -56,8 +57,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "GEMINI_API_KEY, OPENROUTER_API_KEY... or ORCHESTRA_CONFIG to use real providers."
         )
     print(f"Orchestra on http://{args.host}:{args.port}  providers: {sorted(registry.names())}")
+    app = _served_app(create_app(services), args.access_log)
+    settle_heap(settings.gc_tuning)
     uvicorn.run(
-        _served_app(create_app(services), args.access_log),
+        app,
         host=args.host,
         port=args.port,
         loop="uvloop",

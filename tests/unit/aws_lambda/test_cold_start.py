@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SRC = Path(orchestra.__file__).resolve().parents[1]
 
 FIRST_REQUEST = """
-import json, sys
+import gc, json, sys
 sys.path.insert(0, {handler_dir!r})
 import handler
 event = json.load(open({event!r}))
@@ -26,7 +26,8 @@ class Context:
     function_name = "cold"; memory_limit_in_mb = 1024; aws_request_id = "r"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cold"
 status = handler.handler(event, Context())["statusCode"]
-print(json.dumps({{"status": status, "modules": sorted(sys.modules)}}))
+heap = {{"frozen": gc.get_freeze_count(), "gen0": gc.get_threshold()[0]}}
+print(json.dumps({{"status": status, "modules": sorted(sys.modules), "heap": heap}}))
 """
 
 PREWARM = """
@@ -52,6 +53,7 @@ def _run(code: str) -> dict[str, object]:
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     env.pop("AWS_LAMBDA_INITIALIZATION_TYPE", None)
+    env.pop("ORCHESTRA_GC_TUNING", None)  # the deployed default
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
@@ -60,8 +62,8 @@ def _run(code: str) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def generate_modules() -> set[str]:
-    """The modules loaded by importing the generate handler and answering one chat request."""
+def first_request() -> dict[str, object]:
+    """Import the generate handler and answer one chat request, in a fresh interpreter."""
     result = _run(
         FIRST_REQUEST.format(
             handler_dir=str(ROOT / "functions" / "generate"),
@@ -69,9 +71,25 @@ def generate_modules() -> set[str]:
         )
     )
     assert result["status"] == 200
-    modules = result["modules"]
+    return result
+
+
+@pytest.fixture(scope="module")
+def generate_modules(first_request: dict[str, object]) -> set[str]:
+    """The modules loaded by importing the generate handler and answering one chat request."""
+    modules = first_request["modules"]
     assert isinstance(modules, list)
     return set(modules)
+
+
+def test_the_built_function_takes_its_heap_out_of_the_collectors_way(
+    first_request: dict[str, object],
+) -> None:
+    # the start-up heap (thousands of objects) frozen, young collections ten times rarer
+    heap = first_request["heap"]
+    assert isinstance(heap, dict)
+    assert heap["frozen"] > 10_000
+    assert heap["gen0"] == 7_000
 
 
 def _loaded(modules: set[str], *packages: str) -> list[str]:
