@@ -120,6 +120,22 @@ async def test_auth_failures_are_401(client, headers, code):
     assert (await client.get("/v1/models", headers=headers)).status_code == 401
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/multi-generate", "/v1/debates"])
+async def test_every_post_route_checks_the_key_then_the_size_then_the_body(client, path):
+    # Given a body that is too large and not JSON either
+    oversized, malformed = b"{" * 5000, b'{"model":'
+    # Then the key is judged first, the size second, the content last: one preamble for all
+    _assert_openai_error(await client.post(path, content=oversized), 401, "missing_api_key")
+    bad_key = {"Authorization": "Bearer wrong-key"}
+    _assert_openai_error(await client.post(path, content=malformed, headers=bad_key), 401)
+    _assert_openai_error(
+        await client.post(path, content=oversized, headers=AUTH), 413, "payload_too_large"
+    )
+    _assert_openai_error(
+        await client.post(path, content=malformed, headers=AUTH), 400, "invalid_json"
+    )
+
+
 async def test_unknown_routes_and_methods_answer_in_openai_shape(client):
     _assert_openai_error(await client.get("/v1/nothing-here", headers=AUTH), 404)
     _assert_openai_error(await client.get("/v1/chat/completions", headers=AUTH), 405)
