@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestra.aws_lambda.events import UnsupportedEvent, scope_and_body
+from orchestra.aws_lambda.events import UnsupportedEvent, scope_and_body, why_unsupported
 from orchestra.errors import OrchestraError, error_envelope
 
 log = logging.getLogger("orchestra")
@@ -175,6 +175,8 @@ class LambdaApp(EnvironmentLoop):
             try:
                 served = await serve(self._asgi, event, context, write)
                 return served.status, served.headers
+            except UnsupportedEvent as exc:  # parts the translation could not read
+                refusal = _unsupported(exc)
             except Exception:  # the app answers its own errors; a last line, no trace out
                 log.exception("could not handle the event")
                 refusal = error_response(500, "internal error", "internal_error", "server_error")
@@ -189,15 +191,21 @@ class LambdaApp(EnvironmentLoop):
         try:
             return self._adapter(event, context)
         except Exception:  # the app answers its own errors; this is a last line, no trace out
+            try:  # Mangum's translation failed on the event's parts: the caller's mistake
+                scope_and_body(event, context)
+            except UnsupportedEvent as exc:
+                return _unsupported(exc)
             log.exception("could not handle the event")
             message = "internal error"
             return error_response(500, message, "internal_error", "server_error")
 
     def _not_ready(self, event: Any, context: Any) -> dict[str, Any] | None:
-        """Build the app on the first invocation; the error answer if that or the event fails.
+        """Build the app on the first invocation; the error answer if that fails or the event
+        is plainly not a proxy request.
 
-        Both ways out refuse the same events: whatever :func:`scope_and_body` cannot
-        translate (translated again to serve: cheap beside any model call)."""
+        Both ways out refuse the same events: what :func:`why_unsupported` names here, and
+        what :func:`scope_and_body` cannot translate where each way translates it (so no
+        request is translated twice)."""
         if self._adapter is None:
             try:
                 self._adapter = self.build()
@@ -209,14 +217,10 @@ class LambdaApp(EnvironmentLoop):
                 log.exception("start-up failed")
                 message = "the gateway is not ready"
                 return error_response(503, message, "service_unavailable", "server_error")
-        try:
-            scope_and_body(event, context)
-        except UnsupportedEvent as exc:
-            # e.g. a console test event, a non-HTTP invocation of an API function, an ALB
-            # request, a proxy event missing its method or path: the caller's, not a bug
-            log.info("unsupported event: %s", exc.reason)
-            return error_response(400, exc.message, "invalid_request", "invalid_request_error")
-        return None
+        reason = why_unsupported(event)
+        # e.g. a console test event, a non-HTTP invocation of an API function, an ALB
+        # request, a proxy event missing its method or path: the caller's, not a bug
+        return None if reason is None else _unsupported(UnsupportedEvent(reason))
 
     def _handled(self, event: Any, status: int, headers: Mapping[str, str]) -> None:
         """One access line, and ``Status2xx``/``4xx``/``5xx`` counts (what the 5xx alarm
@@ -262,6 +266,12 @@ def _complete_deferred() -> None:
             own = isinstance(value, type) and value.__module__ == name
             if own and issubclass(value, BaseModel) and not value.__pydantic_complete__:
                 value.model_rebuild(raise_errors=False)
+
+
+def _unsupported(exc: UnsupportedEvent) -> dict[str, Any]:
+    """The 400 for an event that is not a proxy request this app can serve (logged at info)."""
+    log.info("unsupported event: %s", exc.reason)
+    return error_response(400, exc.message, "invalid_request", "invalid_request_error")
 
 
 def streamed_error(response: dict[str, Any]) -> bytes:
