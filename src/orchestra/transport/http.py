@@ -94,26 +94,29 @@ class HttpClients:
         #: which addresses upstream connections may reach (default: public ones only)
         self.policy = policy or AddressPolicy()
         self._factory = transport_factory or (lambda: _aiohttp_transport(self.policy))
-        self._clients: dict[int, httpx.AsyncClient] = {}
-        self._transports: dict[int, httpx.AsyncBaseTransport] = {}
+        self._clients: dict[int, tuple[httpx.AsyncClient, httpx.AsyncBaseTransport]] = {}
 
     @classmethod
     def with_transport(cls, transport: httpx.AsyncBaseTransport) -> HttpClients:
         return cls(lambda: transport)
 
     def get(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(id(loop))
-        if client is None or client.is_closed:
+        return self._for_loop()[0]
+
+    def _for_loop(self) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport]:
+        """This loop's client and the transport under it, made on first use."""
+        loop = id(asyncio.get_running_loop())
+        pair = self._clients.get(loop)
+        if pair is None or pair[0].is_closed:
             transport = self._factory()
             client = httpx.AsyncClient(
                 transport=transport,
                 timeout=httpx.Timeout(60.0, connect=5.0),
                 follow_redirects=False,
             )
-            self._clients = {id(loop): client}
-            self._transports = {id(loop): transport}
-        return client
+            pair = (client, transport)
+            self._clients = {loop: pair}
+        return pair
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         """``request`` straight to the transport: the gateway's upstream calls.
@@ -123,8 +126,7 @@ class HttpClients:
         later calls), redirect and auth flows (never used). Not streamed: the body is read
         and the connection released before returning.
         """
-        self.get()  # this loop's client and transport, made on first use
-        transport = self._transports[id(asyncio.get_running_loop())]
+        transport = self._for_loop()[1]
         response = await transport.handle_async_request(request)
         response.request = request
         if not stream:
@@ -135,8 +137,8 @@ class HttpClients:
         return response
 
     async def aclose(self) -> None:
-        clients, self._clients, self._transports = self._clients, {}, {}
-        for client in clients.values():
+        clients, self._clients = self._clients, {}
+        for client, _ in clients.values():
             await client.aclose()
 
 
