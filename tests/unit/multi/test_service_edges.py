@@ -143,16 +143,6 @@ async def test_merge_without_synthesiser_when_all_agree_keeps_the_sections_note(
     assert response.choices[0].message.content == "42"
 
 
-async def test_merge_without_synthesiser_on_a_split_says_so() -> None:
-    provider = ScriptedProvider(P)
-    provider.enqueue("gpt-a", "Use a queue.")
-    provider.enqueue("claude-b", "Add a cache in front of the database.")
-    response = await multi_service(provider).run(
-        multi_request(models=[A, B], strategy="merge", synthesizer="none")
-    )
-    assert response.fusion.note == "no synthesiser: attributed sections"
-
-
 async def test_a_synthesis_keeps_the_clients_output_limit_and_the_majoritys_agreement() -> None:
     # Given a 2:1 split and a client limit of 77 output tokens
     provider = ScriptedProvider(P)
