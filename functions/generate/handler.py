@@ -1,4 +1,4 @@
-"""generate: ``POST /v1/chat/completions``, ``GET /v1/models...``, ``GET /health`` on Lambda.
+"""generate: chat completions, Messages, Responses, Gemini, embeddings, models, health.
 
 Wiring only (Powertools Logger, Tracer, Metrics and the SnapStart hooks around the shared
 app): see ``orchestra.aws_lambda.functions``. Everything else lives in ``orchestra``.
@@ -10,9 +10,17 @@ from orchestra.aws_lambda.functions import ApiFunction
 
 
 def routers() -> list[Any]:
-    from orchestra.api.routes import chat, health, models
+    from orchestra.api.routes import chat, embeddings, gemini, health, messages, models, responses
 
-    return [chat.router, models.router, health.router]
+    return [
+        chat.router,
+        messages.router,
+        responses.router,
+        gemini.router,
+        embeddings.router,
+        models.router,
+        health.router,
+    ]
 
 
 function = ApiFunction("orchestra-generate", routers, root="generate")

@@ -31,6 +31,8 @@ LAYERS: dict[str, int] = {
     "observability": 1,
     # outbound adapters
     "providers": 2,
+    # inbound wire formats (the mirror of providers)
+    "formats": 2,
     # planning, then resilience and fusion
     "routing": 3,
     "resilience": 4,

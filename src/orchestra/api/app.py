@@ -16,9 +16,29 @@ if TYPE_CHECKING:
 
 
 def default_routers() -> list[APIRouter]:
-    from orchestra.api.routes import chat, debates, health, models, multi
+    from orchestra.api.routes import (
+        chat,
+        debates,
+        embeddings,
+        gemini,
+        health,
+        messages,
+        models,
+        multi,
+        responses,
+    )
 
-    return [chat.router, multi.router, debates.router, models.router, health.router]
+    return [
+        chat.router,
+        messages.router,
+        responses.router,
+        gemini.router,
+        embeddings.router,
+        multi.router,
+        debates.router,
+        models.router,
+        health.router,
+    ]
 
 
 def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> FastAPI:

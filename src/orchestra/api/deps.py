@@ -69,10 +69,25 @@ async def _services(request: Request) -> Served:
 Services = Annotated[Served, Depends(_services)]
 
 
+def presented_credentials(request: Request) -> str | None:
+    """The caller's key as an ``Authorization`` value, however its client sends it:
+    ``Authorization: Bearer`` (OpenAI SDKs, Claude Code's ``ANTHROPIC_AUTH_TOKEN``),
+    ``x-api-key`` (the Anthropic SDK), ``x-goog-api-key`` or ``?key=`` (google-genai, Gemini
+    REST)."""
+    headers = request.headers
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        return authorization
+    key = headers.get("x-api-key") or headers.get("x-goog-api-key")
+    if key is None and request.url.path.startswith("/v1beta/"):
+        key = request.query_params.get("key")
+    return None if key is None else "Bearer " + key
+
+
 async def authorized(request: Request) -> Served:
-    """The services, once the caller's ``Authorization: Bearer`` key has been accepted."""
+    """The services, once the caller's key (:func:`presented_credentials`) is accepted."""
     services = services_of(request)
-    await services.auth.check(request.headers.get("authorization"))
+    await services.auth.check(presented_credentials(request))
     return services
 
 

@@ -1,8 +1,14 @@
-"""The one place errors become HTTP: OpenAI's error shape, a fitting status, no internals."""
+"""The one place errors become HTTP: the client's error shape, a fitting status, no internals.
+
+The shape follows the path's inbound format (:func:`shape_for`): OpenAI's everywhere,
+Anthropic's under ``/v1/messages``, Google's under ``/v1beta/``; the status may change with
+it (Anthropic says 529 for overloaded).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,17 +40,43 @@ _STATUS_TYPES = {
 }
 
 
-def error_response(error: OrchestraError, redactor: Redactor | None = None) -> JSONResponse:
+#: (status, OpenAI type, code, message, param) -> (status, body) in a client's format
+ErrorShape = Callable[[int, str, str, str, "str | None"], tuple[int, dict[str, Any]]]
+
+
+def openai_shape(
+    status: int, kind: str, code: str, message: str, param: str | None
+) -> tuple[int, dict[str, Any]]:
+    return status, error_envelope(message, kind, code, param)
+
+
+def shape_for(path: str) -> ErrorShape:
+    """The error shape of the inbound format served at ``path``."""
+    if path.startswith("/v1/messages"):
+        from orchestra.formats.anthropic import error_body
+
+        return error_body
+    if path.startswith("/v1beta/"):
+        from orchestra.formats.gemini import error_body as gemini_body
+
+        return gemini_body
+    return openai_shape
+
+
+def error_response(
+    error: OrchestraError,
+    redactor: Redactor | None = None,
+    shape: ErrorShape = openai_shape,
+) -> JSONResponse:
     headers: dict[str, str] = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None and error.status in (429, 503):
         headers["retry-after"] = str(max(int(retry_after + 0.999), 1))
     if isinstance(error, AllCandidatesFailed | AllModelsFailed):
         headers["x-orchestra-attempts"] = ";".join(a.header_value() for a in error.attempts)
-    body = error.to_body()
-    if redactor is not None:
-        body["error"]["message"] = redactor.scrub(body["error"]["message"])
-    return JSONResponse(body, status_code=error.status, headers=headers)
+    message = redactor.scrub(error.message) if redactor is not None else error.message
+    status, body = shape(error.status, error.type, error.code, message, error.param)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def validation_error(errors: list[Any]) -> InvalidRequest:
@@ -65,21 +97,25 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _orchestra(request: Request, exc: OrchestraError) -> JSONResponse:
         if exc.status >= 500:
             log.warning("request failed: %s (%s)", exc.code, exc.status)
-        return error_response(exc, request.app.state.services.redactor)
+        shape = shape_for(request.url.path)
+        return error_response(exc, request.app.state.services.redactor, shape)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(list(exc.errors())))
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = validation_error(list(exc.errors()))
+        return error_response(error, shape=shape_for(request.url.path))
 
     @app.exception_handler(ValidationError)
-    async def _validation(_: Request, exc: ValidationError) -> JSONResponse:
-        return error_response(validation_error(list(exc.errors())))
+    async def _validation(request: Request, exc: ValidationError) -> JSONResponse:
+        error = validation_error(list(exc.errors()))
+        return error_response(error, shape=shape_for(request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind, code = _STATUS_TYPES.get(exc.status_code, ("invalid_request_error", "http_error"))
-        body = error_envelope(str(exc.detail), kind, code)
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        shape = shape_for(request.url.path)
+        status, body = shape(exc.status_code, kind, code, str(exc.detail), None)
+        return JSONResponse(body, status_code=status, headers=exc.headers)
 
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(request: Request, _: ClientDisconnect) -> Response:
@@ -91,5 +127,5 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         message = "The server had an error while processing your request."
-        body = error_envelope(message, "server_error", "internal_error")
+        _, body = shape_for(request.url.path)(500, "server_error", "internal_error", message, None)
         return JSONResponse(body, status_code=500)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Collection, Iterable, Iterator
 from importlib import resources
 from typing import Any
 
@@ -67,17 +68,38 @@ class ModelInfo(BaseModel):
         return (3 * self.input_price + self.output_price) / 4
 
 
+_REGION = re.compile(r"^(?:us|eu|apac|au|jp|global|us-gov)\.")
+_VENDOR = re.compile(
+    r"^(?:anthropic|amazon|meta|mistral|cohere|ai21|deepseek|openai|qwen|google)\."
+)
+_VERSION = re.compile(r"-v\d+(?::\d+)?$")
+_DATE = re.compile(r"(?:-\d{8}|-\d{4}-\d{2}-\d{2}|@\d{8}|-latest|@latest)$")
+
+
+def canonical_name(name: str) -> str:
+    """A model name as every client may spell it, reduced to one form: no vendor path
+    (``anthropic/``, Gemini's ``models/``), no Bedrock region or vendor prefix and version
+    (``us.anthropic.`` ... ``-v1:0``), no snapshot date (``-20250929``, ``-2025-08-07``,
+    ``@20250929``, ``-latest``), dots as dashes (``claude-sonnet-4.5``)."""
+    name = name.strip().lower().rsplit("/", 1)[-1]
+    name = _VENDOR.sub("", _REGION.sub("", name))
+    name = _DATE.sub("", _VERSION.sub("", name))
+    return name.replace(".", "-")
+
+
 class Catalog:
-    """An immutable set of models with lookup by id and alias."""
+    """An immutable set of models with lookup by id, alias and canonical name."""
 
     def __init__(self, models: Iterable[ModelInfo]) -> None:
         self._models: dict[str, ModelInfo] = {}
         self._aliases: dict[str, str] = {}
+        self._canonical: dict[str, list[str]] = {}
         for model in models:
             self._models[model.id] = model
         for model in self._models.values():
             for alias in (*model.aliases, model.upstream):
                 self._aliases.setdefault(alias.lower(), model.id)
+                self._canonical.setdefault(canonical_name(alias), []).append(model.id)
         self.version = len(self._models)
 
     def __iter__(self) -> Iterator[ModelInfo]:
@@ -89,11 +111,16 @@ class Catalog:
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._models
 
-    def get(self, model_id: str) -> ModelInfo:
-        """By id, then by alias or bare upstream name (``gpt-4o`` -> ``openai/gpt-4o``)."""
+    def get(self, model_id: str, served: Collection[str] = ()) -> ModelInfo:
+        """By id, then by alias or bare upstream name (``gpt-4o`` -> ``openai/gpt-4o``),
+        then by :func:`canonical_name` (``claude-sonnet-4-5-20250929``, ``models/gemini-2.5-pro``),
+        preferring a model whose provider is in ``served`` when several share the name."""
         found = self._models.get(model_id)
         if found is None and (alias := self._aliases.get(model_id.lower())) is not None:
             found = self._models[alias]
+        if found is None and (same := self._canonical.get(canonical_name(model_id))):
+            pick = next((i for i in same if i.split("/", 1)[0] in served), same[0])
+            found = self._models[pick]
         if found is None:
             raise UnknownModel(
                 f"The model '{model_id}' does not exist or is not served by this gateway",

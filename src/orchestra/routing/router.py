@@ -160,10 +160,10 @@ class Router:
         tokens: int,
     ) -> RoutePlan:
         plan = RoutePlan(profile.name, None, tokens, [])
-        chain = [catalog.get(model_id)]
+        chain = [catalog.get(model_id, self.providers)]
         for i, name in enumerate(request.fallbacks or []):
             try:
-                chain.append(catalog.get(name))
+                chain.append(catalog.get(name, self.providers))
             except UnknownModel as exc:
                 raise UnknownModel(exc.message, param=f"fallbacks[{i}]") from exc
         index = self._index_for(catalog)

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
@@ -18,13 +18,31 @@ class FunctionCall(BaseModel):
 
 
 class ToolCall(BaseModel):
+    """One tool call; extra fields carry what a vendor needs back on the next turn
+    (Gemini's ``thought_signature``)."""
+
+    model_config = ConfigDict(extra="allow")
+
     id: str
     type: Literal["function"] = "function"
     function: FunctionCall
 
 
 class ChatMessage(BaseModel):
-    """One message; ``content`` is text or a list of OpenAI content parts."""
+    """One message; ``content`` is text or a list of OpenAI content parts.
+
+    The parts the gateway understands (every inbound format parses into these, every
+    adapter maps them out): ``text``; ``image_url`` (``data:`` URL or https URL);
+    ``file`` (``{"file": {"file_data": "data:<mime>;base64,...", "filename"?}}`` or
+    ``{"file": {"file_url": "https://..."}}``: PDFs and text documents); ``input_audio``.
+    Any part may carry Anthropic's ``cache_control`` (``{"type": "ephemeral", "ttl"?}``):
+    adapters whose vendor honours prompt caching map it, the others drop it.
+
+    An assistant message may carry its reasoning: ``reasoning_content`` (the text) and
+    ``thinking_blocks`` (Anthropic's signed ``thinking`` / ``redacted_thinking`` blocks,
+    verbatim), which only Anthropic and Bedrock Claude take back; other adapters drop them.
+    A ``tool`` message may set ``is_error`` (Anthropic's ``tool_result.is_error``).
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -33,6 +51,8 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
     def text(self) -> str:
         """The message's text parts joined (images and audio are left out)."""
@@ -50,6 +70,17 @@ class ChatMessage(BaseModel):
 
 class StreamOptions(BaseModel):
     include_usage: bool = False
+
+
+class NativeBody(BaseModel):
+    """The request as its client sent it, for an upstream that speaks the same format
+    (``anthropic``, ``gemini``, ``openai-responses``): fields the gateway does not know
+    pass through unchanged. ``body`` is the parsed JSON object, untouched."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str
+    body: dict[str, Any]
 
 
 class ChatRequest(BaseModel):
@@ -74,9 +105,28 @@ class ChatRequest(BaseModel):
     response_format: dict[str, Any] | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    #: OpenAI's reasoning effort ("minimal", "low", "medium", "high", ...)
+    reasoning_effort: str | None = None
+    #: Anthropic's extended thinking: ``{"type": "enabled", "budget_tokens": N}`` or
+    #: ``{"type": "disabled"}``; adapters map it (Gemini's thinkingConfig, Bedrock's
+    #: additionalModelRequestFields) or leave it out
+    thinking: dict[str, Any] | None = None
+    top_k: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] | None = None
     # Orchestra extensions
     fallbacks: list[str] | None = Field(default=None, max_length=16)
     profile: str | None = None
+    #: set by an inbound format other than chat completions (never from a body)
+    _native: NativeBody | None = PrivateAttr(default=None)
+
+    @property
+    def native(self) -> NativeBody | None:
+        """The client's own body, when it came in another format than chat completions."""
+        return self._native
+
+    def with_native(self, native: NativeBody) -> ChatRequest:
+        self._native = native
+        return self
 
     @field_validator("stop")
     @classmethod
@@ -146,26 +196,78 @@ CHAT_PARAMETERS = frozenset(ChatRequest.model_fields) | {
     "random_seed",
     "safe_prompt",
     "reasoning_format",
-    "thinking",
 }
 
 
+class PromptTokensDetails(BaseModel):
+    """Of ``prompt_tokens``: read from the vendor's prompt cache (OpenAI's field), and
+    written to it (Anthropic's and Bedrock's cache writes, priced higher)."""
+
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+
+
+class CompletionTokensDetails(BaseModel):
+    """Of ``completion_tokens``: spent on reasoning (OpenAI's field; Gemini's thoughts)."""
+
+    reasoning_tokens: int = 0
+
+
 class Usage(BaseModel):
+    """Token counts. ``prompt_tokens`` includes cached and cache-written tokens and
+    ``completion_tokens`` includes reasoning tokens, in every adapter (the details say how
+    many of them were which)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
 
     @classmethod
-    def of(cls, prompt: int, completion: int) -> Usage:
-        return cls(
+    def of(
+        cls,
+        prompt: int,
+        completion: int,
+        *,
+        cached: int = 0,
+        cache_creation: int = 0,
+        reasoning: int = 0,
+    ) -> Usage:
+        usage = cls(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
+        if cached or cache_creation:
+            usage.prompt_tokens_details = PromptTokensDetails(
+                cached_tokens=cached, cache_creation_tokens=cache_creation
+            )
+        if reasoning:
+            usage.completion_tokens_details = CompletionTokensDetails(reasoning_tokens=reasoning)
+        return usage
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.prompt_tokens_details.cached_tokens if self.prompt_tokens_details else 0
+
+    @property
+    def cache_creation_tokens(self) -> int:
+        details = self.prompt_tokens_details
+        return details.cache_creation_tokens if details else 0
+
+    @property
+    def reasoning_tokens(self) -> int:
+        details = self.completion_tokens_details
+        return details.reasoning_tokens if details else 0
 
 
 class AssistantMessage(BaseModel):
+    """The answer; ``reasoning_content`` and ``thinking_blocks`` as on :class:`ChatMessage`."""
+
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class Choice(BaseModel):
@@ -185,6 +287,16 @@ class ChatResponse(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage | None = None
+    #: the vendor's own answer, for a client speaking the vendor's format (never sent)
+    _native: NativeBody | None = PrivateAttr(default=None)
+
+    @property
+    def native(self) -> NativeBody | None:
+        return self._native
+
+    def with_native(self, native: NativeBody) -> ChatResponse:
+        self._native = native
+        return self
 
     def text(self) -> str:
         return (self.choices[0].message.content or "") if self.choices else ""
@@ -198,9 +310,17 @@ class ToolCallDelta(BaseModel):
 
 
 class Delta(BaseModel):
+    """A piece of the answer. Reasoning streams as ``reasoning_content`` pieces; a signed
+    thinking block (Anthropic, Bedrock Claude) ends with its ``reasoning_signature``, after
+    which a new ``reasoning_content`` starts a new block; ``redacted_thinking`` is a whole
+    redacted block's data."""
+
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
+    reasoning_content: str | None = None
+    reasoning_signature: str | None = None
+    redacted_thinking: str | None = None
 
 
 class ChunkChoice(BaseModel):
