@@ -49,6 +49,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/cold_import.py
 	$(BIN)/python bench/routing.py
