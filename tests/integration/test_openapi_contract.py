@@ -48,11 +48,19 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
         assert ref.removeprefix("#/components/schemas/") in schemas, ref
 
 
-def test_every_operation_documents_its_errors_in_openai_shape(document: dict[str, Any]) -> None:
-    error = {"$ref": "#/components/schemas/ErrorResponse"}
+def _error_shape(path: str) -> str:
+    if path.startswith("/v1/messages"):
+        return "AnthropicErrorResponse"
+    return "GoogleErrorResponse" if path.startswith("/v1beta/") else "ErrorResponse"
+
+
+def test_every_operation_documents_its_errors_in_its_formats_shape(
+    document: dict[str, Any],
+) -> None:
     detail = document["components"]["schemas"]["ErrorDetail"]
     assert set(detail["required"]) == {"message", "type", "param", "code"}
     for path, operations in document["paths"].items():
+        error = {"$ref": "#/components/schemas/" + _error_shape(path)}
         for method, operation in operations.items():
             responses = operation["responses"]
             wanted = {"429", "500"} if path == "/health" else {"400", "401", "404", "429", "500"}
@@ -62,6 +70,8 @@ def test_every_operation_documents_its_errors_in_openai_shape(document: dict[str
             assert "422" not in responses, (method, path)  # validation failures are 400s
             for status in wanted:
                 assert responses[status]["content"]["application/json"]["schema"] == error
+            if path != "/health":
+                assert {"bearerAuth": []} in operation["security"], (method, path)
 
 
 def test_parameters_say_what_the_app_accepts(document: dict[str, Any]) -> None:

@@ -6,10 +6,13 @@ FastAPI's document is post-processed once, when first asked for:
   nested ``$defs`` become ``components/schemas`` entries (``#/$defs/X`` resolves nowhere in
   an OpenAPI document). A name already taken by a different schema (the same model in its
   serialisation form, say) gets an ``-Input`` suffix;
-- every operation documents its error answers in OpenAI's shape (``ErrorResponse``): the
-  app's own and API Gateway's (its key check, throttling, size limit, timeouts);
+- every operation documents its error answers in its format's shape (OpenAI's
+  ``ErrorResponse``; Anthropic's under ``/v1/messages``, with 529 for overloaded; Google's
+  under ``/v1beta``): the app's own and API Gateway's (its key check, throttling, size
+  limit, timeouts);
 - FastAPI's default 422 goes: validation failures are answered with a 400;
-- ``/v1`` operations declare the bearer key they need.
+- ``/v1`` operations declare the key they need, as their clients send it (Bearer, and
+  ``x-api-key`` for Anthropic's paths, ``x-goog-api-key`` for Google's).
 """
 
 from __future__ import annotations
@@ -46,6 +49,17 @@ ERRORS: dict[int, str] = {
 #: ``/health`` is public and takes no input: only throttling and server failures apply
 PUBLIC_ERRORS = (429, 500, 502, 503, 504)
 BEARER = {"bearerAuth": {"type": "http", "scheme": "bearer", "description": "Orchestra key"}}
+SECURITY = {
+    **BEARER,
+    "anthropicKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "googleKey": {"type": "apiKey", "in": "header", "name": "x-goog-api-key"},
+}
+#: path prefix -> (error schema, security schemes, statuses renamed): a format's own shape
+FORMATS: dict[str, tuple[str, tuple[str, ...], dict[int, int]]] = {
+    "/v1/messages": ("AnthropicErrorResponse", ("bearerAuth", "anthropicKey"), {503: 529}),
+    "/v1beta/": ("GoogleErrorResponse", ("bearerAuth", "googleKey"), {}),
+}
+OVERLOADED = "Every upstream overloaded (Anthropic's 529)"
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -65,22 +79,28 @@ def install_openapi(app: FastAPI) -> None:
 
 def contract(doc: Json) -> Json:
     """FastAPI's document made self-contained, with errors and security documented."""
-    from orchestra.schemas.errors import ErrorResponse  # built for the document only
+    from orchestra.schemas import errors  # built for the document only
 
     components = doc.setdefault("components", {})
     schemas: Json = components.setdefault("schemas", {})
-    _register(ErrorResponse.model_json_schema(ref_template=COMPONENTS + "{model}"), schemas)
+    for model in (errors.ErrorResponse, errors.AnthropicErrorResponse, errors.GoogleErrorResponse):
+        _register(model.model_json_schema(ref_template=COMPONENTS + "{model}"), schemas)
     for path, operations in doc.get("paths", {}).items():
-        public = not path.startswith("/v1/")
+        public = not path.startswith("/v1")
+        shape, security, renamed = next(
+            (f for prefix, f in FORMATS.items() if path.startswith(prefix)),
+            ("ErrorResponse", tuple(BEARER), {}),
+        )
         for operation in operations.values():
             _lift_body(operation, schemas)
             statuses = PUBLIC_ERRORS if public else tuple(ERRORS)
             if "requestBody" not in operation:  # nothing to be too large
                 statuses = tuple(s for s in statuses if s != 413)
-            _document_errors(operation, statuses)
+            statuses = tuple(renamed.get(s, s) for s in statuses)
+            _document_errors(operation, statuses, {"$ref": COMPONENTS + shape})
             if not public:
-                operation["security"] = [{name: []} for name in BEARER]
-    components["securitySchemes"] = BEARER
+                operation["security"] = [{name: []} for name in security]
+    components["securitySchemes"] = SECURITY
     for unused in ("HTTPValidationError", "ValidationError"):
         if COMPONENTS + unused not in str(doc["paths"]):
             schemas.pop(unused, None)
@@ -147,11 +167,11 @@ def _rewrite(node: Any, names: dict[str, str]) -> Any:
     return node
 
 
-def _document_errors(operation: Json, statuses: tuple[int, ...]) -> None:
+def _document_errors(operation: Json, statuses: tuple[int, ...], shape: Json = ERROR_REF) -> None:
     responses: Json = operation.setdefault("responses", {})
     responses.pop("422", None)
     for status in statuses:
-        entry = responses.setdefault(str(status), {"description": ERRORS[status]})
-        entry.setdefault("content", {"application/json": {"schema": ERROR_REF}})
-        if status in (429, 503):
+        entry = responses.setdefault(str(status), {"description": ERRORS.get(status, OVERLOADED)})
+        entry.setdefault("content", {"application/json": {"schema": shape}})
+        if status in (429, 503, 529):
             entry.setdefault("headers", RETRY_AFTER)

@@ -30,7 +30,7 @@ def error_body(
 ) -> tuple[int, dict[str, Any]]:
     """Google's error shape ``{"error": {"code", "message", "status", "details"}}``: the
     offending field as a ``BadRequest`` field violation, Orchestra's code as ``ErrorInfo``."""
-    if status == 413 or status == 422:
+    if status == 422:
         status = 400
     details: list[dict[str, Any]] = [
         {

@@ -16,3 +16,32 @@ class ErrorResponse(BaseModel):
     """``{"error": {"message", "type", "param", "code"}}``, as OpenAI answers errors."""
 
     error: ErrorDetail
+
+
+class AnthropicErrorDetail(BaseModel):
+    type: str = Field(
+        description="invalid_request_error, authentication_error, overloaded_error..."
+    )
+    message: str = Field(description="What went wrong, for a person; never a provider key")
+
+
+class AnthropicErrorResponse(BaseModel):
+    """``{"type": "error", "error": {"type", "message"}}``: Anthropic's shape, for ``/v1/messages``."""
+
+    type: str = Field(description='Always "error"')
+    error: AnthropicErrorDetail
+
+
+class GoogleErrorDetail(BaseModel):
+    code: int = Field(description="The HTTP status")
+    message: str = Field(description="What went wrong, for a person; never a provider key")
+    status: str = Field(description="INVALID_ARGUMENT, UNAUTHENTICATED, RESOURCE_EXHAUSTED...")
+    details: list[dict[str, object]] = Field(
+        default_factory=list, description="ErrorInfo (Orchestra's code); BadRequest (the field)"
+    )
+
+
+class GoogleErrorResponse(BaseModel):
+    """``{"error": {"code", "message", "status", "details"}}``: Google's shape, for ``/v1beta``."""
+
+    error: GoogleErrorDetail
