@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 from google import genai
@@ -152,7 +153,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
             yield gateway, upstreams
 
 
-class contextlib_stack:  # noqa: N801  (a context manager over four threaded upstreams)
+class contextlib_stack:
     def __enter__(self) -> tuple[dict[str, str], dict[str, Any]]:
         self._managers = {o.name: upstream_in_thread() for o in OUTBOUND}
         self._upstreams = {name: m.__enter__() for name, m in self._managers.items()}
@@ -341,3 +342,43 @@ def test_every_client_format_through_every_provider_format(stack, inbound, out, 
         expected = expected_text(out, case)
         assert expected and seen == expected
     assert upstream.requests, "the request reached the provider"
+
+
+RAW_REQUESTS: dict[str, Callable[[str], tuple[str, dict[str, Any]]]] = {
+    "chat": lambda m: (
+        "/v1/chat/completions",
+        {"model": m, "messages": [{"role": "user", "content": USER}]},
+    ),
+    "responses": lambda m: ("/v1/responses", {"model": m, "input": USER, "store": False}),
+    "anthropic": lambda m: (
+        "/v1/messages",
+        {"model": m, "max_tokens": 256, "messages": [{"role": "user", "content": USER}]},
+    ),
+    "gemini": lambda m: (
+        f"/v1beta/models/{m}:generateContent",
+        {"contents": [{"role": "user", "parts": [{"text": USER}]}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("out", OUTBOUND, ids=[o.type for o in OUTBOUND])
+def test_cost_and_routing_headers_are_the_same_in_every_format(stack, out):
+    gateway, upstreams = stack
+    upstream = upstreams[out.name]
+    upstream.script.clear()
+    seen: dict[str, dict[str, str]] = {}
+    for inbound, build in RAW_REQUESTS.items():
+        # Given: the same recorded answer behind every format
+        upstream.enqueue(out.reply("text"))
+        path, body = build(out.model)
+        # When: each client format asks for it
+        answer = httpx.post(gateway + path, json=body, headers={"x-api-key": KEY}, timeout=10)
+        assert answer.status_code == 200, (inbound, answer.text)
+        seen[inbound] = {
+            name: answer.headers[name]
+            for name in ("x-orchestra-model", "x-orchestra-provider", "x-orchestra-cost-usd")
+        }
+        route = json.loads(answer.headers["x-orchestra-route"])
+        assert route["chosen"] == f"{out.name}/{out.model}"
+    # Then: who answered and what it cost read the same whatever the client's format
+    assert all(headers == seen["chat"] for headers in seen.values()), seen
