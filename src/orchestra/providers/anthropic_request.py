@@ -3,7 +3,8 @@
 System and developer messages become ``system`` (a plain string, or text blocks when a part
 carries ``cache_control``); tool results become ``tool_result`` blocks in a user turn;
 consecutive same-role turns are merged (the API requires alternation); an assistant turn's
-``thinking_blocks`` go back first, verbatim, before its text and ``tool_use`` blocks.
+``thinking_blocks`` go back first, verbatim, before its text and ``tool_use`` blocks (its
+``reasoning_content`` alone, unsigned, cannot go back and is dropped).
 
 Extended thinking: ``thinking`` is sent as given; without it, ``reasoning_effort`` turns
 thinking on with a budget (:data:`EFFORT_BUDGETS`: low 1024, medium 4096, high 16384;
@@ -179,8 +180,8 @@ def _tool_result(message: ChatMessage, where: str) -> dict[str, Any]:
         "tool_use_id": message.tool_call_id or message.name or "",
         "content": message.text(),
     }
-    if isinstance(message.content, list):
-        result["content"] = _content_blocks(message, where)
+    if isinstance(message.content, list) and (blocks := _content_blocks(message, where)):
+        result["content"] = blocks
     if (message.model_extra or {}).get("is_error"):
         result["is_error"] = True
     return result
