@@ -59,9 +59,11 @@ class BedrockProvider(HttpProvider[tuple[str, dict[str, Any]], StreamState]):
 
     def _body(self, request: ChatRequest, model: str) -> bytes:
         try:
-            return json.dumps(to_body(request), separators=(",", ":")).encode()
-        except UnsupportedContent as exc:
-            raise ProviderBadRequest(str(exc), provider=self.name, model=model) from exc
+            return json.dumps(to_body(request, model), separators=(",", ":")).encode()
+        except UnsupportedContent as exc:  # a part Converse cannot take: the client's to fix
+            raise ProviderBadRequest(
+                str(exc), provider=self.name, model=model, param=exc.param
+            ) from exc
 
     def map_error(
         self, status: int, headers: httpx.Headers, raw: bytes, model: str

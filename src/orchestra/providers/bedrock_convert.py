@@ -13,9 +13,24 @@ from typing import Any
 
 import httpx
 
-from orchestra.providers.wire import ErrorReading, alternating_turns, image_url, json_object
+from orchestra.providers.anthropic_request import max_tokens, thinking_config, thinking_enabled
+from orchestra.providers.bedrock_content import (
+    CACHE_POINT,
+    ModelTraits,
+    content_blocks,
+    parse_reasoning,
+    reasoning_blocks,
+)
+from orchestra.providers.wire import (
+    ErrorReading,
+    UnsupportedContent,
+    alternating_turns,
+    json_object,
+)
 from orchestra.schemas.chat import ChatMessage, ChatRequest, ChatResponse, FinishReason, Usage
 from orchestra.transport.http import error_message, json_or_none, parse_retry_after
+
+__all__ = ["UnsupportedContent", "parse_response", "parse_usage", "read_error", "to_body"]
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -47,43 +62,59 @@ CONTEXT_PHRASES = re.compile(
 MODEL_ID_PHRASES = re.compile(
     r"model identifier is invalid|on-demand throughput isn.t supported", re.IGNORECASE
 )
-IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
-_DATA_URL = re.compile(r"^data:image/(?P<fmt>[\w.+-]+);base64,(?P<data>.+)$", re.DOTALL)
+#: a model that takes nothing beyond plain Converse
+PLAIN = ModelTraits()
 
 
-class UnsupportedContent(ValueError):
-    """A request part Converse cannot take (remote image URLs, unknown image formats)."""
-
-
-def to_body(request: ChatRequest) -> dict[str, Any]:
-    """The Converse request body (the model id travels in the URL, not here)."""
-    body: dict[str, Any] = {"messages": to_messages(request.messages)}
-    system = [{"text": m.text()} for m in request.messages if m.role in ("system", "developer")]
-    if system := [block for block in system if block["text"]]:
+def to_body(request: ChatRequest, model: str = "") -> dict[str, Any]:
+    """The Converse request body (the model id travels in the URL; its family decides
+    thinking, reasoning blocks and cache points: :class:`ModelTraits`)."""
+    traits = ModelTraits.of(model)
+    thinking = thinking_config(request) if traits.claude else None
+    thinking_on = thinking_enabled(thinking)
+    body: dict[str, Any] = {"messages": to_messages(request.messages, traits)}
+    if system := _system(request.messages, traits):
         body["system"] = system
     config = {
-        "maxTokens": request.output_limit(),
-        "temperature": request.temperature,
+        "maxTokens": max_tokens(request, thinking) if thinking_on else request.output_limit(),
+        "temperature": None if thinking_on else request.temperature,
         "topP": request.top_p,
         "stopSequences": request.stop_list() or None,
     }
     if config := {k: v for k, v in config.items() if v is not None}:
         body["inferenceConfig"] = config
-    if tool_config := _tool_config(request, body["messages"]):
+    if thinking is not None:
+        body["additionalModelRequestFields"] = {"thinking": thinking}
+    if tool_config := _tool_config(request, body["messages"], traits):
         body["toolConfig"] = tool_config
     return body
 
 
-def to_messages(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+def _system(messages: list[ChatMessage], traits: ModelTraits) -> list[dict[str, Any]]:
+    system: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role not in ("system", "developer") or not (text := message.text()):
+            continue
+        system.append({"text": text})
+        parts = message.content if isinstance(message.content, list) else []
+        if traits.caching and any("cache_control" in p for p in parts):
+            system.append(CACHE_POINT)
+    return system
+
+
+def to_messages(messages: list[ChatMessage], traits: ModelTraits = PLAIN) -> list[dict[str, Any]]:
     """Alternating user/assistant turns: tool results become user turns, runs are merged."""
-    return alternating_turns(messages, _blocks)
+    where = {id(m): f"messages[{i}]" for i, m in enumerate(messages)}
+    return alternating_turns(messages, lambda m: _blocks(m, where[id(m)], traits))
 
 
-def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
+def _blocks(message: ChatMessage, where: str, traits: ModelTraits) -> list[dict[str, Any]]:
     if message.role in ("tool", "function"):
-        result = {"toolUseId": message.tool_call_id or "", "content": [{"text": message.text()}]}
-        return [{"toolResult": result}]
-    blocks = _content_blocks(message)
+        return _tool_result(message, where, traits)
+    blocks: list[dict[str, Any]] = []
+    if message.role == "assistant" and traits.claude:
+        blocks += reasoning_blocks(message)  # first: Claude checks them before the rest
+    blocks += content_blocks(message, where, traits)
     for call in message.tool_calls or []:
         tool_use = {
             "toolUseId": call.id,
@@ -94,35 +125,26 @@ def _blocks(message: ChatMessage) -> list[dict[str, Any]]:
     return blocks
 
 
-def _content_blocks(message: ChatMessage) -> list[dict[str, Any]]:
-    if isinstance(message.content, str):
-        return [{"text": message.content}] if message.content else []
-    blocks: list[dict[str, Any]] = []
-    for part in message.content or []:
-        if part.get("type") == "text" and part.get("text"):
-            blocks.append({"text": part["text"]})
-        elif part.get("type") == "image_url":
-            blocks.append({"image": _image(part.get("image_url"))})
-    return blocks
+def _tool_result(message: ChatMessage, where: str, traits: ModelTraits) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = [{"text": message.text()}]
+    cached = False
+    if isinstance(message.content, list):
+        content = [b for b in content_blocks(message, where, traits) if "cachePoint" not in b]
+        cached = traits.caching and any("cache_control" in p for p in message.content)
+    result: dict[str, Any] = {"toolUseId": message.tool_call_id or "", "content": content}
+    if traits.claude and (message.model_extra or {}).get("is_error"):
+        result["status"] = "error"
+    return [{"toolResult": result}, CACHE_POINT] if cached else [{"toolResult": result}]
 
 
-def _image(image: Any) -> dict[str, Any]:
-    """Converse takes image bytes (base64 in JSON), never a URL to fetch."""
-    match = _DATA_URL.match(image_url(image))
-    if match is None:
-        raise UnsupportedContent("Bedrock accepts images only as base64 data: URLs")
-    fmt = IMAGE_FORMATS.get(match["fmt"].lower())
-    if fmt is None:
-        raise UnsupportedContent(f"Bedrock does not accept image/{match['fmt']} images")
-    return {"format": fmt, "source": {"bytes": match["data"]}}
-
-
-def _tool_config(request: ChatRequest, turns: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _tool_config(
+    request: ChatRequest, turns: list[dict[str, Any]], traits: ModelTraits
+) -> dict[str, Any] | None:
     # a history with toolUse/toolResult blocks is rejected unless toolConfig is present
     history = any("toolUse" in b or "toolResult" in b for t in turns for b in t["content"])
     if not request.tools or (request.tool_choice == "none" and not history):
         return None
-    tools = []
+    tools: list[dict[str, Any]] = []
     for tool in request.tools:
         function = tool.get("function") or {}
         schema = function.get("parameters") or {"type": "object", "properties": {}}
@@ -130,6 +152,8 @@ def _tool_config(request: ChatRequest, turns: list[dict[str, Any]]) -> dict[str,
         if function.get("description"):
             spec["description"] = function["description"]
         tools.append({"toolSpec": spec})
+        if traits.caching and "cache_control" in tool:
+            tools.append(CACHE_POINT)
     config: dict[str, Any] = {"tools": tools}
     choice = request.tool_choice
     if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
@@ -142,15 +166,15 @@ def _tool_config(request: ChatRequest, turns: list[dict[str, Any]]) -> dict[str,
 def parse_usage(raw: Any) -> Usage:
     """Cached prompt tokens are reported apart from ``inputTokens``: the prompt is all three."""
     raw = raw if isinstance(raw, dict) else {}
-    prompt = sum(
-        int(raw.get(k) or 0)
-        for k in ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
-    )
-    return Usage.of(prompt, int(raw.get("outputTokens") or 0))
+    read = int(raw.get("cacheReadInputTokens") or 0)
+    written = int(raw.get("cacheWriteInputTokens") or 0)
+    prompt = int(raw.get("inputTokens") or 0) + read + written
+    return Usage.of(prompt, int(raw.get("outputTokens") or 0), cached=read, cache_creation=written)
 
 
 def parse_response(body: Any, model: str) -> ChatResponse:
-    """A Converse answer into a :class:`ChatResponse` (reasoning blocks are dropped)."""
+    """A Converse answer into a :class:`ChatResponse`; reasoning blocks become the reasoning
+    text and (signed or redacted, Claude's) ``thinking_blocks``."""
     if not isinstance(body, dict):
         raise TypeError("response is not an object")
     content = body["output"]["message"]["content"]
@@ -168,7 +192,13 @@ def parse_response(body: Any, model: str) -> ChatResponse:
         if "toolUse" in b
     ]
     reason = STOP_REASONS.get(body.get("stopReason") or "", "stop")
-    message = {"content": text or None, "tool_calls": calls or None}
+    reasoning, thinking = parse_reasoning(content)
+    message = {
+        "content": text or None,
+        "tool_calls": calls or None,
+        "reasoning_content": reasoning or None,
+        "thinking_blocks": thinking or None,
+    }
     return ChatResponse.model_validate(
         {
             "model": model,

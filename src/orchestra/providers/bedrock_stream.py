@@ -60,12 +60,30 @@ class StreamState(http_provider.StreamState):
             self.argued.add(block)
             self.text.append(fragment)
             return [self.chunks.tool_call(self.tools[block], arguments=fragment)]
-        return []  # reasoning content is not part of the OpenAI answer
+        return self._reasoning(delta.get("reasoningContent"))
+
+    def _reasoning(self, delta: Any) -> list[ChatChunk]:
+        """Claude's reasoning: text pieces, a block's closing signature, redacted blocks."""
+        if not isinstance(delta, dict):
+            return []
+        if delta.get("text"):
+            self.text.append(delta["text"])
+            return [self.chunks.reasoning(delta["text"])]
+        if delta.get("signature"):
+            return [self.chunks.reasoning(signature=delta["signature"])]
+        if delta.get("redactedContent"):
+            return [self.chunks.reasoning(redacted=str(delta["redactedContent"]))]
+        return []
 
     def close(self) -> ChatChunk:
         """The usage-only chunk: the vendor's count, else an estimate, never nothing."""
         usage = self.usage or Usage.of(self.prompt_tokens, estimate_text_tokens("".join(self.text)))
-        return self.chunks.usage(usage.prompt_tokens, usage.completion_tokens)
+        return self.chunks.usage(
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            cached=usage.cached_tokens,
+            cache_creation=usage.cache_creation_tokens,
+        )
 
 
 async def aiter_frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[dict[str, Any], bytes]]:

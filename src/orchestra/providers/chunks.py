@@ -60,15 +60,41 @@ class ChunkFactory:
         )
         return self._chunk(Delta(tool_calls=[delta]))
 
+    def reasoning(
+        self,
+        text: str | None = None,
+        *,
+        signature: str | None = None,
+        redacted: str | None = None,
+    ) -> ChatChunk:
+        """A reasoning piece, a signed block's signature, or a whole redacted block."""
+        return self._chunk(
+            Delta(reasoning_content=text, reasoning_signature=signature, redacted_thinking=redacted)
+        )
+
     def finish(self, reason: FinishReason) -> ChatChunk:
         self.finished = True
         return self._chunk(Delta(), reason)
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> ChatChunk:
+    def usage(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cached: int = 0,
+        cache_creation: int = 0,
+        reasoning: int = 0,
+    ) -> ChatChunk:
         return ChatChunk(
             id=self.id,
             created=self.created,
             model=self.model,
             choices=[],
-            usage=Usage.of(prompt_tokens, completion_tokens),
+            usage=Usage.of(
+                prompt_tokens,
+                completion_tokens,
+                cached=cached,
+                cache_creation=cache_creation,
+                reasoning=reasoning,
+            ),
         )

@@ -25,6 +25,15 @@ class ErrorReading(NamedTuple):
     retry_after: float | None = None
 
 
+class UnsupportedContent(ValueError):
+    """A request part the vendor cannot take (the adapter raises it as a client error);
+    ``param`` names the part, e.g. ``messages[2].content[1]``."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 Blocks = Callable[[ChatMessage], list[dict[str, Any]]]
 
 

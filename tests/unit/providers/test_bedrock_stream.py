@@ -132,7 +132,8 @@ def test_stream_state_puts_the_role_first_even_without_message_start():
     state = StreamState("m")
     first = state.feed("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}})
     assert [c.choices[0].delta.role for c in first] == ["assistant", None]
-    assert state.feed("contentBlockDelta", {"delta": {"reasoningContent": {"text": "hmm"}}}) == []
+    (reasoning,) = state.feed("contentBlockDelta", {"delta": {"reasoningContent": {"text": "hm"}}})
+    assert reasoning.choices[0].delta.reasoning_content == "hm"
 
 
 @pytest.mark.parametrize("cut", ["mid_frame", "before_message_stop", "after_message_start"])
