@@ -64,11 +64,22 @@ class ChunkFactory:
         self.finished = True
         return self._chunk(Delta(), reason)
 
-    def usage(self, prompt_tokens: int, completion_tokens: int) -> ChatChunk:
+    def usage(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        *,
+        cached: int = 0,
+        cache_creation: int = 0,
+        reasoning: int = 0,
+    ) -> ChatChunk:
+        usage = Usage.of(
+            prompt_tokens,
+            completion_tokens,
+            cached=cached,
+            cache_creation=cache_creation,
+            reasoning=reasoning,
+        )
         return ChatChunk(
-            id=self.id,
-            created=self.created,
-            model=self.model,
-            choices=[],
-            usage=Usage.of(prompt_tokens, completion_tokens),
+            id=self.id, created=self.created, model=self.model, choices=[], usage=usage
         )
