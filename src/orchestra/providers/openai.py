@@ -206,7 +206,8 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         cleanly, so an in-band error after a finish (OpenRouter) is never preceded by one."""
         if isinstance(event, bytes):
             state.whole = True
-            return state.seen(whole_chunks(parse_response(json.loads(event), model)))
+            chunks = state.seen(whole_chunks(parse_response(json.loads(event), model)))
+            return [c for c in chunks if c.choices]  # usage goes out last (end_stream)
         if event.data.strip() == "[DONE]":
             state.done = True
             return []
@@ -219,6 +220,12 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         if chunk is None:
             return []
         state.first = False
+        if chunk.usage is not None:
+            # usage goes out once, in the last chunk: DeepSeek sends it with the finish,
+            # some servers with every chunk
+            state.usage, chunk.usage = chunk.usage, None
+            if not chunk.choices:
+                return []
         if state.held or any(c.finish_reason for c in chunk.choices):
             state.held.append(chunk)
             return []
@@ -231,9 +238,9 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
                 model, "before the answer finished" + ("" if state.done else " (no [DONE])")
             )
         chunks = state.seen(state.held)
-        if state.usage is None:  # servers without include_usage: an estimate, never nothing
-            chunks.append(ChatChunk(id=state.id, model=model, usage=state.estimate()))
-        return chunks
+        # servers without include_usage: an estimate, never nothing
+        usage = state.usage or state.estimate()
+        return [*chunks, ChatChunk(id=state.id, model=model, usage=usage)]
 
 
 async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
