@@ -85,16 +85,13 @@ class ChunkFactory:
         cache_creation: int = 0,
         reasoning: int = 0,
     ) -> ChatChunk:
+        usage = Usage.of(
+            prompt_tokens,
+            completion_tokens,
+            cached=cached,
+            cache_creation=cache_creation,
+            reasoning=reasoning,
+        )
         return ChatChunk(
-            id=self.id,
-            created=self.created,
-            model=self.model,
-            choices=[],
-            usage=Usage.of(
-                prompt_tokens,
-                completion_tokens,
-                cached=cached,
-                cache_creation=cache_creation,
-                reasoning=reasoning,
-            ),
+            id=self.id, created=self.created, model=self.model, choices=[], usage=usage
         )

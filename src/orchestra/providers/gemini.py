@@ -1,32 +1,37 @@
 """Google Gemini ``generateContent`` / ``streamGenerateContent?alt=sse``, from OpenAI chat.
 
-The key travels in ``x-goog-api-key``, never in the URL (URLs end up in logs). Gemini 3
-returns a ``thoughtSignature`` on function calls and wants it back on the next turn; it is
-carried inside the tool call id we hand the client (``<id>__ts__<signature>``), so the
-round trip works with any OpenAI client and no server-side state. Stream chunks repeat
-usage cumulatively (the last one wins) and there is no ``[DONE]``: a stream without a
-``finishReason`` is treated as truncated.
+The key travels in ``x-goog-api-key``, never in the URL (URLs end up in logs). The request
+body is built in :mod:`orchestra.providers.gemini_request` (or is the client's own, when it
+came in as a Gemini request). Thought parts come back as ``reasoning_content``. Gemini 3
+returns a ``thoughtSignature`` on function calls and wants it back on the next turn: it
+becomes the tool call's ``thought_signature`` and is also carried inside the tool call id
+we hand the client (``<id>__ts__<signature>``), so the round trip works with any OpenAI
+client and no server-side state. Stream chunks repeat usage cumulatively (the last one
+wins) and there is no ``[DONE]``: a stream without a ``finishReason`` is treated as
+truncated.
 """
 
 from __future__ import annotations
 
 import json
-import mimetypes
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
 from orchestra.providers import http_provider, wire
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.chunks import ChunkFactory
+from orchestra.providers.gemini_request import SIGNATURE_MARK, native_body, to_body
 from orchestra.providers.http_provider import SseProvider
 from orchestra.schemas.chat import (
     ChatChunk,
-    ChatMessage,
     ChatRequest,
     ChatResponse,
+    ChunkChoice,
+    Delta,
+    NativeBody,
     Usage,
 )
 from orchestra.transport.http import (
@@ -42,135 +47,31 @@ if TYPE_CHECKING:
     from orchestra.schemas.chat import FinishReason
 
 DEFAULT_BASE = "https://generativelanguage.googleapis.com/v1beta"
-SIGNATURE_MARK = "__ts__"
 FILTERED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
-UNSUPPORTED_SCHEMA_KEYS = {"$schema", "additionalProperties", "strict", "$id", "examples"}
 CONTEXT_PHRASES = re.compile(
     r"exceeds the maximum number of tokens|input token count|too many tokens|context",
     re.IGNORECASE,
 )
 
 
-# --- request -------------------------------------------------------------------------
-
-
-def to_body(request: ChatRequest, model: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"contents": to_contents(request.messages)}
-    system = [m.text() for m in request.messages if m.role in ("system", "developer")]
-    if system:
-        body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
-    if config := generation_config(request):
-        body["generationConfig"] = config
-    if request.tools:
-        declarations = [_declaration(t) for t in request.tools if t.get("type") == "function"]
-        body["tools"] = [{"functionDeclarations": declarations}]
-        if (choice := _tool_config(request.tool_choice)) is not None:
-            body["toolConfig"] = choice
-    return body
-
-
-def generation_config(request: ChatRequest) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "temperature": request.temperature,
-        "topP": request.top_p,
-        "maxOutputTokens": request.output_limit(),
-        "stopSequences": request.stop_list() or None,
-        "seed": request.seed,
-        "presencePenalty": request.presence_penalty,
-        "frequencyPenalty": request.frequency_penalty,
-    }
-    fmt = request.response_format or {}
-    if fmt.get("type") in ("json_object", "json_schema"):
-        config["responseMimeType"] = "application/json"
-        schema = (fmt.get("json_schema") or {}).get("schema")
-        if schema:
-            config["responseJsonSchema"] = schema
-    return {k: v for k, v in config.items() if v is not None}
-
-
-def to_contents(messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    names = {c.id: c.function.name for m in messages for c in m.tool_calls or []}
-    return wire.alternating_turns(
-        messages, lambda m: _parts(m, names), assistant="model", key="parts"
-    )
-
-
-def _parts(message: ChatMessage, names: dict[str, str]) -> list[dict[str, Any]]:
-    if message.role in ("tool", "function"):
-        call_id = message.tool_call_id or ""
-        name = names.get(call_id) or message.name or "tool"
-        return [{"functionResponse": {"name": name, "response": {"result": message.text()}}}]
-    parts = _content_parts(message)
-    for call in message.tool_calls or []:
-        part: dict[str, Any] = {
-            "functionCall": {
-                "name": call.function.name,
-                "args": wire.json_object(call.function.arguments),
-            }
-        }
-        _, _, signature = call.id.partition(SIGNATURE_MARK)
-        if signature:
-            part["thoughtSignature"] = signature
-        parts.append(part)
-    return parts
-
-
-def _content_parts(message: ChatMessage) -> list[dict[str, Any]]:
-    if isinstance(message.content, str):
-        return [{"text": message.content}] if message.content else []
-    parts: list[dict[str, Any]] = []
-    for item in message.content or []:
-        if item.get("type") == "text" and item.get("text"):
-            parts.append({"text": item["text"]})
-        elif item.get("type") == "image_url":
-            parts.append(_image_part(item))
-    return parts
-
-
-def _image_part(item: dict[str, Any]) -> dict[str, Any]:
-    url = wire.image_url(item.get("image_url"))
-    if match := wire.DATA_URL.match(url):
-        return {"inlineData": {"mimeType": match["mime"], "data": match["data"]}}
-    mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
-    return {"fileData": {"fileUri": url, "mimeType": mime}}
-
-
-def clean_schema(schema: Any) -> Any:
-    """JSON schema without the keywords Gemini's OpenAPI subset rejects."""
-    if isinstance(schema, dict):
-        return {k: clean_schema(v) for k, v in schema.items() if k not in UNSUPPORTED_SCHEMA_KEYS}
-    if isinstance(schema, list):
-        return [clean_schema(v) for v in schema]
-    return schema
-
-
-def _declaration(tool: dict[str, Any]) -> dict[str, Any]:
-    function = tool.get("function") or {}
-    declaration: dict[str, Any] = {"name": function.get("name", "")}
-    if function.get("description"):
-        declaration["description"] = function["description"]
-    parameters = function.get("parameters")
-    if parameters and parameters.get("properties"):
-        declaration["parameters"] = clean_schema(parameters)
-    return declaration
-
-
-def _tool_config(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        mode: dict[str, Any] = {"mode": "ANY", "allowedFunctionNames": [name]} if name else {}
-        return {"functionCallingConfig": mode} if mode else None
-    modes = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
-    return {"functionCallingConfig": {"mode": modes[choice]}} if choice in modes else None
-
-
 # --- response ------------------------------------------------------------------------
 
 
 def parse_usage(raw: Any) -> Usage:
+    """``usageMetadata``: thoughts count as completion (and as its reasoning), the cached
+    part of the prompt as cached (``promptTokenCount`` includes it)."""
     raw = raw if isinstance(raw, dict) else {}
-    completion = int(raw.get("candidatesTokenCount") or 0) + int(raw.get("thoughtsTokenCount") or 0)
-    return Usage.of(int(raw.get("promptTokenCount") or 0), completion)
+    thoughts = _count(raw.get("thoughtsTokenCount"))
+    return Usage.of(
+        _count(raw.get("promptTokenCount")),
+        _count(raw.get("candidatesTokenCount")) + thoughts,
+        cached=_count(raw.get("cachedContentTokenCount")),
+        reasoning=thoughts,
+    )
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def finish_reason(raw: str | None, has_calls: bool) -> FinishReason:
@@ -184,22 +85,30 @@ def finish_reason(raw: str | None, has_calls: bool) -> FinishReason:
 def _call(part: dict[str, Any]) -> dict[str, Any]:
     call = part["functionCall"]
     call_id = call.get("id") or f"call_{uuid.uuid4().hex[:24]}"
-    if part.get("thoughtSignature"):
-        call_id += SIGNATURE_MARK + part["thoughtSignature"]
+    out: dict[str, Any] = {"type": "function"}
+    if signature := part.get("thoughtSignature"):
+        call_id += SIGNATURE_MARK + signature
+        out["thought_signature"] = signature
     arguments = json.dumps(call.get("args") or {})
-    return {
-        "id": call_id,
-        "type": "function",
-        "function": {"name": call["name"], "arguments": arguments},
-    }
+    return {"id": call_id, **out, "function": {"name": call["name"], "arguments": arguments}}
 
 
-def split_parts(candidate: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """A candidate's visible text and its function calls (thought parts left out)."""
+class Parts(NamedTuple):
+    """A candidate's parts, sorted: visible text, thought text, function calls."""
+
+    text: str
+    reasoning: str
+    calls: list[dict[str, Any]]
+
+
+def split_parts(candidate: dict[str, Any]) -> Parts:
     parts = (candidate.get("content") or {}).get("parts") or []
-    text = "".join(p.get("text", "") for p in parts if "text" in p and not p.get("thought"))
-    calls = [_call(p) for p in parts if "functionCall" in p]
-    return text, calls
+    texts = [p for p in parts if isinstance(p.get("text"), str)]
+    return Parts(
+        "".join(p["text"] for p in texts if not p.get("thought")),
+        "".join(p["text"] for p in texts if p.get("thought")),
+        [_call(p) for p in parts if "functionCall" in p],
+    )
 
 
 def parse_response(body: Any, model: str) -> ChatResponse:
@@ -209,21 +118,20 @@ def parse_response(body: Any, model: str) -> ChatResponse:
     if not candidates:  # blocked prompt: promptFeedback.blockReason, no candidates
         if not body.get("promptFeedback"):
             raise KeyError("candidates")
-        text, reason = "", "content_filter"
-        calls: list[dict[str, Any]] = []
+        parts, reason = Parts("", "", []), "content_filter"
     else:
-        text, calls = split_parts(candidates[0])
-        reason = finish_reason(candidates[0].get("finishReason"), bool(calls))
+        parts = split_parts(candidates[0])
+        reason = finish_reason(candidates[0].get("finishReason"), bool(parts.calls))
+    message = {
+        "content": parts.text or None,
+        "tool_calls": parts.calls or None,
+        "reasoning_content": parts.reasoning or None,
+    }
     return ChatResponse.model_validate(
         {
             "id": body.get("responseId") or "",
             "model": model,
-            "choices": [
-                {
-                    "message": {"content": text or None, "tool_calls": calls or None},
-                    "finish_reason": reason,
-                }
-            ],
+            "choices": [{"message": message, "finish_reason": reason}],
             "usage": parse_usage(body.get("usageMetadata")),
         }
     )
@@ -275,10 +183,12 @@ class StreamState(http_provider.StreamState):
             if (data.get("promptFeedback") or {}).get("blockReason"):
                 out.append(self.chunks.finish("content_filter"))
             return out
-        text, calls = split_parts(candidates[0])
-        if text:
-            out.append(self.chunks.text(text))
-        for call in calls:
+        parts = split_parts(candidates[0])
+        if parts.reasoning:
+            out.append(self.reasoning(parts.reasoning))
+        if parts.text:
+            out.append(self.chunks.text(parts.text))
+        for call in parts.calls:
             fn = call["function"]
             out.append(
                 self.chunks.tool_call(
@@ -292,8 +202,23 @@ class StreamState(http_provider.StreamState):
             )
         return out
 
+    def reasoning(self, text: str) -> ChatChunk:
+        factory = self.chunks
+        return ChatChunk(
+            id=factory.id,
+            created=factory.created,
+            model=factory.model,
+            choices=[ChunkChoice(delta=Delta(reasoning_content=text))],
+        )
+
     def close(self) -> ChatChunk:
-        return self.chunks.usage(self.usage.prompt_tokens, self.usage.completion_tokens)
+        usage = self.usage
+        return self.chunks.usage(
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            cached=usage.cached_tokens,
+            reasoning=usage.reasoning_tokens,
+        )
 
 
 # --- provider ------------------------------------------------------------------------
@@ -317,7 +242,15 @@ class GeminiProvider(SseProvider[StreamState]):
     ) -> httpx.Request:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{self.base}/models/{model}:{action}"
-        return self.post(url, options, self.headers, json=to_body(request, model))
+        body = native_body(request)
+        if body is None:
+            body = to_body(request, model)
+        return self.post(url, options, self.headers, json=body)
+
+    def parse_response(self, data: Any, model: str) -> ChatResponse:
+        """The answer, with the vendor's own body for a client speaking Gemini."""
+        response = parse_response(data, model)
+        return response.with_native(NativeBody(format="gemini", body=data))
 
     def stream_state(self, request: ChatRequest, model: str) -> StreamState:
         return StreamState(model)

@@ -4,8 +4,11 @@ DeepSeek, Ollama, vLLM, LM Studio and any other server speaking ``/chat/completi
 The wire format is already Orchestra's own, so translation is mostly pass-through; the work
 is in the edges: vendor quirks in streams (OpenRouter comment lines and in-band errors,
 repeated ``role`` fields, ``usage: null`` padding) and mapping every error to a typed one.
-Pure functions (``to_body``, ``parse_response``, ``parse_chunk``, ``read_error``) are
-tested directly against recorded payloads; :class:`OpenAIProvider` owns auth and base URL.
+Reasoning comes back as ``reasoning_content`` whichever field the vendor used, and usage
+keeps its cached and reasoning details. The request body, shaped per vendor, is built in
+:mod:`orchestra.providers.openai_request`. Pure functions (``to_body``, ``parse_response``,
+``parse_chunk``, ``read_error``) are tested directly against recorded payloads;
+:class:`OpenAIProvider` owns auth, base URL and which vendor it speaks to.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ from typing import Any
 
 import httpx
 
+from orchestra.errors import InvalidRequest, ProviderBadRequest
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.http_provider import HttpProvider, StreamState
+from orchestra.providers.openai_request import to_body, vendor_of
 from orchestra.providers.wire import ErrorReading
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
 from orchestra.transport.http import HttpClients, error_message, json_or_none, parse_retry_after
 from orchestra.transport.sse import SSEEvent, aiter_sse
 
-#: Orchestra's own request fields, never forwarded upstream
-OWN_FIELDS = {"fallbacks", "profile", "model", "stream", "stream_options"}
+#: what a stream delta carries on (besides ``role`` on the first, and reasoning)
+DELTA_FIELDS = ("content", "tool_calls")
 CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length"}
 #: how compatible servers without an error code say the prompt is too long (vLLM, Groq,
 #: Together, Mistral, Ollama); a vendor's wording is the only signal they give
@@ -37,23 +42,44 @@ CONTEXT_PHRASES = re.compile(
 )
 
 
-def to_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]:
-    """The upstream request body: the client's fields (vendor extras included) minus ours."""
-    body = request.model_dump(exclude_none=True, exclude=OWN_FIELDS)
-    body["model"] = model
-    body["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
-    if stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    return body
-
-
 def parse_usage(raw: Any) -> Usage | None:
+    """Usage with its details: cached prompt tokens (OpenAI's ``cached_tokens``, DeepSeek's
+    ``prompt_cache_hit_tokens``), cache writes (OpenRouter's ``cache_write_tokens``) and
+    reasoning tokens (``completion_tokens_details.reasoning_tokens``)."""
     if not isinstance(raw, dict):
         return None
-    prompt = int(raw.get("prompt_tokens") or 0)
-    completion = int(raw.get("completion_tokens") or 0)
-    return Usage.of(prompt, completion)
+    prompt_details = _object(raw.get("prompt_tokens_details"))
+    completion_details = _object(raw.get("completion_tokens_details"))
+    return Usage.of(
+        _count(raw.get("prompt_tokens")),
+        _count(raw.get("completion_tokens")),
+        cached=_count(prompt_details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens")),
+        cache_creation=_count(prompt_details.get("cache_write_tokens")),
+        reasoning=_count(completion_details.get("reasoning_tokens")),
+    )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def reasoning_of(message: dict[str, Any]) -> str | None:
+    """A message's (or a delta's) reasoning text: ``reasoning_content`` (DeepSeek, vLLM),
+    ``reasoning`` (Groq, OpenRouter), else the text of OpenRouter's ``reasoning_details``."""
+    for key in ("reasoning_content", "reasoning"):
+        if isinstance(text := message.get(key), str) and text:
+            return text
+    details = message.get("reasoning_details")
+    pieces = [
+        str(d.get("text") or d.get("summary") or "")
+        for d in details or []
+        if isinstance(d, dict) and d.get("type") in ("reasoning.text", "reasoning.summary")
+    ]
+    return "".join(pieces) or None
 
 
 def parse_response(body: Any, model: str) -> ChatResponse:
@@ -74,6 +100,7 @@ def parse_response(body: Any, model: str) -> ChatResponse:
                         "role": "assistant",
                         "content": message.get("content"),
                         "tool_calls": message.get("tool_calls") or None,
+                        "reasoning_content": reasoning_of(message),
                     },
                     "finish_reason": _finish(choice.get("finish_reason")),
                 }
@@ -94,12 +121,15 @@ def parse_chunk(data: dict[str, Any], model: str, *, first: bool) -> ChatChunk |
     """One stream event into a chunk, or ``None`` for events that carry nothing."""
     choices = []
     for choice in data.get("choices") or []:
-        delta = dict(choice.get("delta") or {})
-        if not first:
-            delta.pop("role", None)  # OpenRouter repeats it in every chunk
-        delta = {k: v for k, v in delta.items() if k in ("role", "content", "tool_calls")}
+        raw = choice.get("delta") or {}
+        delta = {k: v for k, v in raw.items() if k in DELTA_FIELDS}
+        if first and raw.get("role"):  # OpenRouter repeats it in every chunk
+            delta["role"] = raw["role"]
+        if reasoning := reasoning_of(raw):
+            delta["reasoning_content"] = reasoning
         finish = _finish(choice.get("finish_reason"))
-        if not first and finish is None and not delta.get("content") and "tool_calls" not in delta:
+        empty = not delta.get("content") and "tool_calls" not in delta
+        if not first and finish is None and empty and "reasoning_content" not in delta:
             continue
         choices.append({"index": choice.get("index", 0), "delta": delta, "finish_reason": finish})
     usage = parse_usage(data.get("usage"))
@@ -146,6 +176,7 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
             raise ValueError(f"provider {config.name} needs a base_url")
         super().__init__(config, http)
         self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self.vendor = vendor_of(config)
         self.headers = {"content-type": "application/json", **config.headers}
         if config.api_key:
             self.headers["authorization"] = f"Bearer {config.api_key}"
@@ -153,9 +184,13 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
     def build_request(
         self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
     ) -> httpx.Request:
-        return self.post(
-            self.url, options, self.headers, json=to_body(request, model, stream=stream)
-        )
+        try:
+            body = to_body(request, model, stream=stream, vendor=self.vendor)
+        except InvalidRequest as exc:  # content this vendor cannot take: the client's to fix
+            raise ProviderBadRequest(
+                exc.message, provider=self.name, model=model, code=exc.code, param=exc.param
+            ) from exc
+        return self.post(self.url, options, self.headers, json=body)
 
     def stream_state(self, request: ChatRequest, model: str) -> _Tally:
         return _Tally(estimate_prompt_tokens(request))
@@ -171,7 +206,8 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         cleanly, so an in-band error after a finish (OpenRouter) is never preceded by one."""
         if isinstance(event, bytes):
             state.whole = True
-            return state.seen(whole_chunks(parse_response(json.loads(event), model)))
+            chunks = state.seen(whole_chunks(parse_response(json.loads(event), model)))
+            return [c for c in chunks if c.choices]  # usage goes out last (end_stream)
         if event.data.strip() == "[DONE]":
             state.done = True
             return []
@@ -184,6 +220,12 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         if chunk is None:
             return []
         state.first = False
+        if chunk.usage is not None:
+            # usage goes out once, in the last chunk: DeepSeek sends it with the finish,
+            # some servers with every chunk
+            state.usage, chunk.usage = chunk.usage, None
+            if not chunk.choices:
+                return []
         if state.held or any(c.finish_reason for c in chunk.choices):
             state.held.append(chunk)
             return []
@@ -196,9 +238,9 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
                 model, "before the answer finished" + ("" if state.done else " (no [DONE])")
             )
         chunks = state.seen(state.held)
-        if state.usage is None:  # servers without include_usage: an estimate, never nothing
-            chunks.append(ChatChunk(id=state.id, model=model, usage=state.estimate()))
-        return chunks
+        # servers without include_usage: an estimate, never nothing
+        usage = state.usage or state.estimate()
+        return [*chunks, ChatChunk(id=state.id, model=model, usage=usage)]
 
 
 async def _whole_body(response: httpx.Response) -> AsyncIterator[bytes]:
@@ -220,6 +262,8 @@ def whole_chunks(response: ChatResponse) -> list[ChatChunk]:
             }
         )
     ]
+    if choice.message.reasoning_content:
+        chunks[0].choices[0].delta.reasoning_content = choice.message.reasoning_content
     if choice.message.tool_calls:
         calls = [{"index": i, **c.model_dump()} for i, c in enumerate(choice.message.tool_calls)]
         chunks.append(
@@ -264,6 +308,7 @@ class _Tally(StreamState):
             self.usage = chunk.usage
         for choice in chunk.choices:
             self.text.append(choice.delta.content or "")
+            self.text.append(choice.delta.reasoning_content or "")
             for call in choice.delta.tool_calls or []:
                 self.text.append((call.function or {}).get("arguments", ""))
 

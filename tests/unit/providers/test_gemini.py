@@ -19,13 +19,8 @@ from orchestra.errors import (
     RateLimited,
 )
 from orchestra.providers.base import CallOptions, ProviderConfig
-from orchestra.providers.gemini import (
-    SIGNATURE_MARK,
-    GeminiProvider,
-    clean_schema,
-    parse_response,
-    to_body,
-)
+from orchestra.providers.gemini import GeminiProvider, parse_response
+from orchestra.providers.gemini_request import SIGNATURE_MARK, clean_schema, to_body
 from orchestra.schemas.chat import ChatRequest
 
 from support.replay import Replay, arguments_by_index, assert_chunk_convention, collect, text_of
