@@ -121,7 +121,7 @@ async def test_auto_with_dimensions_skips_models_that_cannot_shorten_vectors():
 async def test_a_failing_model_is_retried_but_never_replaced_without_fallbacks():
     # Given a model that fails twice, and another embedding model configured
     a, b = Scripted("a", failure(), failure()), Scripted("b")
-    embed, metrics = service(a=a, b=b)
+    embed, _ = service(a=a, b=b)
     # When the caller asks for it with no fallbacks
     with pytest.raises(AllCandidatesFailed) as info:
         await embed.embed(request(model="a/small"))
