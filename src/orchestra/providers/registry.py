@@ -72,6 +72,8 @@ class ModelEntry(BaseModel):
     latency_ms: float = 1000.0
     tokens_per_s: float = 80.0
     capabilities: list[str] = Field(default_factory=lambda: ["streaming"])
+    #: an embedding model's vector size (capabilities ``["embeddings"]``)
+    dimensions: int | None = Field(default=None, gt=0)
 
 
 class ProviderEntry(BaseModel):

@@ -322,9 +322,7 @@ def test_auto_chat_never_routes_to_an_embedding_model(model):
 def test_an_explicit_embedding_model_is_refused_for_chat_naming_the_field(extra, param):
     from orchestra.errors import InvalidRequest
 
-    request = ChatRequest.model_validate(
-        {"messages": [{"role": "user", "content": "hi"}], **extra}
-    )
+    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], **extra})
     with pytest.raises(InvalidRequest) as info:
         Router({"p"}).plan(request, _with_embedding_model())
     assert info.value.status == 400 and info.value.param == param
