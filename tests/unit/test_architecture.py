@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "simulator": 5,
     # the use cases: peers
     "generate": 6,
+    "embed": 6,
     "multi": 6,
     "debate": 6,
     "sync": 6,
@@ -52,7 +53,7 @@ LAYERS: dict[str, int] = {
     "cli": 9,
 }
 #: use cases are peers: none imports another
-PEERS = {"generate", "multi", "debate", "sync"}
+PEERS = {"generate", "embed", "multi", "debate", "sync"}
 
 
 def _top(module: str) -> str:

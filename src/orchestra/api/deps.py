@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # annotations only: a function imports the use cases it serve
     from orchestra.catalog.source import CatalogSource
     from orchestra.config import Settings
     from orchestra.debate.service import DebateService
+    from orchestra.embed.service import Embed
     from orchestra.generate.service import Generate
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
@@ -43,6 +44,7 @@ class Served(Protocol):
     registry: Registry
     catalog: CatalogSource
     gateway: Generate | None
+    embeddings: Embed | None
     multi: MultiGenerate | None
     debates: DebateService | None
 
@@ -119,6 +121,12 @@ def generate_of(services: Served) -> Generate:
     if services.gateway is None:
         raise NotServed("generate is not served by this function")
     return services.gateway
+
+
+def embed_of(services: Served) -> Embed:
+    if services.embeddings is None:
+        raise NotServed("embeddings are not served by this function")
+    return services.embeddings
 
 
 def multi_of(services: Served) -> MultiGenerate:

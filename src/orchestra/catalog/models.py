@@ -12,7 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestra.errors import UnknownModel
 
-Capability = str  # "tools" | "vision" | "streaming" | "json"
+#: "tools" | "vision" | "streaming" | "json"; an embedding model has "embeddings" (never
+#: routed for chat) and "dimensions" when it can shorten its vectors on request
+Capability = str
+EMBEDDINGS: Capability = "embeddings"
 
 
 class FieldSource(BaseModel):
@@ -43,6 +46,8 @@ class ModelInfo(BaseModel):
     tokens_per_s: float = Field(default=80.0, gt=0)
     capabilities: frozenset[Capability] = frozenset({"streaming"})
     aliases: tuple[str, ...] = ()
+    #: an embedding model's vector size (when the request sets no ``dimensions``)
+    dimensions: int | None = Field(default=None, gt=0)
     #: the open-weights repository on the Hugging Face Hub, when there is one
     hf_repo: str | None = None
     #: field -> where its value came from (fields absent here come from the snapshot's
@@ -59,6 +64,10 @@ class ModelInfo(BaseModel):
     @property
     def upstream(self) -> str:
         return self.upstream_model or self.id.split("/", 1)[1]
+
+    @property
+    def is_embedding(self) -> bool:
+        return EMBEDDINGS in self.capabilities
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return prompt_tokens * self.input_price + completion_tokens * self.output_price

@@ -4,7 +4,7 @@
 root                   module                      builds
 =====================  ==========================  ===========================================
 ``build_generate``     :mod:`.roots` (this one)    the generate use case (chat completions,
-                                                   models, health)
+                                                   models, health) and embeddings
 ``build_multi``        :mod:`.multi`               multi-generate (its fan-out runs through
                                                    generate's fallback runner)
 ``build_debate_api``   :mod:`.debate`              starting and reading debates (Step
@@ -30,6 +30,7 @@ from typing import TypedDict, Unpack
 from orchestra.compose.core import Core, Stores, build_core
 from orchestra.compose.services import Services
 from orchestra.config import Settings
+from orchestra.embed.service import Embed
 from orchestra.generate.service import Generate
 from orchestra.observability import Observer
 from orchestra.resilience.retry import RetryPolicy
@@ -77,6 +78,19 @@ def gateway(core: Core) -> Generate:
     )
 
 
+def embeddings(core: Core) -> Embed:
+    settings = core.settings
+    return Embed(
+        catalog=core.catalog,
+        registry=core.registry,
+        breaker=core.breaker,
+        metrics=core.metrics,
+        retry=RetryPolicy(attempts_per_model=settings.attempts_per_model),
+        observer=core.observer,
+        deadline_s=settings.buffered_deadline,
+    )
+
+
 def served(core: Core, **use_cases: object) -> Services:
     """What every function serves, plus ``use_cases`` (``gateway=``, ``multi=``...)."""
     return Services(
@@ -94,7 +108,7 @@ def build_generate(
     settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
     core = build_core(settings, environ, **options)
-    return served(core, gateway=gateway(core))
+    return served(core, gateway=gateway(core), embeddings=embeddings(core))
 
 
 def build_services(
@@ -114,6 +128,7 @@ def build_services(
     return served(
         core,
         gateway=generate,
+        embeddings=embeddings(core),
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from orchestra.config import Settings
     from orchestra.debate.service import DebateService
     from orchestra.debate.steps import DebateSteps
+    from orchestra.embed.service import Embed
     from orchestra.generate.service import Generate
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
@@ -31,6 +32,7 @@ class Services:
     registry: Registry
     catalog: CatalogSource
     gateway: Generate | None = None
+    embeddings: Embed | None = None
     multi: MultiGenerate | None = None
     debates: DebateService | None = None
     debate_steps: DebateSteps | None = None

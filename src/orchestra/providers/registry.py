@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +21,9 @@ from orchestra.errors import InvalidRequest
 from orchestra.providers.base import Provider, ProviderConfig, ProviderType
 from orchestra.transport.http import HttpClients
 from orchestra.transport.ssrf import AddressPolicy, validate_base_url
+
+if TYPE_CHECKING:  # imported when a provider first embeds, never on the chat path
+    from orchestra.providers.embeddings import EmbeddingClient
 
 #: name -> (wire protocol, base URL, key variable); each appears when its key is set
 WELL_KNOWN: dict[str, tuple[ProviderType, str, str]] = {
@@ -45,6 +48,14 @@ _ADAPTERS: dict[str, str] = {
     "simulator": "orchestra.simulator:SimulatorProvider",
 }
 
+#: embedding clients by wire protocol, built from the provider's chat adapter (its upstream)
+_EMBEDDERS: dict[str, str] = {
+    "openai": "orchestra.providers.embeddings:OpenAIEmbeddings",
+    "gemini": "orchestra.providers.embeddings:GeminiEmbeddings",
+    "bedrock": "orchestra.providers.embeddings_bedrock:BedrockEmbeddings",
+    "simulator": "orchestra.simulator.embeddings:SimulatorEmbeddings",
+}
+
 
 class ModelEntry(BaseModel):
     """A model the config file adds to the catalog (id without the provider prefix)."""
@@ -61,6 +72,8 @@ class ModelEntry(BaseModel):
     latency_ms: float = 1000.0
     tokens_per_s: float = 80.0
     capabilities: list[str] = Field(default_factory=lambda: ["streaming"])
+    #: an embedding model's vector size (capabilities ``["embeddings"]``)
+    dimensions: int | None = Field(default=None, gt=0)
 
 
 class ProviderEntry(BaseModel):
@@ -91,12 +104,25 @@ class Registry:
     configs: dict[str, ProviderConfig]
     extra_models: list[ModelInfo] = field(default_factory=list)
     simulated: bool = False
+    #: embedding clients made so far (:meth:`embedder`), by provider name
+    embedders: dict[str, EmbeddingClient] = field(default_factory=dict)
 
     def names(self) -> set[str]:
         return set(self.providers)
 
     def get(self, name: str) -> Provider:
         return self.providers[name]
+
+    def embedder(self, name: str) -> EmbeddingClient | None:
+        """The provider's embedding client (made on first use), or None when its wire
+        protocol has no embeddings (Anthropic)."""
+        found = self.embedders.get(name)
+        path = _EMBEDDERS.get(self.configs[name].type) if name in self.configs else None
+        if found is None and path is not None:
+            module_name, _, class_name = path.partition(":")
+            cls = getattr(importlib.import_module(module_name), class_name)
+            found = self.embedders[name] = cls(self.providers[name])
+        return found
 
 
 def load_config_file(path: str | Path) -> ConfigFile:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.catalog.models import Catalog, ModelInfo
-from orchestra.errors import NoCandidates, UnknownModel
+from orchestra.errors import InvalidRequest, NoCandidates, UnknownModel
 from orchestra.routing.complexity import classify
 from orchestra.routing.profiles import COMPLEXITIES, PROFILES, Complexity, Profile, get_profile
 from orchestra.routing.scorer import Features, features_of, quality_range, speed_score
@@ -82,7 +82,8 @@ class Router:
 
     def _index_for(self, catalog: Catalog) -> _Index:
         if catalog is not self._catalog or self._index is None:
-            self._index = _Index([m for m in catalog if m.provider in self.providers])
+            chat = [m for m in catalog if m.provider in self.providers and not m.is_embedding]
+            self._index = _Index(chat)
             self._catalog = catalog
         return self._index
 
@@ -160,10 +161,10 @@ class Router:
         tokens: int,
     ) -> RoutePlan:
         plan = RoutePlan(profile.name, None, tokens, [])
-        chain = [catalog.get(model_id, self.providers)]
+        chain = [_chat_model(catalog.get(model_id, self.providers), "model")]
         for i, name in enumerate(request.fallbacks or []):
             try:
-                chain.append(catalog.get(name, self.providers))
+                chain.append(_chat_model(catalog.get(name, self.providers), f"fallbacks[{i}]"))
             except UnknownModel as exc:
                 raise UnknownModel(exc.message, param=f"fallbacks[{i}]") from exc
         index = self._index_for(catalog)
@@ -178,6 +179,18 @@ class Router:
         if not plan.candidates:
             raise NoCandidates(_no_candidates_message(plan), param="model")
         return plan
+
+
+def _chat_model(model: ModelInfo, param: str) -> ModelInfo:
+    """``model``, unless it is an embedding model (it cannot chat): a 400 naming ``param``."""
+    if model.is_embedding:
+        raise InvalidRequest(
+            f"'{model.id}' is an embedding model: it cannot answer chat requests "
+            "(use POST /v1/embeddings)",
+            param=param,
+            code="model_not_supported",
+        )
+    return model
 
 
 def _parse_model_field(request: ChatRequest, default_profile: str) -> tuple[str, str | None]:
@@ -196,6 +209,8 @@ def _parse_model_field(request: ChatRequest, default_profile: str) -> tuple[str,
 def unfit_reason(model: ModelInfo, request: ChatRequest, prompt_tokens: int) -> str | None:
     """Why a model cannot serve this request, or None."""
     reserve = request.output_limit() or min(DEFAULT_OUTPUT_RESERVE, model.max_output_tokens)
+    if model.is_embedding:
+        return "embedding_model"
     if prompt_tokens + reserve > model.context_window:
         return f"context_window({prompt_tokens}+{reserve}>{model.context_window})"
     limit = request.output_limit()

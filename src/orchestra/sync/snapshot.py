@@ -43,7 +43,7 @@ def snapshot_document(
 def _entry(model: ModelInfo) -> dict[str, Any]:
     entry = model.model_dump(mode="json", exclude={"provenance"})
     entry["capabilities"] = sorted(model.capabilities)
-    for optional in ("aliases", "hf_repo"):
+    for optional in ("aliases", "hf_repo", "dimensions"):
         if not entry.get(optional):
             entry.pop(optional, None)
     if model.provenance:

@@ -284,3 +284,46 @@ def test_route_header_has_exactly_its_fields():
 def test_one_catalog_is_indexed_once():
     router, catalog = Router({"p"}), _catalog()
     assert router._index_for(catalog) is router._index_for(catalog)
+
+
+# --- embedding models never chat ---------------------------------------------------------
+
+
+def _with_embedding_model() -> Catalog:
+    embedder = ModelInfo(
+        id="p/embed",
+        context_window=8192,
+        input_price=1e-12,  # the cheapest and the best: a budget route would love it
+        output_price=0.0,
+        quality=1600,
+        latency_ms=5,
+        tokens_per_s=5000,
+        capabilities=frozenset({"embeddings", "streaming", "tools", "vision"}),
+        dimensions=256,
+    )
+    return Catalog([*_catalog(), embedder])
+
+
+@pytest.mark.parametrize("model", ["auto", "auto:budget", "auto:quality", "auto:speed", "budget"])
+def test_auto_chat_never_routes_to_an_embedding_model(model):
+    request = ChatRequest.model_validate(
+        {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    router = Router({"p"}, max_candidates=10)
+    plan = router.plan(request, _with_embedding_model(), extra=10)
+    assert "p/embed" not in _ids(plan)
+    assert all(c.model.id != "p/embed" for c in router.rankings(_with_embedding_model(), "budget"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [({"model": "p/embed"}, "model"), ({"model": "p/mid", "fallbacks": ["embed"]}, "fallbacks[0]")],
+)
+def test_an_explicit_embedding_model_is_refused_for_chat_naming_the_field(extra, param):
+    from orchestra.errors import InvalidRequest
+
+    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": "hi"}], **extra})
+    with pytest.raises(InvalidRequest) as info:
+        Router({"p"}).plan(request, _with_embedding_model())
+    assert info.value.status == 400 and info.value.param == param
+    assert "embedding model" in info.value.message
