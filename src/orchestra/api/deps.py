@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # annotations only: a function imports the use cases it serve
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
+    from orchestra.storage.responses import ResponseStore
 
 
 class Served(Protocol):
@@ -45,6 +46,7 @@ class Served(Protocol):
     gateway: Generate | None
     multi: MultiGenerate | None
     debates: DebateService | None
+    responses: ResponseStore | None
 
     async def aclose(self) -> None: ...
 
