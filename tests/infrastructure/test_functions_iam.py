@@ -193,6 +193,7 @@ def _dynamodb_actions(granted: list[dict[str, Any]]) -> set[str]:
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:Query",
+                "dynamodb:DeleteItem",
             },
         ),
         ("AuthorizerRole", set()),
@@ -228,8 +229,23 @@ def test_each_role_gets_exactly_its_dynamodb_actions(
 ) -> None:
     granted = role_policy(dev.json("service"), role)
     assert _dynamodb_actions(granted) == expected
-    for statement in granted:  # never DeleteItem, never a whole-table wildcard
-        assert "dynamodb:DeleteItem" not in as_list(statement["Action"])
+    for statement in granted:  # DeleteItem only on stored responses (DELETE /v1/responses)
+        if "dynamodb:DeleteItem" in as_list(statement["Action"]):
+            assert role == "GenerateRole"
+            assert "ResponsesTable" in json.dumps(statement["Resource"])
+            assert "dynamodb:Scan" not in as_list(statement["Action"])
+
+
+def test_generate_keeps_responses_in_their_table(dev: Synth) -> None:
+    # Given the service stack, When synthesized, Then generate learns the responses table
+    functions = of_type(dev.json("service"), "AWS::Lambda::Function").values()
+    by_handler = {f["Properties"]["Handler"].split(".")[1]: f["Properties"] for f in functions}
+    for name, props in by_handler.items():
+        env = props["Environment"]["Variables"]
+        assert ("ORCHESTRA_RESPONSES_TABLE" in env) == (name == "generate"), name
+    assert "ResponsesTable" in json.dumps(
+        by_handler["generate"]["Environment"]["Variables"]["ORCHESTRA_RESPONSES_TABLE"]
+    )
 
 
 def test_secrets_are_readable_by_exactly_who_needs_them(dev: Synth) -> None:
