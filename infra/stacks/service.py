@@ -44,8 +44,8 @@ BREAKER_READ = ("dynamodb:BatchGetItem",)
 #: one conditional or plain PutItem per fact, one Query per debate (``debate.store``)
 DEBATES_RW = ("dynamodb:PutItem", "dynamodb:Query")
 #: stored Responses answers: one PutItem per answer, one consistent GetItem per
-#: ``previous_response_id`` or GET, one DeleteItem per DELETE (``storage.dynamodb``)
-RESPONSES_RW = ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem")
+#: ``previous_response_id`` or GET (``storage.dynamodb``)
+RESPONSES_RW = ("dynamodb:PutItem", "dynamodb:GetItem")
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")

@@ -132,7 +132,7 @@ class UnknownModel(OrchestraError):
 
 
 class ResponseNotFound(UnknownModel):
-    """No stored OpenAI Responses answer has that id (never stored, deleted or expired)."""
+    """No stored OpenAI Responses answer has that id (never stored, or expired)."""
 
     code = "not_found"
 

@@ -378,12 +378,3 @@ class DynamoDBResponseBackend(_Table):
         if int(item[str(RESPONSES_TABLE.ttl_attribute)]["N"]) <= time.time():
             return None
         return zlib.decompress(item["doc"]["B"]).decode()
-
-    async def delete(self, response_id: str) -> bool:
-        response = await self._call(
-            "delete_item",
-            TableName=self.table_name,
-            Key={RESPONSES_TABLE.partition_key: {"S": response_id}},
-            ReturnValues="ALL_OLD",
-        )
-        return bool(response.get("Attributes"))

@@ -144,8 +144,3 @@ class MemoryResponseBackend:
         if found is None or found[1] <= self._clock():
             return None
         return found[0]
-
-    async def delete(self, response_id: str) -> bool:
-        self.calls += 1
-        await asyncio.sleep(0)
-        return self._items.pop(response_id, None) is not None

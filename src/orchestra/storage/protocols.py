@@ -131,9 +131,5 @@ class ResponseBackend(Protocol):
         ...
 
     async def get(self, response_id: str) -> str | None:
-        """The document, or None when it was never stored, was deleted or has expired."""
-        ...
-
-    async def delete(self, response_id: str) -> bool:
-        """Remove the document: False when there was none."""
+        """The document, or None when it was never stored or has expired."""
         ...

@@ -42,6 +42,3 @@ class ResponseStore:
         if not isinstance(record, dict):
             raise StorageError(f"stored response {response_id} is not a JSON object")
         return record
-
-    async def delete(self, response_id: str) -> bool:
-        return await self.backend.delete(response_id)

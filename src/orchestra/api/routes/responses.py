@@ -1,5 +1,5 @@
-"""OpenAI Responses: ``POST /v1/responses`` (JSON or typed SSE events),
-``GET /v1/responses/{id}`` and ``DELETE /v1/responses/{id}``.
+"""OpenAI Responses: ``POST /v1/responses`` (JSON or typed SSE events) and
+``GET /v1/responses/{id}``.
 
 A request is translated into the chat request the generate use case takes
 (:mod:`orchestra.formats.responses`); with ``previous_response_id`` the stored conversation
@@ -80,14 +80,6 @@ async def get_response(response_id: str, services: Authorized) -> Response:
     return Response(json.dumps(stored["response"]), media_type="application/json")
 
 
-@router.delete("/v1/responses/{response_id}")
-async def delete_response(response_id: str, services: Authorized) -> Response:
-    if not await responses_of(services).delete(response_id):
-        raise _not_found(response_id, "response_id")
-    body = {"id": response_id, "object": "response.deleted", "deleted": True}
-    return Response(json.dumps(body), media_type="application/json")
-
-
 async def _conversation(store: ResponseStore, previous: str | None) -> list[ChatMessage]:
     """The stored conversation up to ``previous`` (its input and output items)."""
     if previous is None:
@@ -104,7 +96,7 @@ async def _stored(store: ResponseStore, response_id: str, param: str) -> dict[st
 
 def _not_found(response_id: str, param: str) -> ResponseNotFound:
     return ResponseNotFound(
-        f"Response with id '{response_id}' not found (never stored, deleted, or expired)",
+        f"Response with id '{response_id}' not found (never stored, or expired)",
         param=param,
     )
 
