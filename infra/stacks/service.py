@@ -20,7 +20,13 @@ from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.schedules import SyncSchedules
 from infra.stacks.data import DataStack
 from orchestra.config import env_name
-from orchestra.storage.tables import BREAKERS_TABLE, DEBATES_TABLE, METRICS_TABLE, MODELS_TABLE
+from orchestra.storage.tables import (
+    BREAKERS_TABLE,
+    DEBATES_TABLE,
+    METRICS_TABLE,
+    MODELS_TABLE,
+    RESPONSES_TABLE,
+)
 
 #: exactly the DynamoDB actions each access pattern issues (see orchestra.storage.dynamodb)
 CATALOG_READ = ("dynamodb:Scan", "dynamodb:GetItem")
@@ -37,6 +43,9 @@ METRICS_RW = ("dynamodb:UpdateItem", "dynamodb:Query")
 BREAKER_READ = ("dynamodb:BatchGetItem",)
 #: one conditional or plain PutItem per fact, one Query per debate (``debate.store``)
 DEBATES_RW = ("dynamodb:PutItem", "dynamodb:Query")
+#: stored Responses answers: one PutItem per answer, one consistent GetItem per
+#: ``previous_response_id`` or GET (``storage.dynamodb``)
+RESPONSES_RW = ("dynamodb:PutItem", "dynamodb:GetItem")
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
@@ -100,7 +109,7 @@ class ServiceStack(Stack):
     def _environment(self, name: str) -> dict[str, str]:
         data, env = self.data, {}
         tables = {
-            "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
+            "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, RESPONSES_TABLE),
             "multi_generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
             "debate_api": (MODELS_TABLE, BREAKERS_TABLE, DEBATES_TABLE),
             "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE),
@@ -141,6 +150,7 @@ class ServiceStack(Stack):
         _grant(data.tables["debates"], fns["debate_api"].role, DEBATES_RW)
         _grant(data.tables["debates"], fns["debate_steps"].role, DEBATES_RW)
         _grant(data.tables["models"], fns["sync"].role, CATALOG_SYNC)
+        _grant(data.tables["responses"], fns["generate"].role, RESPONSES_RW)
 
     def _grant_debates(self) -> None:
         """The debate API starts executions and reads their status, for this machine only."""

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     breakers_table: str | None = None
     metrics_table: str | None = None
     debates_table: str | None = None
+    #: OpenAI Responses answers (``store: true``), kept this many days for
+    #: ``previous_response_id`` and ``GET /v1/responses/{id}``
+    responses_table: str | None = None
+    responses_ttl_days: int = Field(default=30, ge=1)
     #: the debate state machine (AWS mode: debates run as its executions)
     debate_state_machine_arn: str | None = None
     #: Bedrock (Converse) in this region, signed with the function's role

@@ -14,7 +14,8 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     │   └── DebateConflict (409: an Idempotency-Key reused for a different debate)
     ├── Unauthorized (401)
     ├── UnknownModel (404)
-    │   └── DebateNotFound (404)
+    │   ├── DebateNotFound (404)
+    │   └── ResponseNotFound (404: no stored Responses answer by that id)
     ├── NoCandidates (400/503: nothing can serve the request)
     ├── ProviderError(provider, model)
     │   ├── RateLimited (429, retryable, retry_after)
@@ -128,6 +129,12 @@ class UnknownModel(OrchestraError):
     status = 404
     code = "model_not_found"
     type = "invalid_request_error"
+
+
+class ResponseNotFound(UnknownModel):
+    """No stored OpenAI Responses answer has that id (never stored, or expired)."""
+
+    code = "not_found"
 
 
 class NoCandidates(OrchestraError):

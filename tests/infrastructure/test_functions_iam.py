@@ -232,6 +232,18 @@ def test_each_role_gets_exactly_its_dynamodb_actions(
         assert "dynamodb:DeleteItem" not in as_list(statement["Action"])
 
 
+def test_generate_keeps_responses_in_their_table(dev: Synth) -> None:
+    # Given the service stack, When synthesized, Then generate learns the responses table
+    functions = of_type(dev.json("service"), "AWS::Lambda::Function").values()
+    by_handler = {f["Properties"]["Handler"].split(".")[1]: f["Properties"] for f in functions}
+    for name, props in by_handler.items():
+        env = props["Environment"]["Variables"]
+        assert ("ORCHESTRA_RESPONSES_TABLE" in env) == (name == "generate"), name
+    assert "ResponsesTable" in json.dumps(
+        by_handler["generate"]["Environment"]["Variables"]["ORCHESTRA_RESPONSES_TABLE"]
+    )
+
+
 def test_secrets_are_readable_by_exactly_who_needs_them(dev: Synth) -> None:
     template = dev.json("service")
     readers: dict[str, set[str]] = {}

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: a function imports the use cases it serve
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
+    from orchestra.storage.responses import ResponseStore
 
 
 class Served(Protocol):
@@ -47,6 +48,7 @@ class Served(Protocol):
     embeddings: Embed | None
     multi: MultiGenerate | None
     debates: DebateService | None
+    responses: ResponseStore | None
 
     async def aclose(self) -> None: ...
 

@@ -38,6 +38,7 @@ from orchestra.storage.protocols import (
     CatalogBackend,
     DebateBackend,
     MetricsBackend,
+    ResponseBackend,
 )
 from orchestra.transport.http import HttpClients
 
@@ -51,6 +52,8 @@ class Stores:
     catalog: CatalogBackend | None = None
     #: tests hand in a shared debates backend; otherwise chosen from the settings
     debates: DebateBackend | None = None
+    #: the same for stored Responses answers
+    responses: ResponseBackend | None = None
 
 
 def memory_stores() -> Stores:

@@ -34,6 +34,9 @@ from orchestra.embed.service import Embed
 from orchestra.generate.service import Generate
 from orchestra.observability import Observer
 from orchestra.resilience.retry import RetryPolicy
+from orchestra.storage.memory import MemoryResponseBackend
+from orchestra.storage.protocols import ResponseBackend
+from orchestra.storage.responses import ResponseStore
 from orchestra.transport.http import HttpClients
 
 Root = Callable[..., Services]
@@ -91,6 +94,21 @@ def embeddings(core: Core) -> Embed:
     )
 
 
+def response_store(core: Core) -> ResponseStore:
+    """Responses answers in their table in AWS; in memory locally (and without a table)."""
+    settings = core.settings
+    backend: ResponseBackend
+    if core.stores.responses is not None:
+        backend = core.stores.responses
+    elif settings.mode == "aws" and settings.responses_table:
+        from orchestra.storage.dynamodb import DynamoDBResponseBackend
+
+        backend = DynamoDBResponseBackend(settings.responses_table)
+    else:
+        backend = MemoryResponseBackend()
+    return ResponseStore(backend, ttl_days=settings.responses_ttl_days)
+
+
 def served(core: Core, **use_cases: object) -> Services:
     """What every function serves, plus ``use_cases`` (``gateway=``, ``multi=``...)."""
     return Services(
@@ -108,7 +126,9 @@ def build_generate(
     settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
     core = build_core(settings, environ, **options)
-    return served(core, gateway=gateway(core), embeddings=embeddings(core))
+    return served(
+        core, gateway=gateway(core), embeddings=embeddings(core), responses=response_store(core)
+    )
 
 
 def build_services(
@@ -129,6 +149,7 @@ def build_services(
         core,
         gateway=generate,
         embeddings=embeddings(core),
+        responses=response_store(core),
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,

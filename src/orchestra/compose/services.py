@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
+    from orchestra.storage.responses import ResponseStore
     from orchestra.transport.http import HttpClients
 
 
@@ -36,6 +37,8 @@ class Services:
     multi: MultiGenerate | None = None
     debates: DebateService | None = None
     debate_steps: DebateSteps | None = None
+    #: stored OpenAI Responses answers (the functions serving ``/v1/responses``)
+    responses: ResponseStore | None = None
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""

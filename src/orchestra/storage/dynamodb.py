@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
+import zlib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast, get_args
@@ -21,7 +23,7 @@ from orchestra.storage.protocols import (
     check_catalog_fields,
     check_counter_names,
 )
-from orchestra.storage.tables import BREAKERS_TABLE, METRICS_TABLE, MODELS_TABLE
+from orchestra.storage.tables import BREAKERS_TABLE, METRICS_TABLE, MODELS_TABLE, RESPONSES_TABLE
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -347,3 +349,32 @@ class DynamoDBDebateBackend(_Table):
             ConsistentRead=True,
         )
         return {str(item["sk"]): str(item["doc"]) for item in items}
+
+
+class DynamoDBResponseBackend(_Table):
+    """``ResponseBackend``: pk = response id, ``doc`` = its JSON zlib-compressed (an item
+    holds at most 400 KB), ``expires_at`` = the TTL attribute. Reads are consistent (the
+    next turn may reach another instance at once) and skip items past their expiry, which
+    DynamoDB's TTL sweep may leave for a while."""
+
+    async def put(self, response_id: str, doc: str, expires_at: int) -> None:
+        item = {
+            RESPONSES_TABLE.partition_key: {"S": response_id},
+            "doc": {"B": zlib.compress(doc.encode(), 6)},
+            str(RESPONSES_TABLE.ttl_attribute): {"N": str(int(expires_at))},
+        }
+        await self._call("put_item", TableName=self.table_name, Item=item)
+
+    async def get(self, response_id: str) -> str | None:
+        response = await self._call(
+            "get_item",
+            TableName=self.table_name,
+            Key={RESPONSES_TABLE.partition_key: {"S": response_id}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        if int(item[str(RESPONSES_TABLE.ttl_attribute)]["N"]) <= time.time():
+            return None
+        return zlib.decompress(item["doc"]["B"]).decode()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -121,3 +122,25 @@ class MemoryDebateBackend:
         self.calls += 1
         await asyncio.sleep(0)
         return dict(self._items.get(debate_id, {}))
+
+
+class MemoryResponseBackend:
+    """``ResponseBackend`` over a dict; expired documents are not found."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.calls = 0
+        self._items: dict[str, tuple[str, int]] = {}
+        self._clock = clock
+
+    async def put(self, response_id: str, doc: str, expires_at: int) -> None:
+        self.calls += 1
+        await asyncio.sleep(0)
+        self._items[response_id] = (doc, expires_at)
+
+    async def get(self, response_id: str) -> str | None:
+        self.calls += 1
+        await asyncio.sleep(0)
+        found = self._items.get(response_id)
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]

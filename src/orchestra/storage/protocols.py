@@ -120,3 +120,16 @@ class DebateBackend(Protocol):
     async def load(self, debate_id: str) -> dict[str, str]:
         """Every document of the debate by sort key, in one query (paginated if large)."""
         ...
+
+
+class ResponseBackend(Protocol):
+    """Stored OpenAI Responses answers (``previous_response_id``): one JSON document per
+    response id, kept until ``expires_at`` (epoch seconds); an expired one is not found."""
+
+    async def put(self, response_id: str, doc: str, expires_at: int) -> None:
+        """Store (or replace) the document."""
+        ...
+
+    async def get(self, response_id: str) -> str | None:
+        """The document, or None when it was never stored or has expired."""
+        ...

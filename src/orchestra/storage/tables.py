@@ -75,7 +75,22 @@ DEBATES_TABLE = TableSpec(
     env_var="ORCHESTRA_DEBATES_TABLE",
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE)
+#: pk = response id (``resp_...``): OpenAI Responses answers kept for ``previous_response_id``
+RESPONSES_TABLE = TableSpec(
+    key="responses",
+    partition_key="pk",
+    sort_key=None,
+    ttl_attribute="expires_at",
+    env_var="ORCHESTRA_RESPONSES_TABLE",
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    MODELS_TABLE,
+    BREAKERS_TABLE,
+    METRICS_TABLE,
+    DEBATES_TABLE,
+    RESPONSES_TABLE,
+)
 
 
 def create_tables(client: DynamoDBClient, names: Mapping[str, str]) -> None:
