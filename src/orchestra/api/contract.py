@@ -193,3 +193,15 @@ def _strategies() -> list[Json]:
             }
         },
     ]
+
+
+def embedding_request() -> Json:
+    """``POST /v1/embeddings``: text input only (a non-empty string, or 1-2048 of them)."""
+    from orchestra.schemas.embeddings import MAX_INPUTS, EmbeddingRequest
+
+    schema = EmbeddingRequest.model_json_schema()
+    text = {"type": "string", "minLength": 1}
+    schema["properties"]["input"] = {
+        "anyOf": [text, {"type": "array", "items": text, "minItems": 1, "maxItems": MAX_INPUTS}]
+    }
+    return schema

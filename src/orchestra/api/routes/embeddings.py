@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
+from orchestra.api import contract
 from orchestra.api.deps import Checked, checked_body, embed_of
 from orchestra.api.errors import validation_error
 from orchestra.embed.service import Embedded
@@ -64,7 +65,15 @@ def _first_input_error(errors: list[Any]) -> list[Any]:
     return [{"type": "value_error", "loc": ("input",), "msg": message}]
 
 
-@router.post("/v1/embeddings", response_model=EmbeddingResponse)
+_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": contract.embedding_request()}},
+    }
+}
+
+
+@router.post("/v1/embeddings", openapi_extra=_SCHEMA, response_model=EmbeddingResponse)
 async def create_embeddings(
     call: Annotated[Checked[EmbeddingRequest], checked_body(parse_embedding_request)],
 ) -> Response:
