@@ -89,8 +89,9 @@ def _acknowledge_api(stack: ServiceStack) -> None:
     _ack(
         http.api,
         "COG4",
-        "Clients authenticate with 'Authorization: Bearer <key>' exactly as the OpenAI SDK "
-        "sends it; a TOKEN authorizer checks the key (Cognito tokens would break every client).",
+        "Clients authenticate with their SDK's own key header (OpenAI's Bearer, Anthropic's "
+        "x-api-key, Gemini's x-goog-api-key), checked by Lambda authorizers (TOKEN and "
+        "REQUEST); Cognito tokens would break every client.",
     )
     _ack(
         http.api,

@@ -1,4 +1,4 @@
-"""authorizer: API Gateway's TOKEN authorizer for ``Authorization: Bearer <key>``.
+"""authorizer: API Gateway's Lambda authorizer (TOKEN: Bearer; REQUEST: any client's key).
 
 Wiring only: see ``orchestra.aws_lambda.functions.AuthorizerFunction`` and
 ``orchestra.aws_lambda.authorizer`` (the decision, the policy and the usage identifier).

@@ -1,13 +1,36 @@
-"""The REST API: routes to the functions, the Bearer-key authorizer, usage plans, logging.
+"""The REST API: routes to the functions, the client-key authorizers, usage plans, logging.
 
-The routes of the streaming functions (chat completions, models, health on ``generate``;
-multi-generate) use ``responseTransferMode: STREAM`` (Lambda's InvokeWithResponseStream) with
-an integration timeout of the stage's ``request_timeout_s``; the debate API stays buffered.
+The routes of the streaming functions (on ``generate``: chat completions, Anthropic
+Messages, Responses, Gemini generateContent/streamGenerateContent, embeddings, models,
+health; multi-generate) use ``responseTransferMode: STREAM`` (Lambda's
+InvokeWithResponseStream) with an integration timeout of the stage's ``request_timeout_s``:
+every route of a streaming function streams, whether its answer is a stream or not. The
+debate API stays buffered.
 
-Clients send ``Authorization: Bearer <key>`` (the OpenAI SDK does, unchanged). A TOKEN
-authorizer checks the key against the client-keys secret and returns it as the usage
-identifier (``apiKeySource: AUTHORIZER``), so each client key is throttled and given a quota
-by its usage plan. API Gateway's own errors answer in OpenAI's error shape.
+Keys, and the two authorizers (one Lambda, ``aws_lambda/authorizer.py``). OpenAI clients send
+``Authorization: Bearer <key>``; the Anthropic SDK sends ``x-api-key`` (Claude Code either
+that or a Bearer token); google-genai sends ``x-goog-api-key`` and Gemini REST ``?key=``. An
+authorizer's identity sources are all required ("all of"), so no one identity source admits
+"any of" these; hence, per route:
+
+- the OpenAI-format routes (``Route.any_key`` false) keep a TOKEN authorizer on the
+  ``Authorization`` header with a ``Bearer`` pattern, cached for ``authorizer_cache_s``: a
+  client's requests cost one authorizer call per key per cache period, and a request with no
+  Bearer key is refused by API Gateway without an invocation;
+- the Anthropic and Gemini routes (``any_key``) use a REQUEST authorizer with no identity
+  source, which API Gateway allows only uncached: every request on them invokes the
+  authorizer (a warm call adds a few ms to a request whose model answers in seconds, and
+  about one Lambda request charge per client request). Caching it would need one identity
+  source every client sends, which these clients do not share.
+
+Both return the key as the usage identifier (``apiKeySource: AUTHORIZER``), so each client key
+is throttled and given a quota by its usage plan whichever way it was sent.
+
+API Gateway's own errors (throttling, a missing or refused key, ``infra/gateway_responses.py``)
+answer in OpenAI's error shape on every path, Anthropic's and Gemini's included: gateway
+responses are set per API, not per path or method, so an Anthropic or Gemini client sees an
+OpenAI-shaped body (with the right status) for a refusal made before any Lambda runs. The
+errors the app itself raises are in each format's own shape.
 """
 
 from __future__ import annotations
@@ -34,10 +57,21 @@ class Route:
     path: str
     function: str
     public: bool = False
+    #: the key may come as ``x-api-key``, ``x-goog-api-key`` or ``?key=`` too (REQUEST
+    #: authorizer, uncached), not only as ``Authorization: Bearer`` (TOKEN authorizer, cached)
+    any_key: bool = False
 
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/chat/completions", "generate"),
+    Route("POST", "/v1/messages", "generate", any_key=True),
+    Route("POST", "/v1/messages/count_tokens", "generate", any_key=True),
+    Route("POST", "/v1/responses", "generate"),
+    Route("GET", "/v1/responses/{response_id}", "generate"),
+    Route("DELETE", "/v1/responses/{response_id}", "generate"),
+    # Gemini's "<model>:generateContent" / ":streamGenerateContent" is one path segment
+    Route("POST", "/v1beta/models/{model_action}", "generate", any_key=True),
+    Route("POST", "/v1/embeddings", "generate"),
     Route("GET", "/v1/models", "generate"),
     Route("GET", "/v1/models/{proxy+}", "generate"),
     Route("POST", "/v1/multi-generate", "multi_generate"),
@@ -97,14 +131,7 @@ class OrchestraApi(Construct):
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=self._stage_options(),
         )
-        self.authorizer = apigw.TokenAuthorizer(
-            self,
-            "BearerKey",
-            handler=authorizer,
-            identity_source=apigw.IdentitySource.header("Authorization"),
-            validation_regex=BEARER,
-            results_cache_ttl=Duration.seconds(config.authorizer_cache_s),
-        )
+        self.authorizer, self.any_key_authorizer = self._authorizers(authorizer)
         self.validator = self.api.add_request_validator(
             "Parameters", validate_request_parameters=True, validate_request_body=True
         )
@@ -114,6 +141,32 @@ class OrchestraApi(Construct):
         self.usage_plans = {plan.name: self._usage_plan(plan) for plan in config.usage_plans}
         self.web_acl = self._web_acl() if config.waf else None
         CfnOutput(self, "Endpoint", value=self.api.url, description="OpenAI base URL: <this>v1")
+
+    def _authorizers(
+        self, handler: lambda_.IFunction
+    ) -> tuple[apigw.TokenAuthorizer, apigw.RequestAuthorizer]:
+        """The cached Bearer one, and the uncached any-key one (see the module docstring)."""
+        bearer = apigw.TokenAuthorizer(
+            self,
+            "BearerKey",
+            handler=handler,
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            validation_regex=BEARER,
+            results_cache_ttl=Duration.seconds(self.config.authorizer_cache_s),
+        )
+        # no identity source ("any of" the four places a key may be), so no caching
+        any_key = apigw.RequestAuthorizer(
+            self,
+            "AnyClientKey",
+            handler=handler,
+            identity_sources=[],
+            results_cache_ttl=Duration.seconds(0),
+        )
+        # CDK writes IdentitySource "" for no source: leave the property out, as the API does
+        cfn = any_key.node.default_child
+        assert isinstance(cfn, apigw.CfnAuthorizer)
+        cfn.add_property_deletion_override("IdentitySource")
+        return bearer, any_key
 
     def _stage_options(self) -> apigw.StageOptions:
         return apigw.StageOptions(
@@ -148,7 +201,7 @@ class OrchestraApi(Construct):
     def _add_route(self, route: Route, target: lambda_.IFunction) -> None:
         integration = self._integration(route, target)
         secured = {
-            "authorizer": self.authorizer,
+            "authorizer": self.any_key_authorizer if route.any_key else self.authorizer,
             "authorization_type": apigw.AuthorizationType.CUSTOM,
             "api_key_required": True,
         }

@@ -145,3 +145,95 @@ def test_the_event_is_never_logged_even_when_powertools_is_told_to(
     logs = _logs(module)
     assert "allowed" in logs and "refused" in logs
     assert SAMPLE_KEY not in logs and _event("wrong_key")["authorizationToken"][7:] not in logs
+
+
+# REQUEST events: the Anthropic and Gemini routes, whose clients send the key in any of four
+# places (the event is API Gateway's REST v1 request shape, headers in the client's case)
+
+
+def _request_event(
+    headers: dict[str, str], path: str = "/v1/messages", query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = _event("request_x_api_key")
+    kept = {k: v for k, v in event["headers"].items() if k.lower() != "x-api-key"}
+    event["headers"] = {**kept, **headers}
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    event["path"] = event["resource"] = path
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in (query or {}).items()} or None
+    return event
+
+
+GEMINI = "/v1beta/models/gemini-2.0-flash:generateContent"
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "query"),
+    [
+        ({"X-Api-Key": SAMPLE_KEY}, "/v1/messages", None),  # the Anthropic SDK
+        ({"x-api-key": SAMPLE_KEY}, "/v1/messages/count_tokens", None),
+        ({"Authorization": f"Bearer {SAMPLE_KEY}"}, "/v1/messages", None),  # Claude Code
+        ({"authorization": f"bearer {SAMPLE_KEY}"}, "/v1/messages", None),
+        ({"x-goog-api-key": SAMPLE_KEY}, GEMINI, None),  # google-genai
+        ({"X-Goog-Api-Key": SAMPLE_KEY}, GEMINI, None),
+        ({}, GEMINI, {"key": SAMPLE_KEY}),  # Gemini REST
+    ],
+)
+def test_a_request_event_finds_the_key_where_its_client_sends_it(
+    secret: str, handler: Any, headers: dict[str, str], path: str, query: dict[str, str] | None
+) -> None:
+    # Given a REQUEST event with the key in one of the places its client puts it
+    event = _request_event(headers, path, query)
+    # When the authorizer runs, Then the client is allowed on the stage, metered by its key
+    answer = handler.handler(event, Context())
+    assert answer["principalId"] == "team-a"
+    assert answer["usageIdentifierKey"] == SAMPLE_KEY
+    statement = answer["policyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Allow"
+    assert statement["Resource"] == "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/dev/*/*"
+    assert SAMPLE_KEY not in _logs(handler)
+
+
+@pytest.mark.parametrize(
+    ("headers", "path", "query"),
+    [
+        ({}, "/v1/messages", None),  # no key anywhere
+        ({"x-api-key": "sk-orch-not-a-client-key-000000"}, "/v1/messages", None),
+        ({}, "/v1/messages", {"key": SAMPLE_KEY}),  # ?key= is Gemini's, under /v1beta/ only
+        # Authorization wins when present, as in the app: a non-Bearer one refuses
+        ({"Authorization": "Basic dXNlcjpwYXNz", "x-api-key": SAMPLE_KEY}, "/v1/messages", None),
+        ({"x-goog-api-key": ""}, GEMINI, None),
+    ],
+)
+def test_a_request_event_without_a_known_key_is_unauthorized(
+    secret: str, handler: Any, headers: dict[str, str], path: str, query: dict[str, str] | None
+) -> None:
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        handler.handler(_request_event(headers, path, query), Context())
+    assert SAMPLE_KEY not in _logs(handler)
+
+
+def test_the_token_and_request_paths_agree_with_the_app() -> None:
+    # Given the app's own reading of the same credentials (api/deps.py)
+    from starlette.requests import Request
+
+    from orchestra.api.deps import presented_credentials
+    from orchestra.aws_lambda.authorizer import bearer_token, presented_token
+
+    cases = [
+        ({"x-api-key": "k1"}, "/v1/messages", ""),
+        ({"x-goog-api-key": "k2"}, GEMINI, ""),
+        ({}, GEMINI, "key=k3"),
+        ({"authorization": "Bearer k4", "x-api-key": "other"}, "/v1/messages", ""),
+    ]
+    for headers, path, query in cases:
+        scope = {
+            "type": "http",
+            "path": path,
+            "query_string": query.encode(),
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+        }
+        app_view = bearer_token(presented_credentials(Request(scope)))
+        params = dict(p.split("=") for p in query.split("&")) if query else None
+        # When the authorizer reads the REQUEST event, Then it finds the same key
+        assert presented_token(_request_event(headers, path, params)) == app_view

@@ -1,4 +1,10 @@
-"""API Gateway TOKEN authorizer: ``Authorization: Bearer <key>`` against the client keys.
+"""API Gateway Lambda authorizer: the client's key against the client keys.
+
+Two event shapes (``infra/constructs/api.py`` says which routes get which): a TOKEN event
+(``authorizationToken`` is the ``Authorization`` header, ``Bearer <key>``), and a REQUEST
+event, whose key is found as the app finds it (``api/deps.py: presented_credentials``):
+``Authorization: Bearer``, else ``x-api-key`` (the Anthropic SDK), else ``x-goog-api-key``
+(google-genai), else ``?key=`` under ``/v1beta/`` (Gemini REST); header names in any case.
 
 The client's key is also the value of its API Gateway API key (``orchestra keys create``
 makes both), so the answer's ``usageIdentifierKey`` lets the usage plan throttle and quota
@@ -57,6 +63,36 @@ def bearer_token(header: Any) -> str | None:
     return token
 
 
+def _header(headers: Any, name: str) -> str | None:
+    """A header's value, its name in any case (REQUEST events keep the client's case)."""
+    if not isinstance(headers, dict):
+        return None
+    found = [v for k, v in headers.items() if isinstance(k, str) and k.lower() == name]
+    return found[0] if found and isinstance(found[0], str) else None
+
+
+def request_token(event: Mapping[str, Any]) -> str | None:
+    """The key of a REQUEST event, in the app's order (see the module docstring)."""
+    headers = event.get("headers")
+    authorization = _header(headers, "authorization")
+    if authorization is not None:
+        return bearer_token(authorization)
+    key = _header(headers, "x-api-key") or _header(headers, "x-goog-api-key")
+    path = event.get("path")
+    query = event.get("queryStringParameters")
+    if key is None and isinstance(path, str) and path.startswith("/v1beta/"):
+        key = query.get("key") if isinstance(query, dict) else None
+    key = key.strip() if isinstance(key, str) else None
+    return key if key and " " not in key else None
+
+
+def presented_token(event: Mapping[str, Any]) -> str | None:
+    """The key of a TOKEN or a REQUEST event, else None."""
+    if event.get("type") == "REQUEST":
+        return request_token(event)
+    return bearer_token(event.get("authorizationToken"))
+
+
 def stage_resource(method_arn: Any) -> str | None:
     """Every method of the stage the request came to (the decision is cached per token)."""
     match = METHOD_ARN.match(method_arn) if isinstance(method_arn, str) else None
@@ -79,16 +115,16 @@ def find_client(token: str, clients: Mapping[str, str]) -> str | None:
 
 
 def authorize(event: Any, clients: Mapping[str, str]) -> dict[str, Any]:
-    """The authorizer's answer for a TOKEN event, or :class:`Refused`."""
+    """The authorizer's answer for a TOKEN or REQUEST event, or :class:`Refused`."""
     event = event if isinstance(event, dict) else {}
     resource = stage_resource(event.get("methodArn"))
-    token = bearer_token(event.get("authorizationToken"))
+    token = presented_token(event)
     if resource is None:
         log.warning("authorizer event without a usable methodArn: refused")
         raise Refused
     client = find_client(token, clients) if token else None
     if client is None:
-        log.info("refused: %s", "unknown key" if token else "no Bearer key")
+        log.info("refused: %s", "unknown key" if token else "no key")
         raise Refused
     log.info("allowed", extra={"client": client})
     return {

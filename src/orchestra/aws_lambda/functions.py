@@ -121,7 +121,8 @@ def _unreadable(exc: Exception) -> dict[str, str]:
 
 
 class AuthorizerFunction:
-    """The TOKEN authorizer: client keys from their secret (cached), then ``authorize``.
+    """The Lambda authorizer (TOKEN and REQUEST events): client keys from their secret
+    (cached), then ``authorize``.
 
     A secret that cannot be read (unset, missing, denied, not a JSON object) raises
     ``KeysUnavailable`` ("client keys unavailable"), so API Gateway answers 500, rendered by

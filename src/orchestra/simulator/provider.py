@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from orchestra.errors import Overloaded, ProviderTimeout, RateLimited, ServerError
 from orchestra.providers.base import CallOptions, ProviderConfig
+from orchestra.providers.chunks import ChunkFactory
 from orchestra.schemas.chat import (
     AssistantMessage,
     ChatChunk,
@@ -17,12 +18,12 @@ from orchestra.schemas.chat import (
     Choice,
     ChunkChoice,
     Delta,
-    Usage,
-    new_completion_id,
+    ToolCallDelta,
 )
 from orchestra.simulator.engine import SimulatorEngine
 from orchestra.simulator.models import SIMULATED_MODELS, SimulatedModel
-from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
+from orchestra.simulator.turn import Turn, TurnPlanner
+from orchestra.tokens import estimate_prompt_tokens
 
 
 class SimulatorProvider:
@@ -34,6 +35,7 @@ class SimulatorProvider:
         self.engine = engine or SimulatorEngine(int(opts.get("seed", 7)))
         self.latency_scale = float(opts.get("latency_scale", 1.0))
         self.failure_rate = float(opts.get("failure_rate", 0.0))
+        self.turns = TurnPlanner(self.engine)
         self._calls = 0
 
     async def _maybe_fail(self, model: str) -> None:
@@ -64,38 +66,76 @@ class SimulatorProvider:
         if seconds > 0:
             await asyncio.sleep(seconds)
 
-    def _usage(self, request: ChatRequest, text: str) -> Usage:
-        return Usage.of(estimate_prompt_tokens(request), estimate_text_tokens(text))
-
     async def complete(
         self, request: ChatRequest, model: str, options: CallOptions
     ) -> ChatResponse:
         await self._maybe_fail(model)
-        text = self.engine.answer(model, request)
+        turn = self.turns.plan(model, request)
         spec = self._spec(model)
-        usage = self._usage(request, text)
+        usage = turn.usage(estimate_prompt_tokens(request))
         total_ms = spec.ttft_ms + usage.completion_tokens / spec.tokens_per_s * 1000
         await self._sleep(total_ms, options, model)
+        message = AssistantMessage(
+            content=turn.text,
+            tool_calls=turn.tool_calls or None,
+            reasoning_content=turn.reasoning,
+            thinking_blocks=turn.thinking_blocks(),
+        )
         return ChatResponse(
             model=model,
-            choices=[Choice(message=AssistantMessage(content=text), finish_reason="stop")],
+            choices=[Choice(message=message, finish_reason=turn.finish_reason)],
             usage=usage,
         )
 
     async def stream(
         self, request: ChatRequest, model: str, options: CallOptions
     ) -> AsyncIterator[ChatChunk]:
+        """The role chunk, reasoning pieces and its signature, text pieces or the tool call
+        (id and name, then its arguments in pieces), the finish chunk, the usage chunk."""
         await self._maybe_fail(model)
-        text = self.engine.answer(model, request)
+        turn = self.turns.plan(model, request)
         spec = self._spec(model)
         await self._sleep(spec.ttft_ms, options, model)
-        cid = new_completion_id()
-        yield ChatChunk(id=cid, model=model, choices=[ChunkChoice(delta=Delta(role="assistant"))])
-        pieces = re.findall(r"\S+\s*", text)
-        for piece in pieces:
+        chunks = ChunkFactory(model)
+        yield chunks.role()
+        for delta in _deltas(turn):
             await self._sleep(1000 / spec.tokens_per_s, options, model)
-            yield ChatChunk(id=cid, model=model, choices=[ChunkChoice(delta=Delta(content=piece))])
-        yield ChatChunk(
-            id=cid, model=model, choices=[ChunkChoice(delta=Delta(), finish_reason="stop")]
+            yield _chunk(chunks, delta)
+        yield chunks.finish(turn.finish_reason)
+        usage = turn.usage(estimate_prompt_tokens(request))
+        yield ChatChunk(id=chunks.id, created=chunks.created, model=model, usage=usage)
+
+
+def _pieces(text: str) -> list[str]:
+    """Word-sized pieces that join back to ``text``."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def _deltas(turn: Turn) -> Iterator[Delta]:
+    if turn.reasoning is not None:
+        yield from (Delta(reasoning_content=p) for p in _pieces(turn.reasoning))
+        yield Delta(reasoning_signature=turn.signature)
+    for index, call in enumerate(turn.tool_calls):
+        first = ToolCallDelta(
+            index=index,
+            id=call.id,
+            type="function",
+            function={"name": call.function.name, "arguments": ""},
         )
-        yield ChatChunk(id=cid, model=model, choices=[], usage=self._usage(request, text))
+        yield Delta(tool_calls=[first])
+        args = call.function.arguments
+        step = max(len(args) // 3, 1)
+        for start in range(0, len(args), step):
+            piece = {"arguments": args[start : start + step]}
+            yield Delta(tool_calls=[ToolCallDelta(index=index, function=piece)])
+    if turn.text:
+        yield from (Delta(content=p) for p in _pieces(turn.text))
+
+
+def _chunk(chunks: ChunkFactory, delta: Delta) -> ChatChunk:
+    return ChatChunk(
+        id=chunks.id,
+        created=chunks.created,
+        model=chunks.model,
+        choices=[ChunkChoice(delta=delta)],
+    )
