@@ -1,0 +1,437 @@
+"""Gemini generateContent in: requests parsed into the chat request, answers rendered back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orchestra.errors import InvalidRequest
+from orchestra.formats.gemini import (
+    count_tokens,
+    include_thoughts,
+    render_response,
+    split_action,
+    to_chat_request,
+)
+from orchestra.providers.gemini import parse_response
+from orchestra.schemas.chat import ChatResponse, NativeBody
+
+PNG = "iVBORw0KGgo="
+
+
+def _parse(body: dict[str, Any], model: str = "gemini-2.5-pro", stream: bool = False):
+    return to_chat_request(body, model, stream=stream)
+
+
+def _user(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "user", "parts": list(parts)}
+
+
+def _refused(body: dict[str, Any]) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as info:
+        _parse(body)
+    assert info.value.status == 400
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("segment", "expected"),
+    [
+        ("gemini-2.5-pro:generateContent", ("gemini-2.5-pro", "generateContent")),
+        ("auto:budget:streamGenerateContent", ("auto:budget", "streamGenerateContent")),
+        ("auto:countTokens", ("auto", "countTokens")),
+    ],
+)
+def test_the_method_follows_the_last_colon(segment, expected):
+    assert split_action(segment) == expected
+
+
+def test_a_path_without_a_method_is_not_found():
+    with pytest.raises(InvalidRequest) as info:
+        split_action("gemini-2.5-pro")
+    assert info.value.status == 404
+
+
+def test_system_instruction_text_and_the_native_body():
+    # Given a system instruction and a user turn with two text parts
+    body = {
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+        "contents": [_user({"text": "Hello "}, {"text": "there"})],
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+    }
+    # When it is parsed
+    request = _parse(body, stream=True)
+    # Then the system message comes first and the body is kept for a Gemini upstream
+    assert [m.role for m in request.messages] == ["system", "user"]
+    assert request.messages[0].content == "Be brief."
+    assert request.messages[1].text() == "Hello there"
+    assert request.stream and request.wants_usage_in_stream()
+    assert request.native == NativeBody(format="gemini", body=body)
+    assert request.model == "gemini-2.5-pro"
+
+
+def test_inline_and_file_data_become_image_and_file_parts():
+    request = _parse(
+        {
+            "contents": [
+                _user(
+                    {"text": "Compare"},
+                    {"inlineData": {"mimeType": "image/png", "data": PNG}},
+                    {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}},
+                    {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/a.jpg"}},
+                    {"fileData": {"fileUri": "https://x.test/doc.pdf"}},
+                    {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}},
+                )
+            ]
+        }
+    )
+    parts = request.messages[0].content
+    assert isinstance(parts, list)
+    assert parts[1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+    assert parts[2] == {
+        "type": "file",
+        "file": {"file_data": "data:application/pdf;base64,JVBERi0="},
+    }
+    assert parts[3] == {"type": "image_url", "image_url": {"url": "https://x.test/a.jpg"}}
+    assert parts[4] == {"type": "file", "file": {"file_url": "https://x.test/doc.pdf"}}
+    assert parts[5] == {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+
+
+def test_a_function_call_round_trip_keeps_ids_and_the_thought_signature():
+    # Given a model turn with two calls (one signed, none with ids) and their responses
+    body = {
+        "contents": [
+            _user({"text": "Weather in Paris and Rome?"}),
+            {
+                "role": "model",
+                "parts": [
+                    {"text": "Let me think", "thought": True},
+                    {
+                        "functionCall": {"name": "weather", "args": {"city": "Paris"}},
+                        "thoughtSignature": "c2ln",
+                    },
+                    {"functionCall": {"name": "weather", "args": {"city": "Rome"}}},
+                ],
+            },
+            _user(
+                {"functionResponse": {"name": "weather", "response": {"temp": 21}}},
+                {"functionResponse": {"name": "weather", "response": {"error": "down"}}},
+            ),
+        ]
+    }
+    # When it is parsed
+    messages = _parse(body).messages
+    # Then the calls are assistant tool calls and the responses answer them in order
+    assistant, first, second = messages[1], messages[2], messages[3]
+    assert assistant.reasoning_content == "Let me think" and assistant.content is None
+    calls = assistant.tool_calls or []
+    assert [json.loads(c.function.arguments) for c in calls] == [
+        {"city": "Paris"},
+        {"city": "Rome"},
+    ]
+    assert (calls[0].model_extra or {})["thought_signature"] == "c2ln"
+    assert [first.tool_call_id, second.tool_call_id] == [calls[0].id, calls[1].id]
+    assert json.loads(first.text()) == {"temp": 21}
+    assert getattr(second, "is_error", False) is True
+    # And the ids are the same every time the history is sent
+    assert [c.id for c in _parse(body).messages[1].tool_calls or []] == [c.id for c in calls]
+
+
+def test_explicit_function_call_ids_are_kept():
+    messages = _parse(
+        {
+            "contents": [
+                _user({"text": "go"}),
+                {"role": "model", "parts": [{"functionCall": {"name": "f", "id": "abc"}}]},
+                _user({"functionResponse": {"name": "f", "id": "abc", "response": {}}}),
+            ]
+        }
+    ).messages
+    assert (messages[1].tool_calls or [])[0].id == "abc" and messages[2].tool_call_id == "abc"
+
+
+def test_tools_tool_config_and_gemini_schemas():
+    request = _parse(
+        {
+            "contents": [_user({"text": "hi"})],
+            "tools": [
+                {
+                    "functionDeclarations": [
+                        {
+                            "name": "weather",
+                            "description": "Weather now",
+                            "parameters": {
+                                "type": "OBJECT",
+                                "properties": {
+                                    "city": {"type": "STRING", "nullable": True},
+                                    "days": {
+                                        "type": "ARRAY",
+                                        "items": {"type": "INTEGER"},
+                                        "maxItems": "3",
+                                    },
+                                },
+                                "required": ["city"],
+                                "propertyOrdering": ["city", "days"],
+                            },
+                        },
+                        {"name": "time", "parametersJsonSchema": {"type": "object"}},
+                    ]
+                }
+            ],
+            "toolConfig": {
+                "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["weather"]}
+            },
+        }
+    )
+    tools = request.tools or []
+    assert tools[0]["function"]["parameters"] == {
+        "type": "object",
+        "properties": {
+            "city": {"type": ["string", "null"]},
+            "days": {"type": "array", "items": {"type": "integer"}, "maxItems": 3},
+        },
+        "required": ["city"],
+    }
+    assert tools[1]["function"] == {"name": "time", "parameters": {"type": "object"}}
+    assert request.tool_choice == {"type": "function", "function": {"name": "weather"}}
+
+
+@pytest.mark.parametrize(
+    ("mode", "choice"), [("AUTO", "auto"), ("ANY", "required"), ("NONE", "none")]
+)
+def test_function_calling_modes(mode, choice):
+    request = _parse(
+        {
+            "contents": [_user({"text": "hi"})],
+            "tools": [{"functionDeclarations": [{"name": "f"}]}],
+            "toolConfig": {"functionCallingConfig": {"mode": mode}},
+        }
+    )
+    assert request.tool_choice == choice
+
+
+def test_generation_config_maps_to_chat_parameters():
+    request = _parse(
+        {
+            "contents": [_user({"text": "hi"})],
+            "generationConfig": {
+                "temperature": 0.2,
+                "topP": 0.9,
+                "topK": 40,
+                "maxOutputTokens": 256,
+                "stopSequences": ["END"],
+                "candidateCount": 1,
+                "seed": 7,
+                "presencePenalty": 0.1,
+                "frequencyPenalty": 0.3,
+                "responseMimeType": "application/json",
+                "responseSchema": {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}},
+                "thinkingConfig": {"thinkingBudget": 2048, "includeThoughts": True},
+            },
+        }
+    )
+    assert (request.temperature, request.top_p, request.top_k) == (0.2, 0.9, 40)
+    assert (request.max_tokens, request.stop, request.seed) == (256, ["END"], 7)
+    assert (request.presence_penalty, request.frequency_penalty) == (0.1, 0.3)
+    assert request.response_format == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "response",
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}},
+        },
+    }
+    assert request.thinking == {"type": "enabled", "budget_tokens": 2048}
+    assert include_thoughts(request)
+
+
+def test_json_without_a_schema_and_thinking_off():
+    request = _parse(
+        {
+            "contents": [_user({"text": "hi"})],
+            "generationConfig": {
+                "responseMimeType": "application/json",
+                "thinkingConfig": {"thinkingBudget": 0},
+            },
+        }
+    )
+    assert request.response_format == {"type": "json_object"}
+    assert request.thinking == {"type": "disabled"} and not include_thoughts(request)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"contents": []}, "contents"),
+        (
+            {"contents": [_user({"inlineData": {"data": PNG}})]},
+            "contents[0].parts[0].inlineData.mimeType",
+        ),
+        (
+            {
+                "contents": [
+                    _user({"text": "a"}, {"inlineData": {"mimeType": "video/mp4", "data": "x"}})
+                ]
+            },
+            "contents[0].parts[1].inlineData.mimeType",
+        ),
+        ({"contents": [{"role": "robot", "parts": [{"text": "x"}]}]}, "contents[0].role"),
+        ({"contents": [_user({"text": 3})]}, "contents[0].parts[0].text"),
+        (
+            {"contents": [_user({"functionResponse": {"name": "f", "response": {}}})]},
+            "contents[0].parts[0].functionResponse.name",
+        ),
+        (
+            {
+                "contents": [
+                    _user({"fileData": {"fileUri": "gs://b/a.png", "mimeType": "image/png"}})
+                ]
+            },
+            "contents[0].parts[0].fileData.fileUri",
+        ),
+        (
+            {"contents": [_user({"text": "x"})], "tools": [{"googleSearch": {}}]},
+            "tools[0].googleSearch",
+        ),
+        (
+            {
+                "contents": [_user({"text": "x"})],
+                "tools": [{"functionDeclarations": []}, {"codeExecution": {}}],
+            },
+            "tools[1].codeExecution",
+        ),
+        (
+            {"contents": [_user({"text": "x"})], "generationConfig": {"candidateCount": 2}},
+            "generationConfig.candidateCount",
+        ),
+        (
+            {"contents": [_user({"text": "x"})], "generationConfig": {"temperature": 9}},
+            "generationConfig.temperature",
+        ),
+        (
+            {"contents": [_user({"text": "x"})], "generationConfig": {"topP": "high"}},
+            "generationConfig.topP",
+        ),
+        (
+            {"contents": [_user({"text": "x"})], "generationConfig": {"temprature": 1}},
+            "generationConfig.temprature",
+        ),
+        (
+            {"contents": [_user({"text": "x"})], "cachedContent": "cachedContents/abc"},
+            "cachedContent",
+        ),
+        ({"contents": [_user({"text": "x"})], "surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field_in_gemini_terms(body, field):
+    error = _refused(body)
+    assert error.param == field and field in error.message
+
+
+def test_count_tokens_estimates_without_calling_anyone():
+    counted = count_tokens({"contents": [_user({"text": "hello " * 50})]}, "auto")
+    assert counted["totalTokens"] > 50
+
+
+# --- rendering -------------------------------------------------------------------------
+
+
+def test_a_recorded_gemini_answer_round_trips_through_the_adapter(recorded):
+    # Given Gemini's recorded answer read by the outbound adapter (native body dropped)
+    raw = recorded.json("gemini/generate_content.json")
+    response = parse_response(raw, "gemini-2.5-flash")
+    # When it is rendered for a Gemini client
+    body = render_response(response, "google/gemini-2.5-flash", thoughts=False)
+    # Then the answer, finish and counts read as Gemini's own
+    candidate = body["candidates"][0]
+    assert candidate["content"] == {
+        "role": "model",
+        "parts": [{"text": raw["candidates"][0]["content"]["parts"][0]["text"]}],
+    }
+    assert candidate["finishReason"] == "STOP"
+    usage = body["usageMetadata"]
+    assert usage["promptTokenCount"] == 9 and usage["totalTokenCount"] == 52
+    assert usage["candidatesTokenCount"] + usage.get("thoughtsTokenCount", 0) == 43
+    assert body["modelVersion"] == "google/gemini-2.5-flash"
+
+
+def test_recorded_function_calls_are_rendered_as_function_call_parts(recorded):
+    raw = recorded.json("gemini/generate_content_function_calls.json")
+    body = render_response(parse_response(raw, "gemini-3-flash-preview"), "g/3", thoughts=False)
+    parts = body["candidates"][0]["content"]["parts"]
+    assert [p["functionCall"]["name"] for p in parts] == ["generate_topic"] * 3
+    assert all(p["functionCall"]["args"] == {} for p in parts)
+
+
+def test_a_native_gemini_answer_passes_through_with_the_routed_model(recorded):
+    raw = recorded.json("gemini/generate_content_function_calls.json")
+    response = parse_response(raw, "m").with_native(NativeBody(format="gemini", body=raw))
+    body = render_response(response, "google/gemini-3-flash", thoughts=False)
+    assert body == {**raw, "modelVersion": "google/gemini-3-flash"}
+
+
+def test_an_openai_answer_renders_thoughts_calls_and_gemini_usage(recorded):
+    # Given an OpenAI-shaped answer with reasoning, a tool call and reasoning tokens
+    response = ChatResponse.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "model": "m",
+            "choices": [
+                {
+                    "message": {
+                        "content": "Checking.",
+                        "reasoning_content": "The user wants weather.",
+                        "tool_calls": [
+                            {
+                                "id": "call_1",
+                                "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+                                "thought_signature": "c2ln",
+                            }
+                        ],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 30,
+                "total_tokens": 40,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {"reasoning_tokens": 20},
+            },
+        }
+    )
+    # When it is rendered with thoughts asked for
+    body = render_response(response, "openai/gpt-5", thoughts=True)
+    # Then thoughts, text and the call are parts, and candidates exclude the thoughts
+    assert body["candidates"][0]["content"]["parts"] == [
+        {"text": "The user wants weather.", "thought": True},
+        {"text": "Checking."},
+        {
+            "functionCall": {"name": "weather", "args": {"city": "Paris"}, "id": "call_1"},
+            "thoughtSignature": "c2ln",
+        },
+    ]
+    assert body["candidates"][0]["finishReason"] == "STOP"
+    assert body["usageMetadata"] == {
+        "promptTokenCount": 10,
+        "candidatesTokenCount": 10,
+        "totalTokenCount": 40,
+        "cachedContentTokenCount": 4,
+        "thoughtsTokenCount": 20,
+    }
+    assert body["responseId"] == "chatcmpl-1"
+    # And without includeThoughts no thought part is sent
+    plain = render_response(response, "openai/gpt-5", thoughts=False)
+    assert not any(p.get("thought") for p in plain["candidates"][0]["content"]["parts"])
+
+
+@pytest.mark.parametrize(
+    ("reason", "gemini"), [("length", "MAX_TOKENS"), ("content_filter", "SAFETY"), ("stop", "STOP")]
+)
+def test_finish_reasons(reason, gemini):
+    response = ChatResponse.model_validate(
+        {"model": "m", "choices": [{"message": {"content": "x"}, "finish_reason": reason}]}
+    )
+    assert render_response(response, "m", thoughts=False)["candidates"][0]["finishReason"] == gemini
