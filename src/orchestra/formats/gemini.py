@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from orchestra.errors import InvalidRequest
 from orchestra.formats.gemini_contents import as_list, as_object, refuse, system_text, to_messages
+from orchestra.formats.gemini_keys import camel_keys
 from orchestra.formats.gemini_tools import json_schema, to_tool_choice, to_tools
 from orchestra.schemas.chat import ChatMessage, ChatRequest, ChatResponse, NativeBody, Usage
 
@@ -50,6 +51,8 @@ FIELD_NAMES = {
     "model": "model",
     "tools": "tools",
 }
+#: the methods served after ``models/<model>:``
+METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 FINISH_REASONS = {"length": "MAX_TOKENS", "content_filter": "SAFETY"}
 
 #: Google's canonical status names, by HTTP status
@@ -105,6 +108,14 @@ def error_body(
 # --- request -------------------------------------------------------------------------
 
 
+def serves(path: str) -> bool:
+    """Whether ``path`` is Gemini's: anything under ``/v1beta/``, and the ``/v1`` methods
+    (google-genai's default API version) ``/v1/models/<model>:<method>``."""
+    if path.startswith("/v1beta/"):
+        return True
+    return path.startswith("/v1/models/") and path.rpartition(":")[2] in METHODS
+
+
 def split_action(model_action: str) -> tuple[str, str]:
     """``auto:budget:generateContent`` -> (``auto:budget``, ``generateContent``)."""
     model, sep, method = model_action.rpartition(":")
@@ -118,7 +129,9 @@ def split_action(model_action: str) -> tuple[str, str]:
 
 
 def to_chat_request(body: dict[str, Any], model: str, *, stream: bool) -> ChatRequest:
-    """A ``GenerateContentRequest`` as the internal chat request, the body kept as native."""
+    """A ``GenerateContentRequest`` as the internal chat request, the body kept as native
+    (as sent; what is read is its camelCase spelling)."""
+    native, body = body, camel_keys(body)
     _refuse_unknown(body)
     messages = to_messages(body.get("contents"))
     if "systemInstruction" in body:
@@ -136,7 +149,7 @@ def to_chat_request(body: dict[str, Any], model: str, *, stream: bool) -> ChatRe
         request = ChatRequest.model_validate(fields)
     except ValidationError as exc:
         raise _named(exc) from exc
-    return request.with_native(NativeBody(format=FORMAT, body=body))
+    return request.with_native(NativeBody(format=FORMAT, body=native))
 
 
 def _refuse_unknown(body: dict[str, Any]) -> None:
@@ -227,7 +240,7 @@ def _named(exc: ValidationError) -> InvalidRequest:
 def include_thoughts(request: ChatRequest) -> bool:
     """Whether the client asked for thought parts (``thinkingConfig.includeThoughts``)."""
     body = request.native.body if request.native is not None else {}
-    config = body.get("generationConfig") or {}
+    config = camel_keys(body.get("generationConfig") or body.get("generation_config") or {})
     return bool((config.get("thinkingConfig") or {}).get("includeThoughts"))
 
 
@@ -308,6 +321,7 @@ def count_tokens(body: dict[str, Any], model: str) -> dict[str, Any]:
     """``countTokens``: an estimate (``orchestra.tokens``), no upstream call."""
     from orchestra.tokens import estimate_prompt_tokens
 
+    body = camel_keys(body)
     inner = body.get("generateContentRequest")
     request_body = inner if isinstance(inner, dict) else {"contents": body.get("contents")}
     request = to_chat_request(request_body, model, stream=False)

@@ -99,6 +99,22 @@ def test_inline_and_file_data_become_image_and_file_parts():
     assert parts[5] == {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
 
 
+def test_snake_case_field_names_are_read_too_and_the_native_body_kept_as_sent():
+    # Given google-genai's own spelling of an image part, and snake_case config
+    body = {
+        "contents": [_user({"inline_data": {"mime_type": "image/png", "data": PNG}})],
+        "generation_config": {"max_output_tokens": 9},
+        "tools": [{"function_declarations": [{"name": "f", "parameters_json_schema": {"a_b": 1}}]}],
+    }
+    request = _parse(body)
+    assert request.messages[0].content == [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
+    ]
+    assert request.max_tokens == 9
+    assert (request.tools or [])[0]["function"]["parameters"] == {"a_b": 1}
+    assert request.native is not None and request.native.body == body
+
+
 def test_a_function_call_round_trip_keeps_ids_and_the_thought_signature():
     # Given a model turn with two calls (one signed, none with ids) and their responses
     body = {

@@ -1,6 +1,7 @@
 """Gemini: ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent``
 (``?alt=sse``: server-sent events; without: one JSON array sent as it grows) and
-``:countTokens``, as google-genai and Gemini REST clients send them.
+``:countTokens``, as google-genai and Gemini REST clients send them; the same under ``/v1``
+(google-genai's default API version).
 
 The model and the method share one path segment (``auto:budget:generateContent``): the
 method is what follows the last ``:``. The key comes as ``x-goog-api-key`` or ``?key=``
@@ -29,16 +30,17 @@ from orchestra.redaction import Redactor
 
 router = APIRouter()
 
-METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+_STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+}
+
 QUERY = ("key", "alt")
 #: the JSON array's keep-alive: whitespace between values, which every JSON parser skips
 ARRAY_KEEPALIVE = b"\n"
 
 
-@router.post(
-    "/v1beta/models/{model_action}",
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
-)
+@router.post("/v1/models/{model_action:path}", responses=_STREAMED)
+@router.post("/v1beta/models/{model_action:path}", responses=_STREAMED)
 async def models_action(
     model_action: str,
     request: Request,
@@ -46,10 +48,10 @@ async def models_action(
 ) -> Response:
     model, method = gemini.split_action(model_action)
     alt = _query(request)
-    if method not in METHODS:
+    if method not in gemini.METHODS:
         raise InvalidRequest(
             f"Method '{method}' is not found for 'models/{model}' (expected one of "
-            f"{', '.join(METHODS)})",
+            f"{', '.join(gemini.METHODS)})",
             status=404,
             code="not_found",
         )
