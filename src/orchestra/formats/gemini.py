@@ -109,23 +109,11 @@ def error_body(
 
 
 def serves(path: str) -> bool:
-    """Whether ``path`` is Gemini's: anything under ``/v1beta/``, and the ``/v1`` methods
+    """Whether ``path`` is Gemini's: anything under ``/v1beta/``, and under ``/v1``
     (google-genai's default API version) ``/v1/models/<model>:<method>``."""
     if path.startswith("/v1beta/"):
         return True
-    return path.startswith("/v1/models/") and path.rpartition(":")[2] in METHODS
-
-
-def split_action(model_action: str) -> tuple[str, str]:
-    """``auto:budget:generateContent`` -> (``auto:budget``, ``generateContent``)."""
-    model, sep, method = model_action.rpartition(":")
-    if not sep or not model:
-        raise InvalidRequest(
-            f"Expected 'models/<model>:<method>', got 'models/{model_action}'",
-            status=404,
-            code="not_found",
-        )
-    return model, method
+    return path.startswith("/v1/models/") and ":" in path
 
 
 def to_chat_request(body: dict[str, Any], model: str, *, stream: bool) -> ChatRequest:

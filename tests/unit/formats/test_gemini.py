@@ -12,7 +12,7 @@ from orchestra.formats.gemini import (
     count_tokens,
     include_thoughts,
     render_response,
-    split_action,
+    serves,
     to_chat_request,
 )
 from orchestra.providers.gemini import parse_response
@@ -37,21 +37,17 @@ def _refused(body: dict[str, Any]) -> InvalidRequest:
 
 
 @pytest.mark.parametrize(
-    ("segment", "expected"),
+    ("path", "gemini"),
     [
-        ("gemini-2.5-pro:generateContent", ("gemini-2.5-pro", "generateContent")),
-        ("auto:budget:streamGenerateContent", ("auto:budget", "streamGenerateContent")),
-        ("auto:countTokens", ("auto", "countTokens")),
+        ("/v1beta/models/auto:budget:generateContent", True),
+        ("/v1beta/anything", True),
+        ("/v1/models/alpha/m1:streamGenerateContent", True),
+        ("/v1/models/rankings", False),
+        ("/v1/chat/completions", False),
     ],
 )
-def test_the_method_follows_the_last_colon(segment, expected):
-    assert split_action(segment) == expected
-
-
-def test_a_path_without_a_method_is_not_found():
-    with pytest.raises(InvalidRequest) as info:
-        split_action("gemini-2.5-pro")
-    assert info.value.status == 404
+def test_which_paths_answer_in_googles_shape(path, gemini):
+    assert serves(path) is gemini
 
 
 def test_system_instruction_text_and_the_native_body():

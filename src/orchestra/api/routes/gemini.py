@@ -30,23 +30,21 @@ from orchestra.redaction import Redactor
 
 router = APIRouter()
 
-_STREAMED: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
-}
-
 QUERY = ("key", "alt")
 #: the JSON array's keep-alive: whitespace between values, which every JSON parser skips
 ARRAY_KEEPALIVE = b"\n"
 
 
-@router.post("/v1/models/{model_action:path}", responses=_STREAMED)
-@router.post("/v1beta/models/{model_action:path}", responses=_STREAMED)
+# Not in /openapi.json: that document is the OpenAI-compatible contract (errors in OpenAI's
+# shape); these routes follow Google's. ``{model:path}``: routed ids hold '/' (``alpha/m1``).
+@router.post("/v1beta/models/{model:path}:{method}", include_in_schema=False)
+@router.post("/v1/models/{model:path}:{method}", include_in_schema=False)
 async def models_action(
-    model_action: str,
+    model: str,
+    method: str,
     request: Request,
     call: Annotated[Checked[dict[str, Any]], checked_body(json_object)],
 ) -> Response:
-    model, method = gemini.split_action(model_action)
     alt = _query(request)
     if method not in gemini.METHODS:
         raise InvalidRequest(
