@@ -83,7 +83,7 @@ def presented_credentials(request: Request) -> str | None:
     if authorization is not None:
         return authorization
     key = headers.get("x-api-key") or headers.get("x-goog-api-key")
-    if key is None and request.url.path.startswith("/v1beta/"):
+    if key is None and request.url.path.startswith(("/v1beta/", "/v1/models/")):
         key = request.query_params.get("key")
     return None if key is None else "Bearer " + key
 

@@ -1,7 +1,7 @@
 """The one place errors become HTTP: the client's error shape, a fitting status, no internals.
 
 The shape follows the path's inbound format (:func:`shape_for`): OpenAI's everywhere,
-Anthropic's under ``/v1/messages``, Google's under ``/v1beta/``; the status may change with
+Anthropic's under ``/v1/messages``, Google's under ``/v1beta/`` (and ``/v1/models/<model>:<method>``); the status may change with
 it (Anthropic says 529 for overloaded).
 """
 
@@ -56,10 +56,12 @@ def shape_for(path: str) -> ErrorShape:
         from orchestra.formats.anthropic import error_body
 
         return error_body
-    if path.startswith("/v1beta/"):
+    if path.startswith(("/v1beta/", "/v1/models/")):
         from orchestra.formats.gemini import error_body as gemini_body
+        from orchestra.formats.gemini import serves
 
-        return gemini_body
+        if serves(path):
+            return gemini_body
     return openai_shape
 
 
