@@ -37,8 +37,10 @@ def comment(text: str) -> bytes:
     return b": " + text.replace("\n", " ").encode() + b"\n\n"
 
 
-async def with_keepalive(chunks: AsyncIterator[bytes], every_s: float) -> AsyncGenerator[bytes]:
-    """``chunks`` as they come, plus :data:`KEEPALIVE` after each ``every_s`` of silence;
+async def with_keepalive(
+    chunks: AsyncIterator[bytes], every_s: float, keepalive: bytes = KEEPALIVE
+) -> AsyncGenerator[bytes]:
+    """``chunks`` as they come, plus ``keepalive`` after each ``every_s`` of silence;
     closing this closes ``chunks``."""
     pending: asyncio.Future[bytes] | None = None
     try:
@@ -54,7 +56,7 @@ async def with_keepalive(chunks: AsyncIterator[bytes], every_s: float) -> AsyncG
                 pending = asyncio.ensure_future(anext(chunks))
             done, _ = await asyncio.wait({pending}, timeout=every_s)
             if not done:
-                yield KEEPALIVE
+                yield keepalive
                 continue
             finished, pending = pending, None
             try:
@@ -73,7 +75,9 @@ async def with_keepalive(chunks: AsyncIterator[bytes], every_s: float) -> AsyncG
 
 
 class SSEResponse(StreamingResponse):
-    """``text/event-stream`` with keep-alives; the body iterator is closed on every exit."""
+    """``text/event-stream`` with keep-alives (``keepalive``: an SSE comment unless the
+    format has its own, like Anthropic's ``ping``); the body iterator is closed on every
+    exit."""
 
     def __init__(
         self,
@@ -81,11 +85,13 @@ class SSEResponse(StreamingResponse):
         *,
         keepalive_s: float = 0.0,
         headers: Mapping[str, str] | None = None,
+        keepalive: bytes = KEEPALIVE,
     ) -> None:
         headers = {**(headers or {}), "cache-control": "no-cache", "x-accel-buffering": "no"}
         super().__init__(content, media_type="text/event-stream", headers=headers)
         self._source = content
         self.keepalive_s = keepalive_s
+        self.keepalive = keepalive
 
     async def stream_response(self, send: Send) -> None:
         start: dict[str, Any] = {
@@ -94,7 +100,7 @@ class SSEResponse(StreamingResponse):
             "headers": self.raw_headers,
         }
         await send(start)
-        body = with_keepalive(self._source, self.keepalive_s)
+        body = with_keepalive(self._source, self.keepalive_s, self.keepalive)
         async with contextlib.aclosing(body):
             async for chunk in body:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
