@@ -12,7 +12,7 @@ upstream.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse
 from orchestra.api.deps import Checked, Served, checked_body, generate_of
 from orchestra.api.headers import routed_headers
 from orchestra.api.streaming import SSEResponse
-from orchestra.catalog.models import ModelInfo
 from orchestra.errors import OrchestraError
 from orchestra.formats.anthropic import beta_flags, parse_count_request, parse_request
 from orchestra.formats.anthropic_answer import render_message, thinking_unsigned
@@ -29,6 +28,9 @@ from orchestra.generate.service import Generate, StreamHandle
 from orchestra.redaction import Redactor
 from orchestra.schemas.chat import ChatRequest
 from orchestra.tokens import estimate_prompt_tokens
+
+if TYPE_CHECKING:
+    from orchestra.catalog.models import ModelInfo
 
 router = APIRouter()
 
