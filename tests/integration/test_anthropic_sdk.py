@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from orchestra.api.app import create_app
@@ -60,7 +61,7 @@ def client(
 
 
 @contextlib.contextmanager
-def _gateway(tmp_path: Path, alpha: str, claude: str) -> Iterator[str]:
+def _gateway(tmp_path: Path, alpha: str, claude: str, **extra: Any) -> Iterator[str]:
     def provider(name: str, kind: str, url: str, model: str, quality: int) -> dict[str, Any]:
         return {
             "name": name,
@@ -83,9 +84,8 @@ def _gateway(tmp_path: Path, alpha: str, claude: str) -> Iterator[str]:
         provider("claude", "anthropic", claude, "claude-haiku-4-5", 1300),
     ]
     config.write_text(json.dumps({"providers": providers}))
-    settings = Settings(
-        api_keys=KEY, config=str(config), request_deadline_s=10.0, attempts_per_model=1
-    )
+    defaults: dict[str, Any] = {"request_deadline_s": 10.0, "attempts_per_model": 1}
+    settings = Settings(api_keys=KEY, config=str(config), **{**defaults, **extra})
     services = build_services(settings, {"ALPHA_KEY": ALPHA_KEY, "CLAUDE_KEY": CLAUDE_KEY})
     with serve_in_thread(create_app(services)) as url:
         yield url
@@ -302,3 +302,30 @@ def test_a_failing_upstream_falls_back_before_the_stream_starts(client, upstream
         final = stream.get_final_message()
     assert text == "2" and final.model == CLAUDE
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+def test_a_stream_keeps_alive_with_pings_and_ends_a_cut_with_an_error_event(
+    tmp_path, upstreams, recorded
+):
+    _, claude = upstreams
+    raw = recorded.bytes("anthropic/messages_stream_text.sse")
+    # Given an Anthropic upstream that pauses mid-answer, then drops the connection
+    pieces = Reply.sse(raw, piece=120).chunks or []
+    claude.enqueue(
+        Reply.sse(raw, piece=120, pauses={len(pieces) - 2: 0.5}, drop_after=len(pieces) - 1)
+    )
+    body = {"model": CLAUDE, "max_tokens": 50, "stream": True, "messages": HI}
+    with _gateway(tmp_path, "http://127.0.0.1:9", claude.base_url, stream_keepalive_s=0.1) as url:
+        # When a client streams the answer
+        reply = httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": KEY}, timeout=10)
+    events = [
+        line.removeprefix("event: ")
+        for line in reply.text.splitlines()
+        if line.startswith("event: ")
+    ]
+    # Then silences are filled with Anthropic pings, and the cut stream ends with an error
+    assert events[:2] == ["message_start", "ping"] and events.count("ping") >= 3
+    assert events[-1] == "error" and "message_stop" not in events
+    error = json.loads(reply.text.rstrip().splitlines()[-1].removeprefix("data: "))
+    assert error["type"] == "error" and error["error"]["type"] == "api_error"
+    assert CLAUDE_KEY not in reply.text
