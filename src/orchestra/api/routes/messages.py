@@ -7,6 +7,9 @@ event stream. Errors take Anthropic's shape (``api/errors.py`` picks it by path)
 as ``x-api-key`` or ``Authorization: Bearer``; ``anthropic-version`` is accepted and
 ``anthropic-beta`` flags ride along on the request (``anthropic_beta``) for an Anthropic
 upstream.
+
+Both routes stay out of ``/openapi.json``: that document is the OpenAI-shaped contract
+(every error an ``ErrorResponse``); this one is Anthropic's, documented by Anthropic.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ NOTES_HEADER = "x-orchestra-notes"
 THINKING_DROPPED = "thinking_dropped"
 
 
-@router.post("/v1/messages")
+@router.post("/v1/messages", include_in_schema=False)
 async def create_message(
     call: Annotated[Checked[ChatRequest], checked_body(parse_request)], request: Request
 ) -> Response:
@@ -69,7 +72,7 @@ async def create_message(
     return JSONResponse(render_message(result.response, result.model.id), headers=headers)
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post("/v1/messages/count_tokens", include_in_schema=False)
 async def count_tokens(
     call: Annotated[Checked[ChatRequest], checked_body(parse_count_request)],
 ) -> Response:
