@@ -77,8 +77,9 @@ async def with_keepalive(
 class SSEResponse(StreamingResponse):
     """``text/event-stream`` with keep-alives; the body iterator is closed on every exit.
 
-    Another streamed ``media_type`` (Gemini's JSON array) takes a ``keepalive`` its
-    clients ignore (whitespace between JSON values)."""
+    ``keepalive`` is an SSE comment unless the format has its own (Anthropic's ``ping``
+    event); another streamed ``media_type`` (Gemini's JSON array) takes one its clients
+    ignore (whitespace between JSON values)."""
 
     def __init__(
         self,
