@@ -68,9 +68,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/messages/count_tokens", "generate", any_key=True),
     Route("POST", "/v1/responses", "generate"),
     Route("GET", "/v1/responses/{response_id}", "generate"),
-    Route("DELETE", "/v1/responses/{response_id}", "generate"),
-    # Gemini's "<model>:generateContent" / ":streamGenerateContent" is one path segment
-    Route("POST", "/v1beta/models/{model_action}", "generate", any_key=True),
+    # Gemini's "<model>:generateContent" / ":streamGenerateContent"; a catalog id has slashes
+    # (models/openai/gpt-4o:generateContent), and google-genai may call v1 or v1beta
+    Route("POST", "/v1beta/models/{proxy+}", "generate", any_key=True),
+    Route("POST", "/v1/models/{proxy+}", "generate", any_key=True),
     Route("POST", "/v1/embeddings", "generate"),
     Route("GET", "/v1/models", "generate"),
     Route("GET", "/v1/models/{proxy+}", "generate"),

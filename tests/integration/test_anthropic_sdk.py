@@ -134,7 +134,7 @@ def test_sdk_sends_an_image(simulated):
     assert message.content[0].text
 
 
-def test_sdk_with_a_bearer_token_and_thinking_on_a_model_that_drops_it(simulated):
+def test_sdk_with_a_bearer_token_gets_signed_thinking_from_the_simulator(simulated):
     bearer = anthropic.Anthropic(base_url=str(simulated.base_url), auth_token=KEY, max_retries=0)
     raw = bearer.messages.with_raw_response.create(
         model="auto",
@@ -142,8 +142,29 @@ def test_sdk_with_a_bearer_token_and_thinking_on_a_model_that_drops_it(simulated
         thinking={"type": "enabled", "budget_tokens": 1024},
         messages=HI,
     )
+    # the simulator signs its thinking, as Claude does: nothing is dropped
+    assert "x-orchestra-notes" not in raw.headers
+    message = raw.parse()
+    assert [b.type for b in message.content] == ["thinking", "text"]
+    assert message.content[0].signature  # type: ignore[union-attr]
+
+
+def test_thinking_on_a_model_that_cannot_take_it_is_dropped_with_a_note(
+    client, upstreams, recorded
+):
+    alpha, _ = upstreams
+    alpha.enqueue(Reply.json(recorded.bytes("openai/chat_completion_basic.json")))
+    # Given an OpenAI-compatible upstream (no signed thinking) and a request asking to think
+    raw = client.messages.with_raw_response.create(
+        model=ALPHA,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=HI,
+    )
+    # Then the answer comes without thinking, the header says so, and none went upstream
     assert raw.headers["x-orchestra-notes"] == "thinking_dropped"
     assert [b.type for b in raw.parse().content] == ["text"]
+    assert "thinking" not in alpha.requests[-1]["body"]
 
 
 def test_sdk_bad_input_is_a_bad_request_naming_the_field(simulated):

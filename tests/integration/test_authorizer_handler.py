@@ -177,6 +177,8 @@ GEMINI = "/v1beta/models/gemini-2.0-flash:generateContent"
         ({"x-goog-api-key": SAMPLE_KEY}, GEMINI, None),  # google-genai
         ({"X-Goog-Api-Key": SAMPLE_KEY}, GEMINI, None),
         ({}, GEMINI, {"key": SAMPLE_KEY}),  # Gemini REST
+        # google-genai on API version v1, a catalog id with a slash
+        ({}, "/v1/models/openai/gpt-4o:generateContent", {"key": SAMPLE_KEY}),
     ],
 )
 def test_a_request_event_finds_the_key_where_its_client_sends_it(

@@ -12,6 +12,7 @@ anything on the way out to a client fails here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -36,8 +37,7 @@ from orchestra.schemas.chat import ChatRequest, ChatResponse
 
 from support.replay import Replay, collect, text_of
 from support.server import serve_in_thread
-from support.threaded_upstream import upstream_in_thread
-from support.upstream import Reply
+from support.upstream import FakeUpstream, Reply, running_in_thread
 
 pytestmark = pytest.mark.slow
 
@@ -144,24 +144,17 @@ def _config(path: Path, urls: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
-    with contextlib_stack() as (urls, upstreams):
+    with contextlib.ExitStack() as running:
+        upstreams = {
+            o.name: running.enter_context(running_in_thread(FakeUpstream())) for o in OUTBOUND
+        }
+        urls = {name: upstream.base_url for name, upstream in upstreams.items()}
         config = _config(tmp_path_factory.mktemp("matrix") / "orchestra.yaml", urls)
         settings = Settings(api_keys=KEY, config=str(config), request_deadline_s=10.0)
         keys = {f"{o.name.upper()}_KEY": f"sk-{o.name}-secret-0123456789" for o in OUTBOUND}
         app = create_app(build_services(settings, keys))
         with serve_in_thread(app) as gateway:
             yield gateway, upstreams
-
-
-class contextlib_stack:
-    def __enter__(self) -> tuple[dict[str, str], dict[str, Any]]:
-        self._managers = {o.name: upstream_in_thread() for o in OUTBOUND}
-        self._upstreams = {name: m.__enter__() for name, m in self._managers.items()}
-        return {n: u.base_url for n, u in self._upstreams.items()}, self._upstreams
-
-    def __exit__(self, *exc: object) -> None:
-        for manager in self._managers.values():
-            manager.__exit__(None, None, None)
 
 
 @pytest.fixture(autouse=True, scope="module")

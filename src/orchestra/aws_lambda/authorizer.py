@@ -4,7 +4,7 @@ Two event shapes (``infra/constructs/api.py`` says which routes get which): a TO
 (``authorizationToken`` is the ``Authorization`` header, ``Bearer <key>``), and a REQUEST
 event, whose key is found as the app finds it (``api/deps.py: presented_credentials``):
 ``Authorization: Bearer``, else ``x-api-key`` (the Anthropic SDK), else ``x-goog-api-key``
-(google-genai), else ``?key=`` under ``/v1beta/`` (Gemini REST); header names in any case.
+(google-genai), else ``?key=`` under ``/v1beta/`` and ``/v1/models/`` (Gemini REST); header names in any case.
 
 The client's key is also the value of its API Gateway API key (``orchestra keys create``
 makes both), so the answer's ``usageIdentifierKey`` lets the usage plan throttle and quota
@@ -80,7 +80,7 @@ def request_token(event: Mapping[str, Any]) -> str | None:
     key = _header(headers, "x-api-key") or _header(headers, "x-goog-api-key")
     path = event.get("path")
     query = event.get("queryStringParameters")
-    if key is None and isinstance(path, str) and path.startswith("/v1beta/"):
+    if key is None and isinstance(path, str) and path.startswith(("/v1beta/", "/v1/models/")):
         key = query.get("key") if isinstance(query, dict) else None
     key = key.strip() if isinstance(key, str) else None
     return key if key and " " not in key else None

@@ -105,10 +105,11 @@ def wants_thinking(chat: ChatRequest) -> bool:
 
 
 def keeps_thinking(services: Served, model: ModelInfo) -> bool:
-    """Whether ``model``'s provider signs thinking blocks (Anthropic, Claude on Bedrock)."""
+    """Whether ``model``'s provider signs thinking blocks (Anthropic, Claude on Bedrock; the
+    local simulator, which signs its own so the whole path can be tried offline)."""
     config = services.registry.configs.get(model.provider)
     kind = config.type if config is not None else None
-    if kind == "anthropic":
+    if kind in ("anthropic", "simulator"):
         return True
     upstream = model.upstream.lower()
     return kind == "bedrock" and ("claude" in upstream or "anthropic" in upstream)
