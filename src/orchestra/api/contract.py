@@ -205,3 +205,18 @@ def embedding_request() -> Json:
         "anyOf": [text, {"type": "array", "items": text, "minItems": 1, "maxItems": MAX_INPUTS}]
     }
     return schema
+
+
+#: a streamed answer, documented per server-sent event (what a client's SSE parser yields)
+SSE_EVENT: Json = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "description": "JSON, or [DONE] after a complete answer"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+SSE_RESPONSE: dict[int | str, Json] = {
+    200: {"content": {"text/event-stream": {"schema": SSE_EVENT}}}
+}

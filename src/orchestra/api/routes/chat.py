@@ -47,7 +47,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     "/v1/chat/completions",
     openapi_extra=_SCHEMA,
     response_model=ChatResponse,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses=contract.SSE_RESPONSE,
 )
 async def chat_completions(
     call: Annotated[Checked[ChatRequest], checked_body(parse_chat_request)],

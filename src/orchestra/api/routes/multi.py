@@ -45,7 +45,7 @@ _SCHEMA = {
     openapi_extra=_SCHEMA,
     response_model=MultiGenerateResponse,
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        **contract.SSE_RESPONSE,
         502: {"description": "every model failed (OpenAI error shape)"},
     },
 )
