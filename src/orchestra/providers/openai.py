@@ -279,7 +279,7 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally | ResponsesStream"
         if not isinstance(data, dict):
             raise TypeError("stream event is not an object")
         if (error := stream_error(data)) is not None:
-            raise self.map_error(200, httpx.Headers(), error, model)
+            raise self.map_error(error[0], httpx.Headers(), error[1], model)
         return state.feed(data)
 
     def end_stream(self, state: _Tally | ResponsesStream, model: str) -> list[ChatChunk]:

@@ -39,6 +39,16 @@ INCOMPLETE: dict[str, FinishReason] = {
 }
 
 
+#: the status an in-band stream error's code stands for (anything else: 502)
+STREAM_ERROR_STATUS = {
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "context_length_exceeded": 400,
+    "invalid_prompt": 400,
+    "server_error": 500,
+}
+
+
 def speaks_responses(request: ChatRequest) -> bool:
     """Whether the request came in as Responses (so an OpenAI upstream gets it as such)."""
     return request.native is not None and request.native.format == RESPONSES_FORMAT
@@ -219,9 +229,10 @@ def _count(value: Any) -> int:
 # --- the stream ----------------------------------------------------------------------------
 
 
-def stream_error(data: dict[str, Any]) -> bytes | None:
-    """An ``error`` event's or a ``response.failed`` event's error, as OpenAI's error body
-    (for the adapter's error reader), or ``None`` for any other event."""
+def stream_error(data: dict[str, Any]) -> tuple[int, bytes] | None:
+    """An ``error`` event's or a ``response.failed`` event's error as (the status its code
+    stands for, OpenAI's error body) for the adapter's error reader; ``None`` for any other
+    event."""
     kind = data.get("type")
     if kind == "error":
         error = {k: data.get(k) for k in ("message", "code", "param")}
@@ -232,7 +243,7 @@ def stream_error(data: dict[str, Any]) -> bytes | None:
         return None
     if error.get("code") is None:
         error["code"] = "server_error"
-    return json.dumps({"error": error}).encode()
+    return STREAM_ERROR_STATUS.get(str(error["code"]), 502), json.dumps({"error": error}).encode()
 
 
 class ResponsesStream(StreamState):
