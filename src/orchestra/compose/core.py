@@ -186,7 +186,11 @@ def build_core(
         catalog=CatalogSource(
             extra=registry.extra_models, table=stores.catalog, cache_s=settings.catalog_cache_s
         ),
-        router=Router(registry.names(), settings.max_candidates),
+        router=Router(
+            registry.names(),
+            settings.max_candidates,
+            builtin_tools=registry.builtin_tool_runners(),
+        ),
         metrics=MetricsRecorder(stores.metrics),
         redactor=redactor,
         auth=client_auth(settings),

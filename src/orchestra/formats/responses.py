@@ -4,8 +4,10 @@ SDK send it, parsed into the internal chat request (errors are OpenAI's shape, a
 The input items become chat messages (:mod:`.responses_items`); ``instructions`` becomes a
 system message of this turn only (OpenAI does not carry it to the next turn); the flat
 function tools, ``tool_choice``, ``text.format`` and ``reasoning`` become their chat
-equivalents. Built-in tools (web search, file search, code interpreter, computer use) are
-refused: no upstream behind the gateway runs them.
+equivalents. Built-in tools (web search, file search, code interpreter, MCP...) stay in the
+native body only: the chat request carries the function tools, and its native body names the
+built-in ones, so the router sends it only to a provider that runs them (OpenAI, over its own
+Responses API); when none is configured the request is a 400 naming ``tools[i].type``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Inbound:
     request: ResponsesRequest
     new_messages: list[ChatMessage]
     chat_fields: dict[str, Any]
+    #: ``(index in tools, type)`` of the built-in tools
+    builtin_tools: tuple[tuple[int, str], ...] = ()
 
     def chat(self, history: list[ChatMessage]) -> ChatRequest:
         """The chat request of this turn after ``history`` (a stored conversation)."""
@@ -74,7 +78,8 @@ class Inbound:
         if self.request.instructions:
             messages.insert(0, ChatMessage(role="system", content=self.request.instructions))
         chat = ChatRequest(messages=messages, **self.chat_fields)
-        return chat.with_native(NativeBody(format=NATIVE_FORMAT, body=self.body))
+        native = NativeBody(format=NATIVE_FORMAT, body=self.body, builtin_tools=self.builtin_tools)
+        return chat.with_native(native)
 
 
 def parse_responses_request(raw: bytes) -> Inbound:
@@ -89,7 +94,8 @@ def parse_responses_request(raw: bytes) -> Inbound:
     except ValidationError as exc:
         raise _invalid(exc) from exc
     new_messages = input_messages(request.input)
-    return Inbound(body, request, new_messages, chat_fields(request))
+    builtin = builtin_tools(request.tools)
+    return Inbound(body, request, new_messages, chat_fields(request), builtin)
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
@@ -131,7 +137,7 @@ def chat_fields(request: ResponsesRequest) -> dict[str, Any]:
         "top_p": request.top_p,
         "max_completion_tokens": request.max_output_tokens,
         "tools": chat_tools(request.tools),
-        "tool_choice": chat_tool_choice(request.tool_choice),
+        "tool_choice": chat_tool_choice(request.tool_choice, bool(builtin_tools(request.tools))),
         "fallbacks": request.fallbacks,
         "profile": request.profile,
     }
@@ -148,21 +154,27 @@ def chat_fields(request: ResponsesRequest) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """Responses' flat function tools as chat tools; a built-in tool is a 400 naming it."""
-    if not tools:
-        return None
-    converted = []
-    for i, tool in enumerate(tools):
+def builtin_tools(tools: list[dict[str, Any]] | None) -> tuple[tuple[int, str], ...]:
+    """``(index, type)`` of every tool that is not a function tool (the upstream runs it)."""
+    found = []
+    for i, tool in enumerate(tools or []):
         kind = tool.get("type")
         if kind != "function":
-            raise InvalidRequest(
-                f"tools[{i}].type {kind!r} is a built-in tool, and no upstream behind this "
-                "gateway runs built-in tools yet: declare a function tool "
-                '({"type": "function", "name": ..., "parameters": ...}) instead',
-                param=f"tools[{i}].type",
-                code="unsupported_tool",
-            )
+            if not isinstance(kind, str) or not kind:
+                raise InvalidRequest(
+                    f"Missing required parameter: 'tools[{i}].type'", param=f"tools[{i}].type"
+                )
+            found.append((i, kind))
+    return tuple(found)
+
+
+def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Responses' flat function tools as chat tools (built-in tools are left out: they stay
+    in the native body)."""
+    converted = []
+    for i, tool in enumerate(tools or []):
+        if tool.get("type") != "function":
+            continue
         spec = tool["function"] if isinstance(tool.get("function"), dict) else tool  # chat shape
         name = spec.get("name")
         if not isinstance(name, str) or not name:
@@ -174,16 +186,22 @@ def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
             if spec.get(key) is not None:
                 function[key] = spec[key]
         converted.append({"type": "function", "function": function})
-    return converted
+    return converted or None
 
 
-def chat_tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+def chat_tool_choice(
+    choice: str | dict[str, Any] | None, builtin: bool = False
+) -> str | dict[str, Any] | None:
+    """The chat ``tool_choice``; with built-in tools, a choice naming one (or any other
+    Responses-only choice) stays in the native body only."""
     if choice is None or choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function":
         name = choice.get("name") or (choice.get("function") or {}).get("name")
         if isinstance(name, str) and name:
             return {"type": "function", "function": {"name": name}}
+    if builtin and isinstance(choice, dict) and isinstance(choice.get("type"), str):
+        return None
     raise InvalidRequest(
         'tool_choice must be "auto", "none", "required" or {"type": "function", "name": ...}',
         param="tool_choice",

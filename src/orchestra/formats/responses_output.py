@@ -146,6 +146,29 @@ def rendered(
     )
 
 
+def upstream_rendered(
+    request: ResponsesRequest,
+    upstream: dict[str, Any],
+    *,
+    model: str,
+    response_id: str,
+    created_at: int,
+) -> dict[str, Any]:
+    """An OpenAI upstream's own ``response`` object (its output items as they came: built-in
+    tool calls such as ``web_search_call``, citations, reasoning items) as the gateway's:
+    the id, model and creation time are the gateway's, and the fields the gateway rewrote
+    on the way up (``store``, ``previous_response_id``, ``instructions``) are the client's."""
+    return {
+        **upstream,
+        "id": response_id,
+        "model": model,
+        "created_at": created_at,
+        "store": request.store,
+        "previous_response_id": request.previous_response_id,
+        "instructions": request.instructions,
+    }
+
+
 def assistant_turn(message: AssistantMessage) -> ChatMessage:
     """The answer as the conversation's next message (kept for the next turn)."""
     return ChatMessage(

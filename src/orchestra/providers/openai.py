@@ -24,6 +24,13 @@ from orchestra.errors import InvalidRequest, ProviderBadRequest
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.http_provider import HttpProvider, StreamState
 from orchestra.providers.openai_request import to_body, vendor_of
+from orchestra.providers.openai_responses import (
+    ResponsesStream,
+    parse_responses_answer,
+    responses_body,
+    speaks_responses,
+    stream_error,
+)
 from orchestra.providers.wire import ErrorReading
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.tokens import estimate_prompt_tokens, estimate_text_tokens
@@ -165,8 +172,13 @@ def read_error(status: int, headers: httpx.Headers, raw: bytes) -> ErrorReading:
     return ErrorReading(status, message, code, too_long, parse_retry_after(headers))
 
 
-class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
-    """One OpenAI-compatible upstream: base URL, bearer key, extra headers."""
+class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally | ResponsesStream"]):
+    """One OpenAI-compatible upstream: base URL, bearer key, extra headers.
+
+    OpenAI itself (and Azure OpenAI) is also spoken to over its Responses API when the
+    client spoke Responses (:mod:`orchestra.providers.openai_responses`): that is what runs
+    a client's built-in tools (``runs_builtin_tools``) and passes its own fields through.
+    """
 
     response_parser = staticmethod(parse_response)
     error_reader = staticmethod(read_error)
@@ -176,7 +188,10 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
             raise ValueError(f"provider {config.name} needs a base_url")
         super().__init__(config, http)
         self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self.responses_url = config.base_url.rstrip("/") + "/responses"
         self.vendor = vendor_of(config)
+        #: whether this upstream runs Responses built-in tools (web search, file search...)
+        self.runs_builtin_tools = self.vendor == "openai"
         self.headers = {"content-type": "application/json", **config.headers}
         if config.api_key:
             self.headers["authorization"] = f"Bearer {config.api_key}"
@@ -184,15 +199,32 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
     def build_request(
         self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
     ) -> httpx.Request:
+        responses = self.over_responses(request)
         try:
-            body = to_body(request, model, stream=stream, vendor=self.vendor)
+            if responses:
+                body = responses_body(request, model, stream=stream)
+            else:
+                body = to_body(request, model, stream=stream, vendor=self.vendor)
         except InvalidRequest as exc:  # content this vendor cannot take: the client's to fix
             raise ProviderBadRequest(
                 exc.message, provider=self.name, model=model, code=exc.code, param=exc.param
             ) from exc
-        return self.post(self.url, options, self.headers, json=body)
+        url = self.responses_url if responses else self.url
+        return self.post(url, options, self.headers, json=body)
 
-    def stream_state(self, request: ChatRequest, model: str) -> _Tally:
+    def over_responses(self, request: ChatRequest) -> bool:
+        """Whether this request goes to ``/responses``: a Responses client's, to OpenAI."""
+        return self.runs_builtin_tools and speaks_responses(request)
+
+    def parse_response(self, data: Any, model: str) -> ChatResponse:
+        """A chat completion, or (from ``/responses``) a ``response`` object."""
+        if isinstance(data, dict) and data.get("object") == "response":
+            return parse_responses_answer(data, model)
+        return parse_response(data, model)
+
+    def stream_state(self, request: ChatRequest, model: str) -> _Tally | ResponsesStream:
+        if self.over_responses(request):
+            return ResponsesStream(model)
         return _Tally(estimate_prompt_tokens(request))
 
     def events(self, response: httpx.Response, model: str) -> AsyncIterator[SSEEvent | bytes]:
@@ -201,9 +233,13 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
             return _whole_body(response)
         return aiter_sse(response.aiter_bytes())
 
-    def parse_event(self, state: _Tally, event: SSEEvent | bytes, model: str) -> list[ChatChunk]:
+    def parse_event(
+        self, state: _Tally | ResponsesStream, event: SSEEvent | bytes, model: str
+    ) -> list[ChatChunk]:
         """Chunks to send now; from the first finish on they are held until the stream ends
         cleanly, so an in-band error after a finish (OpenRouter) is never preceded by one."""
+        if isinstance(state, ResponsesStream):
+            return self._responses_event(state, event, model)
         if isinstance(event, bytes):
             state.whole = True
             chunks = state.seen(whole_chunks(parse_response(json.loads(event), model)))
@@ -232,7 +268,25 @@ class OpenAIProvider(HttpProvider["SSEEvent | bytes", "_Tally"]):
         state.see(chunk)
         return [chunk]
 
-    def end_stream(self, state: _Tally, model: str) -> list[ChatChunk]:
+    def _responses_event(
+        self, state: ResponsesStream, event: SSEEvent | bytes, model: str
+    ) -> list[ChatChunk]:
+        """One Responses stream event; ``error`` and ``response.failed`` raise."""
+        if isinstance(event, bytes):  # a server that ignored ``stream``
+            state.finished = state.done = True
+            return whole_chunks(parse_responses_answer(json.loads(event), model))
+        data = json.loads(event.data)
+        if not isinstance(data, dict):
+            raise TypeError("stream event is not an object")
+        if (error := stream_error(data)) is not None:
+            raise self.map_error(error[0], httpx.Headers(), error[1], model)
+        return state.feed(data)
+
+    def end_stream(self, state: _Tally | ResponsesStream, model: str) -> list[ChatChunk]:
+        if isinstance(state, ResponsesStream):
+            if not state.finished:
+                raise self.cut(model, "before the answer finished (no response.completed)")
+            return []
         if not state.whole and not state.held:
             raise self.cut(
                 model, "before the answer finished" + ("" if state.done else " (no [DONE])")

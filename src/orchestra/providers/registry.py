@@ -110,6 +110,15 @@ class Registry:
     def names(self) -> set[str]:
         return set(self.providers)
 
+    def builtin_tool_runners(self) -> set[str]:
+        """The providers that run Responses built-in tools (OpenAI itself: its adapter
+        says so with ``runs_builtin_tools``)."""
+        return {
+            name
+            for name, provider in self.providers.items()
+            if getattr(provider, "runs_builtin_tools", False)
+        }
+
     def get(self, name: str) -> Provider:
         return self.providers[name]
 

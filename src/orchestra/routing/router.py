@@ -22,6 +22,8 @@ from orchestra.tokens import estimate_prompt_tokens
 #: output room reserved when the request gives no max_tokens
 DEFAULT_OUTPUT_RESERVE = 1024
 MAX_REJECTED_REPORTED = 10
+#: the reject reason of a model whose provider cannot run the request's built-in tools
+BUILTIN_UNSUPPORTED = "builtin_tools_unsupported"
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,19 @@ class _Index:
 
 
 class Router:
-    def __init__(self, providers: set[str], max_candidates: int = 4) -> None:
+    """``providers``: the configured ones; ``builtin_tools``: those of them that run
+    Responses built-in tools (decided at composition: OpenAI itself)."""
+
+    def __init__(
+        self,
+        providers: set[str],
+        max_candidates: int = 4,
+        *,
+        builtin_tools: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         self.providers = providers
         self.max_candidates = max_candidates
+        self.builtin_tools = frozenset(builtin_tools)
         self._catalog: Catalog | None = None
         self._index: _Index | None = None
 
@@ -118,7 +130,7 @@ class Router:
         wanted = self.max_candidates + extra
         shortlist: list[ModelInfo] = []
         for model in index.order[(profile.name, complexity)]:
-            reason = unfit_reason(model, request, tokens)
+            reason = unfit_reason(model, request, tokens, builtin=self.builtin_tools)
             if reason:
                 plan.reject(model.id, reason)
                 continue
@@ -127,7 +139,7 @@ class Router:
                 break
         plan.candidates = self._rescore(shortlist, index, shifted, observed_ms)
         if not plan.candidates:
-            raise NoCandidates(_no_candidates_message(plan), param="model")
+            raise no_candidates(plan, request)
         return plan
 
     def _rescore(
@@ -170,14 +182,14 @@ class Router:
         index = self._index_for(catalog)
         for model in dict.fromkeys(chain):
             reason = "provider_not_configured" if model.provider not in self.providers else None
-            reason = reason or unfit_reason(model, request, tokens)
+            reason = reason or unfit_reason(model, request, tokens, builtin=self.builtin_tools)
             if reason:
                 plan.reject(model.id, reason)
                 continue
             # configured and in this catalog, so in its index
             plan.candidates.append(self._candidate(model, index.features[model.id], profile))
         if not plan.candidates:
-            raise NoCandidates(_no_candidates_message(plan), param="model")
+            raise no_candidates(plan, request)
         return plan
 
 
@@ -206,8 +218,15 @@ def _parse_model_field(request: ChatRequest, default_profile: str) -> tuple[str,
     return profile, model
 
 
-def unfit_reason(model: ModelInfo, request: ChatRequest, prompt_tokens: int) -> str | None:
-    """Why a model cannot serve this request, or None."""
+def unfit_reason(
+    model: ModelInfo,
+    request: ChatRequest,
+    prompt_tokens: int,
+    *,
+    builtin: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why a model cannot serve this request, or None (``builtin``: the providers that
+    run Responses built-in tools)."""
     reserve = request.output_limit() or min(DEFAULT_OUTPUT_RESERVE, model.max_output_tokens)
     if model.is_embedding:
         return "embedding_model"
@@ -222,7 +241,32 @@ def unfit_reason(model: ModelInfo, request: ChatRequest, prompt_tokens: int) -> 
         return "no_vision_support"
     if request.stream and "streaming" not in model.capabilities:
         return "no_streaming"
+    if _builtin_tools(request) and model.provider not in builtin:
+        return BUILTIN_UNSUPPORTED
     return None
+
+
+def _builtin_tools(request: ChatRequest) -> tuple[tuple[int, str], ...]:
+    return request.native.builtin_tools if request.native is not None else ()
+
+
+def no_candidates(plan: RoutePlan, request: ChatRequest) -> NoCandidates:
+    """The 400 for a plan left empty; a request with built-in tools that no candidate runs
+    names the first such tool (``tools[i].type``) and who runs them."""
+    tools = _builtin_tools(request)
+    reasons = {reason for _, reason in plan.rejected}
+    if tools and (not reasons or BUILTIN_UNSUPPORTED in reasons):
+        index, kind = tools[0]
+        rejected = "; ".join(f"{m}: {r}" for m, r in plan.rejected[:5]) or "none configured"
+        return NoCandidates(
+            f"tools[{index}].type {kind!r} is a built-in tool of OpenAI's Responses API, run "
+            "only by an OpenAI provider (type openai, at api.openai.com or Azure OpenAI), and "
+            f"no such provider can serve this request ({rejected}): declare a function tool "
+            "instead, or configure an OpenAI provider",
+            param=f"tools[{index}].type",
+            code="unsupported_tool",
+        )
+    return NoCandidates(_no_candidates_message(plan), param="model")
 
 
 def _no_candidates_message(plan: RoutePlan) -> str:

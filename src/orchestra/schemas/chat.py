@@ -81,6 +81,10 @@ class NativeBody(BaseModel):
 
     format: str
     body: dict[str, Any]
+    #: tools in ``body`` that only an upstream of this format runs (Responses' built-in
+    #: ``web_search``, ``file_search``...), as ``(index in body["tools"], type)``: the
+    #: router keeps such a request to the providers that run them
+    builtin_tools: tuple[tuple[int, str], ...] = ()
 
 
 class ChatRequest(BaseModel):

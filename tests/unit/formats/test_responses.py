@@ -106,11 +106,7 @@ def test_tools_tool_choice_text_format_and_reasoning_map_to_chat() -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        (
-            {"input": "x", "tools": [{"type": "function", "name": "f"}, {"type": "web_search"}]},
-            "tools[1].type",
-        ),
-        ({"input": "x", "tools": [{"type": "code_interpreter"}]}, "tools[0].type"),
+        ({"input": "x", "tools": [{"name": "f"}]}, "tools[0].type"),
         (
             {
                 "input": [
@@ -140,10 +136,20 @@ def test_bad_requests_name_the_field(body: dict[str, Any], param: str) -> None:
     assert info.value.status == 400
 
 
-def test_a_built_in_tool_is_refused_saying_why() -> None:
-    with pytest.raises(InvalidRequest) as info:
-        parse(input="x", tools=[{"type": "file_search"}])
-    assert "'file_search'" in info.value.message and "built-in" in info.value.message
+def test_built_in_tools_stay_in_the_native_body_and_mark_the_request() -> None:
+    tools = [{"type": "function", "name": "f"}, {"type": "web_search"}, {"type": "file_search"}]
+    chat = parse(input="x", tools=tools, tool_choice={"type": "web_search"}).chat([])
+    # only the function tool reaches a chat upstream; a choice naming a built-in stays native
+    assert chat.tools == [{"type": "function", "function": {"name": "f"}}]
+    assert chat.tool_choice is None
+    assert chat.native is not None and chat.native.body["tools"] == tools
+    assert chat.native.builtin_tools == ((1, "web_search"), (2, "file_search"))
+
+
+def test_only_built_in_tools_leave_the_chat_request_without_tools() -> None:
+    chat = parse(input="x", tools=[{"type": "web_search"}]).chat([])
+    assert chat.tools is None
+    assert chat.native is not None and chat.native.builtin_tools == ((0, "web_search"),)
 
 
 def test_a_whole_answer_renders_as_a_response_object() -> None:

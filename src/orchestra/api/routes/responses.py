@@ -4,6 +4,12 @@
 A request is translated into the chat request the generate use case takes
 (:mod:`orchestra.formats.responses`); with ``previous_response_id`` the stored conversation
 comes first. An answer with ``store`` (the default) is kept for the next turn.
+
+When the answer came from an upstream speaking Responses itself (OpenAI), the client gets
+that upstream's own output items (``web_search_call``, citations, reasoning items) under the
+gateway's id. Streams are rendered from the chat chunks either way: built-in tool progress
+events (``response.web_search_call.*``) and annotations are not relayed in a stream (its
+final ``response.completed`` carries the text, function calls and reasoning summary).
 """
 
 from __future__ import annotations
@@ -20,16 +26,17 @@ from orchestra.api.deps import Authorized, Checked, NotServed, Served, checked_b
 from orchestra.api.headers import routed_headers
 from orchestra.api.streaming import SSEResponse
 from orchestra.errors import OrchestraError, ResponseNotFound, StorageError
-from orchestra.formats.responses import Inbound, parse_responses_request
+from orchestra.formats.responses import NATIVE_FORMAT, Inbound, parse_responses_request
 from orchestra.formats.responses_output import (
     assistant_turn,
     history,
     new_id,
     record,
     rendered,
+    upstream_rendered,
 )
 from orchestra.formats.responses_stream import ResponseEvents
-from orchestra.generate.service import Generate, StreamHandle
+from orchestra.generate.service import Generate, Generation, StreamHandle
 from orchestra.schemas.chat import ChatMessage
 from orchestra.storage.responses import ResponseStore
 
@@ -64,14 +71,28 @@ async def create_response(
             headers=routed_headers(handle),
         )
     result = await gateway.generate(chat)
+    body = _answer(inbound, result, response_id)
     assert result.response is not None
-    body = rendered(
-        inbound.request, result.response, model=result.model.id, response_id=response_id
-    )
     if inbound.request.store:
         turn = assistant_turn(result.response.choices[0].message)
         await _keep(store, response_id, record(body, [*conversation, turn]))
     return Response(json.dumps(body), media_type="application/json", headers=routed_headers(result))
+
+
+def _answer(inbound: Inbound, result: Generation, response_id: str) -> dict[str, Any]:
+    """The ``response`` object: the upstream's own when it spoke Responses, else rendered."""
+    answer, model = result.response, result.model.id
+    assert answer is not None
+    native = answer.native
+    if native is not None and native.format == NATIVE_FORMAT:
+        return upstream_rendered(
+            inbound.request,
+            native.body,
+            model=model,
+            response_id=response_id,
+            created_at=int(time.time()),
+        )
+    return rendered(inbound.request, answer, model=model, response_id=response_id)
 
 
 @router.get("/v1/responses/{response_id}")
