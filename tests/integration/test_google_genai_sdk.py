@@ -3,8 +3,8 @@ fake Gemini and OpenAI-compatible upstreams on 127.0.0.1 replaying recorded payl
 
 from __future__ import annotations
 
-import contextlib
 import base64
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
