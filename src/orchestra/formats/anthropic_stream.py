@@ -10,10 +10,11 @@ stream that fails after it started ends with ``event: error``.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+import pydantic_core
 
 from orchestra.errors import OrchestraError
 from orchestra.formats.anthropic import error_body
@@ -26,7 +27,7 @@ PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
     """One SSE event: ``event: <type>`` and its JSON (whose ``type`` is the same)."""
-    payload = json.dumps({"type": kind, **data}, separators=(",", ":"))
+    payload = pydantic_core.to_json({"type": kind, **data}).decode()
     return f"event: {kind}\ndata: {payload}\n\n".encode()
 
 

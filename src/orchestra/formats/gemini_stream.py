@@ -5,11 +5,12 @@ Gemini part carries whole ``args``); the last response carries ``finishReason`` 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import pydantic_core
 
 from orchestra.errors import OrchestraError
 from orchestra.formats.gemini import envelope, error_body, function_call
@@ -84,4 +85,4 @@ def stream_error(exc: OrchestraError, scrub: Callable[[str], str]) -> dict[str, 
 
 
 def sse_event(body: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\r\n\r\n"
+    return b"data: " + pydantic_core.to_json(body) + b"\r\n\r\n"

@@ -12,10 +12,11 @@ for reasoning, ``function_call_arguments`` for a tool call); ``response.complete
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import pydantic_core
 
 from orchestra.errors import OrchestraError
 from orchestra.formats.responses import ResponsesRequest
@@ -65,7 +66,7 @@ class ResponseEvents:
     def event(self, kind: str, **data: Any) -> bytes:
         payload = {"type": kind, "sequence_number": self.sequence, **data}
         self.sequence += 1
-        return f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode()
+        return b"event: " + kind.encode() + b"\ndata: " + pydantic_core.to_json(payload) + b"\n\n"
 
     def body(self, status: str, error: dict[str, Any] | None = None) -> dict[str, Any]:
         return response_body(

@@ -11,16 +11,16 @@ method is what follows the last ``:``. The key comes as ``x-goog-api-key`` or ``
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from orchestra.api.body import json_object
 from orchestra.api.deps import Checked, checked_body, generate_of
 from orchestra.api.headers import routed_headers
+from orchestra.api.json_response import JsonBody
 from orchestra.api.streaming import SSEResponse
 from orchestra.errors import InvalidRequest, OrchestraError
 from orchestra.formats import gemini
@@ -54,7 +54,7 @@ async def models_action(
             code="not_found",
         )
     if method == "countTokens":
-        return JSONResponse(gemini.count_tokens(call.body, model))
+        return JsonBody(gemini.count_tokens(call.body, model))
     stream = method == "streamGenerateContent"
     chat = gemini.to_chat_request(call.body, model, stream=stream)
     gateway = generate_of(call.services)
@@ -77,7 +77,7 @@ async def models_action(
     result = await gateway.generate(chat)
     assert result.response is not None
     body = gemini.render_response(result.response, result.model.id, thoughts=renderer.thoughts)
-    return JSONResponse(body, headers=routed_headers(result))
+    return JsonBody(body, headers=routed_headers(result))
 
 
 def _query(request: Request) -> str | None:
@@ -120,6 +120,6 @@ async def _json_array(events: AsyncGenerator[dict[str, Any]]) -> AsyncIterator[b
     separator = b"["
     async with contextlib.aclosing(events):
         async for body in events:
-            yield separator + json.dumps(body, separators=(",", ":")).encode()
+            yield separator + pydantic_core.to_json(body)
             separator = b",\r\n"
     yield b"[]" if separator == b"[" else b"]"

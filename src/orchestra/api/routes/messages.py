@@ -18,10 +18,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
 from orchestra.api.deps import Checked, Served, checked_body, generate_of
 from orchestra.api.headers import routed_headers
+from orchestra.api.json_response import JsonBody
 from orchestra.api.streaming import SSEResponse
 from orchestra.errors import OrchestraError
 from orchestra.formats.anthropic import beta_flags, parse_count_request, parse_request
@@ -69,7 +69,7 @@ async def create_message(
     dropped = wants_thinking(chat) and not keeps_thinking(services, result.model)
     if dropped or thinking_unsigned(result.response):
         headers[NOTES_HEADER] = THINKING_DROPPED
-    return JSONResponse(render_message(result.response, result.model.id), headers=headers)
+    return JsonBody(render_message(result.response, result.model.id), headers=headers)
 
 
 @router.post("/v1/messages/count_tokens", include_in_schema=False)
@@ -80,7 +80,7 @@ async def count_tokens(
     translated request, the same one routing uses to fit context windows. No upstream is
     called, so it costs nothing and works whichever model would answer; it is an estimate,
     not the answering vendor's tokenizer count."""
-    return JSONResponse({"input_tokens": estimate_prompt_tokens(call.body)})
+    return JsonBody({"input_tokens": estimate_prompt_tokens(call.body)})
 
 
 async def message_events(

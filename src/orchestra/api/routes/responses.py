@@ -14,7 +14,6 @@ final ``response.completed`` carries the text, function calls and reasoning summ
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from fastapi import APIRouter, Response
 
 from orchestra.api.deps import Authorized, Checked, NotServed, Served, checked_body, generate_of
 from orchestra.api.headers import routed_headers
+from orchestra.api.json_response import JsonBody
 from orchestra.api.streaming import SSEResponse
 from orchestra.errors import OrchestraError, ResponseNotFound, StorageError
 from orchestra.formats.responses import NATIVE_FORMAT, Inbound, parse_responses_request
@@ -76,7 +76,7 @@ async def create_response(
     if inbound.request.store:
         turn = assistant_turn(result.response.choices[0].message)
         await _keep(store, response_id, record(body, [*conversation, turn]))
-    return Response(json.dumps(body), media_type="application/json", headers=routed_headers(result))
+    return JsonBody(body, headers=routed_headers(result))
 
 
 def _answer(inbound: Inbound, result: Generation, response_id: str) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def _answer(inbound: Inbound, result: Generation, response_id: str) -> dict[str,
 @router.get("/v1/responses/{response_id}")
 async def get_response(response_id: str, services: Authorized) -> Response:
     stored = await _stored(responses_of(services), response_id, "response_id")
-    return Response(json.dumps(stored["response"]), media_type="application/json")
+    return JsonBody(stored["response"])
 
 
 async def _conversation(store: ResponseStore, previous: str | None) -> list[ChatMessage]:
