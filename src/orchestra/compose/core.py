@@ -190,6 +190,7 @@ def build_core(
             registry.names(),
             settings.max_candidates,
             builtin_tools=registry.builtin_tool_runners(),
+            stand_in=registry.names() == {"simulator"},
         ),
         metrics=MetricsRecorder(stores.metrics),
         redactor=redactor,

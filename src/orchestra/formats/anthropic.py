@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import ValidationError
 
 from orchestra.errors import InvalidRequest
+from orchestra.formats.anthropic_checks import block_type as _block_type
+from orchestra.formats.anthropic_checks import fail as _fail
+from orchestra.formats.anthropic_checks import get as _get
+from orchestra.formats.anthropic_checks import number as _number
 from orchestra.schemas.chat import ChatMessage, ChatRequest, NativeBody
 
 FORMAT = "anthropic"
@@ -368,64 +372,3 @@ def _tool(tool: Any, path: str) -> dict[str, Any] | None:
     if isinstance(tool.get("description"), str):
         function["description"] = tool["description"]
     return _cached(tool, {"type": "function", "function": function})
-
-
-# --- field checks --------------------------------------------------------------------
-
-
-def _fail(path: str, message: str) -> NoReturn:
-    raise InvalidRequest(f"{path}: {message}", param=path, code="invalid_value")
-
-
-def _get(
-    obj: dict[str, Any],
-    key: str,
-    kind: type | tuple[type, ...],
-    *,
-    path: str = "",
-    required: bool = True,
-) -> Any:
-    where = f"{path}.{key}" if path else key
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise InvalidRequest(f"{where}: Field required", param=where, code="missing_parameter")
-        return None
-    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-        _fail(where, f"Input should be a valid {_KIND_NAMES.get(kind, 'value')}")
-    return value
-
-
-_KIND_NAMES: dict[type | tuple[type, ...], str] = {
-    str: "string",
-    int: "integer",
-    (int, float): "number",
-    dict: "dictionary",
-    list: "list",
-    bool: "boolean",
-}
-
-
-def _number(
-    body: dict[str, Any],
-    key: str,
-    kind: type | tuple[type, ...],
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    required: bool = True,
-) -> Any:
-    value = _get(body, key, kind, required=required)
-    if value is None:
-        return None
-    if low is not None and value < low:
-        _fail(key, f"Input should be greater than or equal to {low:g}")
-    if high is not None and value > high:
-        _fail(key, f"Input should be less than or equal to {high:g}")
-    return value
-
-
-def _block_type(block: Any, path: str) -> str:
-    if not isinstance(block, dict):
-        _fail(path, "Input should be a content block object")
-    return str(_get(block, "type", str, path=path))

@@ -77,7 +77,13 @@ class _Index:
 
 class Router:
     """``providers``: the configured ones; ``builtin_tools``: those of them that run
-    Responses built-in tools (decided at composition: OpenAI itself)."""
+    Responses built-in tools (decided at composition: OpenAI itself).
+
+    ``stand_in``: a catalog model named explicitly that no configured provider serves is
+    answered by the profile's route instead of refused (the rejection stays in the plan, so
+    ``x-orchestra-route`` says so). Composition turns it on when the simulator is the only
+    provider: locally, any client's model names (Claude Code's ``claude-sonnet-4-5``) get a
+    simulated answer rather than a 400."""
 
     def __init__(
         self,
@@ -85,8 +91,10 @@ class Router:
         max_candidates: int = 4,
         *,
         builtin_tools: set[str] | frozenset[str] = frozenset(),
+        stand_in: bool = False,
     ) -> None:
         self.providers = providers
+        self.stand_in = stand_in
         self.max_candidates = max_candidates
         self.builtin_tools = frozenset(builtin_tools)
         self._catalog: Catalog | None = None
@@ -121,10 +129,18 @@ class Router:
         profile_name, explicit = _parse_model_field(request, default_profile)
         profile = get_profile(profile_name)
         tokens = estimate_prompt_tokens(request)
+        refused: str | None = None
         if explicit is not None:
-            return self._explicit_plan(request, catalog, profile, explicit, tokens)
+            try:
+                return self._explicit_plan(request, catalog, profile, explicit, tokens)
+            except NoCandidates:  # a name the catalog does not know stays a 404
+                if not self.stand_in:
+                    raise
+                refused = explicit
         complexity = classify(request)
         plan = RoutePlan(profile.name, complexity, tokens, [])
+        if refused is not None:
+            plan.reject(refused, "not_served_here:stand_in")
         index = self._index_for(catalog)
         shifted = profile.shifted(complexity)
         wanted = self.max_candidates + extra
