@@ -9,6 +9,9 @@ and go, and a stream may end with ``event: error`` and no ``message_stop``: that
 The client's ``anthropic-beta`` values (kept by an inbound format in the request's
 ``anthropic_beta`` extra field) are sent as the ``anthropic-beta`` header, after any
 configured one; they never go in the body.
+
+Structured output (``response_format``) is asked for with a reserved tool
+(:mod:`~orchestra.providers.json_tool`), whose input comes back as the answer's text.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from orchestra.providers.anthropic_response import parse_response, parse_usage, 
 from orchestra.providers.anthropic_stream import StreamState
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.http_provider import SseProvider
+from orchestra.providers.json_tool import JsonStream, answer, plan
 from orchestra.providers.wire import UnsupportedContent
-from orchestra.schemas.chat import ChatChunk, ChatRequest
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
 from orchestra.transport.http import HttpClients
 from orchestra.transport.sse import SSEEvent
 
@@ -79,8 +83,15 @@ class AnthropicProvider(SseProvider[StreamState]):
             headers = {**headers, BETA: beta}
         return self.post(self.url, options, headers, json=body)
 
+    async def complete(
+        self, request: ChatRequest, model: str, options: CallOptions
+    ) -> ChatResponse:
+        """The answer, the reserved JSON tool's call made its text (``response_format``)."""
+        response = await super().complete(request, model, options)
+        return answer(response, plan(request, thinking_on=False))
+
     def stream_state(self, request: ChatRequest, model: str) -> StreamState:
-        return StreamState(model)
+        return StreamState(model, JsonStream(plan(request, thinking_on=False)))
 
     def parse_event(self, state: StreamState, event: SSEEvent, model: str) -> list[ChatChunk]:
         data = json.loads(event.data)

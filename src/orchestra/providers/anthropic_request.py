@@ -12,6 +12,9 @@ thinking on with a budget (:data:`EFFORT_BUDGETS`: low 1024, medium 4096, high 1
 is raised to the budget plus the requested output when it is not above the budget, and
 ``temperature`` and ``top_k`` are dropped (the API refuses them with thinking).
 
+Structured output (``response_format``) goes as a reserved tool or a system instruction
+(:mod:`~orchestra.providers.json_tool`).
+
 A request that came in as an Anthropic body (``request.native``) is sent as the client sent
 it, with only ``model`` and ``stream`` set: fields the gateway does not know pass through.
 """
@@ -22,6 +25,13 @@ import base64
 import binascii
 from typing import Any
 
+from orchestra.providers.json_tool import (
+    DESCRIPTION,
+    JSON_TOOL,
+    JsonPlan,
+    plan,
+    with_instruction,
+)
 from orchestra.providers.wire import (
     DATA_URL,
     UnsupportedContent,
@@ -59,6 +69,8 @@ def to_body(request: ChatRequest, model: str, *, stream: bool) -> dict[str, Any]
         body["tools"] = [_tool(t) for t in request.tools if t.get("type") == "function"]
         if (choice := _tool_choice(request)) is not None:
             body["tool_choice"] = choice
+    if (json_plan := plan(request, thinking_on=thinking_enabled(thinking))) is not None:
+        _ask_for_json(body, json_plan)
     user_id = (request.metadata or {}).get("user_id") or request.user
     if user_id:
         body["metadata"] = {"user_id": str(user_id)[:256]}
@@ -265,6 +277,17 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     if "cache_control" in tool:
         spec["cache_control"] = tool["cache_control"]
     return spec
+
+
+def _ask_for_json(body: dict[str, Any], json_plan: JsonPlan) -> None:
+    """The reserved tool (forced, or "auto" with thinking) and the plan's instruction."""
+    if json_plan.schema is not None:
+        tool = {"name": JSON_TOOL, "description": DESCRIPTION, "input_schema": json_plan.schema}
+        body["tools"] = [*body.get("tools", []), tool]
+        forced = {"type": "tool", "name": JSON_TOOL}
+        body["tool_choice"] = forced if json_plan.forced else {"type": "auto"}
+    if json_plan.instruction:
+        body["system"] = with_instruction(body.get("system"), json_plan.instruction)
 
 
 def _tool_choice(request: ChatRequest) -> dict[str, Any] | None:

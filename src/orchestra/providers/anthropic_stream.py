@@ -5,7 +5,8 @@ Thinking streams as ``reasoning_content`` pieces (``thinking_delta``), each sign
 ending with its ``reasoning_signature`` (``signature_delta``); a ``redacted_thinking`` block
 arrives whole at its start and becomes one ``redacted_thinking`` delta. Usage totals arrive
 in ``message_start`` and ``message_delta`` (cache reads and writes included) and go out in
-the final usage-only chunk.
+the final usage-only chunk. The reserved JSON tool's input streams as text
+(:mod:`~orchestra.providers.json_tool`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from typing import Any
 from orchestra.providers import http_provider
 from orchestra.providers.anthropic_response import STOP_REASONS, parse_usage
 from orchestra.providers.chunks import ChunkFactory
+from orchestra.providers.json_tool import JsonStream
 from orchestra.schemas.chat import ChatChunk, FinishReason
 
 
 class StreamState(http_provider.StreamState):
     """Turns Messages stream events into OpenAI chunks (one instance per stream)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, json_stream: JsonStream | None = None) -> None:
         self.chunks = ChunkFactory(model)
+        self.json = json_stream or JsonStream(None)  # the reserved JSON tool's blocks
         self.tools: dict[int, int] = {}  # content block index -> tool call index
         self.with_args: set[int] = set()  # tool blocks that received argument JSON
         self.usage: dict[str, Any] = {}  # the vendor's usage counts, latest value of each
@@ -41,14 +44,11 @@ class StreamState(http_provider.StreamState):
         if kind == "content_block_delta":
             return self._delta(event["index"], event["delta"])
         if kind == "content_block_stop":
-            index = event.get("index", -1)
-            if index in self.tools and index not in self.with_args:  # a no-argument tool
-                return [self.chunks.tool_call(self.tools[index], arguments="{}")]
-            return []
+            return self._block_stop(event.get("index", -1))
         if kind == "message_delta":
             self._usage_update(event.get("usage"))
-            reason = (event.get("delta") or {}).get("stop_reason")
-            self.stop = STOP_REASONS.get(reason or "", "stop")
+            reason = STOP_REASONS.get((event.get("delta") or {}).get("stop_reason") or "", "stop")
+            self.stop = self.json.finish(reason, other_tools=bool(self.tools))
             return []
         if kind == "message_stop":
             self.done = True
@@ -57,6 +57,8 @@ class StreamState(http_provider.StreamState):
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[ChatChunk]:
         kind = block.get("type")
+        if kind == "tool_use" and self.json.claims(index, str(block.get("name"))):
+            return []  # the reserved JSON tool: its input is the answer's text
         if kind == "tool_use":
             self.tools[index] = len(self.tools)
             call = self.chunks.tool_call(self.tools[index], call_id=block["id"], name=block["name"])
@@ -77,6 +79,9 @@ class StreamState(http_provider.StreamState):
             return [self.chunks.reasoning(delta["thinking"])]
         if kind == "signature_delta" and delta.get("signature"):
             return [self.chunks.reasoning(signature=delta["signature"])]
+        if kind == "input_json_delta" and index in self.json.blocks:
+            text = self.json.piece(index, delta.get("partial_json") or "")
+            return [self.chunks.text(text)] if text else []
         if kind == "input_json_delta" and index in self.tools:
             fragment = delta.get("partial_json") or ""
             if fragment:
@@ -85,6 +90,12 @@ class StreamState(http_provider.StreamState):
                 [self.chunks.tool_call(self.tools[index], arguments=fragment)] if fragment else []
             )
         return []  # citations and delta types added later
+
+    def _block_stop(self, index: int) -> list[ChatChunk]:
+        if index in self.tools and index not in self.with_args:  # a no-argument tool
+            return [self.chunks.tool_call(self.tools[index], arguments="{}")]
+        text = self.json.close(index)
+        return [self.chunks.text(text)] if text else []
 
     def _usage_update(self, raw: Any) -> None:
         """Newer APIs repeat the prompt counts in ``message_delta``; older ones send only

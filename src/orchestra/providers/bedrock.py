@@ -28,7 +28,8 @@ from orchestra.providers.bedrock_convert import (
 )
 from orchestra.providers.bedrock_stream import StreamState, aiter_frames
 from orchestra.providers.http_provider import HttpProvider
-from orchestra.schemas.chat import ChatChunk, ChatRequest
+from orchestra.providers.json_tool import JsonStream, answer, plan
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
 from orchestra.tokens import estimate_prompt_tokens
 from orchestra.transport.http import HttpClients
 
@@ -71,8 +72,16 @@ class BedrockProvider(HttpProvider[tuple[str, dict[str, Any]], StreamState]):
         kind = headers.get("x-amzn-errortype")
         return self.typed(read_error(kind, status, headers, raw), model)
 
+    async def complete(
+        self, request: ChatRequest, model: str, options: CallOptions
+    ) -> ChatResponse:
+        """The answer, the reserved JSON tool's call made its text (``response_format``)."""
+        response = await super().complete(request, model, options)
+        return answer(response, plan(request, thinking_on=False))
+
     def stream_state(self, request: ChatRequest, model: str) -> StreamState:
-        return StreamState(model, estimate_prompt_tokens(request))
+        json_stream = JsonStream(plan(request, thinking_on=False))
+        return StreamState(model, estimate_prompt_tokens(request), json_stream)
 
     async def events(
         self, response: httpx.Response, model: str

@@ -3,6 +3,8 @@ the AWS error types as typed errors.
 
 Pure functions, tested directly against recorded payloads; the transport (SigV4 over httpx)
 is in :mod:`orchestra.providers.bedrock`, the stream in :mod:`orchestra.providers.bedrock_stream`.
+Structured output (``response_format``) is asked for with a reserved tool or a system
+instruction (:mod:`orchestra.providers.json_tool`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from orchestra.providers.bedrock_content import (
     parse_reasoning,
     reasoning_blocks,
 )
+from orchestra.providers.json_tool import DESCRIPTION, JSON_TOOL, JsonPlan, plan
 from orchestra.providers.wire import (
     ErrorReading,
     UnsupportedContent,
@@ -72,8 +75,11 @@ def to_body(request: ChatRequest, model: str = "") -> dict[str, Any]:
     traits = ModelTraits.of(model)
     thinking = thinking_config(request) if traits.claude else None
     thinking_on = thinking_enabled(thinking)
+    json_plan = plan(request, thinking_on=thinking_on)
     body: dict[str, Any] = {"messages": to_messages(request.messages, traits)}
-    if system := _system(request.messages, traits):
+    if json_plan is not None and json_plan.instruction:
+        body["system"] = [*_system(request.messages, traits), {"text": json_plan.instruction}]
+    elif system := _system(request.messages, traits):
         body["system"] = system
     config = {
         "maxTokens": max_tokens(request, thinking) if thinking_on else request.output_limit(),
@@ -85,7 +91,7 @@ def to_body(request: ChatRequest, model: str = "") -> dict[str, Any]:
         body["inferenceConfig"] = config
     if thinking is not None:
         body["additionalModelRequestFields"] = {"thinking": thinking}
-    if tool_config := _tool_config(request, body["messages"], traits):
+    if tool_config := _tool_config(request, body["messages"], traits, json_plan):
         body["toolConfig"] = tool_config
     return body
 
@@ -138,14 +144,38 @@ def _tool_result(message: ChatMessage, where: str, traits: ModelTraits) -> list[
 
 
 def _tool_config(
-    request: ChatRequest, turns: list[dict[str, Any]], traits: ModelTraits
+    request: ChatRequest,
+    turns: list[dict[str, Any]],
+    traits: ModelTraits,
+    json_plan: JsonPlan | None = None,
 ) -> dict[str, Any] | None:
     # a history with toolUse/toolResult blocks is rejected unless toolConfig is present
     history = any("toolUse" in b or "toolResult" in b for t in turns for b in t["content"])
-    if not request.tools or (request.tool_choice == "none" and not history):
+    wanted = bool(request.tools) and (request.tool_choice != "none" or history)
+    tools = _tools(request, traits) if wanted else []
+    if json_plan is not None and json_plan.schema is not None:
+        spec = {
+            "name": JSON_TOOL,
+            "description": DESCRIPTION,
+            "inputSchema": {"json": json_plan.schema},
+        }
+        forced = {"tool": {"name": JSON_TOOL}}
+        json_choice = forced if json_plan.forced else {"auto": {}}
+        return {"tools": [*tools, {"toolSpec": spec}], "toolChoice": json_choice}
+    if not tools:
         return None
+    config: dict[str, Any] = {"tools": tools}
+    choice = request.tool_choice
+    if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
+    elif choice in ("auto", "required"):
+        config["toolChoice"] = {"auto": {}} if choice == "auto" else {"any": {}}
+    return config
+
+
+def _tools(request: ChatRequest, traits: ModelTraits) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
-    for tool in request.tools:
+    for tool in request.tools or []:
         function = tool.get("function") or {}
         schema = function.get("parameters") or {"type": "object", "properties": {}}
         spec: dict[str, Any] = {"name": function.get("name", ""), "inputSchema": {"json": schema}}
@@ -154,13 +184,7 @@ def _tool_config(
         tools.append({"toolSpec": spec})
         if traits.caching and "cache_control" in tool:
             tools.append(CACHE_POINT)
-    config: dict[str, Any] = {"tools": tools}
-    choice = request.tool_choice
-    if isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
-        config["toolChoice"] = {"tool": {"name": choice["function"]["name"]}}
-    elif choice in ("auto", "required"):
-        config["toolChoice"] = {"auto": {}} if choice == "auto" else {"any": {}}
-    return config
+    return tools
 
 
 def parse_usage(raw: Any) -> Usage:
