@@ -246,7 +246,9 @@ def test_a_failing_upstream_falls_back_before_the_stream_starts(upstreams, recor
 def test_a_stream_cut_after_it_started_ends_with_error_and_response_failed(upstreams, recorded):
     client, alpha, _ = upstreams
     sse = recorded.bytes("openai/chat_completion_stream_include_usage.sse")
-    alpha.enqueue(Reply.sse(sse, piece=400, drop_after=2))
+    # a pause after each piece lets it leave before the connection is cut (an abort drops
+    # whatever is still buffered)
+    alpha.enqueue(Reply.sse(sse, piece=400, drop_after=2, chunk_delay=0.05))
     events = list(client.responses.create(model="alpha/m1", input="Say hello", stream=True))
     kinds = [e.type for e in events]
     assert "response.output_text.delta" in kinds
