@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import pydantic_core
 from fastapi import Request
 
 from orchestra.errors import InvalidRequest, PayloadTooLarge
@@ -27,7 +27,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise InvalidRequest("Request body is empty: expected a JSON object")
     try:
-        value = json.loads(body)
+        value = pydantic_core.from_json(body)
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(
             "We could not parse the JSON body of your request: expected a JSON object",

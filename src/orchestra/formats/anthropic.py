@@ -18,6 +18,7 @@ import base64
 import json
 from typing import Any
 
+import pydantic_core
 from pydantic import ValidationError
 
 from orchestra.errors import InvalidRequest
@@ -81,7 +82,7 @@ def _parse(raw: bytes, *, count_only: bool) -> ChatRequest:
     if not raw.strip():
         raise InvalidRequest("Request body is empty: expected a JSON object", code="invalid_json")
     try:
-        body = json.loads(raw)
+        body = pydantic_core.from_json(raw)
     except ValueError as exc:
         raise InvalidRequest(
             "We could not parse the JSON body of your request: expected a JSON object",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from typing import Any
 
 from orchestra.formats.anthropic import FORMAT
@@ -72,7 +72,7 @@ def render_usage(usage: Usage) -> dict[str, int]:
 def message_id(completion_id: str | None) -> str:
     if completion_id and completion_id.startswith("msg_"):
         return completion_id
-    return f"msg_{uuid.uuid4().hex[:24]}"
+    return f"msg_{os.urandom(12).hex()}"
 
 
 def _arguments(arguments: str) -> Any:

@@ -10,7 +10,7 @@ stream that fails after it started ends with ``event: error``.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -124,7 +124,7 @@ class MessageStream:
         out: list[bytes] = []
         function = call.function or {}
         if call.index not in self.tools:
-            call_id = call.id or f"toolu_{uuid.uuid4().hex[:24]}"
+            call_id = call.id or f"toolu_{os.urandom(12).hex()}"
             block = {"type": "tool_use", "id": call_id, "name": function.get("name", "")}
             out += self._open({**block, "input": {}})
             self.tools[call.index] = self.index

@@ -4,7 +4,7 @@ and ``:streamGenerateContent`` as google-genai sends them, and Google's answers 
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -270,7 +270,7 @@ def envelope(
     if usage is not None:
         body["usageMetadata"] = usage_metadata(usage)
     body["modelVersion"] = model_version
-    body["responseId"] = response_id or uuid.uuid4().hex
+    body["responseId"] = response_id or os.urandom(16).hex()
     return body
 
 

@@ -5,7 +5,7 @@ Gemini part carries whole ``args``); the last response carries ``finishReason`` 
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +41,7 @@ class GeminiStream:
     done: bool = False
 
     def feed(self, chunk: ChatChunk) -> list[dict[str, Any]]:
-        self.response_id = self.response_id or chunk.id or uuid.uuid4().hex
+        self.response_id = self.response_id or chunk.id or os.urandom(16).hex()
         if chunk.usage is not None:
             self.usage = chunk.usage
         out: list[dict[str, Any]] = []

@@ -12,10 +12,10 @@ Responses API); when none is configured the request is a 400 naming ``tools[i].t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestra.errors import InvalidRequest
@@ -114,7 +114,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise InvalidRequest("Request body is empty: expected a JSON object")
     try:
-        body = json.loads(raw)
+        body = pydantic_core.from_json(raw)
     except ValueError as exc:
         raise InvalidRequest(
             "We could not parse the JSON body of your request: expected a JSON object",

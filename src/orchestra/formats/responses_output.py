@@ -3,7 +3,7 @@ record kept for ``previous_response_id`` (the conversation as chat messages)."""
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 from orchestra.formats.responses import ResponsesRequest
@@ -22,7 +22,7 @@ INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 def new_id(prefix: str) -> str:
     """An id in OpenAI's style: ``resp_...``, ``msg_...``, ``fc_...``, ``rs_...``."""
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{os.urandom(16).hex()}"
 
 
 def message_item(text: str, *, item_id: str, status: str = "completed") -> dict[str, Any]:

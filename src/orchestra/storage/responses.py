@@ -4,10 +4,11 @@ one JSON record per response id over a :class:`ResponseBackend`, expiring after
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pydantic_core
 
 from orchestra.errors import StorageError
 from orchestra.storage.protocols import ResponseBackend
@@ -29,14 +30,14 @@ class ResponseStore:
 
     async def save(self, response_id: str, record: dict[str, Any]) -> None:
         expires_at = int(self._clock() + self.ttl_days * 86_400)
-        await self.backend.put(response_id, json.dumps(record), expires_at)
+        await self.backend.put(response_id, pydantic_core.to_json(record).decode(), expires_at)
 
     async def load(self, response_id: str) -> dict[str, Any] | None:
         doc = await self.backend.get(response_id)
         if doc is None:
             return None
         try:
-            record = json.loads(doc)
+            record = pydantic_core.from_json(doc)
         except ValueError as exc:
             raise StorageError(f"stored response {response_id} is not JSON") from exc
         if not isinstance(record, dict):

@@ -40,11 +40,11 @@ ARRAY_KEEPALIVE = b"\n"
 @router.post("/v1beta/models/{model:path}:{method}", include_in_schema=False)
 @router.post("/v1/models/{model:path}:{method}", include_in_schema=False)
 async def models_action(
-    model: str,
-    method: str,
     request: Request,
     call: Annotated[Checked[dict[str, Any]], checked_body(json_object)],
 ) -> Response:
+    # the path's parts read as they are (FastAPI validating two str parameters costs ~40 us)
+    model, method = request.path_params["model"], request.path_params["method"]
     alt = _query(request)
     if method not in gemini.METHODS:
         raise InvalidRequest(
