@@ -1,13 +1,14 @@
-"""Reading request bodies: size-capped, and a JSON object or a clear 400."""
+"""Reading request bodies: size-capped, and a JSON object or a clear 400 (``json_object``,
+shared with the inbound formats)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pydantic_core
 from fastapi import Request
 
-from orchestra.errors import InvalidRequest, PayloadTooLarge
+from orchestra.errors import PayloadTooLarge
+from orchestra.formats.json_body import json_object
+
+__all__ = ["json_object", "read_body"]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -21,21 +22,3 @@ async def read_body(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
     return body
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise InvalidRequest("Request body is empty: expected a JSON object")
-    try:
-        value = pydantic_core.from_json(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request: expected a JSON object",
-            code="invalid_json",
-        ) from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request: expected a JSON object",
-            code="invalid_json",
-        )
-    return value

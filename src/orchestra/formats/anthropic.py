@@ -18,14 +18,13 @@ import base64
 import json
 from typing import Any
 
-import pydantic_core
 from pydantic import ValidationError
 
-from orchestra.errors import InvalidRequest
 from orchestra.formats.anthropic_checks import block_type as _block_type
 from orchestra.formats.anthropic_checks import fail as _fail
 from orchestra.formats.anthropic_checks import get as _get
 from orchestra.formats.anthropic_checks import number as _number
+from orchestra.formats.json_body import json_object
 from orchestra.schemas.chat import ChatMessage, ChatRequest, NativeBody
 
 FORMAT = "anthropic"
@@ -79,17 +78,7 @@ def beta_flags(header_values: list[str]) -> list[str]:
 
 
 def _parse(raw: bytes, *, count_only: bool) -> ChatRequest:
-    if not raw.strip():
-        raise InvalidRequest("Request body is empty: expected a JSON object", code="invalid_json")
-    try:
-        body = pydantic_core.from_json(raw)
-    except ValueError as exc:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request: expected a JSON object",
-            code="invalid_json",
-        ) from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object", code="invalid_json")
+    body = json_object(raw)
     fields = _request_fields(body, count_only=count_only)
     try:
         chat = ChatRequest.model_validate(fields)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestra.errors import InvalidRequest
+from orchestra.formats.json_body import json_object
 from orchestra.formats.responses_items import input_messages
 from orchestra.schemas.chat import ChatMessage, ChatRequest, NativeBody
 
@@ -85,7 +85,7 @@ class Inbound:
 def parse_responses_request(raw: bytes) -> Inbound:
     """A ``POST /v1/responses`` body, checked and translated; a bad one is a 400 naming the
     offending field (``param``)."""
-    body = _json_object(raw)
+    body = json_object(raw)
     for name, why in UNSUPPORTED.items():
         if body.get(name):
             raise InvalidRequest(why, param=name, code="unsupported_parameter")
@@ -108,24 +108,6 @@ def _invalid(exc: ValidationError) -> InvalidRequest:
     return InvalidRequest(
         f"Invalid value for '{param}': {message}", param=param, code="invalid_value"
     )
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        raise InvalidRequest("Request body is empty: expected a JSON object")
-    try:
-        body = pydantic_core.from_json(raw)
-    except ValueError as exc:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request: expected a JSON object",
-            code="invalid_json",
-        ) from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request: expected a JSON object",
-            code="invalid_json",
-        )
-    return body
 
 
 def chat_fields(request: ResponsesRequest) -> dict[str, Any]:
