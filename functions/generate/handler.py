@@ -10,17 +10,9 @@ from orchestra.aws_lambda.functions import ApiFunction
 
 
 def routers() -> list[Any]:
-    from orchestra.api.routes import chat, embeddings, gemini, health, messages, models, responses
+    from orchestra.api.app import generate_routers
 
-    return [
-        chat.router,
-        messages.router,
-        responses.router,
-        gemini.router,
-        embeddings.router,
-        models.router,
-        health.router,
-    ]
+    return list(generate_routers())
 
 
 function = ApiFunction("orchestra-generate", routers, root="generate")

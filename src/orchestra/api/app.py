@@ -15,18 +15,10 @@ if TYPE_CHECKING:
     from orchestra.api.deps import Served
 
 
-def default_routers() -> list[APIRouter]:
-    from orchestra.api.routes import (
-        chat,
-        debates,
-        embeddings,
-        gemini,
-        health,
-        messages,
-        models,
-        multi,
-        responses,
-    )
+def generate_routers() -> list[APIRouter]:
+    """What the generate function serves: one answer in every client's format, embeddings,
+    the catalog and health."""
+    from orchestra.api.routes import chat, embeddings, gemini, health, messages, models, responses
 
     return [
         chat.router,
@@ -34,11 +26,17 @@ def default_routers() -> list[APIRouter]:
         responses.router,
         gemini.router,
         embeddings.router,
-        multi.router,
-        debates.router,
         models.router,
         health.router,
     ]
+
+
+def default_routers() -> list[APIRouter]:
+    """Every route (local serve, the tests): the generate function's, multi and debates."""
+    from orchestra.api.routes import debates, multi
+
+    *answers, models, health = generate_routers()
+    return [*answers, multi.router, debates.router, models, health]
 
 
 def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> FastAPI:

@@ -12,17 +12,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from starlette.responses import StreamingResponse
 from starlette.types import Send
 
 from orchestra.errors import OrchestraError
+from orchestra.schemas.chat import ChatChunk
 
 #: an SSE comment: every client ignores it, every proxy sees traffic
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
+
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class StreamRenderer(Protocol[T_co]):
+    """An inbound format's stream writer: what each chunk becomes, and what ends it."""
+
+    def feed(self, chunk: ChatChunk) -> Iterable[T_co]: ...
+
+    def finish(self) -> Iterable[T_co]: ...
+
+
+async def rendered(
+    chunks: AsyncIterator[ChatChunk],
+    renderer: StreamRenderer[T],
+    on_error: Callable[[OrchestraError], T],
+) -> AsyncGenerator[T]:
+    """``chunks`` in a format's shape; a failure after the start ends with ``on_error``'s
+    event (the stream is never cut without saying so)."""
+    try:
+        async for chunk in chunks:
+            for piece in renderer.feed(chunk):
+                yield piece
+    except OrchestraError as exc:
+        yield on_error(exc)
+        return
+    for piece in renderer.finish():
+        yield piece
 
 
 def error_event(exc: OrchestraError, scrub: Callable[[str], str]) -> bytes:

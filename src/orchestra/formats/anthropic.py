@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestra.errors import InvalidRequest
 from orchestra.formats.anthropic_checks import block_type as _block_type
 from orchestra.formats.anthropic_checks import fail as _fail
 from orchestra.formats.anthropic_checks import get as _get
@@ -78,6 +79,8 @@ def beta_flags(header_values: list[str]) -> list[str]:
 
 
 def _parse(raw: bytes, *, count_only: bool) -> ChatRequest:
+    if not raw.strip():  # Anthropic calls an empty body invalid JSON
+        raise InvalidRequest("Request body is empty: expected a JSON object", code="invalid_json")
     body = json_object(raw)
     fields = _request_fields(body, count_only=count_only)
     try:

@@ -14,7 +14,7 @@ NOT_AN_OBJECT = "We could not parse the JSON body of your request: expected a JS
 
 def json_object(body: bytes) -> dict[str, Any]:
     if not body.strip():
-        raise InvalidRequest("Request body is empty: expected a JSON object", code="invalid_json")
+        raise InvalidRequest("Request body is empty: expected a JSON object")
     try:
         value = pydantic_core.from_json(body)
     except ValueError as exc:  # malformed, or nested deeper than the parser allows

@@ -203,14 +203,7 @@ class Generate:
     def _on_attempt(self, candidate: Candidate, error: ProviderError | None, ms: float) -> None:
         self.observer.attempt(candidate.model.id, error, ms)
         if error is not None:
-            self.metrics.record(
-                candidate.model.id,
-                latency_ms=ms,
-                prompt_tokens=0,
-                completion_tokens=0,
-                cost_usd=0.0,
-                error=True,
-            )
+            self.metrics.record_failure(candidate.model.id, ms)
 
     def _completed(self, result: Routed) -> None:
         latency_ms = _ms_since(result.started)

@@ -68,6 +68,17 @@ class MetricsRecorder:
         self._last_flush = clock()
         self._flushing: asyncio.Task[None] | None = None
 
+    def record_failure(self, model_id: str, latency_ms: float) -> None:
+        """One failed attempt: no tokens, no cost, counted as an error."""
+        self.record(
+            model_id,
+            latency_ms=latency_ms,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            error=True,
+        )
+
     def record(
         self,
         model_id: str,

@@ -21,12 +21,10 @@ from orchestra.api.body import json_object
 from orchestra.api.deps import Checked, checked_body, generate_of
 from orchestra.api.headers import routed_headers
 from orchestra.api.json_response import JsonBody
-from orchestra.api.streaming import SSEResponse
-from orchestra.errors import InvalidRequest, OrchestraError
+from orchestra.api.streaming import SSEResponse, rendered
+from orchestra.errors import InvalidRequest
 from orchestra.formats import gemini
 from orchestra.formats.gemini_stream import GeminiStream, sse_event, stream_error
-from orchestra.generate.service import Generate, StreamHandle
-from orchestra.redaction import Redactor
 
 router = APIRouter()
 
@@ -62,7 +60,8 @@ async def models_action(
     if stream:
         handle = await gateway.open_stream(chat)
         renderer.model_version = handle.model.id
-        events = _events(gateway, handle, renderer, call.services.redactor)
+        scrub = call.services.redactor.scrub
+        events = rendered(gateway.relay(handle), renderer, lambda e: stream_error(e, scrub))
         keepalive_s = call.services.settings.stream_keepalive_s
         headers = routed_headers(handle)
         if alt == "sse":
@@ -91,21 +90,6 @@ def _query(request: Request) -> str | None:
     if alt not in (None, "sse", "json"):
         raise InvalidRequest(f"Invalid value for 'alt': '{alt}'", param="alt")
     return alt
-
-
-async def _events(
-    gateway: Generate, handle: StreamHandle, renderer: GeminiStream, redactor: Redactor
-) -> AsyncGenerator[dict[str, Any]]:
-    """The stream's ``GenerateContentResponse`` bodies; an error body ends a failed one."""
-    try:
-        async for chunk in gateway.relay(handle):
-            for body in renderer.feed(chunk):
-                yield body
-    except OrchestraError as exc:
-        yield stream_error(exc, redactor.scrub)
-        return
-    for body in renderer.finish():
-        yield body
 
 
 async def _sse(events: AsyncGenerator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -14,7 +14,6 @@ Both routes stay out of ``/openapi.json``: that document is the OpenAI-shaped co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Request, Response
@@ -22,13 +21,10 @@ from fastapi import APIRouter, Request, Response
 from orchestra.api.deps import Checked, Served, checked_body, generate_of
 from orchestra.api.headers import routed_headers
 from orchestra.api.json_response import JsonBody
-from orchestra.api.streaming import SSEResponse
-from orchestra.errors import OrchestraError
+from orchestra.api.streaming import SSEResponse, rendered
 from orchestra.formats.anthropic import beta_flags, parse_count_request, parse_request
 from orchestra.formats.anthropic_answer import render_message, thinking_unsigned
 from orchestra.formats.anthropic_stream import PING, MessageStream, error_event
-from orchestra.generate.service import Generate, StreamHandle
-from orchestra.redaction import Redactor
 from orchestra.schemas.chat import ChatRequest
 from orchestra.tokens import estimate_prompt_tokens
 
@@ -58,7 +54,9 @@ async def create_message(
         if wants_thinking(chat) and not keep:
             headers[NOTES_HEADER] = THINKING_DROPPED
         return SSEResponse(
-            message_events(gateway, handle, renderer, services.redactor),
+            rendered(
+                gateway.relay(handle), renderer, lambda e: error_event(e, services.redactor.scrub)
+            ),
             keepalive_s=services.settings.stream_keepalive_s,
             headers=headers,
             keepalive=PING,
@@ -81,21 +79,6 @@ async def count_tokens(
     called, so it costs nothing and works whichever model would answer; it is an estimate,
     not the answering vendor's tokenizer count."""
     return JsonBody({"input_tokens": estimate_prompt_tokens(call.body)})
-
-
-async def message_events(
-    gateway: Generate, handle: StreamHandle, renderer: MessageStream, redactor: Redactor
-) -> AsyncIterator[bytes]:
-    """The answer's events; a failure after the start ends the stream with ``error``."""
-    try:
-        async for chunk in gateway.relay(handle):
-            for piece in renderer.feed(chunk):
-                yield piece
-    except OrchestraError as exc:
-        yield error_event(exc, redactor.scrub)
-        return
-    for piece in renderer.finish():
-        yield piece
 
 
 def wants_thinking(chat: ChatRequest) -> bool:
