@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Response
-from pydantic import ValidationError
 
 from orchestra.api import contract
+from orchestra.api.body import validated
 from orchestra.api.deps import Checked, checked_body, generate_of
-from orchestra.api.errors import validation_error
 from orchestra.api.headers import routed_headers
 from orchestra.api.streaming import DONE, SSEResponse, error_event
-from orchestra.errors import InvalidRequest, OrchestraError
+from orchestra.errors import OrchestraError
 from orchestra.generate.service import Generate, StreamHandle
 from orchestra.redaction import Redactor
 from orchestra.schemas.chat import ChatRequest, ChatResponse
@@ -29,18 +28,7 @@ _SCHEMA = {
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:
-    if not body.strip():
-        raise InvalidRequest("Request body is empty: expected a JSON object")
-    try:
-        return ChatRequest.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors()
-        if errors and errors[0].get("type") in ("json_invalid", "model_type"):
-            raise InvalidRequest(
-                "We could not parse the JSON body of your request: expected a JSON object",
-                code="invalid_json",
-            ) from exc
-        raise validation_error(list(errors)) from exc
+    return validated(ChatRequest, body)
 
 
 @router.post(

@@ -21,13 +21,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import ValidationError
 
 from orchestra.api import contract
+from orchestra.api.body import validated
 from orchestra.api.deps import Checked, checked_body, embed_of
-from orchestra.api.errors import validation_error
 from orchestra.embed.service import Embedded
-from orchestra.errors import InvalidRequest
 from orchestra.schemas.embeddings import (
     Embedding,
     EmbeddingRequest,
@@ -41,18 +39,7 @@ INPUT_SHAPE = "input must be a string or a list of strings"
 
 
 def parse_embedding_request(body: bytes) -> EmbeddingRequest:
-    if not body.strip():
-        raise InvalidRequest("Request body is empty: expected a JSON object")
-    try:
-        return EmbeddingRequest.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors()
-        if errors and errors[0].get("type") in ("json_invalid", "model_type"):
-            raise InvalidRequest(
-                "We could not parse the JSON body of your request: expected a JSON object",
-                code="invalid_json",
-            ) from exc
-        raise validation_error(_first_input_error(list(errors))) from exc
+    return validated(EmbeddingRequest, body, _first_input_error)
 
 
 def _first_input_error(errors: list[Any]) -> list[Any]:
