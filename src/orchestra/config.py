@@ -73,6 +73,29 @@ class Settings(BaseSettings):
     #: allow base URLs in private ranges (a self-hosted vLLM in the VPC, Ollama on a laptop)
     allow_private_base_urls: bool = False
 
+    #: load balancing across a model's deployments (docs/resilience.md): "composite",
+    #: "round_robin", "weighted", "least_latency", "error_aware", "least_outstanding"
+    lb_strategy: str = "composite"
+    #: below this share of an upstream's request or token quota (its rate-limit headers),
+    #: a deployment is steered away from until the quota resets
+    lb_ratelimit_low_water: float = Field(default=0.02, ge=0.0, le=1.0)
+    #: first-token budget per attempt: this multiple of the deployment's observed
+    #: ``first_token_quantile`` time to first token, within [floor, ceiling] seconds
+    first_token_multiplier: float = Field(default=3.0, gt=0.0)
+    first_token_quantile: float = Field(default=0.95, gt=0.0, lt=1.0)
+    first_token_floor_s: float = Field(default=1.0, gt=0.0)
+    first_token_ceiling_s: float = Field(default=30.0, gt=0.0)
+    #: hedging: a second candidate starts when the first token is later than the
+    #: deployment's ``hedge_quantile`` time to first token (never sooner than the minimum)
+    hedge: bool = True
+    hedge_quantile: float = Field(default=0.9, gt=0.0, lt=1.0)
+    hedge_min_delay_s: float = Field(default=0.25, ge=0.0)
+    #: hedges per client key per minute, and the estimated cost above which none is sent
+    hedge_per_minute: int = Field(default=30, ge=0)
+    hedge_max_cost_usd: float = Field(default=0.05, ge=0.0)
+    #: a stream broken after its first byte continues on the next candidate
+    continue_streams: bool = True
+
     breaker_failures: int = 5
     breaker_window_s: float = 60.0
     breaker_cooldown_s: float = 30.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.api.auth import ApiKeyAuth
@@ -29,6 +29,7 @@ from orchestra.providers.registry import (
 )
 from orchestra.redaction import RedactingFilter, Redactor
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
+from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.routing.router import Router
 from orchestra.secrets import read_secret_json
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
@@ -139,6 +140,8 @@ class Core:
     redactor: Redactor
     auth: ApiKeyAuth
     observer: Observer | None = None
+    #: what this instance has seen of each deployment (load balancing, budgets, hedges)
+    stats: DeploymentStats = field(default_factory=DeploymentStats)
 
 
 def build_core(
@@ -196,6 +199,7 @@ def build_core(
         redactor=redactor,
         auth=client_auth(settings),
         observer=observer,
+        stats=DeploymentStats(low_water=settings.lb_ratelimit_low_water),
     )
 
 

@@ -78,6 +78,7 @@ def gateway(core: Core) -> Generate:
         default_profile=settings.default_profile,
         deadline_s=settings.request_deadline_s,
         buffered_deadline_s=settings.buffered_deadline,
+        stats=core.stats,
     )
 
 

@@ -22,6 +22,7 @@ from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import CircuitBreaker, Permit
+from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
@@ -76,6 +77,7 @@ class Generate:
         default_profile: str = "balanced",
         deadline_s: float = 25.0,
         buffered_deadline_s: float | None = None,
+        stats: DeploymentStats | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -83,6 +85,8 @@ class Generate:
         self.breaker = breaker
         self.metrics = metrics
         self.observer: Observer = observer or LogObserver()
+        #: what this instance has seen of each deployment
+        self.stats = stats or DeploymentStats()
         self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
         self.default_profile = default_profile
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)

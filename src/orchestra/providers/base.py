@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -33,11 +33,20 @@ class ProviderConfig:
     options: dict[str, float | int | str] = field(default_factory=dict)
 
 
+#: told the status and headers of every upstream answer (rate-limit steering)
+HeadersHook = Callable[[int, Mapping[str, str]], None]
+
+
 @dataclass(frozen=True)
 class CallOptions:
-    """Per-call limits decided by resilience, not by the adapter."""
+    """Per-call limits decided by resilience, not by the adapter.
+
+    ``on_headers``: called with the status and headers of the upstream's answer as soon as
+    they arrive (error answers included), so load balancing can read its rate-limit headers.
+    """
 
     timeout: float = 60.0
+    on_headers: HeadersHook | None = None
 
 
 @runtime_checkable

@@ -168,7 +168,7 @@ class HttpProvider(ABC, Generic[EventT, StateT]):
     ) -> ChatResponse:
         with map_errors(self.name, model):
             http_request = self.build_request(request, model, options, stream=False)
-            data = await post_json(self.http, http_request, self.errors(model))
+            data = await post_json(self.http, http_request, self.errors(model), options.on_headers)
             return self.parse_response(data, model)
 
     async def stream(
@@ -177,7 +177,8 @@ class HttpProvider(ABC, Generic[EventT, StateT]):
         state = self.stream_state(request, model)
         with map_errors(self.name, model):
             http_request = self.build_request(request, model, options, stream=True)
-            async with send_streaming(self.http, http_request, self.errors(model)) as r:
+            sent = send_streaming(self.http, http_request, self.errors(model), options.on_headers)
+            async with sent as r:
                 async for event in self.events(r, model):
                     for chunk in self.parse_event(state, event, model):
                         yield chunk

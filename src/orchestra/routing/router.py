@@ -28,9 +28,15 @@ BUILTIN_UNSUPPORTED = "builtin_tools_unsupported"
 
 @dataclass(frozen=True)
 class Candidate:
+    """One deployment in the chain (``model``: the catalog entry that is called).
+
+    ``group``: the model it is a deployment of (its other deployments sit next to it in
+    the chain, ordered by load balancing); "" when it has no other deployment."""
+
     model: ModelInfo
     score: float
     breakdown: dict[str, float]
+    group: str = ""
 
 
 @dataclass
@@ -42,6 +48,9 @@ class RoutePlan:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     #: candidates whose breaker is open, best first: the last resort when all are open
     held: list[Candidate] = field(default_factory=list)
+    #: load balancing's decisions, one per model with several deployments (candidates,
+    #: scores, choice), as sent in ``x-orchestra-route``
+    balancing: list[dict[str, Any]] = field(default_factory=list)
 
     def reject(self, model_id: str, reason: str) -> None:
         if len(self.rejected) < MAX_REJECTED_REPORTED:

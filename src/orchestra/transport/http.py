@@ -275,19 +275,26 @@ def error_message(body: Any, fallback: str) -> str:
 
 
 ErrorFactory = Callable[[httpx.Response, bytes], ProviderError]
+#: told an answer's status and headers (rate-limit steering)
+HeadersSeen = Callable[[int, httpx.Headers], None]
 
 
 @contextlib.asynccontextmanager
 async def send_streaming(
-    http: HttpClients, request: httpx.Request, on_error: ErrorFactory
+    http: HttpClients,
+    request: httpx.Request,
+    on_error: ErrorFactory,
+    on_headers: HeadersSeen | None = None,
 ) -> AsyncIterator[httpx.Response]:
     """Send with a streamed body; an error status is read whole and raised typed.
 
     The response is always closed on exit, so an abandoned stream (client gone, deadline,
-    fallback) gives its connection back at once.
+    fallback) gives its connection back at once. ``on_headers`` sees the status and headers.
     """
     response = await http.send(request, stream=True)
     try:
+        if on_headers is not None:
+            on_headers(response.status_code, response.headers)
         if response.status_code >= 400:
             raise on_error(response, await response.aread())
         yield response
@@ -295,9 +302,17 @@ async def send_streaming(
         await response.aclose()
 
 
-async def post_json(http: HttpClients, request: httpx.Request, on_error: ErrorFactory) -> Any:
-    """Send a request and return its JSON body; an error status is raised typed."""
+async def post_json(
+    http: HttpClients,
+    request: httpx.Request,
+    on_error: ErrorFactory,
+    on_headers: HeadersSeen | None = None,
+) -> Any:
+    """Send a request and return its JSON body; an error status is raised typed.
+    ``on_headers`` sees the status and headers first."""
     response = await http.send(request)
+    if on_headers is not None:
+        on_headers(response.status_code, response.headers)
     if response.status_code >= 400:
         raise on_error(response, response.content)
     return read_json(response)
