@@ -94,6 +94,10 @@ class StageConfig(BaseModel):
     #: AWS WAF web ACL on the stage: body size limit, per-IP rate limit, AWS common rules
     waf: bool = True
     waf_requests_per_5min_per_ip: int = 3000
+    #: an orchestra.yaml (providers, their models, deployments of a model) for the
+    #: functions that call models: validated at synth and shipped compact in their
+    #: environment (ORCHESTRA_CONFIG_JSON); keys stay in the provider keys secret
+    providers_file: str | None = None
     #: grant bedrock:InvokeModel* (Bedrock models in this region, with the function role)
     bedrock: bool = True
     debate_turn_timeout_s: int = 150

@@ -51,6 +51,25 @@ BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
 
 
+#: Lambda holds 4 KB of environment per function in all: the providers file gets most
+PROVIDERS_JSON_LIMIT = 3072
+
+
+def providers_json(path: str) -> str:
+    """The stage's providers file, validated as the functions will read it, as compact
+    JSON (what was left at its defaults is left out); a file too large or invalid stops
+    the synth with the reason."""
+    from orchestra.providers.registry import load_config_file
+
+    text = load_config_file(path).model_dump_json(exclude_defaults=True)
+    if len(text) > PROVIDERS_JSON_LIMIT:
+        raise ValueError(
+            f"providers_file {path} is {len(text)} bytes as JSON; at most "
+            f"{PROVIDERS_JSON_LIMIT} fit in a function's environment"
+        )
+    return text
+
+
 class ServiceStack(Stack):
     def __init__(
         self,
@@ -130,6 +149,8 @@ class ServiceStack(Stack):
             env[env_name("stream_keepalive_s")] = str(self.config.stream_keepalive_s)
         if self.config.bedrock and name in MODEL_CALLERS:
             env[env_name("bedrock_region")] = Aws.REGION
+        if self.config.providers_file and name in MODEL_CALLERS:
+            env[env_name("config_json")] = providers_json(self.config.providers_file)
         return env
 
     def _grant_data(self) -> None:

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     mode: Literal["local", "aws"] = "local"
     #: path of the providers file (orchestra.yaml); optional
     config: str | None = None
+    #: the providers file's content as JSON (deployed: set by the stack from the stage's
+    #: ``providers_file``); ``config`` wins when both are set
+    config_json: str | None = None
     #: comma-separated client keys accepted on ``Authorization: Bearer``
     api_keys: str | None = Field(default=None, repr=False)
     #: Secrets Manager ids (AWS mode)

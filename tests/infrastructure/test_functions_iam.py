@@ -268,3 +268,50 @@ def test_debate_api_may_start_only_its_own_state_machine(dev: Synth) -> None:
     start = [s for s in granted if "states:StartExecution" in as_list(s["Action"])]
     assert len(start) == 1
     assert "DebateStateMachine" in json.dumps(start[0]["Resource"])
+
+
+def test_a_providers_file_reaches_the_model_callers_validated(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+    from infra.app import build
+
+    # Given a stage with a providers file (a second OpenAI key as a deployment of gpt-4o)
+    path = tmp_path / "orchestra.yaml"
+    path.write_text(
+        "providers:\n  - {name: openai-2, type: openai, api_key_env: OPENAI_API_KEY_2}\n"
+    )
+    config = load_stage("dev", {"providers_file": str(path)})
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path / "out"))
+
+    # When the service stack is synthesized
+    functions = of_type(
+        Template.from_stack(build(app, config)["service"]).to_json(), "AWS::Lambda::Function"
+    )
+
+    # Then every function that calls models (and only those) reads it from its environment
+    shipped = {
+        props["Properties"]["Handler"].split(".")[1]: props["Properties"]["Environment"][
+            "Variables"
+        ].get("ORCHESTRA_CONFIG_JSON")
+        for props in functions.values()
+        if "Handler" in props["Properties"]
+    }
+    with_file = {name for name, value in shipped.items() if value}
+    assert with_file == {"generate", "multi_generate", "debate_steps"}
+    assert json.loads(shipped["generate"]) == {
+        "providers": [{"name": "openai-2", "type": "openai", "api_key_env": "OPENAI_API_KEY_2"}]
+    }
+
+
+def test_an_invalid_providers_file_stops_the_synth(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from infra.app import build
+
+    from orchestra.errors import InvalidRequest
+
+    path = tmp_path / "orchestra.yaml"
+    path.write_text("providers:\n  - {name: x, type: nope}\n")
+    config = load_stage("dev", {"providers_file": str(path)})
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path / "out"))
+    with pytest.raises(InvalidRequest, match="providers file"):
+        build(app, config)

@@ -23,9 +23,9 @@ from orchestra.providers.registry import (
     Registry,
     address_policy,
     build_registry,
-    load_config_file,
     models_from_file,
     provider_configs,
+    read_config,
 )
 from orchestra.redaction import RedactingFilter, Redactor
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
@@ -154,7 +154,7 @@ def build_core(
 ) -> Core:
     if stores is None:
         stores = dynamodb_stores(settings) if settings.mode == "aws" else memory_stores()
-    file = load_config_file(settings.config) if settings.config else None
+    file = read_config(settings.config, settings.config_json)
     private = allow_private(settings)
     configs = provider_configs(provider_keys(settings, environ), file, allow_private=private)
     if settings.simulator:

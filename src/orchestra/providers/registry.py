@@ -144,6 +144,21 @@ def load_config_file(path: str | Path) -> ConfigFile:
         raise InvalidRequest(f"cannot use providers file {path}: {exc}") from exc
 
 
+def config_from_json(text: str) -> ConfigFile:
+    """The providers file as the stack ships it to a function (``ORCHESTRA_CONFIG_JSON``)."""
+    try:
+        return ConfigFile.model_validate_json(text)
+    except ValidationError as exc:
+        raise InvalidRequest(f"cannot use ORCHESTRA_CONFIG_JSON: {exc}") from exc
+
+
+def read_config(path: str | None, inline: str | None) -> ConfigFile | None:
+    """The providers file named by ``path``, else the one given inline as JSON, else none."""
+    if path:
+        return load_config_file(path)
+    return config_from_json(inline) if inline else None
+
+
 def provider_configs(
     keys: Mapping[str, str], file: ConfigFile | None, *, allow_private: bool
 ) -> list[ProviderConfig]:

@@ -1,0 +1,48 @@
+"""The providers file: read from a path locally, shipped inline as JSON when deployed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestra.errors import InvalidRequest
+from orchestra.providers.registry import load_config_file, read_config
+
+YAML = """
+providers:
+  - name: local-vllm
+    type: openai
+    base_url: http://127.0.0.1:8000/v1
+    allow_private: true
+    models:
+      - {id: llama-3.1-8b, context_window: 131072}
+"""
+
+
+def test_the_inline_json_is_the_same_file_as_the_yaml(tmp_path: Path) -> None:
+    # Given a providers file, and the compact JSON the stack ships for it
+    path = tmp_path / "orchestra.yaml"
+    path.write_text(YAML)
+    shipped = load_config_file(path).model_dump_json(exclude_defaults=True)
+
+    # When a function reads either
+    from_path = read_config(str(path), None)
+    from_json = read_config(None, shipped)
+
+    # Then both give the same providers, models included
+    assert from_path == from_json
+    assert from_json is not None and from_json.providers[0].models[0].id == "llama-3.1-8b"
+
+
+def test_the_path_wins_and_neither_means_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "orchestra.yaml"
+    path.write_text(YAML)
+    assert read_config(str(path), '{"providers": []}') == load_config_file(path)
+    assert read_config(None, None) is None
+
+
+def test_an_invalid_inline_file_is_a_clear_error() -> None:
+    with pytest.raises(InvalidRequest, match="ORCHESTRA_CONFIG_JSON") as caught:
+        read_config(None, '{"providers": [{"name": "x", "type": "nope"}]}')
+    assert "type" in caught.value.message
