@@ -22,7 +22,7 @@ Also printed: latency p50/p99/max (whole request, client side), hedges (answers 
 issue. The exit code is 0 unless ``--check`` is given and a target failed.
 
 Usage: ``python bench/chaos.py [--requests 2000] [--concurrency 16] [--seed 13]
-[--stream-share 0.5] [--deadline 25] [--src DIR] [--fallbacks auto|on|off]
+[--stream-share 0.5] [--deadline 25] [--client-keys 1] [--src DIR] [--fallbacks auto|on|off]
 [--gateway-env NAME=VALUE] [--check]``.
 
 The default seed, 13, is one whose draws give upstream A a hung connection among its first
@@ -57,7 +57,6 @@ from chaos_upstream import PROFILES, expected_answer, prompt
 from common import ROOT, free_port, percentile, wait_for
 
 MODEL = "chaos-1"
-CLIENT_KEY = "chaos-client-key"
 UPSTREAM_KEY_ENV = "CHAOS_UPSTREAM_KEY"
 CLIENT_TIMEOUT_S = 60.0
 KINDS = ("complete", "explicit error", "silent truncation", "transport error")
@@ -130,7 +129,8 @@ def sse_data(raw: bytes) -> list[str]:
 def classify_stream(status: int, raw: bytes, expected: str) -> Verdict:
     if status != 200:
         return classify_buffered(status, raw, expected)
-    text, done, was_continued = [], False, False
+    text: list[str] = []
+    done = was_continued = False
     for data in sse_data(raw):
         if data == "[DONE]":
             done = True
@@ -167,17 +167,25 @@ def request_body(request_id: int, streamed: bool, fallbacks: bool) -> dict[str, 
     return body
 
 
+def client_key(number: int) -> str:
+    return f"chaos-client-{number}"
+
+
 async def ask(
-    client: httpx.AsyncClient, request_id: int, streamed: bool, fallbacks: bool
+    client: httpx.AsyncClient, request_id: int, streamed: bool, args: argparse.Namespace
 ) -> Answer:
+    """One request, timed from before it is sent until its last byte, and its verdict."""
     expected = expected_answer(prompt(request_id))
-    body = request_body(request_id, streamed, fallbacks)
+    body = request_body(request_id, streamed, args.fallbacks)
+    key = client_key(request_id % args.client_keys)
     classify = classify_stream if streamed else classify_buffered
     received = bytearray()
     status, hedged = 0, False
     start = time.perf_counter()
     try:
-        async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        async with client.stream(
+            "POST", "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}
+        ) as response:
             status = response.status_code
             hedged = "x-orchestra-hedge" in response.headers
             async for piece in response.aiter_bytes():
@@ -196,14 +204,11 @@ async def load(url: str, args: argparse.Namespace) -> list[Answer]:
     queue = iter(plan)
     answers: list[Answer] = []
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
-    headers = {"authorization": f"Bearer {CLIENT_KEY}"}
-    async with httpx.AsyncClient(
-        base_url=url, headers=headers, limits=limits, timeout=CLIENT_TIMEOUT_S
-    ) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=CLIENT_TIMEOUT_S) as client:
 
         async def worker() -> None:
             for request_id, streamed in queue:
-                answers.append(await ask(client, request_id, streamed, args.fallbacks))
+                answers.append(await ask(client, request_id, streamed, args))
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return sorted(answers, key=lambda a: a.request_id)
@@ -254,9 +259,7 @@ def config_yaml(ports: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gateway_env(
-    src: Path, config: Path, deadline: float | None, extra: dict[str, str]
-) -> dict[str, str]:
+def gateway_env(config: Path, args: argparse.Namespace) -> dict[str, str]:
     """The environment of ``orchestra serve``: ours without any ORCHESTRA_* setting or
     provider key (so nothing but the generated config is served), plus the bench's."""
     env = {
@@ -265,14 +268,15 @@ def gateway_env(
         if not k.startswith("ORCHESTRA_") and not k.endswith("_API_KEY")
     }
     env |= {
-        "PYTHONPATH": str(src / "src"),
+        "PYTHONPATH": str(args.src / "src"),
         "ORCHESTRA_CONFIG": str(config),
-        "ORCHESTRA_API_KEYS": CLIENT_KEY,
+        "ORCHESTRA_API_KEYS": ",".join(client_key(n) for n in range(args.client_keys)),
         "ORCHESTRA_LOG_LEVEL": "WARNING",
         UPSTREAM_KEY_ENV: "chaos-upstream-key",
     }
-    if deadline is not None:
-        env["ORCHESTRA_REQUEST_DEADLINE_S"] = str(deadline)
+    if args.deadline:
+        env["ORCHESTRA_REQUEST_DEADLINE_S"] = str(args.deadline)
+    extra: dict[str, str] = args.gateway_env
     return env | extra
 
 
@@ -292,7 +296,7 @@ def start_stack(directory: Path, args: argparse.Namespace) -> Stack:
     with log.open("wb") as sink:
         gateway = subprocess.Popen(
             [sys.executable, "-m", "orchestra.cli", "serve", "--port", str(gw_port)],
-            env=gateway_env(args.src, config, args.deadline or None, args.gateway_env),
+            env=gateway_env(config, args),
             cwd=directory,
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -408,6 +412,12 @@ def parse_args() -> argparse.Namespace:
         type=float,
         default=25.0,
         help="the gateway's ORCHESTRA_REQUEST_DEADLINE_S (the issue's 25 s); 0 = its default",
+    )
+    parser.add_argument(
+        "--client-keys",
+        type=int,
+        default=1,
+        help="client API keys the requests take turns with (per-key budgets, e.g. hedges)",
     )
     parser.add_argument("--src", type=Path, default=ROOT, help="the repository served")
     parser.add_argument(
