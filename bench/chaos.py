@@ -452,7 +452,7 @@ def main() -> None:
         try:
             print(
                 f"gateway from {args.src}, seed {args.seed}, concurrency {args.concurrency}, "
-                f"deadline {args.deadline or 'default'} s, "
+                f"deadline {f'{args.deadline} s' if args.deadline else 'default'}, "
                 f"fallbacks {'on' if args.fallbacks else 'off'}"
                 + "".join(f", {k}={v}" for k, v in args.gateway_env.items())
             )
