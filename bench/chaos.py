@@ -26,11 +26,11 @@ Usage: ``python bench/chaos.py [--requests 2000] [--concurrency 16] [--seed 13]
 [--gateway-env NAME=VALUE] [--check]``.
 
 The default seed, 13, is one whose draws give upstream A a hung connection among its first
-calls. Today's breakers shut A and B after five failures, for longer than the whole run, so
-the faults a run meets are those drawn before that: with seed 17, A's first ~30 calls hold no
-hang, and neither does that run's slowest request. ``--gateway-env
-ORCHESTRA_BREAKER_COOLDOWN_S=2`` lets the breakers re-admit A and B during the run, for a
-harder scenario.
+calls. Today's breakers shut a model after five failures with no success between them, for
+30 s, longer than a whole run, so the faults a run meets are those drawn before A's and B's
+breakers open (when that happens depends on the seed, and a little on timing): the 2,000
+requests of seed 17 met no hang. ``--gateway-env ORCHESTRA_BREAKER_COOLDOWN_S=2`` lets the
+breakers re-admit A and B during the run, for a harder scenario.
 """
 
 from __future__ import annotations
@@ -38,14 +38,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +51,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from chaos_stack import MODEL, client_key, start_stack
 from chaos_upstream import PROFILES, expected_answer, prompt
-from common import ROOT, free_port, percentile, wait_for
+from common import ROOT, percentile
 
-MODEL = "chaos-1"
-UPSTREAM_KEY_ENV = "CHAOS_UPSTREAM_KEY"
 CLIENT_TIMEOUT_S = 60.0
 KINDS = ("complete", "explicit error", "silent truncation", "transport error")
 
@@ -167,10 +164,6 @@ def request_body(request_id: int, streamed: bool, fallbacks: bool) -> dict[str, 
     return body
 
 
-def client_key(number: int) -> str:
-    return f"chaos-client-{number}"
-
-
 async def ask(
     client: httpx.AsyncClient, request_id: int, streamed: bool, args: argparse.Namespace
 ) -> Answer:
@@ -212,109 +205,6 @@ async def load(url: str, args: argparse.Namespace) -> list[Answer]:
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return sorted(answers, key=lambda a: a.request_id)
-
-
-@dataclass
-class Stack:
-    """The upstream process and the gateway process, and where to reach them."""
-
-    gateway: str
-    upstreams: dict[str, str]
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    log: Path | None = None
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    def upstream_stats(self) -> dict[str, Counter[str]]:
-        return {
-            name: Counter(httpx.get(url + "/stats", timeout=5.0).json())
-            for name, url in self.upstreams.items()
-        }
-
-
-def config_yaml(ports: dict[str, int]) -> str:
-    """orchestra.yaml: one openai-type provider per upstream, each serving ``chaos-1``."""
-    lines = ["providers:"]
-    for name, port in ports.items():
-        lines += [
-            f"  - name: chaos-{name}",
-            "    type: openai",
-            f"    base_url: http://127.0.0.1:{port}/v1",
-            f"    api_key_env: {UPSTREAM_KEY_ENV}",
-            "    allow_private: true",
-            "    models:",
-            f"      - id: {MODEL}",
-            "        context_window: 128000",
-            "        input_price: 1.0e-7",
-            "        output_price: 4.0e-7",
-            "        latency_ms: 50",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def gateway_env(config: Path, args: argparse.Namespace) -> dict[str, str]:
-    """The environment of ``orchestra serve``: ours without any ORCHESTRA_* setting or
-    provider key (so nothing but the generated config is served), plus the bench's."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("ORCHESTRA_") and not k.endswith("_API_KEY")
-    }
-    env |= {
-        "PYTHONPATH": str(args.src / "src"),
-        "ORCHESTRA_CONFIG": str(config),
-        "ORCHESTRA_API_KEYS": ",".join(client_key(n) for n in range(args.client_keys)),
-        "ORCHESTRA_LOG_LEVEL": "WARNING",
-        UPSTREAM_KEY_ENV: "chaos-upstream-key",
-    }
-    if args.deadline:
-        env["ORCHESTRA_REQUEST_DEADLINE_S"] = str(args.deadline)
-    extra: dict[str, str] = args.gateway_env
-    return env | extra
-
-
-def start_stack(directory: Path, args: argparse.Namespace) -> Stack:
-    ports = {name: free_port() for name in PROFILES}
-    here = Path(__file__).resolve().parent
-    upstream = subprocess.Popen(
-        [sys.executable, str(here / "chaos_upstream.py"), "--seed", str(args.seed)]
-        + [str(p) for p in ports.values()],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    config = directory / "orchestra.yaml"
-    config.write_text(config_yaml(ports))
-    log = directory / "gateway.log"
-    gw_port = free_port()
-    with log.open("wb") as sink:
-        gateway = subprocess.Popen(
-            [sys.executable, "-m", "orchestra.cli", "serve", "--port", str(gw_port)],
-            env=gateway_env(config, args),
-            cwd=directory,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    stack = Stack(
-        f"http://127.0.0.1:{gw_port}",
-        {name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
-        [upstream, gateway],
-        log,
-    )
-    try:
-        for url in stack.upstreams.values():
-            wait_for(url + "/stats")
-        wait_for(stack.gateway + "/health", timeout=60.0)
-    except RuntimeError:
-        stack.stop()
-        sys.exit(f"the stack did not come up; gateway log:\n{log.read_text()[-3000:]}")
-    return stack
 
 
 @dataclass
