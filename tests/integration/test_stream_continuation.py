@@ -439,3 +439,41 @@ async def test_the_header_opt_out_works_for_anthropic_messages_too(tmp_path, ups
         )
     assert "event: error" in response.text
     assert beta.requests == []
+
+
+async def test_responses_clients_get_one_continuous_answer(tmp_path, upstreams):
+    alpha, beta = upstreams["alpha"], upstreams["beta"]
+    alpha.enqueue(broken("truncated"))
+    beta.enqueue(anthropic_stream("ld!"))
+    body = {"model": "auto:quality", "input": "Say hello", "stream": True, "store": False}
+    async with gateway(tmp_path, upstreams) as client:
+        response = await client.post(
+            "/v1/responses", json=body, headers={"x-orchestra-continue-streams": "true"}
+        )
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line[:6] == "data: "]
+    kinds = [e["type"] for e in events]
+    assert "error" not in kinds and kinds[-1] == "response.completed", kinds
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == "Hello, world!"
+    assert beta.requests[0]["body"]["messages"][-1]["content"][0]["text"] == "Hello, wor"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "alpha/m1", "messages": HELLO}),
+        ("/v1/messages", {"model": "alpha/m1", "max_tokens": 10, "messages": HELLO}),
+        ("/v1/responses", {"model": "alpha/m1", "input": "hi"}),
+        ("/v1beta/models/alpha/m1:generateContent", {"contents": [{"parts": [{"text": "hi"}]}]}),
+    ],
+)
+async def test_every_format_reads_the_header(tmp_path, upstreams, path, body):
+    # Given a value that is neither true nor false, in any inbound format
+    async with gateway(tmp_path, upstreams) as client:
+        response = await client.post(
+            path, json=body, headers={"x-orchestra-continue-streams": "maybe"}
+        )
+    # Then a 400 in that format's shape, naming the header; no upstream is called
+    assert response.status_code == 400, response.text
+    assert "x-orchestra-continue-streams" in response.text
+    assert upstreams["alpha"].requests == []

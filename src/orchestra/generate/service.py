@@ -21,13 +21,15 @@ from orchestra.errors import (
 )
 from orchestra.generate.continuation import (
     ContinuationPolicy,
-    Joiner,
     SentSoFar,
     Stitch,
     continuation_request,
+    reason_of,
     refusal,
+    rest_of_chain,
     supports_prefill,
 )
+from orchestra.generate.overlap import Joiner
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
@@ -230,7 +232,9 @@ class Generate:
                         sent.see(out)
                         yield out
                     chunk = await self._continued(handle, sent, stitch, exc)
-            for out in stitch.flush():
+            for out in stitch.flush():  # a continuation that ended inside its window
+                if out.usage is not None:
+                    handle.usage = out.usage
                 yield out
         finally:
             await _close(handle.rest)  # the client may have gone: release the upstream
@@ -252,7 +256,7 @@ class Generate:
         continue (:func:`~orchestra.generate.continuation.refusal`) or nothing could."""
         error = await self._interrupted(handle, exc)
         broken, deadline = handle.model, handle.deadline or Deadline(self.deadline_s)
-        rest = _after(handle.plan, broken.id)
+        rest = rest_of_chain(handle.plan, broken.id)
         why = "no_candidate_left" if not rest else None
         why = why or refusal(
             self.continuation,
@@ -277,7 +281,7 @@ class Generate:
             log.warning("stream from %s could not be continued: %s", broken.id, failed.code)
             raise error from exc
         await _close(handle.rest)  # the broken stream (it has failed: this only releases it)
-        self._joined(handle, sent, stitch, outcome, _summary(exc), partial)
+        self._joined(handle, sent, stitch, outcome, reason_of(exc), partial)
         return outcome.value.first
 
     def _continuation_call(self, request: ChatRequest, partial: str) -> Call[_Resumed]:
@@ -409,19 +413,6 @@ async def _close(chunks: AsyncIterator[ChatChunk] | None) -> None:
     closer = getattr(chunks, "aclose", None)
     if closer is not None:
         await closer()
-
-
-def _after(plan: RoutePlan, model_id: str) -> list[Candidate]:
-    """The chain after ``model_id`` (the same model's other deployments come first: they
-    sit right after it); the whole chain but it when it was not in the chain."""
-    ids = [c.model.id for c in plan.candidates]
-    if model_id in ids:
-        return plan.candidates[ids.index(model_id) + 1 :]
-    return [c for c in plan.candidates if c.model.id != model_id]
-
-
-def _summary(exc: Exception) -> str:
-    return exc.summary() if isinstance(exc, ProviderError) else "unexpected upstream failure"
 
 
 def _ms_since(started: float) -> float:

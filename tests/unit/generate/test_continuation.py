@@ -10,19 +10,17 @@ import pytest
 from orchestra.errors import ConnectionFailed, ProviderBadRequest
 from orchestra.generate.continuation import (
     CONTINUE_INSTRUCTION,
-    MAX_HELD_CHUNKS,
-    OVERLAP_WINDOW,
     ContinuationPolicy,
-    Joiner,
     SentSoFar,
     Stitch,
     add_usage,
     can_continue,
     continuation_request,
-    overlap,
     refusal,
+    rest_of_chain,
     supports_prefill,
 )
+from orchestra.generate.overlap import MAX_HELD_CHUNKS, OVERLAP_WINDOW, Joiner, overlap
 from orchestra.providers.anthropic_request import to_body as anthropic_body
 from orchestra.providers.bedrock_convert import to_body as bedrock_body
 from orchestra.schemas.chat import (
@@ -324,3 +322,21 @@ def test_usage_adds_up_with_its_details() -> None:
     total = add_usage(a, b)
     assert total == Usage.of(15, 7, cached=2, cache_creation=4, reasoning=1)
     assert add_usage(None, b) is b and add_usage(a, None) is a and add_usage(None, None) is None
+
+
+def test_the_continuation_looks_after_the_deployment_that_broke() -> None:
+    from orchestra.catalog.models import ModelInfo
+    from orchestra.routing.router import Candidate, RoutePlan
+
+    def candidate(model_id: str) -> Candidate:
+        info = ModelInfo(
+            id=model_id, context_window=1000, input_price=0, output_price=0, quality=1000
+        )
+        return Candidate(info, 1.0, {}, group="g")
+
+    chain = [candidate(i) for i in ("a/m", "b/m", "c/n")]
+    plan = RoutePlan("balanced", None, 10, chain)
+    assert [c.model.id for c in rest_of_chain(plan, "a/m")] == ["b/m", "c/n"]
+    assert [c.model.id for c in rest_of_chain(plan, "c/n")] == []
+    # A deployment reached as a last resort (not in the chain): everything else
+    assert [c.model.id for c in rest_of_chain(plan, "z/m")] == ["a/m", "b/m", "c/n"]
