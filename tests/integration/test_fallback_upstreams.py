@@ -236,7 +236,9 @@ async def test_stream_broken_after_first_byte_ends_with_an_error_event(
     alpha, beta = upstreams
     raw = recorded.bytes("openai/chat_completion_stream_include_usage.sse")
     alpha.enqueue(Reply.sse(raw, piece=200, drop_after=2))
-    async with _client(tmp_path, upstreams, attempts_per_model=1) as client:
+    # continuation off: a broken stream that continues is test_stream_continuation.py's
+    settings = {"attempts_per_model": 1, "continue_streams": False}
+    async with _client(tmp_path, upstreams, **settings) as client:
         response = await client.post("/v1/chat/completions", json=_chat(stream=True))
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert "[DONE]" not in events

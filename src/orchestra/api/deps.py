@@ -22,6 +22,12 @@ from fastapi import Depends, Request
 
 from orchestra.api.body import read_body
 from orchestra.errors import InvalidRequest
+from orchestra.schemas.options import (
+    CONTINUE_STREAMS_HEADER,
+    OrchestraOptions,
+    flag,
+    header_options,
+)
 
 if TYPE_CHECKING:  # annotations only: a function imports the use cases it serves, no more
     from orchestra.api.auth import ApiKeyAuth
@@ -113,10 +119,29 @@ def checked_body(parse: Callable[[bytes], T]) -> Any:
 
     async def preamble(request: Request) -> Checked[T]:
         services = await authorized(request)
+        header_options.set(options_in_headers(request))
         body = await read_body(request, services.settings.max_body_bytes)
         return Checked(services, parse(body))
 
     return Depends(preamble)
+
+
+def options_in_headers(request: Request) -> OrchestraOptions | None:
+    """The request options given as ``x-orchestra-*`` headers, whatever the body's format
+    (set for the use case in :data:`~orchestra.schemas.options.header_options` on every
+    request, so one request's never outlive it); a value that is not ``true`` or
+    ``false`` is a 400 naming the header."""
+    value = request.headers.get(CONTINUE_STREAMS_HEADER)
+    if value is None:
+        return None
+    parsed = flag(value)
+    if parsed is None:
+        raise InvalidRequest(
+            f"Invalid value for header '{CONTINUE_STREAMS_HEADER}': expected true or false",
+            param=CONTINUE_STREAMS_HEADER,
+            code="invalid_value",
+        )
+    return OrchestraOptions(continue_streams=parsed)
 
 
 def generate_of(services: Served) -> Generate:

@@ -31,6 +31,7 @@ from orchestra.compose.core import Core, Stores, build_core
 from orchestra.compose.services import Services
 from orchestra.config import Settings
 from orchestra.embed.service import Embed
+from orchestra.generate.continuation import ContinuationPolicy
 from orchestra.generate.service import Generate
 from orchestra.observability import Observer
 from orchestra.resilience.retry import RetryPolicy
@@ -67,7 +68,7 @@ def root(name: str) -> Root:
 
 def gateway(core: Core) -> Generate:
     settings = core.settings
-    return Generate(
+    generate = Generate(
         catalog=core.catalog,
         registry=core.registry,
         router=core.router,
@@ -80,6 +81,8 @@ def gateway(core: Core) -> Generate:
         buffered_deadline_s=settings.buffered_deadline,
         stats=core.stats,
     )
+    generate.continuation = ContinuationPolicy(enabled=settings.continue_streams)
+    return generate
 
 
 def embeddings(core: Core) -> Embed:

@@ -9,45 +9,70 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import (
     MalformedResponse,
+    OrchestraError,
     ProviderError,
     StreamInterrupted,
 )
+from orchestra.generate.continuation import (
+    ContinuationPolicy,
+    SentSoFar,
+    Stitch,
+    continuation_request,
+    reason_of,
+    refusal,
+    rest_of_chain,
+    supports_prefill,
+)
+from orchestra.generate.overlap import Joiner
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.deployment_stats import DeploymentStats
-from orchestra.resilience.fallback import Attempt, FallbackRunner
+from orchestra.resilience.fallback import Attempt, Call, FallbackRunner, Outcome
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
+from orchestra.schemas.options import header_options
 from orchestra.storage.model_stats import MetricsRecorder
+from orchestra.tokens import estimate_prompt_tokens
 
 log = logging.getLogger("orchestra.generate")
 
 
 @dataclass
 class Routed:
-    """What every answer carries back: who answered, how we got there, what it cost."""
+    """What every answer carries back: who answered, how we got there, what it cost.
+
+    A continued stream (``generate/continuation.py``): ``model`` is the one that finished
+    the answer, ``usage`` counts every call, and the calls cut short before it are also
+    kept apart (``carried_usage``, ``carried_cost_usd``: each at its own model's price)."""
 
     plan: RoutePlan
     model: ModelInfo
     attempts: list[Attempt]
     started: float = field(default_factory=time.perf_counter)
     usage: Usage | None = None
+    carried_usage: Usage | None = None
+    carried_cost_usd: float = 0.0
 
     @property
     def cost_usd(self) -> float:
-        if self.usage is None:
-            return 0.0
-        return self.model.cost(self.usage.prompt_tokens, self.usage.completion_tokens)
+        usage, carried = self.usage, self.carried_usage
+        if usage is None:
+            return self.carried_cost_usd
+        prompt, completion = usage.prompt_tokens, usage.completion_tokens
+        if carried is not None:  # the answering model's own share
+            prompt = max(prompt - carried.prompt_tokens, 0)
+            completion = max(completion - carried.completion_tokens, 0)
+        return self.carried_cost_usd + self.model.cost(prompt, completion)
 
 
 @dataclass
@@ -61,9 +86,24 @@ class StreamHandle(Routed):
     rest: AsyncIterator[ChatChunk] | None = None
     #: the request's deadline: a stream still running then ends with an error event
     deadline: Deadline | None = None
+    #: the request, to continue the answer elsewhere if the stream breaks
+    request: ChatRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Resumed:
+    """A continuation that has started: its first chunk, the rest, how it was asked."""
+
+    first: ChatChunk
+    chunks: AsyncIterator[ChatChunk]
+    prefill: bool
+    prompt_tokens: int
 
 
 class Generate:
+    #: mid-stream continuation's settings (composition sets the gateway's own)
+    continuation: ContinuationPolicy = ContinuationPolicy()
+
     def __init__(
         self,
         *,
@@ -159,35 +199,136 @@ class Generate:
         outcome = await self.runner.run(plan, call, deadline)
         first, rest = outcome.value
         model, attempts = outcome.candidate.model, outcome.attempts
-        return StreamHandle(plan, model, attempts, first=first, rest=rest, deadline=deadline)
+        return StreamHandle(
+            plan, model, attempts, first=first, rest=rest, deadline=deadline, request=request
+        )
 
     async def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
-        """The chosen stream's chunks, renamed to our model id; failures become typed."""
+        """The chosen stream's chunks under the id and model the client saw first.
+
+        A failure after the first byte continues the answer on the next candidate when it
+        may (:meth:`_continued`; the last chunks then say so), else becomes typed."""
         assert handle.first is not None and handle.rest is not None
         model_id = handle.model.id
         chunk_id = handle.first.id or f"chatcmpl-{id(handle):x}"
+        sent, stitch = SentSoFar(), Stitch()
         chunk: ChatChunk | None = handle.first
         try:
             while chunk is not None:
                 chunk.id, chunk.model = chunk_id, model_id
                 if chunk.usage is not None:
-                    handle.usage = chunk.usage
-                yield chunk
-                chunk = await _next_chunk(handle.rest, handle.deadline)
-        except DeadlineEnded as exc:  # our deadline, not the model's failure: no breaker count
-            raise StreamInterrupted(
-                f"{model_id} was still answering when the request's deadline "
-                f"({self.deadline_s:g} s) ended",
-                provider=handle.model.provider,
-                model=model_id,
-            ) from exc
-        except Exception as exc:  # a broken upstream or an adapter bug, after the first byte
-            raise await self._interrupted(handle, exc) from exc
+                    sent.usage = handle.usage = chunk.usage
+                for out in stitch.pass_on(chunk) if stitch.joiner else (chunk,):
+                    sent.see(out)
+                    if out.usage is not None:
+                        handle.usage = out.usage
+                    yield out
+                try:
+                    chunk = await _next_chunk(handle.rest, handle.deadline)
+                except DeadlineEnded as exc:  # ours, not the model's failure: no breaker count
+                    raise self._deadline_error(handle) from exc
+                except Exception as exc:  # a broken upstream or an adapter bug
+                    for out in stitch.flush():  # a continuation's held start, sent as it is
+                        sent.see(out)
+                        yield out
+                    chunk = await self._continued(handle, sent, stitch, exc)
+            for out in stitch.flush():  # a continuation that ended inside its window
+                if out.usage is not None:
+                    handle.usage = out.usage
+                yield out
         finally:
-            closer = getattr(handle.rest, "aclose", None)
-            if closer is not None:
-                await closer()  # the client may have gone: release the upstream connection
+            await _close(handle.rest)  # the client may have gone: release the upstream
         self._completed(handle)
+
+    def _deadline_error(self, handle: StreamHandle) -> StreamInterrupted:
+        return StreamInterrupted(
+            f"{handle.model.id} was still answering when the request's deadline "
+            f"({self.deadline_s:g} s) ended",
+            provider=handle.model.provider,
+            model=handle.model.id,
+        )
+
+    async def _continued(
+        self, handle: StreamHandle, sent: SentSoFar, stitch: Stitch, exc: Exception
+    ) -> ChatChunk:
+        """The first chunk of the stream that finishes the answer, on the candidates after
+        the one that broke; the broken call's :class:`StreamInterrupted` when it may not
+        continue (:func:`~orchestra.generate.continuation.refusal`) or nothing could."""
+        error = await self._interrupted(handle, exc)
+        broken, deadline = handle.model, handle.deadline or Deadline(self.deadline_s)
+        rest = rest_of_chain(handle.plan, broken.id)
+        why = "no_candidate_left" if not rest else None
+        why = why or refusal(
+            self.continuation,
+            handle.request,
+            sent,
+            exc,
+            model_id=broken.id,
+            continued=len(stitch.records),
+            remaining_s=deadline.remaining(),
+            header=header_options.get(),
+        )
+        if why is not None or handle.request is None:
+            log.info("stream from %s not continued: %s", broken.id, why)
+            raise error from exc
+        partial = sent.partial()
+        call = self._continuation_call(handle.request, partial)
+        plan = replace(handle.plan, candidates=rest, rejected=[], held=[], balancing=[])
+        try:
+            outcome = await self.runner.run(plan, call, deadline)
+        except OrchestraError as failed:
+            handle.attempts.extend(getattr(failed, "attempts", None) or [])
+            log.warning("stream from %s could not be continued: %s", broken.id, failed.code)
+            raise error from exc
+        await _close(handle.rest)  # the broken stream (it has failed: this only releases it)
+        self._joined(handle, sent, stitch, outcome, reason_of(exc), partial)
+        return outcome.value.first
+
+    def _continuation_call(self, request: ChatRequest, partial: str) -> Call[_Resumed]:
+        async def call(candidate: Candidate, budget: float) -> _Resumed:
+            provider = self.registry.get(candidate.model.provider)
+            upstream = candidate.model.upstream
+            prefill = supports_prefill(provider, upstream)
+            asked = continuation_request(request, partial, prefill=prefill)
+            chunks = provider.stream(asked, upstream, CallOptions(timeout=budget)).__aiter__()
+            first = await _first_chunk(chunks, candidate)
+            return _Resumed(first, chunks, prefill, estimate_prompt_tokens(asked))
+
+        return call
+
+    def _joined(
+        self,
+        handle: StreamHandle,
+        sent: SentSoFar,
+        stitch: Stitch,
+        outcome: Outcome[_Resumed],
+        reason: str,
+        partial: str,
+    ) -> None:
+        """Bookkeeping once a continuation has started: the broken call's usage and cost
+        carried, the attempts, the model that now answers, the log line."""
+        broken, resumed = handle.model, outcome.value
+        usage = sent.call_usage(stitch.prompt_tokens or handle.plan.prompt_tokens)
+        handle.carried_cost_usd += broken.cost(usage.prompt_tokens, usage.completion_tokens)
+        to = outcome.candidate.model
+        record = {"from": broken.id, "to": to.id, "after_chars": len(partial), "reason": reason}
+        stitch.join(record, Joiner(partial, prefill=resumed.prefill), usage)
+        stitch.prompt_tokens = resumed.prompt_tokens
+        handle.usage = handle.carried_usage = stitch.carried
+        ms = _ms_since(sent.call_started)
+        handle.attempts.append(Attempt(broken.id, broken.provider, f"interrupted:{reason}", ms))
+        handle.attempts.extend(outcome.attempts)
+        handle.model, handle.rest = to, resumed.chunks
+        sent.new_call()
+        mode = "prefill" if resumed.prefill else "instruction"
+        log.info(
+            "stream from %s broke after %d characters (%s); continued on %s (%s)",
+            broken.id,
+            len(partial),
+            reason,
+            to.id,
+            mode,
+        )
 
     async def _interrupted(self, handle: StreamHandle, exc: Exception) -> StreamInterrupted:
         model = handle.model
@@ -255,6 +396,23 @@ async def _next_chunk(
         if deadline.expired():
             raise DeadlineEnded from exc
         raise
+
+
+async def _first_chunk(chunks: AsyncIterator[ChatChunk], candidate: Candidate) -> ChatChunk:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration as exc:
+        raise MalformedResponse(
+            "upstream closed the stream before sending anything",
+            provider=candidate.model.provider,
+            model=candidate.model.id,
+        ) from exc
+
+
+async def _close(chunks: AsyncIterator[ChatChunk] | None) -> None:
+    closer = getattr(chunks, "aclose", None)
+    if closer is not None:
+        await closer()
 
 
 def _ms_since(started: float) -> float:

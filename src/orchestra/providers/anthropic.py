@@ -68,6 +68,10 @@ class AnthropicProvider(SseProvider[StreamState]):
         if config.api_key:
             self.headers["x-api-key"] = config.api_key
 
+    def supports_prefill(self, model: str) -> bool:
+        """Messages continues a final assistant turn (sent as the last ``messages`` entry)."""
+        return True
+
     def build_request(
         self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool
     ) -> httpx.Request:

@@ -20,6 +20,7 @@ import httpx
 from orchestra.errors import MalformedResponse, ProviderBadRequest, ProviderError
 from orchestra.providers.base import CallOptions, ProviderConfig
 from orchestra.providers.bedrock_auth import SigV4Signer
+from orchestra.providers.bedrock_content import ModelTraits
 from orchestra.providers.bedrock_convert import (
     UnsupportedContent,
     parse_response,
@@ -48,6 +49,10 @@ class BedrockProvider(HttpProvider[tuple[str, dict[str, Any]], StreamState]):
             config.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com"
         ).rstrip("/")
         self.signer = SigV4Signer(self.name, self.region)
+
+    def supports_prefill(self, model: str) -> bool:
+        """Converse continues a final assistant turn for Claude models (as Anthropic does)."""
+        return ModelTraits.of(model).claude
 
     def build_request(
         self, request: ChatRequest, model: str, options: CallOptions, *, stream: bool

@@ -119,6 +119,13 @@ class HttpProvider(ABC, Generic[EventT, StateT]):
     def end_stream(self, state: StateT, model: str) -> list[ChatChunk]:
         """The chunks after the last event; a stream cut short raises (see :meth:`cut`)."""
 
+    def supports_prefill(self, model: str) -> bool:
+        """Whether ``model`` here continues a request's final assistant message (a
+        prefill) instead of answering after it: mid-stream continuation then sends the
+        partial answer that way (``generate/continuation.py``). Per model, since one
+        upstream may serve families that differ (Bedrock: Claude does, others do not)."""
+        return False
+
     # --- shared ------------------------------------------------------------------------
 
     def post(

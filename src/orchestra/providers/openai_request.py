@@ -34,6 +34,7 @@ Vendor = Literal["openai", "openrouter", "deepseek", "other"]
 OWN_FIELDS = {
     "fallbacks",
     "profile",
+    "orchestra",
     "model",
     "stream",
     "stream_options",

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from orchestra.schemas.options import OrchestraOptions
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -120,6 +122,8 @@ class ChatRequest(BaseModel):
     # Orchestra extensions
     fallbacks: list[str] | None = Field(default=None, max_length=16)
     profile: str | None = None
+    #: Orchestra's own options (``schemas/options.py``); never sent upstream
+    orchestra: OrchestraOptions | None = None
     #: set by an inbound format other than chat completions (never from a body)
     _native: NativeBody | None = PrivateAttr(default=None)
 
@@ -334,7 +338,12 @@ class ChunkChoice(BaseModel):
 
 
 class ChatChunk(BaseModel):
-    """One ``chat.completion.chunk``; the usage-only final chunk has ``choices == []``."""
+    """One ``chat.completion.chunk``; the usage-only final chunk has ``choices == []``.
+
+    ``orchestra``: what the gateway did to the stream, on its last chunks (the one with the
+    finish reason and the usage-only one): ``{"continued": [{"from", "to", "after_chars",
+    "reason"}]}`` when the answer was continued on another model after a break (chat
+    completions clients see it; the other formats leave it out)."""
 
     id: str = ""
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
@@ -342,3 +351,4 @@ class ChatChunk(BaseModel):
     model: str = ""
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
+    orchestra: dict[str, Any] | None = None
