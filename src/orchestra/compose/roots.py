@@ -33,6 +33,8 @@ from orchestra.config import Settings
 from orchestra.embed.service import Embed
 from orchestra.generate.service import Generate
 from orchestra.observability import Observer
+from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
+from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.storage.memory import MemoryResponseBackend
 from orchestra.storage.protocols import ResponseBackend
@@ -79,6 +81,8 @@ def gateway(core: Core) -> Generate:
         deadline_s=settings.request_deadline_s,
         buffered_deadline_s=settings.buffered_deadline,
         stats=core.stats,
+        budgets=AttemptBudgets(BudgetKnobs.of(settings), core.stats),
+        hedge=HedgeGate.of(settings),
     )
 
 

@@ -1,9 +1,19 @@
-"""Run a call down a ranked chain: breaker gate, retries, fallback, last-resort probe.
+"""Run a call down a ranked chain: breaker gate, retries, fallback, last-resort probe;
+and, for generate, first-token budgets and one hedge.
 
 Decisions are made on the typed error fields alone: ``retryable`` (same model again after
 a backoff), ``fallback`` (the next model may do better), ``retry_after`` (the wait a server
 asked for). A client error (``fallback == False``) is raised at once: no other model would
-answer a malformed request differently.
+answer a malformed request differently. A retryable failure with another deployment of the
+same model next in the chain moves on at once: that deployment is the better retry.
+
+With ``budgets`` (:class:`~orchestra.resilience.budgets.AttemptBudgets`), each attempt but
+the chain's last may take only its first-token budget until ``call`` returns (a stream's
+first chunk, a buffered call's answer); the call's own timeout stays the request's
+remaining time, so a stream that has started is not cut. With ``hedge`` (a
+:class:`~orchestra.resilience.hedging.HedgeGate`), an attempt slower than its deployment's
+hedge delay gets the next candidate started beside it; the first success wins, the other
+is cancelled (its connection closed) or, if it answered too, released.
 """
 
 from __future__ import annotations
@@ -11,17 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
 
+from orchestra.caller import current_caller
 from orchestra.errors import (
     AllCandidatesFailed,
     ContextLengthExceeded,
     MalformedResponse,
     ProviderError,
+    ProviderTimeout,
+    retry_after_of,
 )
 from orchestra.resilience.breaker import CircuitBreaker, Permit
+from orchestra.resilience.budgets import AttemptBudgets
+from orchestra.resilience.deployment_stats import DeploymentStats
+from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan
 
@@ -30,6 +46,10 @@ log = logging.getLogger("orchestra.fallback")
 
 Call = Callable[[Candidate, float], Awaitable[T]]
 AttemptHook = Callable[[Candidate, ProviderError | None, float], None]
+#: gives back what a losing hedge produced anyway (closes a stream's iterator)
+Release = Callable[[Any], Awaitable[None]]
+#: the outcome of an attempt that lost a hedge race
+HEDGE_LOST = "cancelled:hedge_lost"
 
 
 @dataclass(frozen=True)
@@ -38,11 +58,39 @@ class Attempt:
 
     model: str
     provider: str
-    outcome: str  # "ok", an error summary, or "skipped: <reason>"
+    outcome: str  # "ok", an error summary, "skipped:<reason>" or "cancelled:hedge_lost"
     latency_ms: float
 
     def header_value(self) -> str:
         return f"{self.model}={self.outcome}({self.latency_ms:.0f}ms)"
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeReport:
+    """Whether a hedge started, after how long, beside which deployment (``first``), and
+    which deployment won and lost (both None when both attempts failed)."""
+
+    started: bool = False
+    delay_ms: float = 0.0
+    first: str = ""
+    winner: str | None = None
+    loser: str | None = None
+
+    @property
+    def hedge_won(self) -> bool:
+        return self.winner is not None and self.winner != self.first
+
+    def header_value(self) -> str:
+        """``started;delay_ms=250;winner=<model>;loser=<model>`` (x-orchestra-hedge)."""
+        value = f"started;delay_ms={self.delay_ms:.0f}"
+        if self.winner is not None:
+            value += f";winner={self.winner}"
+        if self.loser is not None:
+            value += f";loser={self.loser}"
+        return value
+
+
+NO_HEDGE = HedgeReport()
 
 
 def counts_against_model(error: ProviderError) -> bool:
@@ -55,15 +103,35 @@ class Outcome(Generic[T]):
     value: T
     candidate: Candidate
     attempts: list[Attempt] = field(default_factory=list)
+    hedge: HedgeReport = NO_HEDGE
 
 
 @dataclass
 class _Run:
     deadline: Deadline
+    prompt_tokens: int = 0
+    budgets: AttemptBudgets | None = None
+    gate: HedgeGate | None = None
+    stats: DeploymentStats | None = None
+    streamed: bool = False
+    output_tokens: int = 0
+    release: Release | None = None
     attempts: list[Attempt] = field(default_factory=list)
     last: ProviderError | None = None
     held: list[Candidate] = field(default_factory=list)
     calls: int = 0
+    hedge: HedgeReport = NO_HEDGE
+    #: the candidate started as the hedge (already tried when the chain reaches it)
+    partner: Candidate | None = None
+
+
+@dataclass
+class _Flight:
+    """One attempt in flight: what it calls, under which permit, since when."""
+
+    candidate: Candidate
+    permit: Permit
+    started: float
 
 
 class FallbackRunner:
@@ -82,12 +150,32 @@ class FallbackRunner:
         self._sleep = sleep
         self._clock = clock
 
-    async def run(self, plan: RoutePlan, call: Call[T], deadline: Deadline) -> Outcome[T]:
-        run = _Run(deadline)
+    async def run(
+        self,
+        plan: RoutePlan,
+        call: Call[T],
+        deadline: Deadline,
+        *,
+        budgets: AttemptBudgets | None = None,
+        hedge: HedgeGate | None = None,
+        stats: DeploymentStats | None = None,
+        streamed: bool = False,
+        output_tokens: int = 0,
+        release: Release | None = None,
+    ) -> Outcome[T]:
+        """The first answer down ``plan``'s chain. ``streamed``: ``call`` returns at a
+        stream's first chunk (a success then leaves the deployment outstanding in ``stats``
+        until the stream's reader calls ``stats.finished``); ``output_tokens``: the
+        request's output limit (0: none)."""
+        run = _Run(deadline, plan.prompt_tokens, budgets, hedge, stats, streamed, output_tokens)
+        run.release = release
         min_window = 0
-        for position, candidate in enumerate(plan.candidates):
+        chain = plan.candidates
+        for position, candidate in enumerate(chain):
             if deadline.expired():
                 break
+            if candidate is run.partner:
+                continue  # tried already, as the hedge of the one before it
             if candidate.model.context_window <= min_window:
                 self._skip(run, candidate, "smaller_context_window")
                 continue
@@ -96,16 +184,15 @@ class FallbackRunner:
                 self._skip(run, candidate, "breaker_open")
                 run.held.append(candidate)
                 continue
-            last_in_chain = position == len(plan.candidates) - 1
-            value = await self._try(run, candidate, permit, call, last_in_chain)
-            if value is not None:
-                return Outcome(value[0], candidate, run.attempts)
+            found = await self._try(run, candidate, permit, call, chain[position + 1 :])
+            if found is not None:
+                return Outcome(found[0], found[1], run.attempts, run.hedge)
             if isinstance(run.last, ContextLengthExceeded):
                 min_window = candidate.model.context_window
         if run.calls == 0 and run.held:
-            value_c = await self._last_resort(run, call)
-            if value_c is not None:
-                return Outcome(value_c[0], value_c[1], run.attempts)
+            found = await self._last_resort(run, call)
+            if found is not None:
+                return Outcome(found[0], found[1], run.attempts, run.hedge)
         raise AllCandidatesFailed(_failure_message(run), attempts=run.attempts, last=run.last)
 
     def _skip(self, run: _Run, candidate: Candidate, reason: str) -> None:
@@ -113,51 +200,258 @@ class FallbackRunner:
         run.attempts.append(Attempt(model.id, model.provider, f"skipped:{reason}", 0.0))
 
     async def _try(
-        self, run: _Run, candidate: Candidate, permit: Permit, call: Call[T], last_in_chain: bool
-    ) -> tuple[T] | None:
+        self,
+        run: _Run,
+        candidate: Candidate,
+        permit: Permit,
+        call: Call[T],
+        rest: Sequence[Candidate],
+    ) -> tuple[T, Candidate] | None:
+        """``candidate`` with its retries (and perhaps a hedge on ``rest[0]``)."""
         model_id = candidate.model.id
+        group_ahead = bool(candidate.group) and any(c.group == candidate.group for c in rest)
         for retry_index in range(self.retry.attempts_per_model):
-            budget = run.deadline.remaining()
-            if budget <= 0:
+            if run.deadline.remaining() <= 0:
                 return None
-            if not last_in_chain:
-                budget = max(budget * self.retry.attempt_share, min(budget, 1.0))
-            started = self._clock()
-            run.calls += 1
-            try:
-                value = await call(candidate, budget)
-            except ProviderError as exc:
-                error = exc
-            except Exception as exc:  # an adapter bug must not take the whole chain down
-                log.exception("unexpected failure calling %s", model_id)
-                error = MalformedResponse(
-                    f"unexpected failure calling {model_id}",
-                    provider=candidate.model.provider,
-                    model=model_id,
-                )
-                error.__cause__ = exc
+            partner = self._partner(run, candidate, rest)
+            flight = _Flight(candidate, permit, 0.0)
+            if partner is not None:
+                raced = await self._hedged(run, flight, partner, call, last=partner is rest[-1])
+                if run.hedge.started:  # a hedge ran: its result is final for both
+                    return raced if not isinstance(raced, ProviderError) else None
+                result = raced
             else:
-                self._record(run, candidate, None, started)
-                await self.breaker.record_success(model_id, permit)
-                return (value,)
-            self._record(run, candidate, error, started)
-            run.last = error
-            if counts_against_model(error):
-                await self.breaker.record_failure(model_id, permit)
-            if not error.fallback:
-                raise error
+                result = await self._attempt(run, flight, call, last=not rest)
+            if not isinstance(result, ProviderError):
+                return result
+            if not result.fallback:
+                raise result
             if permit.probe or not self.breaker.view(model_id).available:
                 return None
-            delay = self.retry.delay_before_retry(error, retry_index, run.deadline)
+            if group_ahead and result.retryable:
+                return None  # the same model's next deployment is the better retry: go now
+            delay = self.retry.delay_before_retry(result, retry_index, run.deadline)
             if delay is None:
                 return None
             await self._sleep(delay)
         return None
 
+    def _partner(
+        self, run: _Run, candidate: Candidate, rest: Sequence[Candidate]
+    ) -> Candidate | None:
+        """The candidate a hedge would start, if this attempt may be hedged at all."""
+        gate = run.gate
+        if gate is None or run.budgets is None or run.hedge.started or not rest:
+            return None
+        partner = rest[0]
+        if not gate.may_hedge(candidate.model) or not self.breaker.view(partner.model.id).available:
+            return None
+        return partner
+
+    def _budgets(self, run: _Run, candidate: Candidate, last: bool) -> tuple[float, float | None]:
+        """(the call's own timeout, its first-token budget or None) for one attempt."""
+        remaining = run.deadline.remaining()
+        if last:  # nothing else to try: the whole remaining deadline
+            return remaining, None
+        # never more than a share of what is left: the next candidates need time too
+        share = max(remaining * self.retry.attempt_share, min(remaining, 1.0))
+        if run.budgets is None:  # embed, panel: the share bounds the call itself
+            return share, None
+        first_token = run.budgets.first_token(
+            candidate.model,
+            streamed=run.streamed,
+            prompt_tokens=run.prompt_tokens,
+            output_tokens=run.output_tokens,
+        )
+        return remaining, min(first_token, share)
+
+    async def _attempt(
+        self, run: _Run, flight: _Flight, call: Call[T], *, last: bool
+    ) -> tuple[T, Candidate] | ProviderError:
+        """One call, settled: its attempt, breaker and stats recorded."""
+        budget, first_token = self._budgets(run, flight.candidate, last)
+        self._launch(run, flight)
+        try:
+            value = await self._call(flight.candidate, call, budget, first_token)
+        except ProviderError as error:
+            return await self._settle(run, flight, error)
+        return await self._settle(run, flight, (value,))
+
+    def _launch(self, run: _Run, flight: _Flight) -> None:
+        run.calls += 1
+        flight.started = self._clock()
+        if run.stats is not None:
+            run.stats.started(flight.candidate.model.id)
+
+    async def _call(
+        self, candidate: Candidate, call: Call[T], budget: float, first_token: float | None
+    ) -> T:
+        """``call``, within ``first_token`` seconds if given; every failure a ProviderError."""
+        model = candidate.model
+        timer = asyncio.timeout(first_token) if first_token is not None else None
+        try:
+            if timer is None:
+                return await call(candidate, budget)
+            async with timer:
+                return await call(candidate, budget)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            if timer is not None and timer.expired():
+                raise ProviderTimeout(
+                    f"no first token within {first_token:.3g} s",
+                    provider=model.provider,
+                    model=model.id,
+                ) from exc
+            log.exception("unexpected failure calling %s", model.id)
+            raise MalformedResponse(
+                f"unexpected failure calling {model.id}", provider=model.provider, model=model.id
+            ) from exc
+
+    async def _hedged(
+        self, run: _Run, flight: _Flight, partner: Candidate, call: Call[T], *, last: bool
+    ) -> tuple[T, Candidate] | ProviderError:
+        """``flight``, and ``partner`` beside it once ``flight`` is slower than its hedge
+        delay (when the gate and ``partner``'s breaker allow). ``last``: ``partner`` ends
+        the chain."""
+        assert run.budgets is not None
+        candidate = flight.candidate
+        delay = run.budgets.hedge_delay(candidate.model, streamed=run.streamed)
+        budget, first_token = self._budgets(run, candidate, False)
+        if delay >= (first_token if first_token is not None else budget):
+            return await self._attempt(run, flight, call, last=False)
+        self._launch(run, flight)
+        first = asyncio.ensure_future(self._call(candidate, call, budget, first_token))
+        try:
+            await asyncio.wait((first,), timeout=delay)
+            second = None if first.done() else await self._second(run, flight, partner, call, last)
+            if second is None:
+                return await self._settle(run, flight, await _outcome(first))
+            run.partner = partner
+            run.hedge = HedgeReport(True, delay * 1000.0, candidate.model.id)
+            return await self._race(run, {first: flight, second[0]: second[1]})
+        finally:
+            if not first.done():  # cancelled from outside: leave nothing running
+                first.cancel()
+
+    async def _second(
+        self, run: _Run, first: _Flight, partner: Candidate, call: Call[T], last: bool
+    ) -> tuple[asyncio.Future[T], _Flight] | None:
+        """The hedge, started if the gate and ``partner``'s breaker let it."""
+        assert run.gate is not None
+        admitted = run.gate.admit(
+            first.candidate.model,
+            partner.model,
+            prompt_tokens=run.prompt_tokens,
+            output_tokens=run.output_tokens,
+            caller=current_caller(),
+        )
+        permit = await self.breaker.acquire(partner.model.id) if admitted else None
+        if permit is None:
+            return None
+        flight = _Flight(partner, permit, 0.0)
+        budget, first_token = self._budgets(run, partner, last)
+        self._launch(run, flight)
+        return asyncio.ensure_future(self._call(partner, call, budget, first_token)), flight
+
+    async def _race(
+        self, run: _Run, flights: dict[asyncio.Future[T], _Flight]
+    ) -> tuple[T, Candidate] | ProviderError:
+        """The first success of two attempts in flight; the other cancelled (or, if it
+        answered as well, released). Both failed: the last failure."""
+        pending: set[asyncio.Future[T]] = set(flights)
+        won: tuple[T, Candidate] | None = None
+        error: ProviderError | None = None
+        try:
+            while pending and won is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    got = _result(task)
+                    if won is not None:  # both answered at once: the second one lost
+                        await self._lost(run, flights[task], got)
+                        continue
+                    settled = await self._settle(run, flights[task], got)
+                    if isinstance(settled, ProviderError):
+                        error = settled
+                        if not settled.fallback:
+                            raise settled
+                    else:
+                        won = settled
+        finally:
+            for task in pending:
+                await self._cancel(run, flights[task], task)
+        if won is None:
+            assert error is not None
+            return error
+        loser = next(f.candidate for f in flights.values() if f.candidate is not won[1])
+        run.hedge = replace(run.hedge, winner=won[1].model.id, loser=loser.model.id)
+        return won
+
+    async def _cancel(self, run: _Run, flight: _Flight, task: asyncio.Future[T]) -> None:
+        """Cancel the losing attempt and wait until it has let go of its connection."""
+        task.cancel()
+        await asyncio.wait((task,))
+        await self._lost(run, flight, None if task.cancelled() else _result(task))
+
+    async def _lost(self, run: _Run, flight: _Flight, got: tuple[T] | ProviderError | None) -> None:
+        """Report the loser of a hedge race: cancelled (``got`` None), failed, or answered
+        too late (its answer released)."""
+        if isinstance(got, ProviderError):
+            await self._failed(run, flight, got)
+            return
+        model = flight.candidate.model
+        seconds = self._clock() - flight.started
+        run.attempts.append(Attempt(model.id, model.provider, HEDGE_LOST, seconds * 1000.0))
+        if got is not None:
+            if run.stats is not None:
+                run.stats.succeeded(model.id, seconds, streamed=run.streamed)
+            await self.breaker.record_success(model.id, flight.permit)
+            await self._release(run, got[0])
+        if run.stats is not None:
+            run.stats.finished(model.id)
+
+    async def _release(self, run: _Run, value: object) -> None:
+        if run.release is None:
+            return
+        try:
+            await run.release(value)
+        except Exception:  # the answer is not wanted: a failure to close it is only logged
+            log.warning("releasing a losing hedge's answer failed", exc_info=True)
+
+    async def _settle(
+        self, run: _Run, flight: _Flight, got: tuple[T] | ProviderError
+    ) -> tuple[T, Candidate] | ProviderError:
+        if isinstance(got, ProviderError):
+            await self._failed(run, flight, got)
+            return got
+        await self._succeeded(run, flight)
+        return got[0], flight.candidate
+
+    async def _succeeded(self, run: _Run, flight: _Flight) -> None:
+        model_id = flight.candidate.model.id
+        seconds = self._clock() - flight.started
+        self._record(run, flight.candidate, None, seconds * 1000.0)
+        if run.stats is not None:
+            run.stats.succeeded(model_id, seconds, streamed=run.streamed)
+            if not run.streamed:  # a stream is finished by whoever closes it
+                run.stats.finished(model_id)
+        await self.breaker.record_success(model_id, flight.permit)
+
+    async def _failed(self, run: _Run, flight: _Flight, error: ProviderError) -> None:
+        model_id = flight.candidate.model.id
+        self._record(run, flight.candidate, error, (self._clock() - flight.started) * 1000.0)
+        run.last = error
+        counts = counts_against_model(error)
+        if run.stats is not None:
+            if counts:
+                run.stats.failed(model_id, retry_after=retry_after_of(error))
+            run.stats.finished(model_id)
+        if counts:
+            await self.breaker.record_failure(model_id, flight.permit)
+
     def _record(
-        self, run: _Run, candidate: Candidate, error: ProviderError | None, started: float
+        self, run: _Run, candidate: Candidate, error: ProviderError | None, latency_ms: float
     ) -> None:
-        latency_ms = (self._clock() - started) * 1000.0
         outcome = "ok" if error is None else error.summary()
         model = candidate.model
         run.attempts.append(Attempt(model.id, model.provider, outcome, latency_ms))
@@ -178,9 +472,22 @@ class FallbackRunner:
         permit = await self.breaker.acquire(model_id)
         if permit is None:
             return None
-        candidate = by_id[model_id]
-        value = await self._try(run, candidate, permit, call, last_in_chain=True)
-        return (value[0], candidate) if value is not None else None
+        return await self._try(run, by_id[model_id], permit, call, ())
+
+
+def _result(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
+    """A finished attempt's answer (as a 1-tuple) or its failure (``_call`` raises no other)."""
+    error = task.exception()
+    if error is None:
+        return (task.result(),)
+    if isinstance(error, ProviderError):
+        return error
+    raise error
+
+
+async def _outcome(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
+    await asyncio.wait((task,))
+    return _result(task)
 
 
 def _failure_message(run: _Run) -> str:
