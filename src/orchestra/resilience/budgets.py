@@ -6,7 +6,7 @@ costs a few times that deployment's usual time to first token, not a share of th
 request's deadline. For a streamed call the series is the time to the first chunk; for a
 buffered call, the time to the whole answer (there is no first token to see before it).
 
-    first_token = clamp(multiplier × quantile(series), floor, ceiling)
+    first_token = clamp(multiplier * quantile(series), floor, ceiling)
                   + prompt_tokens / PREFILL_TOKENS_PER_S            (every call)
                   + expected_output / (tokens_per_s / 2)            (buffered calls)
 

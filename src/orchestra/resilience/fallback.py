@@ -22,8 +22,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from orchestra.caller import current_caller
 from orchestra.errors import (
@@ -32,7 +32,19 @@ from orchestra.errors import (
     MalformedResponse,
     ProviderError,
     ProviderTimeout,
-    retry_after_of,
+)
+from orchestra.resilience.attempts import (
+    HEDGE_LOST,
+    NO_HEDGE,
+    Attempt,
+    AttemptBook,
+    AttemptHook,
+    Flight,
+    HedgeReport,
+    Outcome,
+    Release,
+    RunState,
+    counts_against_model,
 )
 from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.budgets import AttemptBudgets
@@ -41,97 +53,22 @@ from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan
 
+__all__ = [
+    "HEDGE_LOST",
+    "NO_HEDGE",
+    "Attempt",
+    "AttemptHook",
+    "Call",
+    "FallbackRunner",
+    "HedgeReport",
+    "Outcome",
+    "counts_against_model",
+]
+
 T = TypeVar("T")
 log = logging.getLogger("orchestra.fallback")
 
 Call = Callable[[Candidate, float], Awaitable[T]]
-AttemptHook = Callable[[Candidate, ProviderError | None, float], None]
-#: gives back what a losing hedge produced anyway (closes a stream's iterator)
-Release = Callable[[Any], Awaitable[None]]
-#: the outcome of an attempt that lost a hedge race
-HEDGE_LOST = "cancelled:hedge_lost"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try of one model, as reported to the client."""
-
-    model: str
-    provider: str
-    outcome: str  # "ok", an error summary, "skipped:<reason>" or "cancelled:hedge_lost"
-    latency_ms: float
-
-    def header_value(self) -> str:
-        return f"{self.model}={self.outcome}({self.latency_ms:.0f}ms)"
-
-
-@dataclass(frozen=True, slots=True)
-class HedgeReport:
-    """Whether a hedge started, after how long, beside which deployment (``first``), and
-    which deployment won and lost (both None when both attempts failed)."""
-
-    started: bool = False
-    delay_ms: float = 0.0
-    first: str = ""
-    winner: str | None = None
-    loser: str | None = None
-
-    @property
-    def hedge_won(self) -> bool:
-        return self.winner is not None and self.winner != self.first
-
-    def header_value(self) -> str:
-        """``started;delay_ms=250;winner=<model>;loser=<model>`` (x-orchestra-hedge)."""
-        value = f"started;delay_ms={self.delay_ms:.0f}"
-        if self.winner is not None:
-            value += f";winner={self.winner}"
-        if self.loser is not None:
-            value += f";loser={self.loser}"
-        return value
-
-
-NO_HEDGE = HedgeReport()
-
-
-def counts_against_model(error: ProviderError) -> bool:
-    """Failures that say something about the model's health (not about the request)."""
-    return error.retryable or (error.fallback and not isinstance(error, ContextLengthExceeded))
-
-
-@dataclass
-class Outcome(Generic[T]):
-    value: T
-    candidate: Candidate
-    attempts: list[Attempt] = field(default_factory=list)
-    hedge: HedgeReport = NO_HEDGE
-
-
-@dataclass
-class _Run:
-    deadline: Deadline
-    prompt_tokens: int = 0
-    budgets: AttemptBudgets | None = None
-    gate: HedgeGate | None = None
-    stats: DeploymentStats | None = None
-    streamed: bool = False
-    output_tokens: int = 0
-    release: Release | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    last: ProviderError | None = None
-    held: list[Candidate] = field(default_factory=list)
-    calls: int = 0
-    hedge: HedgeReport = NO_HEDGE
-    #: the candidate started as the hedge (already tried when the chain reaches it)
-    partner: Candidate | None = None
-
-
-@dataclass
-class _Flight:
-    """One attempt in flight: what it calls, under which permit, since when."""
-
-    candidate: Candidate
-    permit: Permit
-    started: float
 
 
 class FallbackRunner:
@@ -146,9 +83,17 @@ class FallbackRunner:
     ) -> None:
         self.breaker = breaker
         self.retry = retry or RetryPolicy()
-        self.on_attempt = on_attempt
+        self.book = AttemptBook(breaker, on_attempt, clock)
         self._sleep = sleep
         self._clock = clock
+
+    @property
+    def on_attempt(self) -> AttemptHook | None:
+        return self.book.on_attempt
+
+    @on_attempt.setter
+    def on_attempt(self, hook: AttemptHook | None) -> None:
+        self.book.on_attempt = hook
 
     async def run(
         self,
@@ -167,7 +112,7 @@ class FallbackRunner:
         stream's first chunk (a success then leaves the deployment outstanding in ``stats``
         until the stream's reader calls ``stats.finished``); ``output_tokens``: the
         request's output limit (0: none)."""
-        run = _Run(deadline, plan.prompt_tokens, budgets, hedge, stats, streamed, output_tokens)
+        run = RunState(deadline, plan.prompt_tokens, budgets, hedge, stats, streamed, output_tokens)
         run.release = release
         min_window = 0
         chain = plan.candidates
@@ -177,11 +122,11 @@ class FallbackRunner:
             if candidate is run.partner:
                 continue  # tried already, as the hedge of the one before it
             if candidate.model.context_window <= min_window:
-                self._skip(run, candidate, "smaller_context_window")
+                self.book.skip(run, candidate, "smaller_context_window")
                 continue
             permit = await self.breaker.acquire(candidate.model.id)
             if permit is None:
-                self._skip(run, candidate, "breaker_open")
+                self.book.skip(run, candidate, "breaker_open")
                 run.held.append(candidate)
                 continue
             found = await self._try(run, candidate, permit, call, chain[position + 1 :])
@@ -195,13 +140,9 @@ class FallbackRunner:
                 return Outcome(found[0], found[1], run.attempts, run.hedge)
         raise AllCandidatesFailed(_failure_message(run), attempts=run.attempts, last=run.last)
 
-    def _skip(self, run: _Run, candidate: Candidate, reason: str) -> None:
-        model = candidate.model
-        run.attempts.append(Attempt(model.id, model.provider, f"skipped:{reason}", 0.0))
-
     async def _try(
         self,
-        run: _Run,
+        run: RunState,
         candidate: Candidate,
         permit: Permit,
         call: Call[T],
@@ -214,7 +155,7 @@ class FallbackRunner:
             if run.deadline.remaining() <= 0:
                 return None
             partner = self._partner(run, candidate, rest)
-            flight = _Flight(candidate, permit, 0.0)
+            flight = Flight(candidate, permit, 0.0)
             if partner is not None:
                 raced = await self._hedged(run, flight, partner, call, last=partner is rest[-1])
                 if run.hedge.started:  # a hedge ran: its result is final for both
@@ -237,7 +178,7 @@ class FallbackRunner:
         return None
 
     def _partner(
-        self, run: _Run, candidate: Candidate, rest: Sequence[Candidate]
+        self, run: RunState, candidate: Candidate, rest: Sequence[Candidate]
     ) -> Candidate | None:
         """The candidate a hedge would start, if this attempt may be hedged at all."""
         gate = run.gate
@@ -248,7 +189,9 @@ class FallbackRunner:
             return None
         return partner
 
-    def _budgets(self, run: _Run, candidate: Candidate, last: bool) -> tuple[float, float | None]:
+    def _budgets(
+        self, run: RunState, candidate: Candidate, last: bool
+    ) -> tuple[float, float | None]:
         """(the call's own timeout, its first-token budget or None) for one attempt."""
         remaining = run.deadline.remaining()
         if last:  # nothing else to try: the whole remaining deadline
@@ -266,22 +209,16 @@ class FallbackRunner:
         return remaining, min(first_token, share)
 
     async def _attempt(
-        self, run: _Run, flight: _Flight, call: Call[T], *, last: bool
+        self, run: RunState, flight: Flight, call: Call[T], *, last: bool
     ) -> tuple[T, Candidate] | ProviderError:
         """One call, settled: its attempt, breaker and stats recorded."""
         budget, first_token = self._budgets(run, flight.candidate, last)
-        self._launch(run, flight)
+        self.book.launch(run, flight)
         try:
             value = await self._call(flight.candidate, call, budget, first_token)
         except ProviderError as error:
-            return await self._settle(run, flight, error)
-        return await self._settle(run, flight, (value,))
-
-    def _launch(self, run: _Run, flight: _Flight) -> None:
-        run.calls += 1
-        flight.started = self._clock()
-        if run.stats is not None:
-            run.stats.started(flight.candidate.model.id)
+            return await self.book.settle(run, flight, error)
+        return await self.book.settle(run, flight, (value,))
 
     async def _call(
         self, candidate: Candidate, call: Call[T], budget: float, first_token: float | None
@@ -309,7 +246,7 @@ class FallbackRunner:
             ) from exc
 
     async def _hedged(
-        self, run: _Run, flight: _Flight, partner: Candidate, call: Call[T], *, last: bool
+        self, run: RunState, flight: Flight, partner: Candidate, call: Call[T], *, last: bool
     ) -> tuple[T, Candidate] | ProviderError:
         """``flight``, and ``partner`` beside it once ``flight`` is slower than its hedge
         delay (when the gate and ``partner``'s breaker allow). ``last``: ``partner`` ends
@@ -320,13 +257,13 @@ class FallbackRunner:
         budget, first_token = self._budgets(run, candidate, False)
         if delay >= (first_token if first_token is not None else budget):
             return await self._attempt(run, flight, call, last=False)
-        self._launch(run, flight)
+        self.book.launch(run, flight)
         first = asyncio.ensure_future(self._call(candidate, call, budget, first_token))
         try:
             await asyncio.wait((first,), timeout=delay)
             second = None if first.done() else await self._second(run, flight, partner, call, last)
             if second is None:
-                return await self._settle(run, flight, await _outcome(first))
+                return await self.book.settle(run, flight, await _outcome(first))
             run.partner = partner
             run.hedge = HedgeReport(True, delay * 1000.0, candidate.model.id)
             return await self._race(run, {first: flight, second[0]: second[1]})
@@ -335,8 +272,8 @@ class FallbackRunner:
                 first.cancel()
 
     async def _second(
-        self, run: _Run, first: _Flight, partner: Candidate, call: Call[T], last: bool
-    ) -> tuple[asyncio.Future[T], _Flight] | None:
+        self, run: RunState, first: Flight, partner: Candidate, call: Call[T], last: bool
+    ) -> tuple[asyncio.Future[T], Flight] | None:
         """The hedge, started if the gate and ``partner``'s breaker let it."""
         assert run.gate is not None
         admitted = run.gate.admit(
@@ -349,13 +286,13 @@ class FallbackRunner:
         permit = await self.breaker.acquire(partner.model.id) if admitted else None
         if permit is None:
             return None
-        flight = _Flight(partner, permit, 0.0)
+        flight = Flight(partner, permit, 0.0)
         budget, first_token = self._budgets(run, partner, last)
-        self._launch(run, flight)
+        self.book.launch(run, flight)
         return asyncio.ensure_future(self._call(partner, call, budget, first_token)), flight
 
     async def _race(
-        self, run: _Run, flights: dict[asyncio.Future[T], _Flight]
+        self, run: RunState, flights: dict[asyncio.Future[T], Flight]
     ) -> tuple[T, Candidate] | ProviderError:
         """The first success of two attempts in flight; the other cancelled (or, if it
         answered as well, released). Both failed: the last failure."""
@@ -368,9 +305,9 @@ class FallbackRunner:
                 for task in done:
                     got = _result(task)
                     if won is not None:  # both answered at once: the second one lost
-                        await self._lost(run, flights[task], got)
+                        await self.book.lost(run, flights[task], got)
                         continue
-                    settled = await self._settle(run, flights[task], got)
+                    settled = await self.book.settle(run, flights[task], got)
                     if isinstance(settled, ProviderError):
                         error = settled
                         if not settled.fallback:
@@ -387,78 +324,13 @@ class FallbackRunner:
         run.hedge = replace(run.hedge, winner=won[1].model.id, loser=loser.model.id)
         return won
 
-    async def _cancel(self, run: _Run, flight: _Flight, task: asyncio.Future[T]) -> None:
+    async def _cancel(self, run: RunState, flight: Flight, task: asyncio.Future[T]) -> None:
         """Cancel the losing attempt and wait until it has let go of its connection."""
         task.cancel()
         await asyncio.wait((task,))
-        await self._lost(run, flight, None if task.cancelled() else _result(task))
+        await self.book.lost(run, flight, None if task.cancelled() else _result(task))
 
-    async def _lost(self, run: _Run, flight: _Flight, got: tuple[T] | ProviderError | None) -> None:
-        """Report the loser of a hedge race: cancelled (``got`` None), failed, or answered
-        too late (its answer released)."""
-        if isinstance(got, ProviderError):
-            await self._failed(run, flight, got)
-            return
-        model = flight.candidate.model
-        seconds = self._clock() - flight.started
-        run.attempts.append(Attempt(model.id, model.provider, HEDGE_LOST, seconds * 1000.0))
-        if got is not None:
-            if run.stats is not None:
-                run.stats.succeeded(model.id, seconds, streamed=run.streamed)
-            await self.breaker.record_success(model.id, flight.permit)
-            await self._release(run, got[0])
-        if run.stats is not None:
-            run.stats.finished(model.id)
-
-    async def _release(self, run: _Run, value: object) -> None:
-        if run.release is None:
-            return
-        try:
-            await run.release(value)
-        except Exception:  # the answer is not wanted: a failure to close it is only logged
-            log.warning("releasing a losing hedge's answer failed", exc_info=True)
-
-    async def _settle(
-        self, run: _Run, flight: _Flight, got: tuple[T] | ProviderError
-    ) -> tuple[T, Candidate] | ProviderError:
-        if isinstance(got, ProviderError):
-            await self._failed(run, flight, got)
-            return got
-        await self._succeeded(run, flight)
-        return got[0], flight.candidate
-
-    async def _succeeded(self, run: _Run, flight: _Flight) -> None:
-        model_id = flight.candidate.model.id
-        seconds = self._clock() - flight.started
-        self._record(run, flight.candidate, None, seconds * 1000.0)
-        if run.stats is not None:
-            run.stats.succeeded(model_id, seconds, streamed=run.streamed)
-            if not run.streamed:  # a stream is finished by whoever closes it
-                run.stats.finished(model_id)
-        await self.breaker.record_success(model_id, flight.permit)
-
-    async def _failed(self, run: _Run, flight: _Flight, error: ProviderError) -> None:
-        model_id = flight.candidate.model.id
-        self._record(run, flight.candidate, error, (self._clock() - flight.started) * 1000.0)
-        run.last = error
-        counts = counts_against_model(error)
-        if run.stats is not None:
-            if counts:
-                run.stats.failed(model_id, retry_after=retry_after_of(error))
-            run.stats.finished(model_id)
-        if counts:
-            await self.breaker.record_failure(model_id, flight.permit)
-
-    def _record(
-        self, run: _Run, candidate: Candidate, error: ProviderError | None, latency_ms: float
-    ) -> None:
-        outcome = "ok" if error is None else error.summary()
-        model = candidate.model
-        run.attempts.append(Attempt(model.id, model.provider, outcome, latency_ms))
-        if self.on_attempt is not None:
-            self.on_attempt(candidate, error, latency_ms)
-
-    async def _last_resort(self, run: _Run, call: Call[T]) -> tuple[T, Candidate] | None:
+    async def _last_resort(self, run: RunState, call: Call[T]) -> tuple[T, Candidate] | None:
         """Every breaker open: wait for the soonest cooldown if it ends within the deadline."""
         by_id = {c.model.id: c for c in run.held}
         soonest = self.breaker.soonest_retry(list(by_id))
@@ -490,7 +362,7 @@ async def _outcome(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
     return _result(task)
 
 
-def _failure_message(run: _Run) -> str:
+def _failure_message(run: RunState) -> str:
     tried = ", ".join(f"{a.model}: {a.outcome}" for a in run.attempts) or "none"
     if run.calls == 0 and run.held:
         return f"Every candidate model is temporarily unavailable (circuit open): {tried}"

@@ -19,7 +19,7 @@ from orchestra.schemas.chat import ChatRequest
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
 from orchestra.storage.model_stats import MetricsRecorder
 
-from support.scripted import Stall, ScriptedProvider
+from support.scripted import ScriptedProvider, Stall
 
 P = "scripted"
 
