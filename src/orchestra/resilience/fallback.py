@@ -358,7 +358,8 @@ def _result(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
 
 
 async def _outcome(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
-    await asyncio.wait((task,))
+    if not task.done():
+        await asyncio.wait((task,))
     return _result(task)
 
 
