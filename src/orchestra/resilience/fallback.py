@@ -23,7 +23,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from orchestra.caller import current_caller
 from orchestra.errors import (
@@ -69,6 +70,39 @@ T = TypeVar("T")
 log = logging.getLogger("orchestra.fallback")
 
 Call = Callable[[Candidate, float], Awaitable[T]]
+
+
+class _Hedge:
+    """One attempt's hedge, as its timer, its task and the awaiting request see it."""
+
+    __slots__ = ("abandoned", "delay", "first_done", "flight", "owner", "partner", "task", "won")
+
+    def __init__(self, owner: asyncio.Task[Any], partner: Candidate, delay: float) -> None:
+        #: the request's task, awaiting the first attempt
+        self.owner = owner
+        self.partner = partner
+        self.delay = delay
+        self.task: asyncio.Task[Any] | None = None
+        #: the hedge's attempt, once its breaker let it start
+        self.flight: Flight | None = None
+        self.first_done = False
+        self.won = False
+        self.abandoned = False
+
+    def on_done(self, task: asyncio.Task[Any]) -> None:
+        """The hedge answered before the first attempt ended: interrupt the first attempt."""
+        if self.first_done or task.cancelled() or task.exception() is not None:
+            return
+        result = task.result()
+        if result is not None and not isinstance(result, ProviderError):
+            self.won = True
+            self.owner.cancel()
+
+    def abandon(self) -> None:
+        """The request was cancelled: the hedge goes with it."""
+        self.abandoned = True
+        if self.task is not None:
+            self.task.cancel()
 
 
 class FallbackRunner:
@@ -250,85 +284,152 @@ class FallbackRunner:
     ) -> tuple[T, Candidate] | ProviderError:
         """``flight``, and ``partner`` beside it once ``flight`` is slower than its hedge
         delay (when the gate and ``partner``'s breaker allow). ``last``: ``partner`` ends
-        the chain."""
+        the chain.
+
+        The first attempt is awaited in this task, a timer starts the hedge: an attempt
+        that answers before its hedge delay (nearly all) costs one timer, not a task."""
         assert run.budgets is not None
         candidate = flight.candidate
         delay = run.budgets.hedge_delay(candidate.model, streamed=run.streamed)
         budget, first_token = self._budgets(run, candidate, False)
         if delay >= (first_token if first_token is not None else budget):
             return await self._attempt(run, flight, call, last=False)
+        owner = asyncio.current_task()
+        assert owner is not None
+        hedge = _Hedge(owner, partner, delay)
+        start = partial(self._start_hedge, run, hedge, flight, call, last)
+        timer = asyncio.get_running_loop().call_later(delay, start)
         self.book.launch(run, flight)
-        first = asyncio.ensure_future(self._call(candidate, call, budget, first_token))
         try:
-            await asyncio.wait((first,), timeout=delay)
-            second = None if first.done() else await self._second(run, flight, partner, call, last)
-            if second is None:
-                return await self.book.settle(run, flight, await _outcome(first))
-            run.partner = partner
-            run.hedge = HedgeReport(True, delay * 1000.0, candidate.model.id)
-            return await self._race(run, {first: flight, second[0]: second[1]})
+            got = await self._first(candidate, call, budget, first_token, hedge)
         finally:
-            if not first.done():  # cancelled from outside: leave nothing running
-                first.cancel()
+            hedge.first_done = True
+            timer.cancel()
+        if hedge.task is None:
+            assert got is not None
+            return await self.book.settle(run, flight, got)
+        return await self._after_first(run, flight, hedge, got)
 
-    async def _second(
-        self, run: RunState, first: Flight, partner: Candidate, call: Call[T], last: bool
-    ) -> tuple[asyncio.Future[T], Flight] | None:
-        """The hedge, started if the gate and ``partner``'s breaker let it."""
+    async def _first(
+        self,
+        candidate: Candidate,
+        call: Call[T],
+        budget: float,
+        first_token: float | None,
+        hedge: _Hedge,
+    ) -> tuple[T] | ProviderError | None:
+        """The first attempt's answer or failure; None when the hedge's answer interrupted it."""
+        try:
+            return (await self._call(candidate, call, budget, first_token),)
+        except ProviderError as error:
+            return error
+        except asyncio.CancelledError:
+            if not hedge.won or hedge.owner.uncancel() > 0:  # cancelled from outside
+                hedge.abandon()
+                raise
+            return None
+
+    def _start_hedge(
+        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
+    ) -> None:
+        """The hedge delay has passed: start ``hedge.partner`` if the gate agrees."""
         assert run.gate is not None
         admitted = run.gate.admit(
             first.candidate.model,
-            partner.model,
+            hedge.partner.model,
             prompt_tokens=run.prompt_tokens,
             output_tokens=run.output_tokens,
             caller=current_caller(),
         )
-        permit = await self.breaker.acquire(partner.model.id) if admitted else None
-        if permit is None:
+        if admitted and not hedge.first_done:
+            task = asyncio.get_running_loop().create_task(
+                self._second(run, hedge, first, call, last)
+            )
+            task.add_done_callback(hedge.on_done)
+            hedge.task = task
+
+    async def _second(
+        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
+    ) -> tuple[T] | ProviderError | None:
+        """The hedge's attempt (None if ``partner``'s breaker refused it)."""
+        partner = hedge.partner
+        permit = await self.breaker.acquire(partner.model.id)
+        if permit is None or hedge.first_done:
             return None
-        flight = Flight(partner, permit, 0.0)
+        flight = hedge.flight = Flight(partner, permit, 0.0)
+        run.partner = partner
+        run.hedge = HedgeReport(True, hedge.delay * 1000.0, first.candidate.model.id)
         budget, first_token = self._budgets(run, partner, last)
         self.book.launch(run, flight)
-        return asyncio.ensure_future(self._call(partner, call, budget, first_token)), flight
-
-    async def _race(
-        self, run: RunState, flights: dict[asyncio.Future[T], Flight]
-    ) -> tuple[T, Candidate] | ProviderError:
-        """The first success of two attempts in flight; the other cancelled (or, if it
-        answered as well, released). Both failed: the last failure."""
-        pending: set[asyncio.Future[T]] = set(flights)
-        won: tuple[T, Candidate] | None = None
-        error: ProviderError | None = None
         try:
-            while pending and won is None:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    got = _result(task)
-                    if won is not None:  # both answered at once: the second one lost
-                        await self.book.lost(run, flights[task], got)
-                        continue
-                    settled = await self.book.settle(run, flights[task], got)
-                    if isinstance(settled, ProviderError):
-                        error = settled
-                        if not settled.fallback:
-                            raise settled
-                    else:
-                        won = settled
-        finally:
-            for task in pending:
-                await self._cancel(run, flights[task], task)
-        if won is None:
-            assert error is not None
+            return (await self._call(partner, call, budget, first_token),)
+        except ProviderError as error:
             return error
-        loser = next(f.candidate for f in flights.values() if f.candidate is not won[1])
-        run.hedge = replace(run.hedge, winner=won[1].model.id, loser=loser.model.id)
-        return won
+        except asyncio.CancelledError:
+            if hedge.abandoned and run.stats is not None:
+                run.stats.finished(partner.model.id)
+            raise
 
-    async def _cancel(self, run: RunState, flight: Flight, task: asyncio.Future[T]) -> None:
-        """Cancel the losing attempt and wait until it has let go of its connection."""
-        task.cancel()
-        await asyncio.wait((task,))
-        await self.book.lost(run, flight, None if task.cancelled() else _result(task))
+    async def _after_first(
+        self, run: RunState, flight: Flight, hedge: _Hedge, got: tuple[T] | ProviderError | None
+    ) -> tuple[T, Candidate] | ProviderError:
+        """Settle both attempts once the first has ended (answered, failed, interrupted)."""
+        task = hedge.task
+        assert task is not None
+        if hedge.won:
+            if got is not None:  # it answered anyway, ignoring its cancellation
+                hedge.owner.uncancel()
+            return await self._hedge_won(run, flight, hedge, task.result(), got)
+        assert got is not None
+        if not isinstance(got, ProviderError):
+            settled = await self.book.settle(run, flight, got)
+            await self._cancel(run, hedge, task)
+            if hedge.flight is not None:
+                run.hedge = replace(run.hedge, winner=flight.candidate.model.id)
+                run.hedge = replace(run.hedge, loser=hedge.partner.model.id)
+            return settled
+        await self.book.settle(run, flight, got)
+        if not got.fallback:
+            await self._cancel(run, hedge, task)
+            return got
+        if not task.done():
+            await asyncio.wait((task,))
+        hedged = task.result()
+        if hedged is None or hedge.flight is None:
+            return got
+        if isinstance(hedged, ProviderError):
+            await self.book.settle(run, hedge.flight, hedged)
+            return hedged
+        return await self._hedge_won(run, flight, hedge, hedged, None, settled_first=True)
+
+    async def _hedge_won(
+        self,
+        run: RunState,
+        flight: Flight,
+        hedge: _Hedge,
+        hedged: tuple[T] | ProviderError | None,
+        got: tuple[T] | ProviderError | None,
+        *,
+        settled_first: bool = False,
+    ) -> tuple[T, Candidate] | ProviderError:
+        """The hedge answered: its answer wins; the first attempt (unless already settled
+        as failed) is reported lost, its late answer released."""
+        assert hedge.flight is not None and isinstance(hedged, tuple)
+        settled = await self.book.settle(run, hedge.flight, hedged)
+        if not settled_first:
+            await self.book.lost(run, flight, got)
+        winner, loser = hedge.partner.model.id, flight.candidate.model.id
+        run.hedge = replace(run.hedge, winner=winner, loser=loser)
+        return settled
+
+    async def _cancel(self, run: RunState, hedge: _Hedge, task: asyncio.Task[Any]) -> None:
+        """Cancel the losing hedge and wait until it has let go of its connection."""
+        if not task.done():
+            task.cancel()
+            await asyncio.wait((task,))
+        if hedge.flight is not None:
+            got = None if task.cancelled() else task.result()
+            await self.book.lost(run, hedge.flight, got)
 
     async def _last_resort(self, run: RunState, call: Call[T]) -> tuple[T, Candidate] | None:
         """Every breaker open: wait for the soonest cooldown if it ends within the deadline."""
@@ -345,22 +446,6 @@ class FallbackRunner:
         if permit is None:
             return None
         return await self._try(run, by_id[model_id], permit, call, ())
-
-
-def _result(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
-    """A finished attempt's answer (as a 1-tuple) or its failure (``_call`` raises no other)."""
-    error = task.exception()
-    if error is None:
-        return (task.result(),)
-    if isinstance(error, ProviderError):
-        return error
-    raise error
-
-
-async def _outcome(task: asyncio.Future[T]) -> tuple[T] | ProviderError:
-    if not task.done():
-        await asyncio.wait((task,))
-    return _result(task)
 
 
 def _failure_message(run: RunState) -> str:
