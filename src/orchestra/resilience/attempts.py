@@ -5,13 +5,20 @@ stats, the attempt hook), whichever way it ended: answered, failed, or lost a he
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from orchestra.errors import ContextLengthExceeded, ProviderError, retry_after_of
+from orchestra.errors import (
+    ContextLengthExceeded,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    retry_after_of,
+)
 from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.budgets import AttemptBudgets
 from orchestra.resilience.deployment_stats import DeploymentStats
@@ -130,6 +137,12 @@ class AttemptBook:
         if run.stats is not None:
             run.stats.started(flight.candidate.model.id)
 
+    def abandoned(self, run: RunState, flight: Flight) -> None:
+        """The request was cancelled during the attempt (the client left): it is no
+        longer in flight, and says nothing about the deployment."""
+        if run.stats is not None:
+            run.stats.finished(flight.candidate.model.id)
+
     def skip(self, run: RunState, candidate: Candidate, reason: str) -> None:
         model = candidate.model
         run.attempts.append(Attempt(model.id, model.provider, f"skipped:{reason}", 0.0))
@@ -200,3 +213,52 @@ class AttemptBook:
         run.attempts.append(Attempt(model.id, model.provider, outcome, latency_ms))
         if self.on_attempt is not None:
             self.on_attempt(candidate, error, latency_ms)
+
+
+def limits(
+    run: RunState, candidate: Candidate, last: bool, attempt_share: float
+) -> tuple[float, float | None]:
+    """(the call's own timeout, its first-token budget or None) for one attempt."""
+    remaining = run.deadline.remaining()
+    if last:  # nothing else to try: the whole remaining deadline
+        return remaining, None
+    # never more than a share of what is left: the next candidates need time too
+    share = max(remaining * attempt_share, min(remaining, 1.0))
+    if run.budgets is None:  # embed, panel: the share bounds the call itself
+        return share, None
+    first_token = run.budgets.first_token(
+        candidate.model,
+        streamed=run.streamed,
+        prompt_tokens=run.prompt_tokens,
+        output_tokens=run.output_tokens,
+    )
+    return remaining, min(first_token, share)
+
+
+async def call_within(
+    candidate: Candidate,
+    call: Callable[[Candidate, float], Awaitable[T]],
+    budget: float,
+    first_token: float | None,
+) -> T:
+    """``call``, within ``first_token`` seconds if given; every failure a ProviderError."""
+    model = candidate.model
+    timer = asyncio.timeout(first_token) if first_token is not None else None
+    try:
+        if timer is None:
+            return await call(candidate, budget)
+        async with timer:
+            return await call(candidate, budget)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        if timer is not None and timer.expired():
+            raise ProviderTimeout(
+                f"no first token within {first_token:.3g} s",
+                provider=model.provider,
+                model=model.id,
+            ) from exc
+        log.exception("unexpected failure calling %s", model.id)
+        raise MalformedResponse(
+            f"unexpected failure calling {model.id}", provider=model.provider, model=model.id
+        ) from exc

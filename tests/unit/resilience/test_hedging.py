@@ -244,3 +244,37 @@ async def test_no_hedge_above_the_cost_cap():
     upstreams = Upstreams(a=answers("a", after=0.15), b=answers("b"))
     outcome = await _run(upstreams, A, B, gate=HedgeGate(max_cost_usd=1e-9))
     assert outcome.value == "a" and upstreams.called == ["a"]
+
+
+async def test_a_first_attempt_ignoring_its_cancellation_is_released_when_the_hedge_wins():
+    # Given a first attempt that swallows its cancellation and answers (a misbehaving adapter)
+    async def stubborn() -> str:
+        try:
+            await asyncio.sleep(30.0)
+        except asyncio.CancelledError:
+            return "late a"
+        return "a"
+
+    upstreams = Upstreams(a=stubborn, b=answers("b", after=0.1))
+    outcome = await _run(upstreams, A, B)
+    # Then the hedge's answer wins and the first attempt's late answer is released
+    assert outcome.value == "b" and outcome.hedge.hedge_won
+    assert upstreams.released == ["late a"]
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_cancelling_the_request_cancels_both_attempts():
+    # Given a request whose first attempt and hedge both hang
+    upstreams = Upstreams(a=answers("a", after=30.0), b=answers("b", after=30.0))
+    stats = DeploymentStats()
+    request = asyncio.create_task(_run(upstreams, A, B, stats=stats))
+    await asyncio.sleep(0.2)  # past the 50 ms hedge delay: both in flight
+    assert upstreams.called == ["a", "b"]
+    # When the client goes away
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    await asyncio.sleep(0.01)
+    # Then neither attempt is left running, and neither deployment counts a call in flight
+    assert sorted(upstreams.cancelled) == ["a", "b"]
+    assert stats.state(A.id).outstanding == 0 and stats.state(B.id).outstanding == 0
