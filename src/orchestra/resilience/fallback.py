@@ -108,10 +108,8 @@ class FallbackRunner:
         output_tokens: int = 0,
         release: Release | None = None,
     ) -> Outcome[T]:
-        """The first answer down ``plan``'s chain. ``streamed``: ``call`` returns at a
-        stream's first chunk (a success then leaves the deployment outstanding in ``stats``
-        until the stream's reader calls ``stats.finished``); ``output_tokens``: the
-        request's output limit (0: none)."""
+        """The first answer down ``plan``'s chain. ``streamed``: ``call`` returns at a stream's
+        first chunk (its reader calls ``stats.finished``); ``output_tokens``: the limit or 0."""
         run = RunState(deadline, plan.prompt_tokens, budgets, hedge, stats, streamed, output_tokens)
         run.release = release
         min_window = 0
