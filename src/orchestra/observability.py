@@ -47,6 +47,8 @@ class Observer(Protocol):
 
     def breaker_opened(self, model_id: str) -> None: ...
 
+    def hedged(self, model_id: str, *, won: bool, cost_usd: float) -> None: ...
+
     def fused(self, summary: Fused) -> None: ...
 
 
@@ -73,6 +75,9 @@ class LogObserver:
 
     def breaker_opened(self, model_id: str) -> None:
         log.warning("circuit breaker opened", extra={"model": model_id})
+
+    def hedged(self, model_id: str, *, won: bool, cost_usd: float) -> None:
+        log.debug("hedged", extra={"model": model_id, "won": won, "cost_usd": cost_usd})
 
     def fused(self, summary: Fused) -> None:
         log.debug(
@@ -144,6 +149,19 @@ class EmfObserver:
         log.warning("circuit breaker opened", extra={"model": model_id})
         self._emit(model_id, {"BreakerOpened": (1, "Count")})
         self._total("BreakerOpened", 1)
+
+    def hedged(self, model_id: str, *, won: bool, cost_usd: float) -> None:
+        """A hedge started beside a slow call to ``model_id``; ``won``: the hedge answered
+        first; ``cost_usd``: what the losing attempt's prompt is estimated to have cost."""
+        self._emit(
+            model_id,
+            {
+                "Hedges": (1, "Count"),
+                "HedgesWon": (1 if won else 0, "Count"),
+                "HedgeCostUSD": (cost_usd, "NoUnit"),
+            },
+        )
+        self._total("Hedges", 1)
 
     def fused(self, summary: Fused) -> None:
         """One EMF blob per multi-generate, by ``Strategy``: what fusion costs and finds."""

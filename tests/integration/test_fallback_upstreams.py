@@ -134,7 +134,8 @@ async def test_timeouts_and_malformed_bodies_fall_back(tmp_path, upstreams, reco
     # Given alpha first hangs past its budget, then sends a body that is not JSON
     alpha.enqueue(Reply.json(b"{}", delay=10.0), Reply(status=200, body=b"<html>oops</html>"))
     beta.enqueue(Reply.json(recorded.bytes("openai/chat_completion_basic.json")))
-    async with _client(tmp_path, upstreams, attempts_per_model=2, request_deadline_s=5.0) as client:
+    settings = {"attempts_per_model": 2, "request_deadline_s": 5.0, "hedge": False}
+    async with _client(tmp_path, upstreams, **settings) as client:
         response = await client.post("/v1/chat/completions", json=_chat())
     assert response.status_code == 200, response.text
     outcomes = response.headers["x-orchestra-attempts"]

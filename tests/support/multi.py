@@ -66,6 +66,8 @@ class Recorder:
 
     def breaker_opened(self, *args: Any) -> None: ...
 
+    def hedged(self, *args: Any, **kwargs: Any) -> None: ...
+
     def fused(self, summary: Fused) -> None:
         self.calls.append(dataclasses.asdict(summary))
 

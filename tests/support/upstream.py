@@ -59,6 +59,8 @@ class FakeUpstream:
         self.requests: list[dict[str, Any]] = []
         #: streams whose reader went away before the last piece (the gateway cancelled)
         self.abandoned = 0
+        #: requests whose client closed the connection while a delay or pause ran
+        self.disconnected = 0
         #: loop time of each streamed piece sent
         self.sent_at: list[float] = []
         #: loop time each request arrived
@@ -101,8 +103,8 @@ class FakeUpstream:
             reply = self.default
         if reply is None:
             return web.json_response({"error": {"message": "unscripted"}}, status=599)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        if reply.delay and not await self._idle(request, reply.delay):
+            return web.Response(status=499)  # nobody is listening any more
         if reply.chunks is None:
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         return await self._stream(request, reply)
@@ -117,8 +119,8 @@ class FakeUpstream:
                     assert request.transport is not None
                     request.transport.abort()
                     return response
-                if i in reply.pauses:
-                    await asyncio.sleep(reply.pauses[i])
+                if i in reply.pauses and not await self._idle(request, reply.pauses[i]):
+                    return response
                 await response.write(piece)
                 self.sent_at.append(loop.time())
                 if reply.chunk_delay:
@@ -129,6 +131,23 @@ class FakeUpstream:
         with contextlib.suppress(ConnectionResetError):  # it may close once it has [DONE]
             await response.write_eof()
         return response
+
+    async def _idle(self, request: web.Request, seconds: float) -> bool:
+        """Wait ``seconds``, or until the client closes the connection (False then, counted
+        in :attr:`disconnected`): a hung upstream that notices its caller leave."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        try:
+            while (left := until - loop.time()) > 0:
+                transport = request.transport
+                if transport is None or transport.is_closing():
+                    self.disconnected += 1
+                    return False
+                await asyncio.sleep(min(left, 0.01))
+        except asyncio.CancelledError:  # aiohttp cancelling the handler: the client left
+            self.disconnected += 1
+            raise
+        return True
 
 
 def _parse(raw: bytes) -> Any:

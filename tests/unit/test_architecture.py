@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "errors": 0,
     "markers": 0,
+    "caller": 0,
     # wire models, the catalog, token estimation, the transport, stores, observers
     "schemas": 1,
     "tokens": 1,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 from fastapi import Depends, Request
 
 from orchestra.api.body import read_body
+from orchestra.caller import set_caller
 from orchestra.errors import InvalidRequest
 from orchestra.schemas.options import (
     CONTINUE_STREAMS_HEADER,
@@ -97,7 +98,9 @@ def presented_credentials(request: Request) -> str | None:
 async def authorized(request: Request) -> Served:
     """The services, once the caller's key (:func:`presented_credentials`) is accepted."""
     services = services_of(request)
-    await services.auth.check(presented_credentials(request))
+    credentials = presented_credentials(request)
+    await services.auth.check(credentials)
+    set_caller(credentials)  # per-caller budgets (hedges per minute) count against it
     return services
 
 

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def routed_headers(result: Routed) -> dict[str, str]:
-    """Who answered, every attempt, why this model, and (when known) what it cost."""
+    """Who answered, every attempt, why this model, (when known) what it cost, and the
+    hedge, when one started (``started;delay_ms=250;winner=<model>;loser=<model>``)."""
     headers = {
         "x-orchestra-model": result.model.id,
         "x-orchestra-provider": result.model.provider,
@@ -22,6 +23,8 @@ def routed_headers(result: Routed) -> dict[str, str]:
     }
     if result.usage is not None:
         headers["x-orchestra-cost-usd"] = f"{result.cost_usd:.8f}"
+    if result.hedge.started:
+        headers["x-orchestra-hedge"] = result.hedge.header_value()
     return headers
 
 

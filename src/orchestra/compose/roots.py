@@ -34,6 +34,8 @@ from orchestra.embed.service import Embed
 from orchestra.generate.continuation import ContinuationPolicy
 from orchestra.generate.service import Generate
 from orchestra.observability import Observer
+from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
+from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import RetryPolicy
 from orchestra.storage.memory import MemoryResponseBackend
 from orchestra.storage.protocols import ResponseBackend
@@ -80,6 +82,8 @@ def gateway(core: Core) -> Generate:
         deadline_s=settings.request_deadline_s,
         buffered_deadline_s=settings.buffered_deadline,
         stats=core.stats,
+        budgets=AttemptBudgets(BudgetKnobs.of(settings), core.stats),
+        hedge=HedgeGate.of(settings),
     )
     generate.continuation = ContinuationPolicy(enabled=settings.continue_streams)
     return generate

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.source import CatalogSource
@@ -34,8 +35,18 @@ from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import CircuitBreaker, Permit
+from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
 from orchestra.resilience.deployment_stats import DeploymentStats
-from orchestra.resilience.fallback import Attempt, Call, FallbackRunner, Outcome
+from orchestra.resilience.fallback import (
+    HEDGE_LOST,
+    NO_HEDGE,
+    Attempt,
+    Call,
+    FallbackRunner,
+    HedgeReport,
+    Outcome,
+)
+from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
@@ -62,6 +73,8 @@ class Routed:
     usage: Usage | None = None
     carried_usage: Usage | None = None
     carried_cost_usd: float = 0.0
+    #: the hedge started beside a slow first attempt, if one was (``x-orchestra-hedge``)
+    hedge: HedgeReport = NO_HEDGE
 
     @property
     def cost_usd(self) -> float:
@@ -118,6 +131,8 @@ class Generate:
         deadline_s: float = 25.0,
         buffered_deadline_s: float | None = None,
         stats: DeploymentStats | None = None,
+        budgets: AttemptBudgets | None = None,
+        hedge: HedgeGate | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -127,6 +142,10 @@ class Generate:
         self.observer: Observer = observer or LogObserver()
         #: what this instance has seen of each deployment
         self.stats = stats or DeploymentStats()
+        #: each attempt's first-token budget and hedge delay, from ``stats``
+        self.budgets = budgets or AttemptBudgets(BudgetKnobs(), self.stats)
+        #: whether a slow attempt may be hedged (per caller, cost, deployment)
+        self.hedge = hedge if hedge is not None else HedgeGate()
         self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
         self.default_profile = default_profile
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
@@ -163,17 +182,43 @@ class Generate:
 
         async def call(candidate: Candidate, budget: float) -> ChatResponse:
             provider = self.registry.get(candidate.model.provider)
-            options = CallOptions(timeout=budget)
+            options = self._options(candidate, budget)
             return await provider.complete(request, candidate.model.upstream, options)
 
         result = Generation(plan, plan.candidates[0].model, [])
-        outcome = await self.runner.run(plan, call, Deadline(self.buffered_deadline_s))
+        outcome = await self.runner.run(
+            plan,
+            call,
+            Deadline(self.buffered_deadline_s),
+            budgets=self.budgets,
+            hedge=self.hedge,
+            stats=self.stats,
+            output_tokens=request.output_limit() or 0,
+        )
         response = outcome.value
         response.model = outcome.candidate.model.id
         result.model, result.attempts = outcome.candidate.model, outcome.attempts
         result.response, result.usage = response, response.usage
+        self._hedged(result, outcome.hedge)
         self._completed(result)
         return result
+
+    def _options(self, candidate: Candidate, budget: float) -> CallOptions:
+        """The call's timeout, and the upstream's headers reported into the deployment's stats."""
+        on_headers = partial(self.stats.observe_headers, candidate.model.id)
+        return CallOptions(timeout=budget, on_headers=on_headers)
+
+    def _hedged(self, result: Routed, report: HedgeReport) -> None:
+        """Report a hedge (header, metrics): its cost is the losing attempt's prompt."""
+        if not report.started:
+            return
+        result.hedge = report
+        cost = 0.0
+        if report.loser is not None:
+            loser = next(c.model for c in result.plan.candidates if c.model.id == report.loser)
+            cost = loser.cost(result.plan.prompt_tokens, 0)
+        self.metrics.record_hedge(report.first, cost)
+        self.observer.hedged(report.first, won=report.hedge_won, cost_usd=cost)
 
     async def open_stream(self, request: ChatRequest) -> StreamHandle:
         """Fall back freely until the first chunk arrives; after that the choice is final."""
@@ -183,7 +228,7 @@ class Generate:
             candidate: Candidate, budget: float
         ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
             provider = self.registry.get(candidate.model.provider)
-            options = CallOptions(timeout=budget)
+            options = self._options(candidate, budget)
             chunks = provider.stream(request, candidate.model.upstream, options).__aiter__()
             try:
                 first = await chunks.__anext__()
@@ -196,12 +241,24 @@ class Generate:
             return first, chunks
 
         deadline = Deadline(self.deadline_s)
-        outcome = await self.runner.run(plan, call, deadline)
+        outcome = await self.runner.run(
+            plan,
+            call,
+            deadline,
+            budgets=self.budgets,
+            hedge=self.hedge,
+            stats=self.stats,
+            streamed=True,
+            output_tokens=request.output_limit() or 0,
+            release=_close_stream,
+        )
         first, rest = outcome.value
         model, attempts = outcome.candidate.model, outcome.attempts
-        return StreamHandle(
+        handle = StreamHandle(
             plan, model, attempts, first=first, rest=rest, deadline=deadline, request=request
         )
+        self._hedged(handle, outcome.hedge)
+        return handle
 
     async def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
         """The chosen stream's chunks under the id and model the client saw first.
@@ -237,6 +294,7 @@ class Generate:
                     handle.usage = out.usage
                 yield out
         finally:
+            self.stats.finished(model_id)  # the deployment's call is no longer outstanding
             await _close(handle.rest)  # the client may have gone: release the upstream
         self._completed(handle)
 
@@ -353,9 +411,11 @@ class Generate:
     def _completed(self, result: Routed) -> None:
         latency_ms = _ms_since(result.started)
         usage = result.usage
-        fallbacks = sum(1 for a in result.attempts if a.outcome != "ok")
+        # a hedge's loser ran beside the winner: neither a fallback nor time spent before it
+        failed = [a for a in result.attempts if a.outcome not in ("ok", HEDGE_LOST)]
+        fallbacks = len(failed)
         completion = usage.completion_tokens if usage else 0
-        failed_ms = sum(a.latency_ms for a in result.attempts if a.outcome != "ok")
+        failed_ms = sum(a.latency_ms for a in failed)
         own_ms = max(latency_ms - failed_ms, 0.0)  # the chosen model's own time
         self.metrics.record(
             result.model.id,
@@ -413,6 +473,11 @@ async def _close(chunks: AsyncIterator[ChatChunk] | None) -> None:
     closer = getattr(chunks, "aclose", None)
     if closer is not None:
         await closer()
+
+
+async def _close_stream(value: tuple[ChatChunk, AsyncIterator[ChatChunk]]) -> None:
+    """Release a stream that lost a hedge race: its iterator closed, its connection with it."""
+    await _close(value[1])
 
 
 def _ms_since(started: float) -> float:

@@ -1,9 +1,19 @@
-"""Run a call down a ranked chain: breaker gate, retries, fallback, last-resort probe.
+"""Run a call down a ranked chain: breaker gate, retries, fallback, last-resort probe;
+and, for generate, first-token budgets and one hedge.
 
 Decisions are made on the typed error fields alone: ``retryable`` (same model again after
 a backoff), ``fallback`` (the next model may do better), ``retry_after`` (the wait a server
 asked for). A client error (``fallback == False``) is raised at once: no other model would
-answer a malformed request differently.
+answer a malformed request differently. A retryable failure with another deployment of the
+same model next in the chain moves on at once: that deployment is the better retry.
+
+With ``budgets`` (:class:`~orchestra.resilience.budgets.AttemptBudgets`), each attempt but
+the chain's last may take only its first-token budget until ``call`` returns (a stream's
+first chunk, a buffered call's answer); the call's own timeout stays the request's
+remaining time, so a stream that has started is not cut. With ``hedge`` (a
+:class:`~orchestra.resilience.hedging.HedgeGate`), an attempt slower than its deployment's
+hedge delay gets the next candidate started beside it; the first success wins, the other
+is cancelled (its connection closed) or, if it answered too, released.
 """
 
 from __future__ import annotations
@@ -11,59 +21,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from orchestra.errors import (
     AllCandidatesFailed,
     ContextLengthExceeded,
-    MalformedResponse,
     ProviderError,
 )
+from orchestra.resilience.attempts import (
+    HEDGE_LOST,
+    NO_HEDGE,
+    Attempt,
+    AttemptBook,
+    AttemptHook,
+    Flight,
+    HedgeReport,
+    Outcome,
+    Release,
+    RunState,
+    call_within,
+    counts_against_model,
+    limits,
+)
 from orchestra.resilience.breaker import CircuitBreaker, Permit
+from orchestra.resilience.budgets import AttemptBudgets
+from orchestra.resilience.deployment_stats import DeploymentStats
+from orchestra.resilience.hedge_race import HedgeRace
+from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.router import Candidate, RoutePlan
+
+__all__ = [
+    "HEDGE_LOST",
+    "NO_HEDGE",
+    "Attempt",
+    "AttemptHook",
+    "Call",
+    "FallbackRunner",
+    "HedgeReport",
+    "Outcome",
+    "counts_against_model",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("orchestra.fallback")
 
 Call = Callable[[Candidate, float], Awaitable[T]]
-AttemptHook = Callable[[Candidate, ProviderError | None, float], None]
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try of one model, as reported to the client."""
-
-    model: str
-    provider: str
-    outcome: str  # "ok", an error summary, or "skipped: <reason>"
-    latency_ms: float
-
-    def header_value(self) -> str:
-        return f"{self.model}={self.outcome}({self.latency_ms:.0f}ms)"
-
-
-def counts_against_model(error: ProviderError) -> bool:
-    """Failures that say something about the model's health (not about the request)."""
-    return error.retryable or (error.fallback and not isinstance(error, ContextLengthExceeded))
-
-
-@dataclass
-class Outcome(Generic[T]):
-    value: T
-    candidate: Candidate
-    attempts: list[Attempt] = field(default_factory=list)
-
-
-@dataclass
-class _Run:
-    deadline: Deadline
-    attempts: list[Attempt] = field(default_factory=list)
-    last: ProviderError | None = None
-    held: list[Candidate] = field(default_factory=list)
-    calls: int = 0
 
 
 class FallbackRunner:
@@ -78,93 +82,148 @@ class FallbackRunner:
     ) -> None:
         self.breaker = breaker
         self.retry = retry or RetryPolicy()
-        self.on_attempt = on_attempt
+        self.book = AttemptBook(breaker, on_attempt, clock)
+        self.race = HedgeRace(breaker, self.book, self.retry.attempt_share)
         self._sleep = sleep
         self._clock = clock
 
-    async def run(self, plan: RoutePlan, call: Call[T], deadline: Deadline) -> Outcome[T]:
-        run = _Run(deadline)
+    @property
+    def on_attempt(self) -> AttemptHook | None:
+        return self.book.on_attempt
+
+    @on_attempt.setter
+    def on_attempt(self, hook: AttemptHook | None) -> None:
+        self.book.on_attempt = hook
+
+    async def run(
+        self,
+        plan: RoutePlan,
+        call: Call[T],
+        deadline: Deadline,
+        *,
+        budgets: AttemptBudgets | None = None,
+        hedge: HedgeGate | None = None,
+        stats: DeploymentStats | None = None,
+        streamed: bool = False,
+        output_tokens: int = 0,
+        release: Release | None = None,
+    ) -> Outcome[T]:
+        """The first answer down ``plan``'s chain. ``streamed``: ``call`` returns at a stream's
+        first chunk (its reader calls ``stats.finished``); ``output_tokens``: the limit or 0."""
+        run = RunState(deadline, plan.prompt_tokens, budgets, hedge, stats, streamed, output_tokens)
+        run.release = release
         min_window = 0
-        for position, candidate in enumerate(plan.candidates):
+        chain = plan.candidates
+        for position, candidate in enumerate(chain):
             if deadline.expired():
                 break
+            if candidate is run.partner:
+                continue  # tried already, as the hedge of the one before it
             if candidate.model.context_window <= min_window:
-                self._skip(run, candidate, "smaller_context_window")
+                self.book.skip(run, candidate, "smaller_context_window")
                 continue
             permit = await self.breaker.acquire(candidate.model.id)
             if permit is None:
-                self._skip(run, candidate, "breaker_open")
+                self.book.skip(run, candidate, "breaker_open")
                 run.held.append(candidate)
                 continue
-            last_in_chain = position == len(plan.candidates) - 1
-            value = await self._try(run, candidate, permit, call, last_in_chain)
-            if value is not None:
-                return Outcome(value[0], candidate, run.attempts)
+            found = await self._try(run, candidate, permit, call, chain[position + 1 :])
+            if found is not None:
+                return Outcome(found[0], found[1], run.attempts, run.hedge)
             if isinstance(run.last, ContextLengthExceeded):
                 min_window = candidate.model.context_window
         if run.calls == 0 and run.held:
-            value_c = await self._last_resort(run, call)
-            if value_c is not None:
-                return Outcome(value_c[0], value_c[1], run.attempts)
+            found = await self._last_resort(run, call)
+            if found is not None:
+                return Outcome(found[0], found[1], run.attempts, run.hedge)
         raise AllCandidatesFailed(_failure_message(run), attempts=run.attempts, last=run.last)
 
-    def _skip(self, run: _Run, candidate: Candidate, reason: str) -> None:
-        model = candidate.model
-        run.attempts.append(Attempt(model.id, model.provider, f"skipped:{reason}", 0.0))
-
     async def _try(
-        self, run: _Run, candidate: Candidate, permit: Permit, call: Call[T], last_in_chain: bool
-    ) -> tuple[T] | None:
+        self,
+        run: RunState,
+        candidate: Candidate,
+        permit: Permit,
+        call: Call[T],
+        rest: Sequence[Candidate],
+    ) -> tuple[T, Candidate] | None:
+        """``candidate`` with its retries (and perhaps a hedge on ``rest[0]``)."""
         model_id = candidate.model.id
+        group_ahead = bool(candidate.group) and any(c.group == candidate.group for c in rest)
         for retry_index in range(self.retry.attempts_per_model):
-            budget = run.deadline.remaining()
-            if budget <= 0:
+            if run.deadline.remaining() <= 0:
                 return None
-            if not last_in_chain:
-                budget = max(budget * self.retry.attempt_share, min(budget, 1.0))
-            started = self._clock()
-            run.calls += 1
-            try:
-                value = await call(candidate, budget)
-            except ProviderError as exc:
-                error = exc
-            except Exception as exc:  # an adapter bug must not take the whole chain down
-                log.exception("unexpected failure calling %s", model_id)
-                error = MalformedResponse(
-                    f"unexpected failure calling {model_id}",
-                    provider=candidate.model.provider,
-                    model=model_id,
-                )
-                error.__cause__ = exc
+            partner = self._partner(run, candidate, rest)
+            flight = Flight(candidate, permit, 0.0)
+            if partner is not None:
+                raced = await self._hedged(run, flight, partner, call, last=partner is rest[-1])
+                if run.hedge.started:  # a hedge ran: its result is final for both
+                    return raced if not isinstance(raced, ProviderError) else None
+                result = raced
             else:
-                self._record(run, candidate, None, started)
-                await self.breaker.record_success(model_id, permit)
-                return (value,)
-            self._record(run, candidate, error, started)
-            run.last = error
-            if counts_against_model(error):
-                await self.breaker.record_failure(model_id, permit)
-            if not error.fallback:
-                raise error
+                result = await self._attempt(run, flight, call, last=not rest)
+            if not isinstance(result, ProviderError):
+                return result
+            if not result.fallback:
+                raise result
             if permit.probe or not self.breaker.view(model_id).available:
                 return None
-            delay = self.retry.delay_before_retry(error, retry_index, run.deadline)
+            if group_ahead and result.retryable:
+                return None  # the same model's next deployment is the better retry: go now
+            delay = self.retry.delay_before_retry(result, retry_index, run.deadline)
             if delay is None:
                 return None
             await self._sleep(delay)
         return None
 
-    def _record(
-        self, run: _Run, candidate: Candidate, error: ProviderError | None, started: float
-    ) -> None:
-        latency_ms = (self._clock() - started) * 1000.0
-        outcome = "ok" if error is None else error.summary()
-        model = candidate.model
-        run.attempts.append(Attempt(model.id, model.provider, outcome, latency_ms))
-        if self.on_attempt is not None:
-            self.on_attempt(candidate, error, latency_ms)
+    def _partner(
+        self, run: RunState, candidate: Candidate, rest: Sequence[Candidate]
+    ) -> Candidate | None:
+        """The candidate a hedge would start, if this attempt may be hedged at all."""
+        gate = run.gate
+        if gate is None or run.budgets is None or run.hedge.started or not rest:
+            return None
+        partner = rest[0]
+        if not gate.may_hedge(candidate.model) or not self.breaker.view(partner.model.id).available:
+            return None
+        return partner
 
-    async def _last_resort(self, run: _Run, call: Call[T]) -> tuple[T, Candidate] | None:
+    async def _attempt(
+        self, run: RunState, flight: Flight, call: Call[T], *, last: bool
+    ) -> tuple[T, Candidate] | ProviderError:
+        """One call, settled: its attempt, breaker and stats recorded."""
+        budget, first_token = limits(run, flight.candidate, last, self.retry.attempt_share)
+        self.book.launch(run, flight)
+        try:
+            value = await call_within(flight.candidate, call, budget, first_token)
+        except ProviderError as error:
+            return await self.book.settle(run, flight, error)
+        except asyncio.CancelledError:
+            self.book.abandoned(run, flight)
+            raise
+        return await self.book.settle(run, flight, (value,))
+
+    async def _hedged(
+        self, run: RunState, flight: Flight, partner: Candidate, call: Call[T], *, last: bool
+    ) -> tuple[T, Candidate] | ProviderError:
+        """``flight`` raced by ``partner`` after its hedge delay, unless its own first-token
+        budget (or the call's timeout) ends first: then it is a plain attempt."""
+        assert run.budgets is not None
+        candidate = flight.candidate
+        delay = run.budgets.hedge_delay(candidate.model, streamed=run.streamed)
+        budget, first_token = limits(run, candidate, False, self.retry.attempt_share)
+        if delay >= (first_token if first_token is not None else budget):
+            return await self._attempt(run, flight, call, last=False)
+        return await self.race.run(
+            run,
+            flight,
+            partner,
+            call,
+            last=last,
+            delay=delay,
+            limits_of_first=(budget, first_token),
+        )
+
+    async def _last_resort(self, run: RunState, call: Call[T]) -> tuple[T, Candidate] | None:
         """Every breaker open: wait for the soonest cooldown if it ends within the deadline."""
         by_id = {c.model.id: c for c in run.held}
         soonest = self.breaker.soonest_retry(list(by_id))
@@ -178,12 +237,10 @@ class FallbackRunner:
         permit = await self.breaker.acquire(model_id)
         if permit is None:
             return None
-        candidate = by_id[model_id]
-        value = await self._try(run, candidate, permit, call, last_in_chain=True)
-        return (value[0], candidate) if value is not None else None
+        return await self._try(run, by_id[model_id], permit, call, ())
 
 
-def _failure_message(run: _Run) -> str:
+def _failure_message(run: RunState) -> str:
     tried = ", ".join(f"{a.model}: {a.outcome}" for a in run.attempts) or "none"
     if run.calls == 0 and run.held:
         return f"Every candidate model is temporarily unavailable (circuit open): {tried}"

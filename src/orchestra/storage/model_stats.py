@@ -95,13 +95,7 @@ class MetricsRecorder:
         ``speed_sample_ms`` (default ``latency_ms``) feeds the moving average the router
         ranks by: the model's own attempt, projected to a typical answer length.
         """
-        now = self._clock()
-        key = (model_id, bucket_key(now, self._bucket_s))
-        if key not in self._pending:
-            self._pending[key] = defaultdict(float)
-            bucket_start = int(now // self._bucket_s) * self._bucket_s
-            self._expiry[key] = bucket_start + self._bucket_s + self._retention_s
-        counters = self._pending[key]
+        counters = self._counters(model_id)
         counters["count"] += 1
         counters["errors"] += 1 if error else 0
         counters["latency_ms_sum"] += latency_ms
@@ -115,6 +109,24 @@ class MetricsRecorder:
             self._ewma[model_id] = (
                 sample if previous is None else previous + self._alpha * (sample - previous)
             )
+
+    def _counters(self, model_id: str) -> dict[str, float]:
+        """The pending counters of ``model_id``'s current bucket."""
+        now = self._clock()
+        key = (model_id, bucket_key(now, self._bucket_s))
+        counters = self._pending.get(key)
+        if counters is None:
+            counters = self._pending[key] = defaultdict(float)
+            bucket_start = int(now // self._bucket_s) * self._bucket_s
+            self._expiry[key] = bucket_start + self._bucket_s + self._retention_s
+        return counters
+
+    def record_hedge(self, model_id: str, cost_usd: float) -> None:
+        """One hedge started beside a slow call to ``model_id`` (no I/O): counted with the
+        estimated cost of the attempt that lost (its prompt, read and paid for nothing)."""
+        counters = self._counters(model_id)
+        counters["hedges"] += 1
+        counters["hedge_cost_usd"] += cost_usd
 
     def observed_latency_ms(self, model_id: str) -> float | None:
         """Moving average latency of successful calls to ``model_id`` seen by this process."""

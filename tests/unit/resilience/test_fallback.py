@@ -143,8 +143,10 @@ async def test_per_attempt_budget_leaves_time_for_the_next_candidate():
     provider.enqueue("a", 30.0)  # stalls far past the deadline
     result = await _gateway(provider, attempts=1, deadline=2.0).generate(_request())
     assert result.model.id == "scripted/b"
-    first_budget = provider.calls[0][1]
-    assert first_budget < 2.0 * 0.75
+    # the stalled attempt was cut at its share of the deadline, not at the deadline
+    first = result.attempts[0]
+    assert first.model == "scripted/a" and first.outcome.startswith("ProviderTimeout")
+    assert first.latency_ms < 2000.0 * 0.75
 
 
 async def test_breaker_open_models_are_held_back_and_reported():
@@ -276,3 +278,127 @@ async def test_an_adapter_bug_is_reported_as_a_malformed_answer_of_that_model():
     assert isinstance(last, MalformedResponse)
     assert (last.model, last.provider) == ("scripted/a", P)
     assert last.message == "unexpected failure calling scripted/a"
+
+
+# --- first-token budgets and deployments of one model (generate's runner options) ---------
+
+
+def _runner_parts(sleeps: list[float]) -> tuple[Any, Any]:
+    from orchestra.resilience.fallback import FallbackRunner
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    breaker = CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy())
+    policy = RetryPolicy(attempts_per_model=2, base_delay_s=0.5, rng=random.Random(1))
+    return FallbackRunner(breaker, policy, sleep=sleep), breaker
+
+
+def _fast_budgets(stats: Any) -> Any:
+    from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
+
+    return AttemptBudgets(BudgetKnobs(multiplier=3.0, floor_s=0.2, ceiling_s=1.0), stats)
+
+
+def _chain(*names: str, group: str = "") -> Any:
+    from orchestra.routing.router import Candidate, RoutePlan
+
+    fast = {m.id: m.model_copy(update={"latency_ms": 10.0}) for m in MODELS}
+    candidates = [Candidate(fast[f"{P}/{n}"], 1.0, {}, group=group) for n in names]
+    return RoutePlan("balanced", None, 10, candidates)
+
+
+async def test_first_token_budget_cuts_a_hung_attempt_and_moves_on():
+    import asyncio
+    import time
+
+    from orchestra.resilience.deployment_stats import DeploymentStats
+    from orchestra.resilience.retry import Deadline
+
+    # Given a first deployment that never sends a first chunk, under a 0.2 s budget
+    runner, _ = _runner_parts([])
+    stats = DeploymentStats()
+    seen: list[tuple[str, float]] = []
+
+    async def call(candidate, budget):
+        seen.append((candidate.model.id, budget))
+        if candidate.model.id == f"{P}/a":
+            await asyncio.sleep(30)
+        return candidate.model.id
+
+    started = time.perf_counter()
+    budgets = _fast_budgets(stats)
+    plan = _chain("a", "b")
+    outcome = await runner.run(
+        plan, call, Deadline(20.0), budgets=budgets, stats=stats, streamed=True
+    )
+    # Then a costs its budget (twice: it is retried once), not the deadline, and b answers
+    assert outcome.value == f"{P}/b"
+    assert time.perf_counter() - started < 2.0
+    a_tries = [a for a in outcome.attempts if a.model == f"{P}/a"]
+    assert len(a_tries) == 2 and all(a.outcome.startswith("ProviderTimeout") for a in a_tries)
+    assert all(a.latency_ms < 1000 for a in a_tries)
+    # and the call's own timeout stayed the remaining deadline (a started stream is not cut)
+    assert seen[0][1] > 19.0
+    # and the timeouts count against a in its stats: two failures, nothing outstanding
+    assert stats.error_rate(f"{P}/a") == pytest.approx(1.0)
+    assert stats.state(f"{P}/a").outstanding == 0
+    assert stats.state(f"{P}/b").outstanding == 1  # the winning stream: its reader finishes it
+
+
+async def test_the_last_candidate_gets_the_whole_remaining_deadline():
+    import asyncio
+
+    from orchestra.resilience.deployment_stats import DeploymentStats
+    from orchestra.resilience.retry import Deadline
+
+    # Given one candidate slower than any first-token budget (0.2 s) would allow
+    runner, _ = _runner_parts([])
+    stats = DeploymentStats()
+
+    async def call(candidate, budget):
+        await asyncio.sleep(0.5)
+        return "late but fine"
+
+    budgets = _fast_budgets(stats)
+    outcome = await runner.run(_chain("a"), call, Deadline(20.0), budgets=budgets, streamed=True)
+    # Then it is not cut: nothing else could answer
+    assert outcome.value == "late but fine"
+    assert [a.outcome for a in outcome.attempts] == ["ok"]
+
+
+async def test_a_retryable_failure_moves_to_the_same_models_next_deployment_at_once():
+    from orchestra.resilience.retry import Deadline
+
+    # Given two deployments of one model, the first answering 500
+    sleeps: list[float] = []
+    runner, _ = _runner_parts(sleeps)
+    called: list[str] = []
+
+    async def call(candidate, budget):
+        called.append(candidate.model.id)
+        if candidate.model.id == f"{P}/a":
+            raise _err(ServerError, f"{P}/a")
+        return "ok"
+
+    outcome = await runner.run(_chain("a", "b", group="m"), call, Deadline(20.0))
+    # Then the second deployment is called next, without a backoff or a same-deployment retry
+    assert outcome.value == "ok"
+    assert called == [f"{P}/a", f"{P}/b"] and sleeps == []
+
+
+async def test_without_another_deployment_the_same_model_is_retried_after_a_backoff():
+    from orchestra.resilience.retry import Deadline
+
+    sleeps: list[float] = []
+    runner, _ = _runner_parts(sleeps)
+    called: list[str] = []
+
+    async def call(candidate, budget):
+        called.append(candidate.model.id)
+        if len(called) == 1:
+            raise _err(ServerError, f"{P}/a")
+        return "ok"
+
+    await runner.run(_chain("a", "b"), call, Deadline(20.0))  # no group: today's rule
+    assert called == [f"{P}/a", f"{P}/a"] and len(sleeps) == 1

@@ -1,0 +1,230 @@
+"""One hedged attempt: the first attempt, and a second candidate started beside it when
+the first is slower than its hedge delay. The first success wins; the other is cancelled
+(its HTTP connection closes) or, if it answered as well, its answer is released. Never more
+than these two attempts in flight; the runner starts at most one race per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar
+
+from orchestra.caller import current_caller
+from orchestra.errors import ProviderError
+from orchestra.resilience.attempts import (
+    AttemptBook,
+    Flight,
+    HedgeReport,
+    RunState,
+    call_within,
+    limits,
+)
+from orchestra.resilience.breaker import CircuitBreaker
+from orchestra.routing.router import Candidate
+
+T = TypeVar("T")
+Call = Callable[[Candidate, float], Awaitable[T]]
+
+
+class _Hedge:
+    """One attempt's hedge, as its timer, its task and the awaiting request see it."""
+
+    __slots__ = ("abandoned", "delay", "first_done", "flight", "owner", "partner", "task", "won")
+
+    def __init__(self, owner: asyncio.Task[Any], partner: Candidate, delay: float) -> None:
+        #: the request's task, awaiting the first attempt
+        self.owner = owner
+        self.partner = partner
+        self.delay = delay
+        self.task: asyncio.Task[Any] | None = None
+        #: the hedge's attempt, once its breaker let it start
+        self.flight: Flight | None = None
+        self.first_done = False
+        self.won = False
+        self.abandoned = False
+
+    def on_done(self, task: asyncio.Task[Any]) -> None:
+        """The hedge answered before the first attempt ended: interrupt the first attempt."""
+        if self.first_done or task.cancelled() or task.exception() is not None:
+            return
+        result = task.result()
+        if result is not None and not isinstance(result, ProviderError):
+            self.won = True
+            self.owner.cancel()
+
+    def abandon(self) -> None:
+        """The request was cancelled: the hedge goes with it."""
+        self.abandoned = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+class HedgeRace:
+    """Runs hedged attempts for a :class:`~orchestra.resilience.fallback.FallbackRunner`
+    (its breaker, its attempt book, its share of the deadline per attempt)."""
+
+    def __init__(self, breaker: CircuitBreaker, book: AttemptBook, attempt_share: float) -> None:
+        self.breaker = breaker
+        self.book = book
+        self.attempt_share = attempt_share
+
+    async def run(
+        self,
+        run: RunState,
+        flight: Flight,
+        partner: Candidate,
+        call: Call[T],
+        *,
+        last: bool,
+        delay: float,
+        limits_of_first: tuple[float, float | None],
+    ) -> tuple[T, Candidate] | ProviderError:
+        """``flight``, and ``partner`` beside it once ``flight`` has run ``delay`` seconds
+        without an answer (if the gate and ``partner``'s breaker allow). ``last``:
+        ``partner`` ends the chain; ``limits_of_first``: ``flight``'s call timeout and
+        first-token budget.
+
+        The first attempt is awaited in the request's own task and a timer starts the
+        hedge: an attempt that answers before its hedge delay (nearly all) costs one timer,
+        not a task."""
+        owner = asyncio.current_task()
+        assert owner is not None
+        hedge = _Hedge(owner, partner, delay)
+        start = partial(self._start, run, hedge, flight, call, last)
+        timer = asyncio.get_running_loop().call_later(delay, start)
+        self.book.launch(run, flight)
+        try:
+            got = await self._first(run, flight, call, limits_of_first, hedge)
+        finally:
+            hedge.first_done = True
+            timer.cancel()
+        if hedge.task is None:
+            assert got is not None
+            return await self.book.settle(run, flight, got)
+        return await self._after_first(run, flight, hedge, got)
+
+    async def _first(
+        self,
+        run: RunState,
+        flight: Flight,
+        call: Call[T],
+        limits_of_first: tuple[float, float | None],
+        hedge: _Hedge,
+    ) -> tuple[T] | ProviderError | None:
+        """The first attempt's answer or failure; None when the hedge's answer interrupted it."""
+        budget, first_token = limits_of_first
+        try:
+            return (await call_within(flight.candidate, call, budget, first_token),)
+        except ProviderError as error:
+            return error
+        except asyncio.CancelledError:
+            if not hedge.won or hedge.owner.uncancel() > 0:  # cancelled from outside
+                hedge.abandon()
+                self.book.abandoned(run, flight)
+                raise
+            return None
+
+    def _start(
+        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
+    ) -> None:
+        """The hedge delay has passed: start ``hedge.partner`` if the gate agrees."""
+        assert run.gate is not None
+        admitted = run.gate.admit(
+            first.candidate.model,
+            hedge.partner.model,
+            prompt_tokens=run.prompt_tokens,
+            output_tokens=run.output_tokens,
+            caller=current_caller(),
+        )
+        if admitted and not hedge.first_done:
+            task = asyncio.get_running_loop().create_task(
+                self._second(run, hedge, first, call, last)
+            )
+            task.add_done_callback(hedge.on_done)
+            hedge.task = task
+
+    async def _second(
+        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
+    ) -> tuple[T] | ProviderError | None:
+        """The hedge's attempt (None if ``partner``'s breaker refused it)."""
+        partner = hedge.partner
+        permit = await self.breaker.acquire(partner.model.id)
+        if permit is None or hedge.first_done:
+            return None
+        flight = hedge.flight = Flight(partner, permit, 0.0)
+        run.partner = partner
+        run.hedge = HedgeReport(True, hedge.delay * 1000.0, first.candidate.model.id)
+        budget, first_token = limits(run, partner, last, self.attempt_share)
+        self.book.launch(run, flight)
+        try:
+            return (await call_within(partner, call, budget, first_token),)
+        except ProviderError as error:
+            return error
+        except asyncio.CancelledError:
+            if hedge.abandoned and run.stats is not None:
+                run.stats.finished(partner.model.id)
+            raise
+
+    async def _after_first(
+        self, run: RunState, flight: Flight, hedge: _Hedge, got: tuple[T] | ProviderError | None
+    ) -> tuple[T, Candidate] | ProviderError:
+        """Settle both attempts once the first has ended (answered, failed, interrupted)."""
+        task = hedge.task
+        assert task is not None
+        if hedge.won:
+            if got is not None:  # it answered anyway, ignoring its cancellation
+                hedge.owner.uncancel()
+            return await self._hedge_won(run, flight, hedge, task.result(), got)
+        assert got is not None
+        if not isinstance(got, ProviderError):
+            settled = await self.book.settle(run, flight, got)
+            await self._cancel(run, hedge, task)
+            if hedge.flight is not None:
+                winner, loser = flight.candidate.model.id, hedge.partner.model.id
+                run.hedge = replace(run.hedge, winner=winner, loser=loser)
+            return settled
+        await self.book.settle(run, flight, got)
+        if not got.fallback:
+            await self._cancel(run, hedge, task)
+            return got
+        if not task.done():
+            await asyncio.wait((task,))
+        hedged = task.result()
+        if hedged is None or hedge.flight is None:
+            return got
+        if isinstance(hedged, ProviderError):
+            await self.book.settle(run, hedge.flight, hedged)
+            return hedged
+        return await self._hedge_won(run, flight, hedge, hedged, None, settled_first=True)
+
+    async def _hedge_won(
+        self,
+        run: RunState,
+        flight: Flight,
+        hedge: _Hedge,
+        hedged: tuple[T] | ProviderError | None,
+        got: tuple[T] | ProviderError | None,
+        *,
+        settled_first: bool = False,
+    ) -> tuple[T, Candidate] | ProviderError:
+        """The hedge answered: its answer wins; the first attempt (unless already settled
+        as failed) is reported lost, its late answer released."""
+        assert hedge.flight is not None and isinstance(hedged, tuple)
+        settled = await self.book.settle(run, hedge.flight, hedged)
+        if not settled_first:
+            await self.book.lost(run, flight, got)
+        winner, loser = hedge.partner.model.id, flight.candidate.model.id
+        run.hedge = replace(run.hedge, winner=winner, loser=loser)
+        return settled
+
+    async def _cancel(self, run: RunState, hedge: _Hedge, task: asyncio.Task[Any]) -> None:
+        """Cancel the losing hedge and wait until it has let go of its connection."""
+        if not task.done():
+            task.cancel()
+            await asyncio.wait((task,))
+        if hedge.flight is not None:
+            got = None if task.cancelled() else task.result()
+            await self.book.lost(run, hedge.flight, got)
