@@ -79,6 +79,7 @@ def gateway(core: Core) -> Generate:
         deadline_s=settings.request_deadline_s,
         buffered_deadline_s=settings.buffered_deadline,
         stats=core.stats,
+        balancer=core.balancer,
     )
 
 

@@ -21,11 +21,12 @@ from orchestra.errors import (
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
+from orchestra.resilience.balancer import Balancer
 from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline, RetryPolicy
-from orchestra.routing.router import Candidate, RoutePlan, Router
+from orchestra.routing.router import Candidate, RoutePlan, Router, first_models
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.storage.model_stats import MetricsRecorder
@@ -78,6 +79,7 @@ class Generate:
         deadline_s: float = 25.0,
         buffered_deadline_s: float | None = None,
         stats: DeploymentStats | None = None,
+        balancer: Balancer | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -87,6 +89,8 @@ class Generate:
         self.observer: Observer = observer or LogObserver()
         #: what this instance has seen of each deployment
         self.stats = stats or DeploymentStats()
+        #: orders each model's deployments in a plan (load balancing)
+        self.balancer = balancer or Balancer(self.stats, breaker)
         self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
         self.default_profile = default_profile
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
@@ -102,10 +106,17 @@ class Generate:
             observed_ms=self.metrics.observed_latency_ms,
         )
         await self.breaker.prefetch([c.model.id for c in plan.candidates])
-        return self._apply_breakers(plan)
+        named = plan.candidates[0] if plan.pinned else None
+        self._apply_breakers(plan)
+        # balanced after the breakers: only callable deployments are scored and shown in
+        # the trace, and the cut (which counts models, not deployments) keeps whole groups
+        plan.pinned = named is not None and plan.candidates[0] is named
+        self.balancer.order(plan)
+        return plan
 
     def _apply_breakers(self, plan: RoutePlan) -> RoutePlan:
-        """Open breakers leave the chain (kept aside as a last resort); the chain is cut."""
+        """Open breakers leave the chain (kept aside as a last resort); the chain is cut
+        after ``max_candidates`` models (a model's deployments count once)."""
         usable: list[Candidate] = []
         for candidate in plan.candidates:
             view = self.breaker.view(candidate.model.id)
@@ -115,7 +126,7 @@ class Generate:
                 plan.reject(candidate.model.id, "breaker_open")
                 plan.held.append(candidate)
         limit = self.router.max_candidates
-        plan.candidates = (usable or plan.held)[:limit]
+        plan.candidates = first_models(usable or plan.held, limit)
         return plan
 
     async def generate(self, request: ChatRequest) -> Generation:
