@@ -60,15 +60,6 @@ def catalogs(size: int) -> tuple[Catalog, Catalog]:
     return grouped, single
 
 
-def timed(fn: Callable[[], object], iterations: int) -> list[float]:
-    times = []
-    for _ in range(iterations):
-        t = time.perf_counter_ns()
-        fn()
-        times.append((time.perf_counter_ns() - t) / 1e3)
-    return times
-
-
 def warmed_stats() -> DeploymentStats:
     stats = DeploymentStats()
     for i, name in enumerate(DEPLOYMENTS):
@@ -82,6 +73,22 @@ def warmed_stats() -> DeploymentStats:
     return stats
 
 
+def paired(
+    a: Callable[[], object], b: Callable[[], object], iterations: int, batch: int = 100
+) -> tuple[list[float], list[float]]:
+    """Per-call microseconds of ``a`` and ``b`` timed in alternating batches (a shared,
+    noisy machine drifts; alternating shares the drift), one figure per batch."""
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for _ in range(max(iterations // batch, 1)):
+        for fn, times in ((a, times_a), (b, times_b)):
+            t = time.perf_counter_ns()
+            for _ in range(batch):
+                fn()
+            times.append((time.perf_counter_ns() - t) / 1e3 / batch)
+    return times_a, times_b
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1000)
@@ -89,21 +96,21 @@ def main() -> None:
     parser.add_argument("--strategy", default="composite")
     args = parser.parse_args()
     grouped, single = catalogs(args.models)
+    # one router per catalog: a router keeps the index of the last catalog it saw
     router = Router({*PROVIDERS, *DEPLOYMENTS}, max_candidates=4)
+    baseline = Router({*PROVIDERS, *DEPLOYMENTS}, max_candidates=4)
     observed = {m.id: m.latency_ms * 1.1 for m in grouped}
     print(f"{len(grouped)} models, one of them with {len(DEPLOYMENTS)} deployments")
-    extra = {}
+    print("microseconds per call (figures per batch of 100, batches alternating):")
+    grouping = {}
     for model in ("auto", "star-model"):
         request = ChatRequest(model=model, messages=[{"role": "user", "content": "Hi there"}])
-        with_group = timed(lambda r=request: router.plan(r, grouped, observed_ms=observed.get), 1)
-        with_group = timed(
-            lambda r=request: router.plan(r, grouped, observed_ms=observed.get), args.iterations
+        with_group, alone = paired(
+            lambda r=request: router.plan(r, grouped, observed_ms=observed.get),
+            lambda r=request: baseline.plan(r, single, observed_ms=observed.get),
+            args.iterations,
         )
-        alone = timed(lambda r=request: router.plan(r, single, observed_ms=observed.get), 1)
-        alone = timed(
-            lambda r=request: router.plan(r, single, observed_ms=observed.get), args.iterations
-        )
-        extra[model] = statistics.median(with_group) - statistics.median(alone)
+        grouping[model] = statistics.median(with_group) - statistics.median(alone)
         print(f"  Router.plan model={model!r:13s} 10 deployments: {summary(with_group)}")
         print(f"  Router.plan model={model!r:13s} 1 deployment:   {summary(alone)}")
     stats = warmed_stats()
@@ -113,17 +120,17 @@ def main() -> None:
     template = router.plan(request, grouped, observed_ms=observed.get)
     assert len(template.candidates) == len(DEPLOYMENTS)
 
-    def order() -> None:
-        plan = RoutePlan("balanced", None, 0, list(template.candidates), table=template.table)
-        balancer.order(plan)
+    def copied() -> RoutePlan:
+        return RoutePlan("balanced", None, 0, list(template.candidates), table=template.table)
 
-    balance = timed(order, args.iterations)
+    ordered, copy_only = paired(lambda: balancer.order(copied()), copied, args.iterations)
+    balance = [o - c for o, c in zip(ordered, copy_only, strict=True)]
     print(f"  Balancer.order {args.strategy} over 10 deployments: {summary(balance)}")
-    for model, grouping in extra.items():
-        total = grouping + statistics.median(balance)
+    for model, extra in grouping.items():
+        total = extra + statistics.median(balance)
         verdict = "OK" if total < 20.0 else "OVER"
         print(
-            f"overhead per request, model={model!r}: grouping {grouping:.1f} + balancing "
+            f"overhead per request, model={model!r}: grouping {extra:.1f} + balancing "
             f"{statistics.median(balance):.1f} = {total:.1f} us (p50; target < 20 us: {verdict})"
         )
 

@@ -157,6 +157,8 @@ class DeploymentTable:
 
     def named(self, name: str) -> str:
         """The explicit group a client's model name means, or ""."""
+        if not self._named:  # no file groups: skip the name reduction
+            return ""
         return self._named.get(name.lower()) or self._named.get(canonical_name(name), "")
 
     def options(self, model_id: str) -> DeploymentOptions:

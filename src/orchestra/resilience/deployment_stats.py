@@ -97,7 +97,7 @@ class DeploymentState:
     def error_rate(self, now: float, half_life_s: float) -> float:
         """Failures over calls, both decayed with ``half_life_s``, with a prior of
         :data:`PRIOR_CALLS` successes (0 before any call; fades to 0 when calls stop)."""
-        if self._total <= 0.0:
+        if self._errors <= 0.0:  # never failed (most deployments): no decay to compute
             return 0.0
         decay: float = 0.5 ** (max(now - self._seen_at, 0.0) / half_life_s)
         return (self._errors * decay) / (self._total * decay + PRIOR_CALLS)

@@ -121,17 +121,15 @@ class ErrorAware:
 
     def __init__(self, stats: DeploymentStats, breaker: CircuitBreaker | None) -> None:
         self.half_life = stats.error_half_life_s
-        self._breaker = breaker
-        #: the breaker's cached state of a deployment (None: no breaker, all closed)
-        self.breaker_state = breaker.state_of if breaker is not None else None
+        #: the breakers' cached states of deployments (None: no breaker, all closed)
+        self.breaker_states = breaker.states_of if breaker is not None else None
 
     def scores(self, group: str, run: Run) -> list[float]:
         now, half_life = run.now, self.half_life
         scores = [1.0 - state.error_rate(now, half_life) for state in run.states]
-        if self._breaker is not None:
-            state_of = self._breaker.state_of
-            for i, model_id in enumerate(run.ids):
-                scores[i] -= _BREAKER_PENALTY.get(state_of(model_id), 0.0)
+        if self.breaker_states is not None:
+            for i, state in enumerate(self.breaker_states(run.ids)):
+                scores[i] -= _BREAKER_PENALTY[state]
         return scores
 
 
@@ -154,22 +152,24 @@ class Composite:
         # one pass for the raw signals, one to weigh them: this runs on every request
         w_latency, w_errors, w_outstanding, w_weight = self._w
         now, half_life = run.now, self._errors.half_life
-        state_of = self._errors.breaker_state
+        states_of = self._errors.breaker_states
+        breakers = states_of(run.ids) if states_of is not None else None
         seconds, busy, health = [], [], []
-        for state, candidate, model_id in zip(run.states, run.candidates, run.ids, strict=True):
+        for i, state in enumerate(run.states):
             seen = state.ttft_s.ewma
-            seconds.append(seen if seen is not None else candidate.model.latency_ms / 1e3)
+            if seen is None:
+                seen = run.candidates[i].model.latency_ms / 1e3
+            seconds.append(seen if seen > 1e-6 else 1e-6)
             busy.append(state.outstanding + 1.0)
-            closed = state_of is None or state_of(model_id) == "closed"
-            health.append(w_errors * (1.0 - state.error_rate(now, half_life)) if closed else -1.0)
-        fastest = max(min(seconds), 1e-6)
-        fewest = min(busy)
+            if breakers is None or breakers[i] == "closed":
+                health.append(w_errors * (1.0 - state.error_rate(now, half_life)))
+            else:
+                health.append(-1.0)  # a breaker that is not closed: behind the others
+        fastest = w_latency * min(seconds)
+        fewest = w_outstanding * min(busy)
         share = w_weight / max(run.weights)
         return [
-            w_latency * fastest / max(seconds[i], 1e-6)
-            + health[i]  # a breaker that is not closed: -1, behind the others
-            + w_outstanding * fewest / busy[i]
-            + share * weight
+            fastest / seconds[i] + health[i] + fewest / busy[i] + share * weight
             for i, weight in enumerate(run.weights)
         ]
 

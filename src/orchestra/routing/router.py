@@ -278,13 +278,13 @@ class Router:
             except UnknownModel as exc:
                 raise UnknownModel(exc.message, param=f"fallbacks[{i}]") from exc
         needs = Needs(request, tokens, self.builtin_tools)
-        for model in dict.fromkeys(chain):
-            reason = "provider_not_configured" if model.provider not in self.providers else None
+        routable = index.features  # the configured providers' chat models
+        for model in dict.fromkeys(chain) if request.fallbacks else chain:
+            reason = "provider_not_configured" if model.id not in routable else None
             reason = reason or needs.unfit(model)
             if reason:
                 plan.reject(model.id, reason)
                 continue
-            # configured and in this catalog, so in its index
             plan.candidates.append(index.candidate(model, profile))
         if not plan.candidates:
             raise no_candidates(plan, request)

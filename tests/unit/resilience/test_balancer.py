@@ -33,8 +33,8 @@ class Breakers:
     def __init__(self, **states: str) -> None:
         self.states = {k.replace("_", "/"): v for k, v in states.items()}
 
-    def state_of(self, model_id: str) -> str:
-        return self.states.get(model_id, "closed")
+    def states_of(self, model_ids: list[str]) -> list[str]:
+        return [self.states.get(m, "closed") for m in model_ids]
 
 
 def _model(model_id: str, latency_ms: float = 1000.0) -> ModelInfo:
