@@ -26,7 +26,8 @@ from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.resilience.fallback import Attempt, FallbackRunner
 from orchestra.resilience.retry import Deadline, RetryPolicy
-from orchestra.routing.router import Candidate, RoutePlan, Router, first_models
+from orchestra.routing.groups import first_models
+from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.storage.model_stats import MetricsRecorder

@@ -27,6 +27,7 @@ from orchestra.routing.fit import (
     builtin_tools_of,
     unfit_reason,
 )
+from orchestra.routing.groups import adjacent
 from orchestra.routing.profiles import COMPLEXITIES, PROFILES, Complexity, Profile, get_profile
 from orchestra.routing.scorer import Features, features_of, quality_range, speed_score
 from orchestra.schemas.chat import ChatRequest
@@ -37,8 +38,6 @@ __all__ = [
     "Candidate",
     "RoutePlan",
     "Router",
-    "adjacent",
-    "first_models",
     "no_candidates",
     "unfit_reason",
 ]
@@ -321,37 +320,6 @@ def _join(
             plan.reject(member.id, reason)
         else:
             shortlist.append(member)
-
-
-def adjacent(candidates: list[Candidate]) -> list[Candidate]:
-    """``candidates`` (best first) with each group's deployments moved right after its
-    best-ranked one, in their own order."""
-    runs: dict[str, list[Candidate]] = {}
-    for candidate in candidates:
-        if candidate.group:
-            runs.setdefault(candidate.group, []).append(candidate)
-    if not runs:
-        return candidates
-    placed: list[Candidate] = []
-    for candidate in candidates:
-        if not candidate.group:
-            placed.append(candidate)
-        elif (run := runs.pop(candidate.group, None)) is not None:
-            placed.extend(run)
-    return placed
-
-
-def first_models(candidates: list[Candidate], limit: int) -> list[Candidate]:
-    """The head of the chain holding at most ``limit`` models: a model's deployments (one
-    group's adjacent run) count once."""
-    models, last_group = 0, None
-    for i, candidate in enumerate(candidates):
-        if not candidate.group or candidate.group != last_group:
-            models += 1
-            if models > limit:
-                return candidates[:i]
-        last_group = candidate.group or None
-    return candidates
 
 
 def _chat_model(model: ModelInfo, param: str) -> ModelInfo:

@@ -8,7 +8,8 @@ import pytest
 from orchestra.catalog.deployments import MAX_PER_GROUP, DeploymentGroupEntry, Deployments
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
-from orchestra.routing.router import Candidate, Router, first_models
+from orchestra.routing.groups import first_models
+from orchestra.routing.router import Candidate, Router
 from orchestra.schemas.chat import ChatRequest
 
 PROVIDERS = {"alpha", "beta", "gamma", "anthropic", "bedrock", "openai", "openai-2", "azure"}
