@@ -110,7 +110,10 @@ class DeploymentTable:
         #: explicit group keys as clients may spell them -> group
         self._named: dict[str, str] = {}
         for key, entry in entries.items():
-            self._add_explicit(key, entry, catalog, served)
+            try:
+                self._add_explicit(key, entry, catalog, served)
+            except UnknownModel:  # gone from a refreshed catalog: checked at start-up
+                continue
         automatic: dict[str, list[ModelInfo]] = {}
         for model in served.values():
             if model.id not in self._group:

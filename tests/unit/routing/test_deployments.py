@@ -214,3 +214,10 @@ def test_plans_without_groups_are_unchanged(name):
     catalog = Catalog([_model("alpha/m1"), _model("beta/m2")])
     plan = Router(PROVIDERS).plan(_request(name), catalog)
     assert _ids(plan) == ["alpha/m1"] and plan.candidates[0].group == ""
+
+
+def test_a_group_whose_model_left_the_catalog_is_skipped_not_fatal():
+    deployments = _yaml(gone={"targets": [{"provider": "alpha"}]})
+    catalog = deployments.apply(_catalog())
+    plan = Router(PROVIDERS, deployments=deployments).plan(_request("m1"), catalog)
+    assert plan.table is not None and plan.table.named("gone") == ""
