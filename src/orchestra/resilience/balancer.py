@@ -108,16 +108,16 @@ def _trace(
     ranked: list[int],
 ) -> dict[str, Any]:
     """The decision as ``x-orchestra-route`` shows it, best first."""
-    listed: list[dict[str, Any]] = []
-    if pinned is not None:
-        listed.append({"deployment": pinned.model.id, "pinned": True})
     ids, cooling = run.ids, run.cooling
-    for k in ranked:
-        if cooling[k]:
-            entry = {"deployment": ids[k], "score": round(scores[k], SCORE_DIGITS), "cooling": True}
-        else:
-            entry = {"deployment": ids[k], "score": round(scores[k], SCORE_DIGITS)}
-        listed.append(entry)
+    listed: list[dict[str, Any]] = [
+        {"deployment": ids[k], "score": round(scores[k], SCORE_DIGITS)} for k in ranked
+    ]
+    if any(cooling):
+        for entry, k in zip(listed, ranked, strict=True):
+            if cooling[k]:
+                entry["cooling"] = True
+    if pinned is not None:
+        listed.insert(0, {"deployment": pinned.model.id, "pinned": True})
     return {
         "model": group,
         "strategy": strategy,
