@@ -8,6 +8,11 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: the load-balancing strategies (:mod:`orchestra.resilience.strategies`), by name
+LbStrategy = Literal[
+    "composite", "round_robin", "weighted", "least_latency", "error_aware", "least_outstanding"
+]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORCHESTRA_", extra="ignore")
@@ -78,7 +83,7 @@ class Settings(BaseSettings):
 
     #: load balancing across a model's deployments (docs/resilience.md): "composite",
     #: "round_robin", "weighted", "least_latency", "error_aware", "least_outstanding"
-    lb_strategy: str = "composite"
+    lb_strategy: LbStrategy = "composite"
     #: below this share of an upstream's request or token quota (its rate-limit headers),
     #: a deployment is steered away from until the quota resets
     lb_ratelimit_low_water: float = Field(default=0.02, ge=0.0, le=1.0)

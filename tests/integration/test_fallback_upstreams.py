@@ -30,19 +30,22 @@ CHAT = {"model": "alpha/m1", "messages": [{"role": "user", "content": "Say hello
 
 
 def _config(tmp_path: Path, alpha: str, beta: str) -> Path:
-    def provider(name: str, url: str, quality: int) -> dict[str, Any]:
+    def provider(name: str, url: str, model: str, quality: int) -> dict[str, Any]:
         return {
             "name": name,
             "type": "openai",
             "base_url": f"{url}/v1",
             "api_key_env": f"{name.upper()}_KEY",
-            "models": [{"id": "m1", "context_window": 128000, "quality": quality}],
+            "models": [{"id": model, "context_window": 128000, "quality": quality}],
         }
 
-    path = tmp_path / "orchestra.yaml"
-    path.write_text(
-        json.dumps({"providers": [provider("alpha", alpha, 1400), provider("beta", beta, 1300)]})
+    # two models (not two deployments of one: tests/integration/test_deployments.py)
+    alpha_entry, beta_entry = (
+        provider("alpha", alpha, "m1", 1400),
+        provider("beta", beta, "m2", 1300),
     )
+    path = tmp_path / "orchestra.yaml"
+    path.write_text(json.dumps({"providers": [alpha_entry, beta_entry]}))
     return path
 
 
@@ -76,7 +79,7 @@ async def _client(
 
 
 def _chat(**extra: Any) -> dict[str, Any]:
-    return {**CHAT, "fallbacks": ["beta/m1"], **extra}
+    return {**CHAT, "fallbacks": ["beta/m2"], **extra}
 
 
 def _no_keys(response: httpx.Response) -> None:
@@ -98,9 +101,9 @@ async def test_server_errors_fall_back_to_the_next_model(tmp_path, upstreams, re
     assert (
         response.json()["choices"][0]["message"]["content"] == "Hello! How can I assist you today?"
     )
-    assert response.headers["x-orchestra-model"] == "beta/m1"
+    assert response.headers["x-orchestra-model"] == "beta/m2"
     attempts = response.headers["x-orchestra-attempts"].split(";")
-    assert [a.split("=")[0] for a in attempts] == ["alpha/m1", "alpha/m1", "beta/m1"]
+    assert [a.split("=")[0] for a in attempts] == ["alpha/m1", "alpha/m1", "beta/m2"]
     assert "ServerError 500" in attempts[0]
     assert (
         len(alpha.requests) == 2
@@ -140,7 +143,7 @@ async def test_timeouts_and_malformed_bodies_fall_back(tmp_path, upstreams, reco
     assert response.status_code == 200, response.text
     outcomes = response.headers["x-orchestra-attempts"]
     assert "ProviderTimeout" in outcomes and "MalformedResponse" in outcomes
-    assert response.headers["x-orchestra-model"] == "beta/m1"
+    assert response.headers["x-orchestra-model"] == "beta/m2"
 
 
 async def test_client_errors_are_not_retried_elsewhere(tmp_path, upstreams, recorded):
@@ -182,7 +185,7 @@ async def test_breaker_opens_then_recovers_with_one_probe(tmp_path, upstreams, r
         skipped = await client.post("/v1/chat/completions", json=_chat())
         route = json.loads(skipped.headers["x-orchestra-route"])
         assert {"model": "alpha/m1", "reason": "breaker_open"} in route["rejected"]
-        assert skipped.headers["x-orchestra-attempts"].startswith("beta/m1=ok")
+        assert skipped.headers["x-orchestra-attempts"].startswith("beta/m2=ok")
         assert len(alpha.requests) == 2
         # After the cooldown one probe goes to alpha, which has recovered
         await asyncio.sleep(0.7)
@@ -223,12 +226,12 @@ async def test_stream_falls_back_before_the_first_byte(tmp_path, upstreams, reco
         body = _chat(stream=True, stream_options={"include_usage": True})
         response = await client.post("/v1/chat/completions", json=body)
     assert response.status_code == 200
-    assert response.headers["x-orchestra-model"] == "beta/m1"
+    assert response.headers["x-orchestra-model"] == "beta/m2"
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
-    assert all(c["model"] == "beta/m1" for c in chunks)
+    assert all(c["model"] == "beta/m2" for c in chunks)
 
 
 async def test_stream_broken_after_first_byte_ends_with_an_error_event(

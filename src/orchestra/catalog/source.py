@@ -2,7 +2,9 @@
 
 The table (kept fresh by the scheduled syncs) overlays the snapshot field by field per
 model, with each synced field's origin in a ``source:<field>`` attribute; the operator's
-config file then overrides whole models. The table is read at most once per ``cache_s``
+config file then overrides whole models, and its ``deployments`` add their clones
+(:mod:`orchestra.catalog.deployments`: derived each time, so they follow the base model's
+synced fields). The table is read at most once per ``cache_s``
 and a failed read keeps the last good catalog.
 """
 
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from orchestra.catalog.deployments import Deployments
 from orchestra.catalog.models import Catalog, ModelInfo, catalog_from_records, load_snapshot
 from orchestra.errors import StorageError
 
@@ -55,13 +58,15 @@ class CatalogSource:
         table: CatalogReader | None = None,
         cache_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        deployments: Deployments | None = None,
     ) -> None:
         self._base = base or load_snapshot()
         self._extra = extra or []
+        self._deployments = deployments or Deployments()
         self._table = table
         self._cache_s = cache_s
         self._clock = clock
-        self._current = self._base.merged_with(self._extra)
+        self._current = self._made(self._base)
         self._loaded_at: float | None = None
 
     @property
@@ -81,8 +86,13 @@ class CatalogSource:
         except StorageError as exc:
             log.warning("models table unreadable, keeping the last good catalog: %s", exc)
             return self._current
-        self._current = synced.merged_with(self._extra)
+        self._current = self._made(synced)
         return self._current
+
+    def _made(self, synced: Catalog) -> Catalog:
+        """The live catalog from the synced one: the config file's models, then the
+        deployments' clones."""
+        return self._deployments.apply(synced.merged_with(self._extra))
 
     async def synced(self) -> Catalog:
         """The snapshot overlaid with the table, read now (config models not applied);

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.api.auth import ApiKeyAuth
+from orchestra.catalog.deployments import Deployments
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.errors import NoCandidates, StorageError
@@ -28,6 +29,7 @@ from orchestra.providers.registry import (
     read_config,
 )
 from orchestra.redaction import RedactingFilter, Redactor
+from orchestra.resilience.balancer import Balancer
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
 from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.routing.router import Router
@@ -142,6 +144,10 @@ class Core:
     observer: Observer | None = None
     #: what this instance has seen of each deployment (load balancing, budgets, hedges)
     stats: DeploymentStats = field(default_factory=DeploymentStats)
+    #: orchestra.yaml's deployments (clones, groups, options, strategies)
+    deployments: Deployments = field(default_factory=Deployments)
+    #: orders each model's deployments in a plan (None: Generate makes a default one)
+    balancer: Balancer | None = None
 
 
 def build_core(
@@ -180,26 +186,38 @@ def build_core(
     secrets = [c.api_key for c in registry.configs.values()]
     redactor = Redactor([*secrets, *(settings.api_keys or "").split(",")])
     install_log_redaction(redactor)
+    deployments = Deployments(file.deployments if file else None)
+    catalog = CatalogSource(
+        extra=registry.extra_models,
+        table=stores.catalog,
+        cache_s=settings.catalog_cache_s,
+        deployments=deployments,
+    )
+    if not registry.simulated:  # the simulator stands in for every provider a file names
+        deployments.check(catalog.cached, registry.names())
+    stats = DeploymentStats(low_water=settings.lb_ratelimit_low_water)
+    breaker = _breaker(settings, stores, observer)
     return Core(
         settings=settings,
         stores=stores,
         http=http,
         registry=registry,
-        breaker=_breaker(settings, stores, observer),
-        catalog=CatalogSource(
-            extra=registry.extra_models, table=stores.catalog, cache_s=settings.catalog_cache_s
-        ),
+        breaker=breaker,
+        catalog=catalog,
         router=Router(
             registry.names(),
             settings.max_candidates,
             builtin_tools=registry.builtin_tool_runners(),
             stand_in=registry.names() == {"simulator"},
+            deployments=deployments,
         ),
         metrics=MetricsRecorder(stores.metrics),
         redactor=redactor,
         auth=client_auth(settings),
         observer=observer,
-        stats=DeploymentStats(low_water=settings.lb_ratelimit_low_water),
+        stats=stats,
+        deployments=deployments,
+        balancer=Balancer(stats, breaker, strategy=settings.lb_strategy),
     )
 
 

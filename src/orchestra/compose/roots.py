@@ -82,10 +82,18 @@ def gateway(core: Core) -> Generate:
         deadline_s=settings.request_deadline_s,
         buffered_deadline_s=settings.buffered_deadline,
         stats=core.stats,
-        budgets=AttemptBudgets(BudgetKnobs.of(settings), core.stats),
-        hedge=HedgeGate.of(settings),
+        budgets=AttemptBudgets(
+            BudgetKnobs.of(settings),
+            core.stats,
+            cold_s=lambda model_id: core.router.options(model_id).first_token_s,
+        ),
+        hedge=HedgeGate.of(settings, allowed=lambda model_id: core.router.options(model_id).hedge),
+        balancer=core.balancer,
     )
-    generate.continuation = ContinuationPolicy(enabled=settings.continue_streams)
+    generate.continuation = ContinuationPolicy(
+        enabled=settings.continue_streams,
+        allowed=lambda model_id: core.router.options(model_id).continue_streams,
+    )
     return generate
 
 

@@ -34,6 +34,7 @@ from orchestra.generate.overlap import Joiner
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
+from orchestra.resilience.balancer import Balancer
 from orchestra.resilience.breaker import CircuitBreaker, Permit
 from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
 from orchestra.resilience.deployment_stats import DeploymentStats
@@ -48,6 +49,7 @@ from orchestra.resilience.fallback import (
 )
 from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import Deadline, RetryPolicy
+from orchestra.routing.groups import first_models
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
@@ -133,6 +135,7 @@ class Generate:
         stats: DeploymentStats | None = None,
         budgets: AttemptBudgets | None = None,
         hedge: HedgeGate | None = None,
+        balancer: Balancer | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -146,6 +149,8 @@ class Generate:
         self.budgets = budgets or AttemptBudgets(BudgetKnobs(), self.stats)
         #: whether a slow attempt may be hedged (per caller, cost, deployment)
         self.hedge = hedge if hedge is not None else HedgeGate()
+        #: orders each model's deployments in a plan (load balancing)
+        self.balancer = balancer or Balancer(self.stats, breaker)
         self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
         self.default_profile = default_profile
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
@@ -161,10 +166,17 @@ class Generate:
             observed_ms=self.metrics.observed_latency_ms,
         )
         await self.breaker.prefetch([c.model.id for c in plan.candidates])
-        return self._apply_breakers(plan)
+        named = plan.candidates[0] if plan.pinned else None
+        self._apply_breakers(plan)
+        # balanced after the breakers: only callable deployments are scored and shown in
+        # the trace, and the cut (which counts models, not deployments) keeps whole groups
+        plan.pinned = named is not None and plan.candidates[0] is named
+        self.balancer.order(plan)
+        return plan
 
     def _apply_breakers(self, plan: RoutePlan) -> RoutePlan:
-        """Open breakers leave the chain (kept aside as a last resort); the chain is cut."""
+        """Open breakers leave the chain (kept aside as a last resort); the chain is cut
+        after ``max_candidates`` models (a model's deployments count once)."""
         usable: list[Candidate] = []
         for candidate in plan.candidates:
             view = self.breaker.view(candidate.model.id)
@@ -174,7 +186,7 @@ class Generate:
                 plan.reject(candidate.model.id, "breaker_open")
                 plan.held.append(candidate)
         limit = self.router.max_candidates
-        plan.candidates = (usable or plan.held)[:limit]
+        plan.candidates = first_models(usable or plan.held, limit)
         return plan
 
     async def generate(self, request: ChatRequest) -> Generation:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestra.catalog.deployments import DeploymentGroupEntry
 from orchestra.catalog.models import ModelInfo
 from orchestra.errors import InvalidRequest
 from orchestra.providers.base import Provider, ProviderConfig, ProviderType
@@ -91,11 +92,15 @@ class ProviderEntry(BaseModel):
 
 
 class ConfigFile(BaseModel):
-    """The providers file (``ORCHESTRA_CONFIG``); its models are built when one is read."""
+    """The providers file (``ORCHESTRA_CONFIG``); its models are built when one is read.
+
+    ``deployments``: a model's deployments and their load balancing, keyed by the model as
+    clients name it (:mod:`orchestra.catalog.deployments`)."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     providers: list[ProviderEntry] = Field(default_factory=list)
+    deployments: dict[str, DeploymentGroupEntry] = Field(default_factory=dict)
 
 
 @dataclass

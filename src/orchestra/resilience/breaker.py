@@ -103,6 +103,12 @@ class CircuitBreaker:
         """The breaker as this instance last saw it (no I/O; unknown models are closed)."""
         return _view(self._cached(model_id), self._clock(), self._policy)
 
+    def states_of(self, model_ids: list[str]) -> list[BreakerStateName]:
+        """Each breaker's state as this instance last saw it: no I/O and, unlike
+        :meth:`view`, no object made (load balancing reads it for every deployment)."""
+        cache = self._cache
+        return [entry[0].state if (entry := cache.get(m)) else "closed" for m in model_ids]
+
     def soonest_retry(self, model_ids: Iterable[str]) -> tuple[str, float] | None:
         """Among non-closed breakers, the model that may be retried first, and when."""
         waits: list[tuple[str, float]] = []

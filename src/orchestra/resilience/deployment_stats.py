@@ -11,16 +11,21 @@ every instance shares is the breakers'.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
 #: samples kept per series (time to first token, whole answers)
 WINDOW = 64
 #: a series needs this many samples before its quantiles are trusted (else: cold defaults)
 MIN_SAMPLES = 8
+#: the error rate's prior: this many successful calls, so that old failures fade with
+#: time even when no new call comes (a ratio of two equally decayed counts never would)
+PRIOR_CALLS = 1.0
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -48,13 +53,14 @@ class Series:
         return len(self._samples)
 
     def quantile(self, q: float) -> float | None:
-        """The ``q`` quantile (nearest rank) once :data:`MIN_SAMPLES` are in, else None."""
+        """The ``q`` quantile (nearest rank: the smallest sample with at least ``q`` of them
+        at or below it) once :data:`MIN_SAMPLES` are in, else None."""
         if len(self._samples) < MIN_SAMPLES:
             return None
         if self._sorted is None:
             self._sorted = sorted(self._samples)
         ranked = self._sorted
-        return ranked[min(int(q * len(ranked)), len(ranked) - 1)]
+        return ranked[min(max(math.ceil(q * len(ranked)) - 1, 0), len(ranked) - 1)]
 
 
 class DeploymentState:
@@ -89,12 +95,12 @@ class DeploymentState:
         self._seen_at = 0.0
 
     def error_rate(self, now: float, half_life_s: float) -> float:
-        """Failures over calls, both decayed with ``half_life_s`` (0 before any call)."""
-        if self._total <= 0.0:
+        """Failures over calls, both decayed with ``half_life_s``, with a prior of
+        :data:`PRIOR_CALLS` successes (0 before any call; fades to 0 when calls stop)."""
+        if self._errors <= 0.0:  # never failed (most deployments): no decay to compute
             return 0.0
-        decay = 0.5 ** ((now - self._seen_at) / half_life_s)
-        total = self._total * decay
-        return (self._errors * decay) / total if total > 1e-9 else 0.0
+        decay: float = 0.5 ** (max(now - self._seen_at, 0.0) / half_life_s)
+        return (self._errors * decay) / (self._total * decay + PRIOR_CALLS)
 
     def outcome(self, failed: bool, now: float, half_life_s: float) -> None:
         decay = 0.5 ** ((now - self._seen_at) / half_life_s) if self._total else 1.0
@@ -134,6 +140,11 @@ class DeploymentStats:
             found = self._states[deployment] = DeploymentState(self.alpha)
         return found
 
+    def states(self, deployments: list[str]) -> list[DeploymentState]:
+        """:meth:`state` of each (one call for a whole group: load balancing's hot path)."""
+        states, state = self._states, self.state
+        return [states.get(d) or state(d) for d in deployments]
+
     def error_rate(self, deployment: str) -> float:
         return self.state(deployment).error_rate(self.clock(), self.error_half_life_s)
 
@@ -168,7 +179,7 @@ class DeploymentStats:
         state = self.state(deployment)
         if status in (429, 503, 529):
             wait = _seconds(headers.get("retry-after-ms"), scale=0.001)
-            wait = wait if wait is not None else _seconds(headers.get("retry-after"))
+            wait = wait if wait is not None else _retry_after(headers.get("retry-after"))
             if wait is not None:
                 state.cooling_until = max(state.cooling_until, now + wait)
         for kind in ("requests", "tokens"):
@@ -231,10 +242,23 @@ def _reset_seconds(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After``: seconds, or an HTTP date (RFC 9110)."""
+    plain = _seconds(value)
+    if plain is not None or value is None:
+        return plain
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
 def _seconds(value: str | None, *, scale: float = 1.0) -> float | None:
     if value is None:
         return None
     try:
-        return max(float(value) * scale, 0.0)
+        number = float(value) * scale
     except ValueError:
         return None
+    return max(number, 0.0) if math.isfinite(number) else None

@@ -3,6 +3,11 @@
 Two stages keep a decision cheap over large catalogs: models are ranked once per catalog
 for every (profile, complexity) pair; a request then walks that order, skipping models that
 cannot serve it, and re-scores the short list with latency observed in this process.
+
+A model with several deployments (:mod:`orchestra.catalog.deployments`) counts once toward
+``max_candidates``: the first time one of its deployments is shortlisted, the group's other
+deployments join it, and after re-scoring they sit right after the best-ranked one (load
+balancing then orders each group's run, :mod:`orchestra.resilience.balancer`).
 """
 
 from __future__ import annotations
@@ -11,19 +16,38 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra.catalog.deployments import (
+    DEFAULT_OPTIONS,
+    DeploymentOptions,
+    Deployments,
+    DeploymentTable,
+)
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.errors import InvalidRequest, NoCandidates, UnknownModel
 from orchestra.routing.complexity import classify
+from orchestra.routing.fit import (
+    BUILTIN_UNSUPPORTED,
+    DEFAULT_OUTPUT_RESERVE,
+    Needs,
+    builtin_tools_of,
+    unfit_reason,
+)
+from orchestra.routing.groups import adjacent
 from orchestra.routing.profiles import COMPLEXITIES, PROFILES, Complexity, Profile, get_profile
 from orchestra.routing.scorer import Features, features_of, quality_range, speed_score
 from orchestra.schemas.chat import ChatRequest
 from orchestra.tokens import estimate_prompt_tokens
 
-#: output room reserved when the request gives no max_tokens
-DEFAULT_OUTPUT_RESERVE = 1024
+__all__ = [
+    "DEFAULT_OUTPUT_RESERVE",  # the fit check has its own module; callers import from here
+    "Candidate",
+    "RoutePlan",
+    "Router",
+    "no_candidates",
+    "unfit_reason",
+]
+
 MAX_REJECTED_REPORTED = 10
-#: the reject reason of a model whose provider cannot run the request's built-in tools
-BUILTIN_UNSUPPORTED = "builtin_tools_unsupported"
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,11 @@ class RoutePlan:
     #: load balancing's decisions, one per model with several deployments (candidates,
     #: scores, choice), as sent in ``x-orchestra-route``
     balancing: list[dict[str, Any]] = field(default_factory=list)
+    #: the client named one deployment (``alpha/m1``): it stays first, balancing orders
+    #: only the rest of its group
+    pinned: bool = False
+    #: the deployments of the catalog this plan was made with (weights, strategies)
+    table: DeploymentTable | None = field(default=None, repr=False, compare=False)
 
     def reject(self, model_id: str, reason: str) -> None:
         if len(self.rejected) < MAX_REJECTED_REPORTED:
@@ -60,7 +89,7 @@ class RoutePlan:
         """Why ``chosen``: the profile, its score breakdown, the chain and what was rejected
         (the api layer sends it as ``x-orchestra-route``)."""
         pick = next((c for c in self.candidates if c.model.id == chosen), None)
-        return {
+        explained = {
             "profile": self.profile,
             "complexity": self.complexity,
             "chosen": chosen,
@@ -68,12 +97,17 @@ class RoutePlan:
             "chain": [c.model.id for c in self.candidates],
             "rejected": [{"model": m, "reason": r} for m, r in self.rejected],
         }
+        if self.balancing:
+            explained["deployments"] = self.balancing
+        return explained
 
 
 class _Index:
-    """Per-catalog precomputation: features and one static order per profile x complexity."""
+    """Per-catalog precomputation: features, one static order per profile x complexity, the
+    deployments' groups."""
 
-    def __init__(self, models: list[ModelInfo]) -> None:
+    def __init__(self, models: list[ModelInfo], table: DeploymentTable) -> None:
+        self.table = table
         low, high = quality_range(models)
         self.features = {m.id: features_of(m, low, high) for m in models}
         self.order: dict[tuple[str, Complexity], list[ModelInfo]] = {}
@@ -82,6 +116,18 @@ class _Index:
                 shifted = profile.shifted(complexity)
                 ranked = sorted(models, key=lambda m: -self.features[m.id].score(shifted))
                 self.order[(profile.name, complexity)] = ranked
+        #: (profile, model id) -> its candidate from static features (explicit plans)
+        self._static: dict[tuple[str, str], Candidate] = {}
+
+    def candidate(self, model: ModelInfo, profile: Profile) -> Candidate:
+        """The model's candidate for an unshifted profile, made once per catalog."""
+        key = (profile.name, model.id)
+        found = self._static.get(key)
+        if found is None:
+            breakdown = self.features[model.id].breakdown(profile)
+            found = Candidate(model, breakdown["score"], breakdown, self.table.group(model.id))
+            self._static[key] = found
+        return found
 
 
 class Router:
@@ -101,8 +147,10 @@ class Router:
         *,
         builtin_tools: set[str] | frozenset[str] = frozenset(),
         stand_in: bool = False,
+        deployments: Deployments | None = None,
     ) -> None:
         self.providers = providers
+        self.deployments = deployments or Deployments()
         self.stand_in = stand_in
         self.max_candidates = max_candidates
         self.builtin_tools = frozenset(builtin_tools)
@@ -112,9 +160,16 @@ class Router:
     def _index_for(self, catalog: Catalog) -> _Index:
         if catalog is not self._catalog or self._index is None:
             chat = [m for m in catalog if m.provider in self.providers and not m.is_embedding]
-            self._index = _Index(chat)
+            self._index = _Index(chat, self.deployments.table(chat, catalog))
             self._catalog = catalog
         return self._index
+
+    def options(self, model_id: str) -> DeploymentOptions:
+        """A deployment's options from orchestra.yaml (its weight, whether it may be
+        hedged or continue a stream, its cold first-token time): defaults for a deployment
+        no file names, and before the first plan."""
+        index = self._index
+        return index.table.options(model_id) if index is not None else DEFAULT_OPTIONS
 
     def rankings(self, catalog: Catalog, profile_name: str) -> list[Candidate]:
         """Every routable model for a profile (medium complexity), best first."""
@@ -147,25 +202,46 @@ class Router:
                     raise
                 refused = explicit
         complexity = classify(request)
-        plan = RoutePlan(profile.name, complexity, tokens, [])
+        index = self._index_for(catalog)
+        plan = RoutePlan(profile.name, complexity, tokens, [], table=index.table)
         if refused is not None:
             plan.reject(refused, "not_served_here:stand_in")
-        index = self._index_for(catalog)
-        shifted = profile.shifted(complexity)
-        wanted = self.max_candidates + extra
+        order = index.order[(profile.name, complexity)]
+        needs = Needs(request, tokens, self.builtin_tools)
+        shortlist = self._shortlist(plan, order, needs, self.max_candidates + extra)
+        plan.candidates = self._rescore(shortlist, index, profile.shifted(complexity), observed_ms)
+        if index.table.grouped:
+            plan.candidates = adjacent(plan.candidates)
+        if not plan.candidates:
+            raise no_candidates(plan, request)
+        return plan
+
+    def _shortlist(
+        self, plan: RoutePlan, order: list[ModelInfo], needs: Needs, wanted: int
+    ) -> list[ModelInfo]:
+        """The first ``wanted`` models of ``order`` that can serve the request, each with
+        its group's other deployments that can."""
+        table = plan.table
+        grouped = table is not None and table.grouped
+        taken: set[str] = set()
         shortlist: list[ModelInfo] = []
-        for model in index.order[(profile.name, complexity)]:
-            reason = unfit_reason(model, request, tokens, builtin=self.builtin_tools)
+        models = 0
+        for model in order:
+            if grouped and model.id in taken:
+                continue
+            reason = needs.unfit(model)
+            if grouped:
+                taken.add(model.id)
             if reason:
                 plan.reject(model.id, reason)
                 continue
             shortlist.append(model)
-            if len(shortlist) >= wanted:
+            models += 1
+            if grouped and table is not None and (group := table.group(model.id)):
+                _join(plan, shortlist, taken, table.members(group), needs)
+            if models >= wanted:
                 break
-        plan.candidates = self._rescore(shortlist, index, shifted, observed_ms)
-        if not plan.candidates:
-            raise no_candidates(plan, request)
-        return plan
+        return shortlist
 
     def _rescore(
         self,
@@ -175,19 +251,22 @@ class Router:
         observed_ms: Callable[[str], float | None] | None,
     ) -> list[Candidate]:
         scored = []
+        group = index.table.group
         for model in shortlist:
             features = index.features[model.id]
             seen = observed_ms(model.id) if observed_ms else None
             if seen is not None:
                 features = features.with_speed(speed_score(seen))
-            scored.append(self._candidate(model, features, profile))
+            scored.append(self._candidate(model, features, profile, group(model.id)))
         scored.sort(key=lambda c: -c.score)
         return scored
 
     @staticmethod
-    def _candidate(model: ModelInfo, features: Features, profile: Profile) -> Candidate:
+    def _candidate(
+        model: ModelInfo, features: Features, profile: Profile, group: str = ""
+    ) -> Candidate:
         breakdown = features.breakdown(profile)
-        return Candidate(model, breakdown["score"], breakdown)
+        return Candidate(model, breakdown["score"], breakdown, group)
 
     def _explicit_plan(
         self,
@@ -197,25 +276,62 @@ class Router:
         model_id: str,
         tokens: int,
     ) -> RoutePlan:
-        plan = RoutePlan(profile.name, None, tokens, [])
-        chain = [_chat_model(catalog.get(model_id, self.providers), "model")]
+        """A named model: an exact catalog id (``alpha/m1``) pins that deployment first,
+        then its group's others; any other name (``m1``, ``gpt-4o``) means the whole group,
+        ordered by load balancing. Each fallback brings its group the same way."""
+        index = self._index_for(catalog)
+        plan = RoutePlan(profile.name, None, tokens, [], table=index.table)
+        chain = self._named(catalog, index.table, model_id, "model")
+        first = chain[0]
         for i, name in enumerate(request.fallbacks or []):
             try:
-                chain.append(_chat_model(catalog.get(name, self.providers), f"fallbacks[{i}]"))
+                chain.extend(self._named(catalog, index.table, name, f"fallbacks[{i}]"))
             except UnknownModel as exc:
                 raise UnknownModel(exc.message, param=f"fallbacks[{i}]") from exc
-        index = self._index_for(catalog)
-        for model in dict.fromkeys(chain):
-            reason = "provider_not_configured" if model.provider not in self.providers else None
-            reason = reason or unfit_reason(model, request, tokens, builtin=self.builtin_tools)
+        needs = Needs(request, tokens, self.builtin_tools)
+        routable = index.features  # the configured providers' chat models
+        for model in dict.fromkeys(chain) if request.fallbacks else chain:
+            reason = "provider_not_configured" if model.id not in routable else None
+            reason = reason or needs.unfit(model)
             if reason:
                 plan.reject(model.id, reason)
                 continue
-            # configured and in this catalog, so in its index
-            plan.candidates.append(self._candidate(model, index.features[model.id], profile))
+            plan.candidates.append(index.candidate(model, profile))
         if not plan.candidates:
             raise no_candidates(plan, request)
+        plan.pinned = model_id in catalog and plan.candidates[0].model is first
         return plan
+
+    def _named(
+        self, catalog: Catalog, table: DeploymentTable, name: str, param: str
+    ) -> list[ModelInfo]:
+        """The deployments a client's model name means: the named one first, then the
+        rest of its group."""
+        group = "" if name in catalog else table.named(name)
+        members = table.members(group) if group else ()
+        if members:
+            return list(members)
+        model = _chat_model(catalog.get(name, self.providers), param)
+        return [model, *(m for m in table.members(table.group(model.id)) if m is not model)]
+
+
+def _join(
+    plan: RoutePlan,
+    shortlist: list[ModelInfo],
+    taken: set[str],
+    members: tuple[ModelInfo, ...],
+    needs: Needs,
+) -> None:
+    """A shortlisted model's other deployments, each checked like it (rejects reported)."""
+    for member in members:
+        if member.id in taken:
+            continue
+        taken.add(member.id)
+        reason = needs.unfit(member)
+        if reason:
+            plan.reject(member.id, reason)
+        else:
+            shortlist.append(member)
 
 
 def _chat_model(model: ModelInfo, param: str) -> ModelInfo:
@@ -243,42 +359,10 @@ def _parse_model_field(request: ChatRequest, default_profile: str) -> tuple[str,
     return profile, model
 
 
-def unfit_reason(
-    model: ModelInfo,
-    request: ChatRequest,
-    prompt_tokens: int,
-    *,
-    builtin: frozenset[str] = frozenset(),
-) -> str | None:
-    """Why a model cannot serve this request, or None (``builtin``: the providers that
-    run Responses built-in tools)."""
-    reserve = request.output_limit() or min(DEFAULT_OUTPUT_RESERVE, model.max_output_tokens)
-    if model.is_embedding:
-        return "embedding_model"
-    if prompt_tokens + reserve > model.context_window:
-        return f"context_window({prompt_tokens}+{reserve}>{model.context_window})"
-    limit = request.output_limit()
-    if limit is not None and limit > model.max_output_tokens:
-        return f"max_output_tokens({model.max_output_tokens})"
-    if request.tools and "tools" not in model.capabilities:
-        return "no_tool_support"
-    if any(m.has_images() for m in request.messages) and "vision" not in model.capabilities:
-        return "no_vision_support"
-    if request.stream and "streaming" not in model.capabilities:
-        return "no_streaming"
-    if _builtin_tools(request) and model.provider not in builtin:
-        return BUILTIN_UNSUPPORTED
-    return None
-
-
-def _builtin_tools(request: ChatRequest) -> tuple[tuple[int, str], ...]:
-    return request.native.builtin_tools if request.native is not None else ()
-
-
 def no_candidates(plan: RoutePlan, request: ChatRequest) -> NoCandidates:
     """The 400 for a plan left empty; a request with built-in tools that no candidate runs
     names the first such tool (``tools[i].type``) and who runs them."""
-    tools = _builtin_tools(request)
+    tools = builtin_tools_of(request)
     reasons = {reason for _, reason in plan.rejected}
     if tools and (not reasons or BUILTIN_UNSUPPORTED in reasons):
         index, kind = tools[0]

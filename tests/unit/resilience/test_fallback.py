@@ -341,7 +341,7 @@ async def test_first_token_budget_cuts_a_hung_attempt_and_moves_on():
     # and the call's own timeout stayed the remaining deadline (a started stream is not cut)
     assert seen[0][1] > 19.0
     # and the timeouts count against a in its stats: two failures, nothing outstanding
-    assert stats.error_rate(f"{P}/a") == pytest.approx(1.0)
+    assert stats.error_rate(f"{P}/a") == pytest.approx(2 / 3, abs=0.01)  # a prior success
     assert stats.state(f"{P}/a").outstanding == 0
     assert stats.state(f"{P}/b").outstanding == 1  # the winning stream: its reader finishes it
 
