@@ -5,47 +5,34 @@ Used unchanged by the FastAPI routes (local serve and Lambda) and by the tests.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import (
-    MalformedResponse,
-    OrchestraError,
     ProviderError,
-    StreamInterrupted,
 )
 from orchestra.generate.continuation import (
     ContinuationPolicy,
-    SentSoFar,
-    Stitch,
-    continuation_request,
-    reason_of,
-    refusal,
-    rest_of_chain,
-    supports_prefill,
 )
-from orchestra.generate.overlap import Joiner
+from orchestra.generate.relay import StreamRelay, close_stream, first_chunk, ms_since
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.balancer import Balancer
-from orchestra.resilience.breaker import CircuitBreaker, Permit
+from orchestra.resilience.breaker import CircuitBreaker
 from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
 from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.resilience.fallback import (
     HEDGE_LOST,
     NO_HEDGE,
     Attempt,
-    Call,
     FallbackRunner,
     HedgeReport,
-    Outcome,
 )
 from orchestra.resilience.hedging import HedgeGate
 from orchestra.resilience.retry import Deadline, RetryPolicy
@@ -53,9 +40,7 @@ from orchestra.routing.groups import first_models
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
-from orchestra.schemas.options import header_options
 from orchestra.storage.model_stats import MetricsRecorder
-from orchestra.tokens import estimate_prompt_tokens
 
 log = logging.getLogger("orchestra.generate")
 
@@ -105,16 +90,6 @@ class StreamHandle(Routed):
     request: ChatRequest | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Resumed:
-    """A continuation that has started: its first chunk, the rest, how it was asked."""
-
-    first: ChatChunk
-    chunks: AsyncIterator[ChatChunk]
-    prefill: bool
-    prompt_tokens: int
-
-
 class Generate:
     #: mid-stream continuation's settings (composition sets the gateway's own)
     continuation: ContinuationPolicy = ContinuationPolicy()
@@ -151,6 +126,8 @@ class Generate:
         self.hedge = hedge if hedge is not None else HedgeGate()
         #: orders each model's deployments in a plan (load balancing)
         self.balancer = balancer or Balancer(self.stats, breaker)
+        #: relays the streams this gateway opens (and continues the broken ones)
+        self.streams = StreamRelay(self)
         self.runner = FallbackRunner(breaker, retry, on_attempt=self._on_attempt)
         self.default_profile = default_profile
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
@@ -194,7 +171,7 @@ class Generate:
 
         async def call(candidate: Candidate, budget: float) -> ChatResponse:
             provider = self.registry.get(candidate.model.provider)
-            options = self._options(candidate, budget)
+            options = self.call_options(candidate, budget)
             return await provider.complete(request, candidate.model.upstream, options)
 
         result = Generation(plan, plan.candidates[0].model, [])
@@ -212,10 +189,10 @@ class Generate:
         result.model, result.attempts = outcome.candidate.model, outcome.attempts
         result.response, result.usage = response, response.usage
         self._hedged(result, outcome.hedge)
-        self._completed(result)
+        self.completed(result)
         return result
 
-    def _options(self, candidate: Candidate, budget: float) -> CallOptions:
+    def call_options(self, candidate: Candidate, budget: float) -> CallOptions:
         """The call's timeout, and the upstream's headers reported into the deployment's stats."""
         on_headers = partial(self.stats.observe_headers, candidate.model.id)
         return CallOptions(timeout=budget, on_headers=on_headers)
@@ -240,17 +217,9 @@ class Generate:
             candidate: Candidate, budget: float
         ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
             provider = self.registry.get(candidate.model.provider)
-            options = self._options(candidate, budget)
+            options = self.call_options(candidate, budget)
             chunks = provider.stream(request, candidate.model.upstream, options).__aiter__()
-            try:
-                first = await chunks.__anext__()
-            except StopAsyncIteration as exc:
-                raise MalformedResponse(
-                    "upstream closed the stream before sending anything",
-                    provider=candidate.model.provider,
-                    model=candidate.model.id,
-                ) from exc
-            return first, chunks
+            return await first_chunk(chunks, candidate), chunks
 
         deadline = Deadline(self.deadline_s)
         outcome = await self.runner.run(
@@ -262,7 +231,7 @@ class Generate:
             stats=self.stats,
             streamed=True,
             output_tokens=request.output_limit() or 0,
-            release=_close_stream,
+            release=close_stream,
         )
         first, rest = outcome.value
         model, attempts = outcome.candidate.model, outcome.attempts
@@ -272,156 +241,20 @@ class Generate:
         self._hedged(handle, outcome.hedge)
         return handle
 
-    async def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
-        """The chosen stream's chunks under the id and model the client saw first.
-
-        A failure after the first byte continues the answer on the next candidate when it
-        may (:meth:`_continued`; the last chunks then say so), else becomes typed."""
-        assert handle.first is not None and handle.rest is not None
-        model_id = handle.model.id
-        chunk_id = handle.first.id or f"chatcmpl-{id(handle):x}"
-        sent, stitch = SentSoFar(), Stitch()
-        chunk: ChatChunk | None = handle.first
-        try:
-            while chunk is not None:
-                chunk.id, chunk.model = chunk_id, model_id
-                if chunk.usage is not None:
-                    sent.usage = handle.usage = chunk.usage
-                for out in stitch.pass_on(chunk) if stitch.joiner else (chunk,):
-                    sent.see(out)
-                    if out.usage is not None:
-                        handle.usage = out.usage
-                    yield out
-                try:
-                    chunk = await _next_chunk(handle.rest, handle.deadline)
-                except DeadlineEnded as exc:  # ours, not the model's failure: no breaker count
-                    raise self._deadline_error(handle) from exc
-                except Exception as exc:  # a broken upstream or an adapter bug
-                    for out in stitch.flush():  # a continuation's held start, sent as it is
-                        sent.see(out)
-                        yield out
-                    chunk = await self._continued(handle, sent, stitch, exc)
-            for out in stitch.flush():  # a continuation that ended inside its window
-                if out.usage is not None:
-                    handle.usage = out.usage
-                yield out
-        finally:
-            self.stats.finished(model_id)  # the deployment's call is no longer outstanding
-            await _close(handle.rest)  # the client may have gone: release the upstream
-        self._completed(handle)
-
-    def _deadline_error(self, handle: StreamHandle) -> StreamInterrupted:
-        return StreamInterrupted(
-            f"{handle.model.id} was still answering when the request's deadline "
-            f"({self.deadline_s:g} s) ended",
-            provider=handle.model.provider,
-            model=handle.model.id,
-        )
-
-    async def _continued(
-        self, handle: StreamHandle, sent: SentSoFar, stitch: Stitch, exc: Exception
-    ) -> ChatChunk:
-        """The first chunk of the stream that finishes the answer, on the candidates after
-        the one that broke; the broken call's :class:`StreamInterrupted` when it may not
-        continue (:func:`~orchestra.generate.continuation.refusal`) or nothing could."""
-        error = await self._interrupted(handle, exc)
-        broken, deadline = handle.model, handle.deadline or Deadline(self.deadline_s)
-        rest = rest_of_chain(handle.plan, broken.id)
-        why = "no_candidate_left" if not rest else None
-        why = why or refusal(
-            self.continuation,
-            handle.request,
-            sent,
-            exc,
-            model_id=broken.id,
-            continued=len(stitch.records),
-            remaining_s=deadline.remaining(),
-            header=header_options.get(),
-        )
-        if why is not None or handle.request is None:
-            log.info("stream from %s not continued: %s", broken.id, why)
-            raise error from exc
-        partial = sent.partial()
-        call = self._continuation_call(handle.request, partial)
-        plan = replace(handle.plan, candidates=rest, rejected=[], held=[], balancing=[])
-        try:
-            outcome = await self.runner.run(plan, call, deadline)
-        except OrchestraError as failed:
-            handle.attempts.extend(getattr(failed, "attempts", None) or [])
-            log.warning("stream from %s could not be continued: %s", broken.id, failed.code)
-            raise error from exc
-        await _close(handle.rest)  # the broken stream (it has failed: this only releases it)
-        self._joined(handle, sent, stitch, outcome, reason_of(exc), partial)
-        return outcome.value.first
-
-    def _continuation_call(self, request: ChatRequest, partial: str) -> Call[_Resumed]:
-        async def call(candidate: Candidate, budget: float) -> _Resumed:
-            provider = self.registry.get(candidate.model.provider)
-            upstream = candidate.model.upstream
-            prefill = supports_prefill(provider, upstream)
-            asked = continuation_request(request, partial, prefill=prefill)
-            chunks = provider.stream(asked, upstream, CallOptions(timeout=budget)).__aiter__()
-            first = await _first_chunk(chunks, candidate)
-            return _Resumed(first, chunks, prefill, estimate_prompt_tokens(asked))
-
-        return call
-
-    def _joined(
-        self,
-        handle: StreamHandle,
-        sent: SentSoFar,
-        stitch: Stitch,
-        outcome: Outcome[_Resumed],
-        reason: str,
-        partial: str,
-    ) -> None:
-        """Bookkeeping once a continuation has started: the broken call's usage and cost
-        carried, the attempts, the model that now answers, the log line."""
-        broken, resumed = handle.model, outcome.value
-        usage = sent.call_usage(stitch.prompt_tokens or handle.plan.prompt_tokens)
-        handle.carried_cost_usd += broken.cost(usage.prompt_tokens, usage.completion_tokens)
-        to = outcome.candidate.model
-        record = {"from": broken.id, "to": to.id, "after_chars": len(partial), "reason": reason}
-        stitch.join(record, Joiner(partial, prefill=resumed.prefill), usage)
-        stitch.prompt_tokens = resumed.prompt_tokens
-        handle.usage = handle.carried_usage = stitch.carried
-        ms = _ms_since(sent.call_started)
-        handle.attempts.append(Attempt(broken.id, broken.provider, f"interrupted:{reason}", ms))
-        handle.attempts.extend(outcome.attempts)
-        handle.model, handle.rest = to, resumed.chunks
-        sent.new_call()
-        mode = "prefill" if resumed.prefill else "instruction"
-        log.info(
-            "stream from %s broke after %d characters (%s); continued on %s (%s)",
-            broken.id,
-            len(partial),
-            reason,
-            to.id,
-            mode,
-        )
-
-    async def _interrupted(self, handle: StreamHandle, exc: Exception) -> StreamInterrupted:
-        model = handle.model
-        error = exc if isinstance(exc, ProviderError) else None
-        # the upstream's own words ("Token limit reached"), not only the error's type
-        summary = f"{error.summary()}: {error.message}" if error else "unexpected upstream failure"
-        if error is None:
-            log.error("stream from %s failed unexpectedly", model.id, exc_info=exc)
-        await self.breaker.record_failure(model.id, Permit(probe=False))
-        self.observer.attempt(model.id, error, _ms_since(handle.started))
-        return StreamInterrupted(
-            f"{model.id} failed after the answer had started: {summary}",
-            provider=model.provider,
-            model=model.id,
-        )
+    def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
+        """The chosen stream's chunks under the id and model the client saw first; a
+        failure after the first byte continues the answer elsewhere when it may
+        (:class:`~orchestra.generate.relay.StreamRelay`)."""
+        return self.streams.relay(handle)
 
     def _on_attempt(self, candidate: Candidate, error: ProviderError | None, ms: float) -> None:
         self.observer.attempt(candidate.model.id, error, ms)
         if error is not None:
             self.metrics.record_failure(candidate.model.id, ms)
 
-    def _completed(self, result: Routed) -> None:
-        latency_ms = _ms_since(result.started)
+    def completed(self, result: Routed) -> None:
+        """Account for an answer (metrics, observer): once per request, when it is whole."""
+        latency_ms = ms_since(result.started)
         usage = result.usage
         # a hedge's loser ran beside the winner: neither a fallback nor time spent before it
         failed = [a for a in result.attempts if a.outcome not in ("ok", HEDGE_LOST)]
@@ -450,47 +283,3 @@ class Generate:
     def flush_metrics_soon(self) -> None:
         """Metrics reach their table at most every flush interval, off the request path."""
         self.metrics.flush_soon()
-
-
-class DeadlineEnded(Exception):
-    """The request's deadline passed while waiting for the next chunk."""
-
-
-async def _next_chunk(
-    chunks: AsyncIterator[ChatChunk], deadline: Deadline | None
-) -> ChatChunk | None:
-    """The next chunk; :class:`DeadlineEnded` once the request's deadline has passed."""
-    if deadline is None:
-        return await anext(chunks, None)
-    try:
-        return await asyncio.wait_for(anext(chunks, None), deadline.remaining())
-    except TimeoutError as exc:
-        if deadline.expired():
-            raise DeadlineEnded from exc
-        raise
-
-
-async def _first_chunk(chunks: AsyncIterator[ChatChunk], candidate: Candidate) -> ChatChunk:
-    try:
-        return await chunks.__anext__()
-    except StopAsyncIteration as exc:
-        raise MalformedResponse(
-            "upstream closed the stream before sending anything",
-            provider=candidate.model.provider,
-            model=candidate.model.id,
-        ) from exc
-
-
-async def _close(chunks: AsyncIterator[ChatChunk] | None) -> None:
-    closer = getattr(chunks, "aclose", None)
-    if closer is not None:
-        await closer()
-
-
-async def _close_stream(value: tuple[ChatChunk, AsyncIterator[ChatChunk]]) -> None:
-    """Release a stream that lost a hedge race: its iterator closed, its connection with it."""
-    await _close(value[1])
-
-
-def _ms_since(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
