@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +17,9 @@ from orchestra.generate.service import Generate
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
 from orchestra.resilience.breaker import BreakerPolicy, CircuitBreaker
+from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
+from orchestra.resilience.deployment_stats import DeploymentStats
+from orchestra.resilience.hedging import HedgeGate
 from orchestra.routing.router import Router
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChunkChoice, Delta, Usage
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
@@ -120,3 +125,55 @@ async def test_a_deployment_may_opt_out() -> None:
     with pytest.raises(StreamInterrupted):
         _ = [c async for c in gateway.relay(handle)]
     assert dear.requests == []
+
+
+class Hangs(Breaks):
+    """Accepts the call and never sends a byte (until cancelled)."""
+
+    async def stream(
+        self, request: ChatRequest, model: str, options: CallOptions
+    ) -> AsyncIterator[ChatChunk]:
+        self.requests.append(request)
+        await asyncio.Event().wait()
+        yield _chunk(model, "never")
+
+
+async def test_a_hung_candidate_costs_a_continuation_its_first_token_budget_only() -> None:
+    # Given cheap breaks mid-answer, the next candidate hangs, and dear would continue
+    broke = ConnectionFailed("reset", provider="cheap", model="cheap/m")
+    cheap = Breaks("cheap", ["Hello, wor"], broke, Usage.of(0, 0))
+    hung = Hangs("hung", [], None, Usage.of(0, 0))
+    dear = Breaks("dear", ["ld!"], None, Usage.of(5, 2))
+    hung_model = _model("hung", 1e-6, 2e-6)
+    stats = DeploymentStats()
+    gateway = Generate(
+        catalog=CatalogSource(base=Catalog([CHEAP, hung_model, DEAR])),
+        registry=Registry({"cheap": cheap, "hung": hung, "dear": dear}, {}),  # type: ignore[dict-item]
+        router=Router({"cheap", "hung", "dear"}, max_candidates=3),
+        breaker=CircuitBreaker(MemoryBreakerBackend(), BreakerPolicy(failure_threshold=5)),
+        metrics=MetricsRecorder(MemoryMetricsBackend()),
+        stats=stats,
+        budgets=AttemptBudgets(
+            BudgetKnobs(multiplier=1.0, floor_s=0.05, ceiling_s=0.1), stats, cold_s=lambda _: 0.05
+        ),
+        hedge=HedgeGate(enabled=False),
+    )
+    request = _request().model_copy(update={"fallbacks": ["hung/m", "dear/m"]})
+
+    # When the stream is relayed
+    started = time.perf_counter()
+    handle = await gateway.open_stream(request)
+    text = "".join(
+        [c.choices[0].delta.content or "" async for c in gateway.relay(handle) if c.choices]
+    )
+
+    # Then the answer is whole, finished by dear, the hung call given up after its budget
+    assert text == "Hello, world!"
+    assert handle.model.id == "dear/m"
+    assert time.perf_counter() - started < 2.0
+    assert any(
+        a.model == "hung/m" and a.outcome.startswith("ProviderTimeout") for a in handle.attempts
+    )
+    # And no deployment is left counted as in flight; the broken stream counts as a failure
+    assert [stats.state(m).outstanding for m in ("cheap/m", "hung/m", "dear/m")] == [0, 0, 0]
+    assert stats.error_rate("cheap/m") > 0.0
