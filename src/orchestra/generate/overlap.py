@@ -15,9 +15,11 @@ from orchestra.schemas.chat import ChatChunk, Delta
 OVERLAP_WINDOW = 64
 #: chunks held at most while looking for the overlap (a bound when pieces are tiny)
 MAX_HELD_CHUNKS = 16
-#: a repeat of the partial's end shorter than this is kept (a legitimate "the the"),
-#: unless it is the whole partial or repairs the last, unfinished word
+#: a repeat of the partial's end this long is dropped wherever it starts at a word start
 MIN_REPEAT_CHARS = 8
+#: a repeat that starts inside a word is dropped only when it is this long and runs across
+#: a word boundary ("n onyx " after "canyon onyx "): shorter, it may be a coincidence
+MIN_SPLIT_REPEAT_CHARS = 4
 
 
 def overlap(partial: str, start: str, *, prefill: bool) -> int:
@@ -28,30 +30,52 @@ def overlap(partial: str, start: str, *, prefill: bool) -> int:
     with it (the model continues exactly; a repeat there is the model's own text).
 
     Instruction mode: the longest ``k`` such that ``partial`` ends with ``start[:k]`` and
-    that overlap begins at a word start of ``partial``, when it is also one of:
-    at least :data:`MIN_REPEAT_CHARS` long; the whole partial (the model started over); or
-    exactly the partial's last word, unfinished (``"Hello, wor"`` + ``"world!"``). A short
-    repeat at a word boundary (``"I read the"`` + ``" the book"``) is kept: it may be
-    the model's own words. Failing all that, the left-out whitespace as in prefill mode.
+    that overlap is one of: the whole partial (the model started over); at least
+    :data:`MIN_REPEAT_CHARS` long from a word start; whole words, from a word start of
+    ``partial`` to a word end in ``start`` (``"I read the"`` + ``" the book"``: a model
+    told to continue repeats the last word far more often than it means "the the");
+    exactly the partial's last word, unfinished (``"Hello, wor"`` + ``"world!"``); or,
+    starting inside a word, at least :data:`MIN_SPLIT_REPEAT_CHARS` long and across a word
+    boundary (``"canyon onyx "`` + ``"n onyx quartz"``). A shorter overlap inside a word is
+    a coincidence and kept (``"Hello, world"`` + ``"old friends"``). Failing all that, the
+    left-out whitespace as in prefill mode.
     """
     stripped = partial[len(partial.rstrip()) :]
     if not prefill:
         for k in range(min(len(partial), len(start)), 0, -1):
-            if partial.endswith(start[:k]) and _repeat(partial, k):
+            if partial.endswith(start[:k]) and _repeat(partial, start, k):
                 return k
     return _common_prefix(stripped, start)
 
 
-def _repeat(partial: str, k: int) -> bool:
-    """Whether the last ``k`` characters of ``partial``, found again, count as a repeat."""
+def _repeat(partial: str, start: str, k: int) -> bool:
+    """Whether the last ``k`` characters of ``partial``, found again at the beginning of
+    ``start``, count as a repeat."""
     if k == len(partial):
         return True
-    if _word(partial[-k - 1]) and _word(partial[-k]):
-        return False  # the overlap begins inside a word: a coincidence
+    repeated = partial[-k:]
+    if _word(partial[-k - 1]) and _word(partial[-k]):  # begins inside a word
+        return k >= MIN_SPLIT_REPEAT_CHARS and _crosses_a_word_boundary(repeated)
     if k >= MIN_REPEAT_CHARS:
+        return True
+    ends_a_word = k == len(start) or not (_word(start[k - 1]) and _word(start[k]))
+    if ends_a_word and sum(map(_word, repeated)) >= 2:
         return True
     last_word = _last_word(partial)
     return bool(last_word) and k == len(last_word)
+
+
+def _crosses_a_word_boundary(text: str) -> bool:
+    """Whether ``text`` holds a word character, then a non-word one, then a word one."""
+    seen_word = seen_gap = False
+    for char in text:
+        if _word(char):
+            if seen_gap:
+                return True
+            seen_word = True
+        elif seen_word:
+            seen_gap = True
+    return False
 
 
 def _last_word(text: str) -> str:

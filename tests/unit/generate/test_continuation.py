@@ -255,10 +255,18 @@ def test_the_adapters_say_whether_they_take_a_prefill() -> None:
         ("Hello, wor", "Hello, world!", False, 10),
         # a long repeat at a word start
         ("It was a dark and stormy", "dark and stormy night", False, 15),
-        # a short repeat at a word boundary may be the model's own words: kept
-        ("I read the", " the book", False, 0),
+        # whole words repeated from a word start: dropped ("the the" is rarely meant)
+        ("I read the", " the book", False, 4),
+        ("I read the", "the book", False, 3),
+        # the last word, finished by the continuation ("the" cut from "theory")
+        ("I read the", "theory", False, 3),
+        # a single repeated letter is not a word repeated
+        ("Buy a", " a b c", False, 0),
         # an overlap that begins inside a word is a coincidence: kept
         ("Hello, world", "old friends", False, 0),
+        # unless it is long enough and runs across a word boundary (a raw character repeat)
+        ("meadow canyon onyx ", "n onyx quartz", False, 7),
+        ("meadow canyon onyx", "yon onyx quartz", False, 8),
         # nothing repeated
         ("Hello, wor", "ld!", False, 0),
         # the whitespace a prefill left out, sent again by the model: dropped once
