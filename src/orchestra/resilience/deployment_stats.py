@@ -174,16 +174,22 @@ class DeploymentStats:
 
     def observe_headers(self, deployment: str, status: int, headers: Mapping[str, str]) -> None:
         """Rate-limit headers of any answer (OpenAI-style ``x-ratelimit-*``, Anthropic's
-        ``anthropic-ratelimit-*``) and ``retry-after`` on 429/503."""
+        ``anthropic-ratelimit-*``) and ``retry-after`` on 429/503.
+
+        Called for every upstream answer: the headers are walked once, and an answer
+        without rate-limit headers costs one pass over its names."""
+        seen = _rate_headers(headers)
+        if not seen:
+            return
         now = self.clock()
         state = self.state(deployment)
         if status in (429, 503, 529):
-            wait = _seconds(headers.get("retry-after-ms"), scale=0.001)
-            wait = wait if wait is not None else _retry_after(headers.get("retry-after"))
+            wait = _seconds(seen.get("retry-after-ms"), scale=0.001)
+            wait = wait if wait is not None else _retry_after(seen.get("retry-after"))
             if wait is not None:
                 state.cooling_until = max(state.cooling_until, now + wait)
         for kind in ("requests", "tokens"):
-            share, reset = _quota(headers, kind)
+            share, reset = _quota(seen, kind)
             if share is None:
                 continue
             if kind == "requests":
@@ -194,22 +200,35 @@ class DeploymentStats:
                 state.cooling_until = max(state.cooling_until, now + reset)
 
 
+def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The rate-limit and retry headers, by lower-case name (one pass over the answer's)."""
+    return {
+        name: value
+        for name, value in ((k.lower(), v) for k, v in headers.items())
+        if name.startswith(_RATE_PREFIXES)
+    }
+
+
+_RATE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+
+
 def _quota(headers: Mapping[str, str], kind: str) -> tuple[float | None, float | None]:
-    """(share of the quota left, seconds until it resets) from either vendor's headers."""
-    for prefix in ("x-ratelimit-", "anthropic-ratelimit-"):
-        if prefix == "x-ratelimit-":
-            limit = headers.get(f"x-ratelimit-limit-{kind}")
-            left = headers.get(f"x-ratelimit-remaining-{kind}")
-            reset = headers.get(f"x-ratelimit-reset-{kind}")
-        else:
-            limit = headers.get(f"anthropic-ratelimit-{kind}-limit")
-            left = headers.get(f"anthropic-ratelimit-{kind}-remaining")
-            reset = headers.get(f"anthropic-ratelimit-{kind}-reset")
+    """(share of the quota left, seconds until it resets) from either vendor's headers
+    (``headers``: lower-case names)."""
+    for limit_name, left_name, reset_name in (
+        (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}"),
+        (
+            f"anthropic-ratelimit-{kind}-limit",
+            f"anthropic-ratelimit-{kind}-remaining",
+            f"anthropic-ratelimit-{kind}-reset",
+        ),
+    ):
+        left = headers.get(left_name)
         if left is None:
             continue
-        share = _share(left, limit)
+        share = _share(left, headers.get(limit_name))
         if share is not None:
-            return share, _reset_seconds(reset)
+            return share, _reset_seconds(headers.get(reset_name))
     return None, None
 
 
