@@ -189,32 +189,44 @@ class DeploymentStats:
             if wait is not None:
                 state.cooling_until = max(state.cooling_until, now + wait)
         for kind in ("requests", "tokens"):
-            share, reset = _quota(seen, kind)
+            share, reset_name = _quota(seen, kind)
             if share is None:
                 continue
             if kind == "requests":
                 state.remaining_requests = share
             else:
                 state.remaining_tokens = share
-            if share <= self.low_water and reset is not None:
-                state.cooling_until = max(state.cooling_until, now + reset)
+            if share <= self.low_water:  # only then is the reset time needed
+                reset = _reset_seconds(seen.get(reset_name))
+                if reset is not None:
+                    state.cooling_until = max(state.cooling_until, now + reset)
 
 
 def _rate_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The rate-limit and retry headers, by lower-case name (one pass over the answer's)."""
-    return {
-        name: value
-        for name, value in ((k.lower(), v) for k, v in headers.items())
-        if name.startswith(_RATE_PREFIXES)
-    }
+    """The rate-limit and retry headers, by lower-case name (one pass over the answer's;
+    an ``httpx.Headers`` is read as its raw bytes, decoding only the names that match)."""
+    raw: list[tuple[bytes, bytes]] | None = getattr(headers, "raw", None)
+    if raw is None:
+        return {
+            name: value
+            for name, value in ((k.lower(), v) for k, v in headers.items())
+            if name.startswith(_RATE_PREFIXES)
+        }
+    found = {}
+    for key, value in raw:
+        if key[:1] in _RATE_FIRST and key.lower().startswith(_RATE_PREFIXES_B):
+            found[key.decode("latin-1").lower()] = value.decode("latin-1")
+    return found
 
 
 _RATE_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "retry-after")
+_RATE_PREFIXES_B = tuple(p.encode() for p in _RATE_PREFIXES)
+_RATE_FIRST = {b"x", b"X", b"a", b"A", b"r", b"R"}
 
 
-def _quota(headers: Mapping[str, str], kind: str) -> tuple[float | None, float | None]:
-    """(share of the quota left, seconds until it resets) from either vendor's headers
-    (``headers``: lower-case names)."""
+def _quota(headers: Mapping[str, str], kind: str) -> tuple[float | None, str]:
+    """(share of the quota left, the name of the header saying when it resets) from
+    either vendor's headers (``headers``: lower-case names)."""
     for limit_name, left_name, reset_name in (
         (f"x-ratelimit-limit-{kind}", f"x-ratelimit-remaining-{kind}", f"x-ratelimit-reset-{kind}"),
         (
@@ -228,8 +240,8 @@ def _quota(headers: Mapping[str, str], kind: str) -> tuple[float | None, float |
             continue
         share = _share(left, headers.get(limit_name))
         if share is not None:
-            return share, _reset_seconds(headers.get(reset_name))
-    return None, None
+            return share, reset_name
+    return None, ""
 
 
 def _share(left: str, limit: str | None) -> float | None:
