@@ -1,7 +1,7 @@
 """The chaos bench's own checks: the answers its upstreams give and how its client judges them.
 
-Not collected by ``make test`` (testpaths is tests/); run with
-``pytest -p no:cacheprovider bench/test_chaos.py``. No network: pure functions only.
+The bench (``bench/chaos.py``) is a script, not a test; these check that its verdicts can
+be trusted. No network: pure functions only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
 from chaos import classify_buffered, classify_stream
 from chaos_upstream import (
