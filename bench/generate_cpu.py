@@ -33,24 +33,46 @@ ANSWER = {
     "created": 1,
     "model": "m1",
     "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": "Hello there."}, "finish_reason": "stop"}
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello there."},
+            "finish_reason": "stop",
+        }
     ],
     "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
 }
-STREAM = b"".join(
-    b"data: " + json.dumps(event).encode() + b"\n\n"
-    for event in (
-        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m1",
-         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
-        *(
-            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m1",
-             "choices": [{"index": 0, "delta": {"content": word}}]}
-            for word in ("Hello", " there", ", friend", ".")
-        ),
-        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m1",
-         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+STREAM = (
+    b"".join(
+        b"data: " + json.dumps(event).encode() + b"\n\n"
+        for event in (
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "m1",
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}],
+            },
+            *(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "m1",
+                    "choices": [{"index": 0, "delta": {"content": word}}],
+                }
+                for word in ("Hello", " there", ", friend", ".")
+            ),
+            {
+                "id": "c",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "m1",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            },
+        )
     )
-) + b"data: [DONE]\n\n"
+    + b"data: [DONE]\n\n"
+)
 
 
 def _upstream(request: httpx.Request) -> httpx.Response:
@@ -89,7 +111,11 @@ def _gateway(config: Path):  # type: ignore[no-untyped-def]
 async def _measure(gateway, model: str, stream: bool, repeat: int) -> float:  # type: ignore[no-untyped-def]
     from orchestra.schemas.chat import ChatRequest
 
-    body = {"model": model, "messages": [{"role": "user", "content": "Say hello"}], "stream": stream}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "stream": stream,
+    }
     requests = [ChatRequest.model_validate(body) for _ in range(repeat)]
     started = time.perf_counter()
     for request in requests:
@@ -126,10 +152,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         gateway = _gateway(_config(Path(tmp)))
         rounds = [asyncio.run(_round(gateway, args.repeat)) for _ in range(args.rounds)]
-    print(f"orchestra from {Path(orchestra.__file__).parents[1]}; µs per request (median of rounds)")
+    print(
+        f"orchestra from {Path(orchestra.__file__).parents[1]}; µs per request (median of rounds)"
+    )
     for label in rounds[0]:
         values = [r[label] for r in rounds]
-        print(f"  {label:38s} {statistics.median(values):7.1f}  (rounds {min(values):.1f}-{max(values):.1f})")
+        print(
+            f"  {label:38s} {statistics.median(values):7.1f}  (rounds {min(values):.1f}-{max(values):.1f})"
+        )
 
 
 if __name__ == "__main__":
