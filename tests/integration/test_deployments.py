@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestra.api.app import create_app
-from orchestra.compose import build_services
 from orchestra.config import Settings
 
+from support.gateway import gateway_client, started
 from support.upstream import FakeUpstream, Reply
 
 NAMES = ("alpha", "beta", "gamma")
@@ -44,12 +43,8 @@ def _config(tmp_path: Path, urls: dict[str, str], deployments: dict[str, Any]) -
 @pytest.fixture
 async def upstreams(recorded) -> AsyncIterator[dict[str, FakeUpstream]]:
     answer = Reply.json(recorded.bytes("openai/chat_completion_basic.json"))
-    fakes = {name: FakeUpstream(default=answer) for name in NAMES}
-    for fake in fakes.values():
-        await fake.start()
-    yield fakes
-    for fake in fakes.values():
-        await fake.stop()
+    async with started({name: FakeUpstream(default=answer) for name in NAMES}) as fakes:
+        yield fakes
 
 
 @contextlib.asynccontextmanager
@@ -58,13 +53,8 @@ async def _client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     urls = {name: fake.base_url for name, fake in upstreams.items()}
     config = Settings(config=str(_config(tmp_path, urls, deployments)), **settings)
-    services = build_services(config, KEYS)
-    transport = httpx.ASGITransport(app=create_app(services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
-    finally:
-        await services.aclose()
+    async with gateway_client(config, KEYS) as client:
+        yield client
 
 
 async def _ask(client: httpx.AsyncClient, model: str = "m1") -> httpx.Response:

@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestra.api.app import create_app
-from orchestra.compose import build_services
 from orchestra.config import Settings
 
+from support.gateway import gateway_client, started
 from support.replay import stream_cut_by_an_in_band_error
 from support.upstream import FakeUpstream, Reply
 
@@ -51,12 +50,8 @@ def _config(tmp_path: Path, alpha: str, beta: str) -> Path:
 
 @pytest.fixture
 async def upstreams() -> AsyncIterator[tuple[FakeUpstream, FakeUpstream]]:
-    alpha, beta = FakeUpstream(), FakeUpstream()
-    await alpha.start()
-    await beta.start()
-    yield alpha, beta
-    await alpha.stop()
-    await beta.stop()
+    async with started({"alpha": FakeUpstream(), "beta": FakeUpstream()}) as fakes:
+        yield fakes["alpha"], fakes["beta"]
 
 
 @contextlib.asynccontextmanager
@@ -68,14 +63,8 @@ async def _client(
     config = Settings(
         config=str(_config(tmp_path, alpha.base_url, beta.base_url)), **{**defaults, **settings}
     )
-    services = build_services(config, {"ALPHA_KEY": ALPHA_KEY, "BETA_KEY": BETA_KEY})
-    app = create_app(services)
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
-    finally:
-        await services.aclose()
+    async with gateway_client(config, {"ALPHA_KEY": ALPHA_KEY, "BETA_KEY": BETA_KEY}) as client:
+        yield client
 
 
 def _chat(**extra: Any) -> dict[str, Any]:

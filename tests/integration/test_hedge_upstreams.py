@@ -18,10 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestra.api.app import create_app
-from orchestra.compose import build_services
 from orchestra.config import Settings
 
+from support.gateway import gateway_client, started
 from support.upstream import FakeUpstream, Reply
 
 KEYS = {"ALPHA_KEY": "sk-alpha-0123456789abcdef", "BETA_KEY": "sk-beta-fedcba9876543210"}
@@ -53,12 +52,8 @@ def _config(tmp_path: Path, alpha: str, beta: str) -> Path:
 
 @pytest.fixture
 async def upstreams() -> AsyncIterator[tuple[FakeUpstream, FakeUpstream]]:
-    alpha, beta = FakeUpstream(), FakeUpstream()
-    await alpha.start()
-    await beta.start()
-    yield alpha, beta
-    await alpha.stop()
-    await beta.stop()
+    async with started({"alpha": FakeUpstream(), "beta": FakeUpstream()}) as fakes:
+        yield fakes["alpha"], fakes["beta"]
 
 
 @contextlib.asynccontextmanager
@@ -71,13 +66,8 @@ async def _client(
         request_deadline_s=5.0,
         attempts_per_model=1,
     )
-    services = build_services(settings, KEYS)
-    transport = httpx.ASGITransport(app=create_app(services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
-    finally:
-        await services.aclose()
+    async with gateway_client(settings, KEYS) as client:
+        yield client
 
 
 async def _seen_disconnect(upstream: FakeUpstream) -> bool:

@@ -17,11 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestra.api.app import create_app
-from orchestra.compose import build_services
 from orchestra.config import Settings
 from orchestra.generate.continuation import CONTINUE_INSTRUCTION
 
+from support.gateway import gateway_client, started
 from support.upstream import FakeUpstream, Reply
 
 KEYS = {"ALPHA_KEY": "sk-alpha-0123456789", "BETA_KEY": "sk-beta-0123456789", "GAMMA_KEY": "sk-g-1"}
@@ -103,12 +102,8 @@ def anthropic_stream(*texts: str, input_tokens: int = 20, output_tokens: int = 2
 
 @pytest.fixture
 async def upstreams() -> AsyncIterator[dict[str, FakeUpstream]]:
-    fakes = {name: FakeUpstream() for name in ("alpha", "beta", "gamma")}
-    for fake in fakes.values():
-        await fake.start()
-    yield fakes
-    for fake in fakes.values():
-        await fake.stop()
+    async with started({name: FakeUpstream() for name in ("alpha", "beta", "gamma")}) as fakes:
+        yield fakes
 
 
 def _config(tmp_path: Path, fakes: dict[str, FakeUpstream]) -> Path:
@@ -146,13 +141,8 @@ async def gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     defaults: dict[str, Any] = {"request_deadline_s": 10.0, "attempts_per_model": 1}
     config = Settings(config=str(_config(tmp_path, fakes)), **{**defaults, **settings})
-    services = build_services(config, KEYS)
-    transport = httpx.ASGITransport(app=create_app(services))
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield client
-    finally:
-        await services.aclose()
+    async with gateway_client(config, KEYS) as client:
+        yield client
 
 
 def chat(*fallbacks: str, **extra: Any) -> dict[str, Any]:

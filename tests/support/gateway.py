@@ -1,0 +1,42 @@
+"""The gateway as ``orchestra serve`` builds it, driven in-process over ASGI, in front of
+fake upstreams on 127.0.0.1 (:class:`~support.upstream.FakeUpstream`)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+
+from orchestra.api.app import create_app
+from orchestra.compose import build_services
+from orchestra.config import Settings
+
+from support.upstream import FakeUpstream
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(
+    settings: Settings, environ: Mapping[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app built from ``settings`` (keys looked up in ``environ``); its
+    services are closed on exit."""
+    services = build_services(settings, environ)
+    transport = httpx.ASGITransport(app=create_app(services))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+    finally:
+        await services.aclose()
+
+
+@contextlib.asynccontextmanager
+async def started(fakes: dict[str, FakeUpstream]) -> AsyncIterator[dict[str, FakeUpstream]]:
+    """``fakes`` listening on 127.0.0.1 for the block, stopped after."""
+    for fake in fakes.values():
+        await fake.start()
+    try:
+        yield fakes
+    finally:
+        for fake in fakes.values():
+            await fake.stop()
