@@ -19,7 +19,7 @@ import pytest
 
 from orchestra.config import Settings
 
-from support.gateway import gateway_client, started
+from support.gateway import gateway_client, openai_providers, started
 from support.replay import stream_cut_by_an_in_band_error
 from support.upstream import FakeUpstream, Reply
 
@@ -29,23 +29,12 @@ CHAT = {"model": "alpha/m1", "messages": [{"role": "user", "content": "Say hello
 
 
 def _config(tmp_path: Path, alpha: str, beta: str) -> Path:
-    def provider(name: str, url: str, model: str, quality: int) -> dict[str, Any]:
-        return {
-            "name": name,
-            "type": "openai",
-            "base_url": f"{url}/v1",
-            "api_key_env": f"{name.upper()}_KEY",
-            "models": [{"id": model, "context_window": 128000, "quality": quality}],
-        }
+    def model(name: str, quality: int) -> dict[str, Any]:
+        return {"id": name, "context_window": 128000, "quality": quality}
 
     # two models (not two deployments of one: tests/integration/test_deployments.py)
-    alpha_entry, beta_entry = (
-        provider("alpha", alpha, "m1", 1400),
-        provider("beta", beta, "m2", 1300),
-    )
-    path = tmp_path / "orchestra.yaml"
-    path.write_text(json.dumps({"providers": [alpha_entry, beta_entry]}))
-    return path
+    models = {"alpha": (alpha, model("m1", 1400)), "beta": (beta, model("m2", 1300))}
+    return openai_providers(tmp_path, models)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 from orchestra.config import Settings
 
-from support.gateway import gateway_client, started
+from support.gateway import gateway_client, openai_providers, started
 from support.upstream import FakeUpstream, Reply
 
 KEYS = {"ALPHA_KEY": "sk-alpha-0123456789abcdef", "BETA_KEY": "sk-beta-fedcba9876543210"}
@@ -34,20 +34,10 @@ WELL_UNDER = 1.5
 
 
 def _config(tmp_path: Path, alpha: str, beta: str) -> Path:
-    def provider(name: str, url: str, quality: int) -> dict[str, Any]:
-        model = {"id": "m1", "context_window": 128000, "quality": quality, "latency_ms": 50}
-        return {
-            "name": name,
-            "type": "openai",
-            "base_url": f"{url}/v1",
-            "api_key_env": f"{name.upper()}_KEY",
-            "models": [model],
-        }
+    def model(quality: int) -> dict[str, Any]:
+        return {"id": "m1", "context_window": 128000, "quality": quality, "latency_ms": 50}
 
-    path = tmp_path / "orchestra.yaml"
-    providers = [provider("alpha", alpha, 1400), provider("beta", beta, 1300)]
-    path.write_text(json.dumps({"providers": providers}))
-    return path
+    return openai_providers(tmp_path, {"alpha": (alpha, model(1400)), "beta": (beta, model(1300))})
 
 
 @pytest.fixture

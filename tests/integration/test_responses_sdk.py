@@ -3,7 +3,6 @@ simulator behind it, or fake OpenAI-compatible upstreams replaying recorded payl
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from orchestra.api.app import create_app
 from orchestra.compose import build_services
 from orchestra.config import Settings
 
+from support.gateway import openai_providers
 from support.server import serve_in_thread
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
@@ -118,25 +118,16 @@ def test_bad_input_is_a_bad_request_naming_the_field(client, extra, param):
 
 
 def _config(tmp_path: Path, alpha: str, beta: str) -> Path:
-    def provider(name: str, url: str, quality: int) -> dict[str, Any]:
-        model = {
+    def model(quality: int) -> dict[str, Any]:
+        capabilities = ["streaming", "tools", "json"]
+        return {
             "id": "m1",
             "context_window": 128000,
             "quality": quality,
-            "capabilities": ["streaming", "tools", "json"],
-        }
-        return {
-            "name": name,
-            "type": "openai",
-            "base_url": f"{url}/v1",
-            "api_key_env": f"{name.upper()}_KEY",
-            "models": [model],
+            "capabilities": capabilities,
         }
 
-    path = tmp_path / "orchestra.yaml"
-    providers = [provider("alpha", alpha, 1400), provider("beta", beta, 1300)]
-    path.write_text(json.dumps({"providers": providers}))
-    return path
+    return openai_providers(tmp_path, {"alpha": (alpha, model(1400)), "beta": (beta, model(1300))})
 
 
 @pytest.fixture

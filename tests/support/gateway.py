@@ -4,7 +4,10 @@ fake upstreams on 127.0.0.1 (:class:`~support.upstream.FakeUpstream`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,3 +43,24 @@ async def started(fakes: dict[str, FakeUpstream]) -> AsyncIterator[dict[str, Fak
     finally:
         for fake in fakes.values():
             await fake.stop()
+
+
+def openai_providers(
+    tmp_path: Path, models: Mapping[str, tuple[str, dict[str, Any]]], **extra: Any
+) -> Path:
+    """An orchestra.yaml of OpenAI-compatible providers, ``name -> (upstream URL, its one
+    model entry)``, each keyed by the variable ``<NAME>_KEY``; ``extra``: more top-level
+    sections (``deployments``)."""
+    providers = [
+        {
+            "name": name,
+            "type": "openai",
+            "base_url": f"{url}/v1",
+            "api_key_env": f"{name.upper()}_KEY",
+            "models": [model],
+        }
+        for name, (url, model) in models.items()
+    ]
+    path = tmp_path / "orchestra.yaml"
+    path.write_text(json.dumps({"providers": providers, **extra}))
+    return path
