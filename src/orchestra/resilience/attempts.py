@@ -240,10 +240,13 @@ async def call_within(
     call: Callable[[Candidate, float], Awaitable[T]],
     budget: float,
     first_token: float | None,
+    timer: asyncio.Timeout | None = None,
 ) -> T:
-    """``call``, within ``first_token`` seconds if given; every failure a ProviderError."""
+    """``call``, within ``first_token`` seconds if given (``timer``: that budget's timeout,
+    made by the caller to schedule it later); every failure a ProviderError."""
     model = candidate.model
-    timer = asyncio.timeout(first_token) if first_token is not None else None
+    if timer is None and first_token is not None:
+        timer = asyncio.timeout(first_token)
     try:
         if timer is None:
             return await call(candidate, budget)

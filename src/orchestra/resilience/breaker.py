@@ -55,6 +55,9 @@ class Permit:
     probe: bool
 
 
+#: the permit of a closed breaker (immutable, so one serves every call)
+_CALL = Permit(probe=False)
+
 Transition = Callable[[BreakerState, float], BreakerState | None]
 
 
@@ -103,6 +106,15 @@ class CircuitBreaker:
         """The breaker as this instance last saw it (no I/O; unknown models are closed)."""
         return _view(self._cached(model_id), self._clock(), self._policy)
 
+    def available(self, model_id: str) -> bool:
+        """``view(model_id).available`` without making the view: a closed breaker (nearly
+        every one) is available whatever its clock says, and this is asked per candidate
+        on every request."""
+        entry = self._cache.get(model_id)
+        if entry is None or entry[0].state == "closed":
+            return True
+        return _view(entry[0], self._clock(), self._policy).available
+
     def states_of(self, model_ids: list[str]) -> list[BreakerStateName]:
         """Each breaker's state as this instance last saw it: no I/O and, unlike
         :meth:`view`, no object made (load balancing reads it for every deployment)."""
@@ -120,9 +132,10 @@ class CircuitBreaker:
 
     async def acquire(self, model_id: str) -> Permit | None:
         """A permit to call ``model_id``, or None while its breaker rejects calls."""
-        view = self.view(model_id)
-        if view.state == "closed":
-            return Permit(probe=False)
+        entry = self._cache.get(model_id)
+        if entry is None or entry[0].state == "closed":  # the common case: no view made
+            return _CALL
+        view = _view(entry[0], self._clock(), self._policy)
         if not view.available:
             return None
         async with self._lock(model_id):

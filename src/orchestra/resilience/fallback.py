@@ -165,7 +165,7 @@ class FallbackRunner:
                 return result
             if not result.fallback:
                 raise result
-            if permit.probe or not self.breaker.view(model_id).available:
+            if permit.probe or not self.breaker.available(model_id):
                 return None
             if group_ahead and result.retryable:
                 return None  # the same model's next deployment is the better retry: go now
@@ -183,7 +183,7 @@ class FallbackRunner:
         if gate is None or run.budgets is None or run.hedge.started or not rest:
             return None
         partner = rest[0]
-        if not gate.may_hedge(candidate.model) or not self.breaker.view(partner.model.id).available:
+        if not gate.may_hedge(candidate.model) or not self.breaker.available(partner.model.id):
             return None
         return partner
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from functools import partial
 from typing import Any, TypeVar
 
 from orchestra.caller import current_caller
@@ -32,13 +31,30 @@ Call = Callable[[Candidate, float], Awaitable[T]]
 class _Hedge:
     """One attempt's hedge, as its timer, its task and the awaiting request see it."""
 
-    __slots__ = ("abandoned", "delay", "first_done", "flight", "owner", "partner", "task", "won")
+    __slots__ = (
+        "abandoned",
+        "budget",
+        "delay",
+        "expires",
+        "first_done",
+        "flight",
+        "owner",
+        "partner",
+        "task",
+        "won",
+    )
 
-    def __init__(self, owner: asyncio.Task[Any], partner: Candidate, delay: float) -> None:
+    def __init__(
+        self, owner: asyncio.Task[Any], partner: Candidate, delay: float, expires: float
+    ) -> None:
         #: the request's task, awaiting the first attempt
         self.owner = owner
         self.partner = partner
         self.delay = delay
+        #: the first attempt's first-token budget: entered unscheduled, given its expiry
+        #: (``expires``, loop time) only when the hedge delay has passed
+        self.budget = asyncio.timeout(None)
+        self.expires = expires
         self.task: asyncio.Task[Any] | None = None
         #: the hedge's attempt, once its breaker let it start
         self.flight: Flight | None = None
@@ -85,16 +101,17 @@ class HedgeRace:
         """``flight``, and ``partner`` beside it once ``flight`` has run ``delay`` seconds
         without an answer (if the gate and ``partner``'s breaker allow). ``last``:
         ``partner`` ends the chain; ``limits_of_first``: ``flight``'s call timeout and
-        first-token budget.
+        first-token budget (longer than ``delay``).
 
         The first attempt is awaited in the request's own task and a timer starts the
         hedge: an attempt that answers before its hedge delay (nearly all) costs one timer,
-        not a task."""
+        not a task. Its budget's expiry is scheduled by that same timer when it fires (the
+        hedge delay is the shorter), so the common path schedules no second one."""
         owner = asyncio.current_task()
-        assert owner is not None
-        hedge = _Hedge(owner, partner, delay)
-        start = partial(self._start, run, hedge, flight, call, last)
-        timer = asyncio.get_running_loop().call_later(delay, start)
+        assert owner is not None and limits_of_first[1] is not None
+        loop = asyncio.get_running_loop()
+        hedge = _Hedge(owner, partner, delay, loop.time() + limits_of_first[1])
+        timer = loop.call_later(delay, self._start, run, hedge, flight, call, last)
         self.book.launch(run, flight)
         try:
             got = await self._first(run, flight, call, limits_of_first, hedge)
@@ -117,7 +134,7 @@ class HedgeRace:
         """The first attempt's answer or failure; None when the hedge's answer interrupted it."""
         budget, first_token = limits_of_first
         try:
-            return (await call_within(flight.candidate, call, budget, first_token),)
+            return (await call_within(flight.candidate, call, budget, first_token, hedge.budget),)
         except ProviderError as error:
             return error
         except asyncio.CancelledError:
@@ -130,8 +147,10 @@ class HedgeRace:
     def _start(
         self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
     ) -> None:
-        """The hedge delay has passed: start ``hedge.partner`` if the gate agrees."""
+        """The hedge delay has passed: the first attempt's budget starts counting down, and
+        ``hedge.partner`` starts if the gate agrees."""
         assert run.gate is not None
+        hedge.budget.reschedule(hedge.expires)
         admitted = run.gate.admit(
             first.candidate.model,
             hedge.partner.model,
