@@ -63,7 +63,12 @@ class Run:
         self.states = states
         self.weights = weights
         self.now = now
-        self.cooling = [state.cooling_until > now for state in states]
+        #: which deployments are cooling; None when none is (nearly always: no list made)
+        self.cooling: list[bool] | None = None
+        for state in states:
+            if state.cooling_until > now:
+                self.cooling = [state.cooling_until > now for state in states]
+                break
 
 
 class Strategy(Protocol):
@@ -95,9 +100,10 @@ class Weighted:
     def scores(self, group: str, run: Run) -> list[float]:
         current = self._current.setdefault(group, {})
         # cooling deployments sit out (they go last anyway) and gather no credit meanwhile
-        everyone = all(run.cooling)
+        flags = run.cooling if run.cooling is not None else [False] * len(run.ids)
+        everyone = all(flags)
         total, best, best_value = 0.0, "", float("-inf")
-        for model_id, weight, cooling in zip(run.ids, run.weights, run.cooling, strict=True):
+        for model_id, weight, cooling in zip(run.ids, run.weights, flags, strict=True):
             if cooling and not everyone:
                 continue
             value = current[model_id] = current.get(model_id, 0.0) + weight
