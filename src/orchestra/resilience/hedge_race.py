@@ -29,18 +29,26 @@ Call = Callable[[Candidate, float], Awaitable[T]]
 
 
 class _Hedge:
-    """One attempt's hedge, as its timer, its task and the awaiting request see it."""
+    """One attempt's hedge, as its timer, its task and the awaiting request see it.
+
+    It is also the first attempt's first-token budget (``call_within``'s timer), kept as
+    ``asyncio.timeout`` keeps one (the same cancellation and uncancel accounting), except
+    that its expiry is scheduled only once the hedge delay, always the shorter, has passed:
+    the attempts that answer before it (nearly all) schedule one timer, not two, and make
+    no timeout object."""
 
     __slots__ = (
         "abandoned",
-        "budget",
+        "cancelling",
         "delay",
         "expires",
+        "expiry",
         "first_done",
         "flight",
         "owner",
         "partner",
         "task",
+        "timed_out",
         "won",
     )
 
@@ -51,16 +59,18 @@ class _Hedge:
         self.owner = owner
         self.partner = partner
         self.delay = delay
-        #: the first attempt's first-token budget: entered unscheduled, given its expiry
-        #: (``expires``, loop time) only when the hedge delay has passed
-        self.budget = asyncio.timeout(None)
-        self.expires = expires
         self.task: asyncio.Task[Any] | None = None
         #: the hedge's attempt, once its breaker let it start
         self.flight: Flight | None = None
         self.first_done = False
         self.won = False
         self.abandoned = False
+        #: the first attempt's budget: when it ends (loop time), its timer once scheduled,
+        #: whether it ran out, the owner's cancellation count on entry
+        self.expires = expires
+        self.expiry: asyncio.Handle | None = None
+        self.timed_out = False
+        self.cancelling = 0
 
     def on_done(self, task: asyncio.Task[Any]) -> None:
         """The hedge answered before the first attempt ended: interrupt the first attempt."""
@@ -76,6 +86,38 @@ class _Hedge:
         self.abandoned = True
         if self.task is not None:
             self.task.cancel()
+
+    # --- the first attempt's first-token budget (as asyncio.Timeout) ----------------------
+
+    def start_budget(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The hedge delay has passed: the budget's expiry is due at ``expires``."""
+        if self.expires <= loop.time():
+            self.expiry = loop.call_soon(self._expire)
+        else:
+            self.expiry = loop.call_at(self.expires, self._expire)
+
+    def _expire(self) -> None:
+        self.owner.cancel()
+        self.timed_out = True
+        self.expiry = None
+
+    def expired(self) -> bool:
+        return self.timed_out
+
+    async def __aenter__(self) -> _Hedge:
+        self.cancelling = self.owner.cancelling()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        if (
+            self.timed_out
+            and self.owner.uncancel() <= self.cancelling
+            and exc_type is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc  # no other cancellation: the budget's own
 
 
 class HedgeRace:
@@ -134,7 +176,7 @@ class HedgeRace:
         """The first attempt's answer or failure; None when the hedge's answer interrupted it."""
         budget, first_token = limits_of_first
         try:
-            return (await call_within(flight.candidate, call, budget, first_token, hedge.budget),)
+            return (await call_within(flight.candidate, call, budget, first_token, hedge),)
         except ProviderError as error:
             return error
         except asyncio.CancelledError:
@@ -150,7 +192,7 @@ class HedgeRace:
         """The hedge delay has passed: the first attempt's budget starts counting down, and
         ``hedge.partner`` starts if the gate agrees."""
         assert run.gate is not None
-        hedge.budget.reschedule(hedge.expires)
+        hedge.start_budget(asyncio.get_running_loop())
         admitted = run.gate.admit(
             first.candidate.model,
             hedge.partner.model,
