@@ -90,7 +90,7 @@ class Outcome(Generic[T]):
     hedge: HedgeReport = NO_HEDGE
 
 
-@dataclass
+@dataclass(slots=True)
 class RunState:
     deadline: Deadline
     prompt_tokens: int = 0
@@ -109,7 +109,7 @@ class RunState:
     partner: Candidate | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Flight:
     """One attempt in flight: what it calls, under which permit, since when."""
 
