@@ -91,7 +91,11 @@ class CircuitBreaker:
     async def prefetch(self, model_ids: Iterable[str]) -> None:
         """Refresh every cached entry older than ``cache_ttl_s`` with one ``get_many``."""
         now = self._clock()
-        stale = [m for m in dict.fromkeys(model_ids) if self._is_stale(m, now)]
+        cache, ttl = self._cache, self._policy.cache_ttl_s
+        # _is_stale inlined: asked for every deployment of every plan
+        stale = [
+            m for m in dict.fromkeys(model_ids) if (e := cache.get(m)) is None or now - e[1] >= ttl
+        ]
         if not stale:
             return
         try:
