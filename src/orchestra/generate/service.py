@@ -155,9 +155,9 @@ class Generate:
         """Open breakers leave the chain (kept aside as a last resort); the chain is cut
         after ``max_candidates`` models (a model's deployments count once)."""
         usable: list[Candidate] = []
+        available = self.breaker.available
         for candidate in plan.candidates:
-            view = self.breaker.view(candidate.model.id)
-            if view.available:
+            if available(candidate.model.id):
                 usable.append(candidate)
             else:
                 plan.reject(candidate.model.id, "breaker_open")

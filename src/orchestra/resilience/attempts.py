@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from orchestra.errors import (
     ContextLengthExceeded,
@@ -90,7 +90,7 @@ class Outcome(Generic[T]):
     hedge: HedgeReport = NO_HEDGE
 
 
-@dataclass
+@dataclass(slots=True)
 class RunState:
     deadline: Deadline
     prompt_tokens: int = 0
@@ -109,7 +109,7 @@ class RunState:
     partner: Candidate | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Flight:
     """One attempt in flight: what it calls, under which permit, since when."""
 
@@ -215,6 +215,17 @@ class AttemptBook:
             self.on_attempt(candidate, error, latency_ms)
 
 
+class FirstTokenTimer(Protocol):
+    """What :func:`call_within` needs of a first-token budget: ``asyncio.timeout``'s
+    context and ``expired()`` (the hedge race keeps its own, scheduled late)."""
+
+    async def __aenter__(self) -> object: ...
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None: ...
+
+    def expired(self) -> bool: ...
+
+
 def limits(
     run: RunState, candidate: Candidate, last: bool, attempt_share: float
 ) -> tuple[float, float | None]:
@@ -240,10 +251,13 @@ async def call_within(
     call: Callable[[Candidate, float], Awaitable[T]],
     budget: float,
     first_token: float | None,
+    timer: FirstTokenTimer | None = None,
 ) -> T:
-    """``call``, within ``first_token`` seconds if given; every failure a ProviderError."""
+    """``call``, within ``first_token`` seconds if given (``timer``: that budget's timeout,
+    made by the caller to schedule it later); every failure a ProviderError."""
     model = candidate.model
-    timer = asyncio.timeout(first_token) if first_token is not None else None
+    if timer is None and first_token is not None:
+        timer = asyncio.timeout(first_token)
     try:
         if timer is None:
             return await call(candidate, budget)

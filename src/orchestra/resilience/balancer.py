@@ -13,12 +13,13 @@ Everything read here is in process (the stats, the breakers' cached views): no I
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.resilience.strategies import Run, Strategy, build_strategies
-from orchestra.routing.router import Candidate, RoutePlan
+from orchestra.routing.router import RoutePlan
 
 if TYPE_CHECKING:
     from orchestra.resilience.breaker import CircuitBreaker
@@ -76,53 +77,106 @@ class Balancer:
         weights = table.weights(ids) if table is not None else [1.0] * len(ids)
         signals = Run(run, ids, self.stats.states(ids), weights, self.stats.clock())
         scores = self.strategies[name].scores(group, signals)
-        ranked = _ranked(scores, signals.cooling)
-        candidates[first:end] = [run[k] for k in ranked]
-        trace = _trace(group, name, candidates[start] if pinned else None, signals, scores, ranked)
-        plan.balancing.append(trace)
+        cooling = signals.cooling
+        ranked = _ranked(scores, cooling)
+        if ranked is not None:
+            candidates[first:end] = [run[k] for k in ranked]
+        pin = candidates[start].model.id if pinned else None
+        decision = Decision(group, name, pin, ids, scores, ranked, cooling)
+        plan.balancing.append(decision)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "deployment of %s by %s: %s (%s)",
                 group,
                 name,
-                trace["choice"],
-                ", ".join(f"{c['deployment']}={c.get('score')}" for c in trace["candidates"]),
+                decision["choice"],
+                ", ".join(f"{c['deployment']}={c.get('score')}" for c in decision["candidates"]),
             )
 
 
-def _ranked(scores: list[float], cooling: list[bool]) -> list[int]:
+def _ranked(scores: list[float], cooling: list[bool] | None) -> list[int] | None:
     """Positions best first: cooling ones last, then the higher score, ties in the
-    router's order (the sort is stable, reversed too)."""
+    router's order (the sort is stable, reversed too); None when that is the router's
+    order already (nothing to move: the common case of scores that tie)."""
+    if cooling is None:
+        for a, b in pairwise(scores):
+            if not a >= b:  # (so that a NaN sorts as before)
+                break
+        else:
+            return None
     ranked = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-    if any(cooling):
+    if cooling is not None:
         ranked = [k for k in ranked if not cooling[k]] + [k for k in ranked if cooling[k]]
     return ranked
 
 
-def _trace(
-    group: str,
-    strategy: str,
-    pinned: Candidate | None,
-    run: Run,
-    scores: list[float],
-    ranked: list[int],
-) -> dict[str, Any]:
-    """The decision as ``x-orchestra-route`` shows it, best first."""
-    ids, cooling = run.ids, run.cooling
-    listed: list[dict[str, Any]] = [
-        # round(x * scale) / scale: half the time of round(x, 3), ten times per request
-        {"deployment": ids[k], "score": round(scores[k] * SCORE_SCALE) / SCORE_SCALE}
-        for k in ranked
-    ]
-    if any(cooling):
-        for entry, k in zip(listed, ranked, strict=True):
-            if cooling[k]:
-                entry["cooling"] = True
-    if pinned is not None:
-        listed.insert(0, {"deployment": pinned.model.id, "pinned": True})
-    return {
-        "model": group,
-        "strategy": strategy,
-        "candidates": listed,
-        "choice": listed[0]["deployment"],
-    }
+class Decision(Mapping[str, Any]):
+    """One balancing decision as ``x-orchestra-route`` shows it, best first: ``{"model",
+    "strategy", "candidates": [{"deployment", "score", "cooling"?, "pinned"?}], "choice"}``.
+
+    Kept as its inputs and rendered on first read: most requests never send the header's
+    trace, and every request would otherwise build these dicts."""
+
+    __slots__ = (
+        "_cooling",
+        "_group",
+        "_ids",
+        "_pinned",
+        "_ranked",
+        "_rendered",
+        "_scores",
+        "_strategy",
+    )
+
+    def __init__(
+        self,
+        group: str,
+        strategy: str,
+        pinned: str | None,
+        ids: list[str],
+        scores: list[float],
+        ranked: list[int] | None,
+        cooling: list[bool] | None,
+    ) -> None:
+        self._group, self._strategy, self._pinned = group, strategy, pinned
+        self._ids, self._scores, self._ranked, self._cooling = ids, scores, ranked, cooling
+        self._rendered: dict[str, Any] | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.render()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.render())
+
+    def __len__(self) -> int:
+        return 4
+
+    def __repr__(self) -> str:
+        return repr(self.render())
+
+    def render(self) -> dict[str, Any]:
+        """The decision as a plain dict (made once)."""
+        if self._rendered is None:
+            self._rendered = self._render()
+        return self._rendered
+
+    def _render(self) -> dict[str, Any]:
+        ids, scores, cooling = self._ids, self._scores, self._cooling
+        ranked = self._ranked if self._ranked is not None else range(len(ids))
+        listed: list[dict[str, Any]] = [
+            # round(x * scale) / scale: half the time of round(x, 3)
+            {"deployment": ids[k], "score": round(scores[k] * SCORE_SCALE) / SCORE_SCALE}
+            for k in ranked
+        ]
+        if cooling is not None:
+            for entry, k in zip(listed, ranked, strict=True):
+                if cooling[k]:
+                    entry["cooling"] = True
+        if self._pinned is not None:
+            listed.insert(0, {"deployment": self._pinned, "pinned": True})
+        return {
+            "model": self._group,
+            "strategy": self._strategy,
+            "candidates": listed,
+            "choice": listed[0]["deployment"],
+        }

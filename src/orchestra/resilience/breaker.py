@@ -55,6 +55,9 @@ class Permit:
     probe: bool
 
 
+#: the permit of a closed breaker (immutable, so one serves every call)
+_CALL = Permit(probe=False)
+
 Transition = Callable[[BreakerState, float], BreakerState | None]
 
 
@@ -88,7 +91,11 @@ class CircuitBreaker:
     async def prefetch(self, model_ids: Iterable[str]) -> None:
         """Refresh every cached entry older than ``cache_ttl_s`` with one ``get_many``."""
         now = self._clock()
-        stale = [m for m in dict.fromkeys(model_ids) if self._is_stale(m, now)]
+        cache, ttl = self._cache, self._policy.cache_ttl_s
+        # _is_stale inlined: asked for every deployment of every plan
+        stale = [
+            m for m in dict.fromkeys(model_ids) if (e := cache.get(m)) is None or now - e[1] >= ttl
+        ]
         if not stale:
             return
         try:
@@ -102,6 +109,15 @@ class CircuitBreaker:
     def view(self, model_id: str) -> BreakerView:
         """The breaker as this instance last saw it (no I/O; unknown models are closed)."""
         return _view(self._cached(model_id), self._clock(), self._policy)
+
+    def available(self, model_id: str) -> bool:
+        """``view(model_id).available`` without making the view: a closed breaker (nearly
+        every one) is available whatever its clock says, and this is asked per candidate
+        on every request."""
+        entry = self._cache.get(model_id)
+        if entry is None or entry[0].state == "closed":
+            return True
+        return _view(entry[0], self._clock(), self._policy).available
 
     def states_of(self, model_ids: list[str]) -> list[BreakerStateName]:
         """Each breaker's state as this instance last saw it: no I/O and, unlike
@@ -120,9 +136,10 @@ class CircuitBreaker:
 
     async def acquire(self, model_id: str) -> Permit | None:
         """A permit to call ``model_id``, or None while its breaker rejects calls."""
-        view = self.view(model_id)
-        if view.state == "closed":
-            return Permit(probe=False)
+        entry = self._cache.get(model_id)
+        if entry is None or entry[0].state == "closed":  # the common case: no view made
+            return _CALL
+        view = _view(entry[0], self._clock(), self._policy)
         if not view.available:
             return None
         async with self._lock(model_id):

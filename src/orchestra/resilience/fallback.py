@@ -148,7 +148,6 @@ class FallbackRunner:
     ) -> tuple[T, Candidate] | None:
         """``candidate`` with its retries (and perhaps a hedge on ``rest[0]``)."""
         model_id = candidate.model.id
-        group_ahead = bool(candidate.group) and any(c.group == candidate.group for c in rest)
         for retry_index in range(self.retry.attempts_per_model):
             if run.deadline.remaining() <= 0:
                 return None
@@ -165,9 +164,9 @@ class FallbackRunner:
                 return result
             if not result.fallback:
                 raise result
-            if permit.probe or not self.breaker.view(model_id).available:
+            if permit.probe or not self.breaker.available(model_id):
                 return None
-            if group_ahead and result.retryable:
+            if result.retryable and _group_ahead(candidate, rest):
                 return None  # the same model's next deployment is the better retry: go now
             delay = self.retry.delay_before_retry(result, retry_index, run.deadline)
             if delay is None:
@@ -183,7 +182,7 @@ class FallbackRunner:
         if gate is None or run.budgets is None or run.hedge.started or not rest:
             return None
         partner = rest[0]
-        if not gate.may_hedge(candidate.model) or not self.breaker.view(partner.model.id).available:
+        if not gate.may_hedge(candidate.model) or not self.breaker.available(partner.model.id):
             return None
         return partner
 
@@ -238,6 +237,12 @@ class FallbackRunner:
         if permit is None:
             return None
         return await self._try(run, by_id[model_id], permit, call, ())
+
+
+def _group_ahead(candidate: Candidate, rest: Sequence[Candidate]) -> bool:
+    """Whether another deployment of ``candidate``'s model is still ahead in the chain."""
+    group = candidate.group
+    return bool(group) and any(c.group == group for c in rest)
 
 
 def _failure_message(run: RunState) -> str:

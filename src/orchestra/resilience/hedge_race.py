@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from functools import partial
 from typing import Any, TypeVar
 
 from orchestra.caller import current_caller
@@ -30,11 +29,32 @@ Call = Callable[[Candidate, float], Awaitable[T]]
 
 
 class _Hedge:
-    """One attempt's hedge, as its timer, its task and the awaiting request see it."""
+    """One attempt's hedge, as its timer, its task and the awaiting request see it.
 
-    __slots__ = ("abandoned", "delay", "first_done", "flight", "owner", "partner", "task", "won")
+    It is also the first attempt's first-token budget (``call_within``'s timer), kept as
+    ``asyncio.timeout`` keeps one (the same cancellation and uncancel accounting), except
+    that its expiry is scheduled only once the hedge delay, always the shorter, has passed:
+    the attempts that answer before it (nearly all) schedule one timer, not two, and make
+    no timeout object."""
 
-    def __init__(self, owner: asyncio.Task[Any], partner: Candidate, delay: float) -> None:
+    __slots__ = (
+        "abandoned",
+        "cancelling",
+        "delay",
+        "expires",
+        "expiry",
+        "first_done",
+        "flight",
+        "owner",
+        "partner",
+        "task",
+        "timed_out",
+        "won",
+    )
+
+    def __init__(
+        self, owner: asyncio.Task[Any], partner: Candidate, delay: float, expires: float
+    ) -> None:
         #: the request's task, awaiting the first attempt
         self.owner = owner
         self.partner = partner
@@ -45,6 +65,12 @@ class _Hedge:
         self.first_done = False
         self.won = False
         self.abandoned = False
+        #: the first attempt's budget: when it ends (loop time), its timer once scheduled,
+        #: whether it ran out, the owner's cancellation count on entry
+        self.expires = expires
+        self.expiry: asyncio.Handle | None = None
+        self.timed_out = False
+        self.cancelling = 0
 
     def on_done(self, task: asyncio.Task[Any]) -> None:
         """The hedge answered before the first attempt ended: interrupt the first attempt."""
@@ -60,6 +86,38 @@ class _Hedge:
         self.abandoned = True
         if self.task is not None:
             self.task.cancel()
+
+    # --- the first attempt's first-token budget (as asyncio.Timeout) ----------------------
+
+    def start_budget(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The hedge delay has passed: the budget's expiry is due at ``expires``."""
+        if self.expires <= loop.time():
+            self.expiry = loop.call_soon(self._expire)
+        else:
+            self.expiry = loop.call_at(self.expires, self._expire)
+
+    def _expire(self) -> None:
+        self.owner.cancel()
+        self.timed_out = True
+        self.expiry = None
+
+    def expired(self) -> bool:
+        return self.timed_out
+
+    async def __aenter__(self) -> _Hedge:
+        self.cancelling = self.owner.cancelling()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        if (
+            self.timed_out
+            and self.owner.uncancel() <= self.cancelling
+            and exc_type is asyncio.CancelledError
+        ):
+            raise TimeoutError from exc  # no other cancellation: the budget's own
 
 
 class HedgeRace:
@@ -85,16 +143,17 @@ class HedgeRace:
         """``flight``, and ``partner`` beside it once ``flight`` has run ``delay`` seconds
         without an answer (if the gate and ``partner``'s breaker allow). ``last``:
         ``partner`` ends the chain; ``limits_of_first``: ``flight``'s call timeout and
-        first-token budget.
+        first-token budget (longer than ``delay``).
 
         The first attempt is awaited in the request's own task and a timer starts the
         hedge: an attempt that answers before its hedge delay (nearly all) costs one timer,
-        not a task."""
+        not a task. Its budget's expiry is scheduled by that same timer when it fires (the
+        hedge delay is the shorter), so the common path schedules no second one."""
         owner = asyncio.current_task()
-        assert owner is not None
-        hedge = _Hedge(owner, partner, delay)
-        start = partial(self._start, run, hedge, flight, call, last)
-        timer = asyncio.get_running_loop().call_later(delay, start)
+        assert owner is not None and limits_of_first[1] is not None
+        loop = asyncio.get_running_loop()
+        hedge = _Hedge(owner, partner, delay, loop.time() + limits_of_first[1])
+        timer = loop.call_later(delay, self._start, run, hedge, flight, call, last)
         self.book.launch(run, flight)
         try:
             got = await self._first(run, flight, call, limits_of_first, hedge)
@@ -117,7 +176,7 @@ class HedgeRace:
         """The first attempt's answer or failure; None when the hedge's answer interrupted it."""
         budget, first_token = limits_of_first
         try:
-            return (await call_within(flight.candidate, call, budget, first_token),)
+            return (await call_within(flight.candidate, call, budget, first_token, hedge),)
         except ProviderError as error:
             return error
         except asyncio.CancelledError:
@@ -130,8 +189,10 @@ class HedgeRace:
     def _start(
         self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
     ) -> None:
-        """The hedge delay has passed: start ``hedge.partner`` if the gate agrees."""
+        """The hedge delay has passed: the first attempt's budget starts counting down, and
+        ``hedge.partner`` starts if the gate agrees."""
         assert run.gate is not None
+        hedge.start_budget(asyncio.get_running_loop())
         admitted = run.gate.admit(
             first.candidate.model,
             hedge.partner.model,

@@ -26,7 +26,7 @@ strategy               score
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from orchestra.resilience.deployment_stats import DeploymentState, DeploymentStats
 
@@ -63,7 +63,12 @@ class Run:
         self.states = states
         self.weights = weights
         self.now = now
-        self.cooling = [state.cooling_until > now for state in states]
+        #: which deployments are cooling; None when none is (nearly always: no list made)
+        self.cooling: list[bool] | None = None
+        for state in states:
+            if state.cooling_until > now:
+                self.cooling = [state.cooling_until > now for state in states]
+                break
 
 
 class Strategy(Protocol):
@@ -95,9 +100,10 @@ class Weighted:
     def scores(self, group: str, run: Run) -> list[float]:
         current = self._current.setdefault(group, {})
         # cooling deployments sit out (they go last anyway) and gather no credit meanwhile
-        everyone = all(run.cooling)
+        flags = run.cooling if run.cooling is not None else [False] * len(run.ids)
+        everyone = all(flags)
         total, best, best_value = 0.0, "", float("-inf")
-        for model_id, weight, cooling in zip(run.ids, run.weights, run.cooling, strict=True):
+        for model_id, weight, cooling in zip(run.ids, run.weights, flags, strict=True):
             if cooling and not everyone:
                 continue
             value = current[model_id] = current.get(model_id, 0.0) + weight
@@ -149,39 +155,43 @@ class Composite:
         self._w = (merged["latency"], merged["errors"], merged["outstanding"], merged["weight"])
 
     def scores(self, group: str, run: Run) -> list[float]:
-        # comprehensions over parallel lists: this runs on every request
+        # one plain loop gathers the signals, one more sums them: this runs on every
+        # request, for groups of two or three, where each comprehension's set-up costs
+        # more than its items
         w_latency, w_errors, w_outstanding, w_weight = self._w
         seconds = ttft_seconds(run)
-        fastest = w_latency * min(seconds)
-        busy = [state.outstanding + 1.0 for state in run.states]
-        fewest = w_outstanding * min(busy)
         now, half_life = run.now, self._errors.half_life
-        health = [w_errors * (1.0 - s.error_rate(now, half_life)) for s in run.states]
+        busy: list[float] = []
+        health: list[float] = []
+        for state in run.states:
+            busy.append(state.outstanding + 1.0)
+            health.append(w_errors * (1.0 - state.error_rate(now, half_life)))
+        fastest = w_latency * min(seconds)
+        fewest = w_outstanding * min(busy)
         states_of = self._errors.breaker_states
         if states_of is not None:
             breakers = states_of(run.ids)
             if breakers.count("closed") != len(breakers):
-                for i, state in enumerate(breakers):
-                    if state != "closed":
+                for i, state_name in enumerate(breakers):
+                    if state_name != "closed":
                         health[i] = -1.0  # a breaker that is not closed: behind the others
-        share = w_weight / max(run.weights)
+        weights = run.weights
+        share = w_weight / max(weights)
         return [
-            fastest / t + h + fewest / b + share * w
-            for t, h, b, w in zip(seconds, health, busy, run.weights, strict=True)
+            fastest / seconds[i] + health[i] + fewest / busy[i] + share * weights[i]
+            for i in range(len(weights))
         ]
 
 
 def ttft_seconds(run: Run) -> list[float]:
     """Each deployment's time to first token: the EWMA of its streamed calls, the catalog's
     ``latency_ms`` where nothing was observed yet (never below a microsecond)."""
-    seen = [state.ttft_s.ewma for state in run.states]
-    if None in seen:
-        return [
-            max(t if t is not None else c.model.latency_ms / 1e3, 1e-6)
-            for t, c in zip(seen, run.candidates, strict=True)
-        ]
-    seconds = cast("list[float]", seen)  # no None left
-    return seconds if min(seconds) >= 1e-6 else [max(t, 1e-6) for t in seconds]
+    seconds: list[float] = []
+    for state, candidate in zip(run.states, run.candidates, strict=True):
+        seen = state.ttft_s.ewma
+        value = candidate.model.latency_ms / 1e3 if seen is None else seen
+        seconds.append(1e-6 if value < 1e-6 else value)  # max(value, 1e-6), NaN kept
+    return seconds
 
 
 def latency_scores(run: Run) -> list[float]:

@@ -12,7 +12,7 @@ balancing then orders each group's run, :mod:`orchestra.resilience.balancer`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,8 +73,8 @@ class RoutePlan:
     #: candidates whose breaker is open, best first: the last resort when all are open
     held: list[Candidate] = field(default_factory=list)
     #: load balancing's decisions, one per model with several deployments (candidates,
-    #: scores, choice), as sent in ``x-orchestra-route``
-    balancing: list[dict[str, Any]] = field(default_factory=list)
+    #: scores, choice), as sent in ``x-orchestra-route`` (mappings rendered when read)
+    balancing: list[Mapping[str, Any]] = field(default_factory=list)
     #: the client named one deployment (``alpha/m1``): it stays first, balancing orders
     #: only the rest of its group
     pinned: bool = False
@@ -98,7 +98,7 @@ class RoutePlan:
             "rejected": [{"model": m, "reason": r} for m, r in self.rejected],
         }
         if self.balancing:
-            explained["deployments"] = self.balancing
+            explained["deployments"] = [dict(decision) for decision in self.balancing]
         return explained
 
 
