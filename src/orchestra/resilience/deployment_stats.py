@@ -11,6 +11,7 @@ every instance shares is the breakers'.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import time
@@ -32,20 +33,27 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class Series:
-    """The last :data:`WINDOW` samples in seconds, their EWMA and quantiles (sorted lazily,
-    once per new sample)."""
+    """The last :data:`WINDOW` samples in seconds, their EWMA and quantiles.
+
+    The samples are also kept sorted as they come (one insertion and one removal by
+    bisection per sample), so a quantile, read for every attempt's budget and hedge delay,
+    is an index, never a sort."""
 
     __slots__ = ("_alpha", "_samples", "_sorted", "ewma")
 
     def __init__(self, alpha: float) -> None:
         self._alpha = alpha
-        self._samples: deque[float] = deque(maxlen=WINDOW)
-        self._sorted: list[float] | None = None
+        self._samples: deque[float] = deque()
+        self._sorted: list[float] = []
         self.ewma: float | None = None
 
     def add(self, value: float) -> None:
-        self._samples.append(value)
-        self._sorted = None
+        samples, ranked = self._samples, self._sorted
+        if len(samples) == WINDOW:
+            oldest = samples.popleft()
+            del ranked[bisect.bisect_left(ranked, oldest)]
+        samples.append(value)
+        bisect.insort(ranked, value)
         self.ewma = value if self.ewma is None else self.ewma + self._alpha * (value - self.ewma)
 
     @property
@@ -55,12 +63,11 @@ class Series:
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile (nearest rank: the smallest sample with at least ``q`` of them
         at or below it) once :data:`MIN_SAMPLES` are in, else None."""
-        if len(self._samples) < MIN_SAMPLES:
-            return None
-        if self._sorted is None:
-            self._sorted = sorted(self._samples)
         ranked = self._sorted
-        return ranked[min(max(math.ceil(q * len(ranked)) - 1, 0), len(ranked) - 1)]
+        n = len(ranked)
+        if n < MIN_SAMPLES:
+            return None
+        return ranked[min(max(math.ceil(q * n) - 1, 0), n - 1)]
 
 
 class DeploymentState:
