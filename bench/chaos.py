@@ -80,6 +80,9 @@ class Answer:
     status: int
     verdict: Verdict
     hedged: bool = False
+    #: the gateway's ``x-orchestra-attempts`` (what it tried, how each went): shown for the
+    #: slowest answers, so a slow one says where its time went
+    attempts: str = ""
 
 
 def is_error_body(body: object) -> bool:
@@ -173,7 +176,7 @@ async def ask(
     key = client_key(request_id % args.client_keys)
     classify = classify_stream if streamed else classify_buffered
     received = bytearray()
-    status, hedged = 0, False
+    status, hedged, attempts = 0, False, ""
     start = time.perf_counter()
     try:
         async with client.stream(
@@ -181,13 +184,14 @@ async def ask(
         ) as response:
             status = response.status_code
             hedged = "x-orchestra-hedge" in response.headers
+            attempts = response.headers.get("x-orchestra-attempts", "")
             async for piece in response.aiter_bytes():
                 received += piece
         verdict = classify(status, bytes(received), expected)
     except httpx.HTTPError as exc:
         verdict = Verdict("transport error", f"{type(exc).__name__} after {len(received)} bytes")
     seconds = time.perf_counter() - start
-    return Answer(request_id, streamed, seconds, status, verdict, hedged)
+    return Answer(request_id, streamed, seconds, status, verdict, hedged, attempts)
 
 
 async def load(url: str, args: argparse.Namespace) -> list[Answer]:
@@ -288,7 +292,8 @@ def print_examples(answers: list[Answer], per_kind: int = 3) -> None:
             print(f"  e.g. {kind}: #{a.request_id} {mode} {a.seconds:.2f} s: {a.verdict.detail}")
     for a in sorted(answers, key=lambda a: -a.seconds)[:per_kind]:
         mode = "stream" if a.streamed else "buffered"
-        print(f"  slowest: #{a.request_id} {mode} {a.seconds:.2f} s: {a.verdict.kind}")
+        tried = f" [{a.attempts}]" if a.attempts else ""
+        print(f"  slowest: #{a.request_id} {mode} {a.seconds:.2f} s: {a.verdict.kind}{tried}")
 
 
 def parse_args() -> argparse.Namespace:
