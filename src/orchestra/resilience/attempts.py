@@ -105,8 +105,9 @@ class RunState:
     held: list[Candidate] = field(default_factory=list)
     calls: int = 0
     hedge: HedgeReport = NO_HEDGE
-    #: the candidate started as the hedge (already tried when the chain reaches it)
-    partner: Candidate | None = None
+    #: the candidates started beside the first attempt: the hedge, and those that replaced
+    #: a hedge that failed (already tried when the chain reaches them)
+    aside: list[Candidate] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -117,8 +117,8 @@ class FallbackRunner:
         for position, candidate in enumerate(chain):
             if deadline.expired():
                 break
-            if candidate is run.partner:
-                continue  # tried already, as the hedge of the one before it
+            if candidate in run.aside:
+                continue  # tried already, beside the one before it (a hedge)
             if candidate.model.context_window <= min_window:
                 self.book.skip(run, candidate, "smaller_context_window")
                 continue
@@ -154,7 +154,7 @@ class FallbackRunner:
             partner = self._partner(run, candidate, rest)
             flight = Flight(candidate, permit, 0.0)
             if partner is not None:
-                raced = await self._hedged(run, flight, partner, call, last=partner is rest[-1])
+                raced = await self._hedged(run, flight, rest, call)
                 if run.hedge.started:  # a hedge ran: its result is final for both
                     return raced if not isinstance(raced, ProviderError) else None
                 result = raced
@@ -202,10 +202,11 @@ class FallbackRunner:
         return await self.book.settle(run, flight, (value,))
 
     async def _hedged(
-        self, run: RunState, flight: Flight, partner: Candidate, call: Call[T], *, last: bool
+        self, run: RunState, flight: Flight, rest: Sequence[Candidate], call: Call[T]
     ) -> tuple[T, Candidate] | ProviderError:
-        """``flight`` raced by ``partner`` after its hedge delay, unless its own first-token
-        budget (or the call's timeout) ends first: then it is a plain attempt."""
+        """``flight`` raced by ``rest[0]`` after its hedge delay (a failed hedge replaced by
+        the next of ``rest``), unless its own first-token budget (or the call's timeout)
+        ends first: then it is a plain attempt."""
         assert run.budgets is not None
         candidate = flight.candidate
         delay = run.budgets.hedge_delay(candidate.model, streamed=run.streamed)
@@ -213,13 +214,7 @@ class FallbackRunner:
         if delay >= (first_token if first_token is not None else budget):
             return await self._attempt(run, flight, call, last=False)
         return await self.race.run(
-            run,
-            flight,
-            partner,
-            call,
-            last=last,
-            delay=delay,
-            limits_of_first=(budget, first_token),
+            run, flight, rest, call, delay=delay, limits_of_first=(budget, first_token)
         )
 
     async def _last_resort(self, run: RunState, call: Call[T]) -> tuple[T, Candidate] | None:

@@ -1,13 +1,16 @@
 """One hedged attempt: the first attempt, and a second candidate started beside it when
 the first is slower than its hedge delay. The first success wins; the other is cancelled
-(its HTTP connection closes) or, if it answered as well, its answer is released. Never more
-than these two attempts in flight; the runner starts at most one race per request.
+(its HTTP connection closes) or, if it answered as well, its answer is released. A hedge
+that fails while the first attempt is still out is replaced by the next candidate of the
+chain (a slow first attempt stays suspect: waiting out its whole budget alone is what
+hedging is for). Never more than two attempts in flight; the runner starts at most one
+race per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -47,17 +50,24 @@ class _Hedge:
         "flight",
         "owner",
         "partner",
+        "spares",
         "task",
         "timed_out",
         "won",
     )
 
     def __init__(
-        self, owner: asyncio.Task[Any], partner: Candidate, delay: float, expires: float
+        self,
+        owner: asyncio.Task[Any],
+        rest: Sequence[Candidate],
+        delay: float,
+        expires: float,
     ) -> None:
         #: the request's task, awaiting the first attempt
         self.owner = owner
-        self.partner = partner
+        #: the hedge's candidate, and those after it that may replace a failed hedge
+        self.partner = rest[0]
+        self.spares = list(rest[1:])
         self.delay = delay
         self.task: asyncio.Task[Any] | None = None
         #: the hedge's attempt, once its breaker let it start
@@ -133,17 +143,16 @@ class HedgeRace:
         self,
         run: RunState,
         flight: Flight,
-        partner: Candidate,
+        rest: Sequence[Candidate],
         call: Call[T],
         *,
-        last: bool,
         delay: float,
         limits_of_first: tuple[float, float | None],
     ) -> tuple[T, Candidate] | ProviderError:
-        """``flight``, and ``partner`` beside it once ``flight`` has run ``delay`` seconds
-        without an answer (if the gate and ``partner``'s breaker allow). ``last``:
-        ``partner`` ends the chain; ``limits_of_first``: ``flight``'s call timeout and
-        first-token budget (longer than ``delay``).
+        """``flight``, and ``rest[0]`` beside it once ``flight`` has run ``delay`` seconds
+        without an answer (if the gate and its breaker allow; the next of ``rest`` if that
+        one fails first). ``limits_of_first``: ``flight``'s call timeout and first-token
+        budget (longer than ``delay``).
 
         The first attempt is awaited in the request's own task and a timer starts the
         hedge: an attempt that answers before its hedge delay (nearly all) costs one timer,
@@ -152,8 +161,8 @@ class HedgeRace:
         owner = asyncio.current_task()
         assert owner is not None and limits_of_first[1] is not None
         loop = asyncio.get_running_loop()
-        hedge = _Hedge(owner, partner, delay, loop.time() + limits_of_first[1])
-        timer = loop.call_later(delay, self._start, run, hedge, flight, call, last)
+        hedge = _Hedge(owner, rest, delay, loop.time() + limits_of_first[1])
+        timer = loop.call_later(delay, self._start, run, hedge, flight, call)
         self.book.launch(run, flight)
         try:
             got = await self._first(run, flight, call, limits_of_first, hedge)
@@ -186,9 +195,7 @@ class HedgeRace:
                 raise
             return None
 
-    def _start(
-        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
-    ) -> None:
+    def _start(self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T]) -> None:
         """The hedge delay has passed: the first attempt's budget starts counting down, and
         ``hedge.partner`` starts if the gate agrees."""
         assert run.gate is not None
@@ -201,23 +208,41 @@ class HedgeRace:
             caller=current_caller(),
         )
         if admitted and not hedge.first_done:
-            task = asyncio.get_running_loop().create_task(
-                self._second(run, hedge, first, call, last)
-            )
+            task = asyncio.get_running_loop().create_task(self._second(run, hedge, first, call))
             task.add_done_callback(hedge.on_done)
             hedge.task = task
 
     async def _second(
-        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T], last: bool
+        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T]
     ) -> tuple[T] | ProviderError | None:
-        """The hedge's attempt (None if ``partner``'s breaker refused it)."""
+        """The hedge's attempt (None if ``partner``'s breaker refused it); a hedge that
+        fails while the first attempt is still out is settled and replaced by the next
+        spare, so a slow first attempt is never left to run out its budget alone."""
+        while True:
+            got = await self._hedge_attempt(run, hedge, first, call)
+            if not (
+                isinstance(got, ProviderError)
+                and got.fallback
+                and hedge.spares
+                and not hedge.first_done
+                and hedge.flight is not None
+            ):
+                return got
+            await self.book.settle(run, hedge.flight, got)  # its failure, recorded now
+            hedge.flight, hedge.partner = None, hedge.spares.pop(0)
+
+    async def _hedge_attempt(
+        self, run: RunState, hedge: _Hedge, first: Flight, call: Call[T]
+    ) -> tuple[T] | ProviderError | None:
         partner = hedge.partner
         permit = await self.breaker.acquire(partner.model.id)
         if permit is None or hedge.first_done:
             return None
         flight = hedge.flight = Flight(partner, permit, 0.0)
-        run.partner = partner
-        run.hedge = HedgeReport(True, hedge.delay * 1000.0, first.candidate.model.id)
+        run.aside.append(partner)
+        if not run.hedge.started:
+            run.hedge = HedgeReport(True, hedge.delay * 1000.0, first.candidate.model.id)
+        last = not hedge.spares  # the chain's last: the whole remaining deadline
         budget, first_token = limits(run, partner, last, self.attempt_share)
         self.book.launch(run, flight)
         try:

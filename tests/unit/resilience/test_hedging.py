@@ -206,6 +206,22 @@ async def test_a_failing_attempt_waits_for_the_other():
     assert outcomes == [(A.id, "ServerError"), (B.id, "ok")]
 
 
+async def test_a_hedge_that_fails_is_replaced_while_the_first_attempt_is_still_out():
+    # Given a first attempt that hangs (a 5 s first-token budget), a hedge that fails at
+    # once (a 429, say), and a third candidate that answers
+    upstreams = Upstreams(a=answers("a", after=30.0), b=fails(after=0.0), c=answers("c"))
+    started = time.perf_counter()
+    outcome = await _run(upstreams, A, B, C, D)
+    # Then c replaced the failed hedge beside the first: the answer comes well before the
+    # first attempt's budget would have ended, the hung first is cancelled, d is never called
+    assert time.perf_counter() - started < 1.0
+    assert (outcome.value, upstreams.called) == ("c", ["a", "b", "c"])
+    assert upstreams.cancelled == ["a"]
+    outcomes = [(a.model, a.outcome.split(" ")[0]) for a in outcome.attempts]
+    assert outcomes == [(B.id, "ServerError"), (C.id, "ok"), (A.id, HEDGE_LOST)]
+    assert (outcome.hedge.winner, outcome.hedge.loser) == (C.id, A.id)
+
+
 async def test_never_more_than_one_hedge_per_request():
     # Given two hung streams (cut by a 0.35 s first-token budget), then a slow one and a fast one
     upstreams = Upstreams(
