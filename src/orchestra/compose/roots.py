@@ -70,7 +70,8 @@ def root(name: str) -> Root:
 
 def gateway(core: Core) -> Generate:
     settings = core.settings
-    generate = Generate(
+    options = core.router.options  # each deployment's, from orchestra.yaml
+    return Generate(
         catalog=core.catalog,
         registry=core.registry,
         router=core.router,
@@ -85,16 +86,15 @@ def gateway(core: Core) -> Generate:
         budgets=AttemptBudgets(
             BudgetKnobs.of(settings),
             core.stats,
-            cold_s=lambda model_id: core.router.options(model_id).first_token_s,
+            cold_s=lambda model_id: options(model_id).first_token_s,
         ),
-        hedge=HedgeGate.of(settings, allowed=lambda model_id: core.router.options(model_id).hedge),
+        hedge=HedgeGate.of(settings, allowed=lambda model_id: options(model_id).hedge),
         balancer=core.balancer,
+        continuation=ContinuationPolicy(
+            enabled=settings.continue_streams,
+            allowed=lambda model_id: options(model_id).continue_streams,
+        ),
     )
-    generate.continuation = ContinuationPolicy(
-        enabled=settings.continue_streams,
-        allowed=lambda model_id: core.router.options(model_id).continue_streams,
-    )
-    return generate
 
 
 def embeddings(core: Core) -> Embed:

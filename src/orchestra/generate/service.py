@@ -91,9 +91,6 @@ class StreamHandle(Routed):
 
 
 class Generate:
-    #: mid-stream continuation's settings (composition sets the gateway's own)
-    continuation: ContinuationPolicy = ContinuationPolicy()
-
     def __init__(
         self,
         *,
@@ -111,6 +108,7 @@ class Generate:
         budgets: AttemptBudgets | None = None,
         hedge: HedgeGate | None = None,
         balancer: Balancer | None = None,
+        continuation: ContinuationPolicy | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -120,6 +118,8 @@ class Generate:
         self.observer: Observer = observer or LogObserver()
         #: what this instance has seen of each deployment
         self.stats = stats or DeploymentStats()
+        #: whether and how a stream broken after its first byte continues elsewhere
+        self.continuation = continuation or ContinuationPolicy()
         #: each attempt's first-token budget and hedge delay, from ``stats``
         self.budgets = budgets or AttemptBudgets(BudgetKnobs(), self.stats)
         #: whether a slow attempt may be hedged (per caller, cost, deployment)
