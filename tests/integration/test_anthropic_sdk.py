@@ -20,6 +20,7 @@ from orchestra.api.app import create_app
 from orchestra.compose import build_services
 from orchestra.config import Settings
 
+from support.gateway import providers_file
 from support.server import serve_in_thread
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
@@ -62,28 +63,22 @@ def client(
 
 @contextlib.contextmanager
 def _gateway(tmp_path: Path, alpha: str, claude: str, **extra: Any) -> Iterator[str]:
-    def provider(name: str, kind: str, url: str, model: str, quality: int) -> dict[str, Any]:
+    def model(name: str, quality: int) -> dict[str, Any]:
+        capabilities = ["streaming", "tools", "vision"]
         return {
-            "name": name,
-            "type": kind,
-            "base_url": url,
-            "api_key_env": f"{name.upper()}_KEY",
-            "models": [
-                {
-                    "id": model,
-                    "context_window": 200000,
-                    "quality": quality,
-                    "capabilities": ["streaming", "tools", "vision"],
-                }
-            ],
+            "id": name,
+            "context_window": 200000,
+            "quality": quality,
+            "capabilities": capabilities,
         }
 
-    config = tmp_path / "orchestra.yaml"
-    providers = [
-        provider("alpha", "openai", f"{alpha}/v1", "m1", 1400),
-        provider("claude", "anthropic", claude, "claude-haiku-4-5", 1300),
-    ]
-    config.write_text(json.dumps({"providers": providers}))
+    config = providers_file(
+        tmp_path,
+        {
+            "alpha": ("openai", f"{alpha}/v1", model("m1", 1400)),
+            "claude": ("anthropic", claude, model("claude-haiku-4-5", 1300)),
+        },
+    )
     defaults: dict[str, Any] = {"request_deadline_s": 10.0, "attempts_per_model": 1}
     settings = Settings(api_keys=KEY, config=str(config), **{**defaults, **extra})
     services = build_services(settings, {"ALPHA_KEY": ALPHA_KEY, "CLAUDE_KEY": CLAUDE_KEY})

@@ -20,7 +20,7 @@ import pytest
 from orchestra.config import Settings
 from orchestra.generate.continuation import CONTINUE_INSTRUCTION
 
-from support.gateway import gateway_client, started
+from support.gateway import gateway_client, providers_file, started
 from support.upstream import FakeUpstream, Reply
 
 KEYS = {"ALPHA_KEY": "sk-alpha-0123456789", "BETA_KEY": "sk-beta-0123456789", "GAMMA_KEY": "sk-g-1"}
@@ -107,32 +107,24 @@ async def upstreams() -> AsyncIterator[dict[str, FakeUpstream]]:
 
 
 def _config(tmp_path: Path, fakes: dict[str, FakeUpstream]) -> Path:
-    def provider(name: str, kind: str, url: str, model: str, quality: int) -> dict[str, Any]:
+    def model(name: str, quality: int) -> dict[str, Any]:
         return {
-            "name": name,
-            "type": kind,
-            "base_url": url,
-            "api_key_env": f"{name.upper()}_KEY",
-            "models": [
-                {
-                    "id": model,
-                    "context_window": 128000,
-                    "quality": quality,
-                    "input_price": 0.000001 * quality / 1000,
-                    "output_price": 0.000004 * quality / 1000,
-                    "capabilities": ["streaming", "tools"],
-                }
-            ],
+            "id": name,
+            "context_window": 128000,
+            "quality": quality,
+            "input_price": 0.000001 * quality / 1000,
+            "output_price": 0.000004 * quality / 1000,
+            "capabilities": ["streaming", "tools"],
         }
 
-    providers = [
-        provider("alpha", "openai", f"{fakes['alpha'].base_url}/v1", "m1", 1400),
-        provider("beta", "anthropic", fakes["beta"].base_url, "c1", 1300),
-        provider("gamma", "openai", f"{fakes['gamma'].base_url}/v1", "m1", 1200),
-    ]
-    path = tmp_path / "orchestra.yaml"
-    path.write_text(json.dumps({"providers": providers}))
-    return path
+    return providers_file(
+        tmp_path,
+        {
+            "alpha": ("openai", f"{fakes['alpha'].base_url}/v1", model("m1", 1400)),
+            "beta": ("anthropic", fakes["beta"].base_url, model("c1", 1300)),
+            "gamma": ("openai", f"{fakes['gamma'].base_url}/v1", model("m1", 1200)),
+        },
+    )
 
 
 @contextlib.asynccontextmanager

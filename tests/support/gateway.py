@@ -45,22 +45,30 @@ async def started(fakes: dict[str, FakeUpstream]) -> AsyncIterator[dict[str, Fak
             await fake.stop()
 
 
-def openai_providers(
-    tmp_path: Path, models: Mapping[str, tuple[str, dict[str, Any]]], **extra: Any
+def providers_file(
+    tmp_path: Path, models: Mapping[str, tuple[str, str, dict[str, Any]]], **extra: Any
 ) -> Path:
-    """An orchestra.yaml of OpenAI-compatible providers, ``name -> (upstream URL, its one
-    model entry)``, each keyed by the variable ``<NAME>_KEY``; ``extra``: more top-level
-    sections (``deployments``)."""
+    """An orchestra.yaml of providers, ``name -> (wire type, base URL, its one model
+    entry)``, each keyed by the variable ``<NAME>_KEY``; ``extra``: more top-level sections
+    (``deployments``)."""
     providers = [
         {
             "name": name,
-            "type": "openai",
-            "base_url": f"{url}/v1",
+            "type": kind,
+            "base_url": url,
             "api_key_env": f"{name.upper()}_KEY",
             "models": [model],
         }
-        for name, (url, model) in models.items()
+        for name, (kind, url, model) in models.items()
     ]
     path = tmp_path / "orchestra.yaml"
     path.write_text(json.dumps({"providers": providers, **extra}))
     return path
+
+
+def openai_providers(
+    tmp_path: Path, models: Mapping[str, tuple[str, dict[str, Any]]], **extra: Any
+) -> Path:
+    """:func:`providers_file` of OpenAI-compatible fakes, ``name -> (upstream URL, model)``."""
+    typed = {name: ("openai", f"{url}/v1", model) for name, (url, model) in models.items()}
+    return providers_file(tmp_path, typed, **extra)
