@@ -86,7 +86,7 @@ def _config(directory: Path) -> Path:
         {
             "name": f"p{i}",
             "type": "openai",
-            "base_url": f"http://10.0.0.{i}/v1",
+            "base_url": f"http://127.0.0.1:{9000 + i}/v1",  # never dialled: MockTransport
             "api_key_env": "BENCH_KEY",
             "allow_private": True,
             "models": [{"id": "m1", "context_window": 128000, "quality": 1300}],
