@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     #: OpenAI Responses answers (``store: true``), kept this many days for
     #: ``previous_response_id`` and ``GET /v1/responses/{id}``
     responses_table: str | None = None
+    #: key and team policies, budgets and rate-limit ledgers (docs/governance.md)
+    governance_table: str | None = None
     responses_ttl_days: int = Field(default=30, ge=1)
     #: the debate state machine (AWS mode: debates run as its executions)
     debate_state_machine_arn: str | None = None
@@ -114,6 +116,35 @@ class Settings(BaseSettings):
     simulator_seed: int = 7
     simulator_latency_scale: float = 1.0
     simulator_failure_rate: float = 0.0
+
+    # --- governance (docs/governance.md) -------------------------------------------------
+    #: comma-separated admin keys (local serve; deployed, an admin is a client key whose
+    #: policy says ``admin: true``): they may call ``/v1/admin/*`` and any key's spend
+    admin_keys: str | None = Field(default=None, repr=False)
+    #: a key or team policy is read from its table at most this often per instance
+    policy_cache_s: float = Field(default=30.0, ge=0.0)
+    #: a hold left by a request that never settled (a crash) is reclaimed after this long
+    hold_ttl_s: int = Field(default=900, ge=60)
+    #: the guardrails every key gets unless its policy says otherwise: block | flag | off
+    guardrail_injection: Literal["block", "flag", "off"] = "off"
+    guardrail_secrets: Literal["block", "flag", "off"] = "off"
+    guardrail_size: Literal["block", "flag", "off"] = "off"
+    #: the size guardrail's limit, characters per message
+    guardrail_max_message_chars: int = Field(default=100_000, gt=0)
+    #: redact secrets and PII in answers (streams too) for every key unless its policy says
+    redact_output: bool = False
+    #: the output redactor's look-behind in a stream, characters (what a split pattern needs)
+    redact_lookbehind_chars: int = Field(default=64, ge=16, le=1024)
+    #: Amazon Bedrock Guardrails (ApplyGuardrail) on input and output, for any provider
+    bedrock_guardrail_id: str | None = None
+    bedrock_guardrail_version: str | None = None
+
+    # --- telemetry ------------------------------------------------------------------------
+    #: ``/metrics`` in Prometheus' text format (``orchestra serve``)
+    prometheus: bool = True
+    #: OpenTelemetry spans (GenAI semantic conventions) exported by OTLP/HTTP to this
+    #: endpoint (also read from ``OTEL_EXPORTER_OTLP_ENDPOINT``); None: no spans
+    otel_endpoint: str | None = None
 
     log_level: str = "INFO"
 

@@ -35,7 +35,12 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     ├── StorageError (503)
     ├── SyncFailed(source) (502: a catalog sync fetched nothing usable; nothing written)
     ├── DebateFailed (502: a debate cannot go on; its state machine records why)
-    └── DebateUnavailable (503, retryable: the debate's run could not be started)
+    ├── DebateUnavailable (503, retryable: the debate's run could not be started)
+    └── PolicyRefusal (a policy refused the request: never a provider's fault, never retried)
+        ├── BudgetExceeded (429 budget_exceeded: names the budget and when it resets)
+        ├── RequestRateLimited (429 rate_limit_exceeded: requests or tokens per minute)
+        ├── GuardrailBlocked (400 guardrail_blocked: names the rule, never the text)
+        └── Forbidden (403: an admin route asked with a client key)
 """
 
 from __future__ import annotations
@@ -362,3 +367,91 @@ class DebateUnavailable(OrchestraError):
     code = "debate_unavailable"
     type = "api_error"
     retryable = True
+
+
+class PolicyRefusal(OrchestraError):
+    """A request policy (budget, rate limit, guardrail, role) refused the request.
+
+    Never a provider's fault: the fallback runner and the fan-out re-raise it as it is
+    (no other model is tried, no breaker counts it). ``headers`` are sent with the error
+    (``x-ratelimit-*``); ``retry_after`` becomes ``retry-after`` on a 429."""
+
+    status = 429
+    type = "invalid_request_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        param: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status, param=param)
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+
+
+class BudgetExceeded(PolicyRefusal):
+    """A USD budget (a key's or team's day or month, or the per-request cap) would be
+    exceeded by this call's worst-case cost. ``budget`` names it (``key:ci-bot:day``),
+    ``resets_at`` is an ISO-8601 UTC time (None for the per-request cap)."""
+
+    status = 429
+    code = "budget_exceeded"
+    type = "insufficient_quota"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        resets_at: str | None = None,
+        retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, headers=headers)
+        self.budget = budget
+        self.resets_at = resets_at
+
+
+class RequestRateLimited(PolicyRefusal):
+    """A key's or team's requests or tokens per minute are used up (``limit``: which)."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+    type = "requests"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        retry_after: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, headers=headers)
+        self.limit = limit
+        self.type = "tokens" if limit.endswith("tpm") else "requests"
+
+
+class GuardrailBlocked(PolicyRefusal):
+    """An input guardrail in ``block`` mode matched (``rule``: which; never the text)."""
+
+    status = 400
+    code = "guardrail_blocked"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class Forbidden(PolicyRefusal):
+    """The key is valid but may not do this (an admin route asked with a client key)."""
+
+    status = 403
+    code = "admin_required"
+    type = "permission_error"

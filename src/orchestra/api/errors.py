@@ -74,6 +74,7 @@ def error_response(
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None and error.status in (429, 503):
         headers["retry-after"] = str(max(int(retry_after + 0.999), 1))
+    headers.update(getattr(error, "headers", None) or {})  # a policy's x-ratelimit-*
     if isinstance(error, AllCandidatesFailed | AllModelsFailed):
         headers["x-orchestra-attempts"] = ";".join(a.header_value() for a in error.attempts)
     message = redactor.scrub(error.message) if redactor is not None else error.message

@@ -84,12 +84,23 @@ RESPONSES_TABLE = TableSpec(
     env_var="ORCHESTRA_RESPONSES_TABLE",
 )
 
+#: governance (issue 18): key and team policies (pk = ``key#<id>`` / ``team#<id>``,
+#: sk = ``policy``) and their ledgers (budget and rate counters, live holds; sk = ``ledger``)
+GOVERNANCE_TABLE = TableSpec(
+    key="governance",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+    env_var="ORCHESTRA_GOVERNANCE_TABLE",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     MODELS_TABLE,
     BREAKERS_TABLE,
     METRICS_TABLE,
     DEBATES_TABLE,
     RESPONSES_TABLE,
+    GOVERNANCE_TABLE,
 )
 
 
