@@ -29,6 +29,8 @@ LAYERS: dict[str, int] = {
     "secrets": 1,
     "transport": 1,
     "storage": 1,
+    # key and team policies, the budget/rate ledger (storage/governance.py reads its records)
+    "governance": 1,
     "observability": 1,
     # outbound adapters
     "providers": 2,
