@@ -329,7 +329,8 @@ class Ledger:
 
     async def _compensate(self, hold: Hold, results: Sequence[object]) -> None:
         """Undo the reservations that succeeded when another scope refused: the request
-        was never made, so its money, tokens and request count all come back."""
+        was never made, so its money, tokens and request count all come back. An undo that
+        fails (storage) leaves that hold to expire; the refusal is still what is raised."""
         undo: dict[str, int] = {}
         if hold.nanos:
             undo[hold.day] = undo[hold.month] = -hold.nanos
@@ -343,7 +344,8 @@ class Ledger:
                 self.backend.update(scope.pk, change)
                 for scope, result in zip(hold.scopes, results, strict=True)
                 if isinstance(result, RateState)
-            )
+            ),
+            return_exceptions=True,
         )
 
     async def _settle_scope(self, scope: Scope, hold: Hold, nanos: Nanos, tokens: int) -> None:
