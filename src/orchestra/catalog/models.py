@@ -41,6 +41,10 @@ class ModelInfo(BaseModel):
     max_output_tokens: int = Field(default=4096, gt=0)
     input_price: float = Field(ge=0, description="USD per input token")
     output_price: float = Field(ge=0, description="USD per output token")
+    #: USD per prompt token read from / written to the vendor's prompt cache; None: the
+    #: family's published multiple of ``input_price`` (``catalog/pricing.py``)
+    cache_read_price: float | None = Field(default=None, ge=0)
+    cache_write_price: float | None = Field(default=None, ge=0)
     quality: float = Field(description="arena-style rating; higher is better")
     latency_ms: float = Field(default=1000.0, gt=0, description="typical time to first token")
     tokens_per_s: float = Field(default=80.0, gt=0)
@@ -70,6 +74,8 @@ class ModelInfo(BaseModel):
         return EMBEDDINGS in self.capabilities
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """An estimate from plain counts (no cache detail), for scoring and hedges; an
+        answer's cost is ``catalog.pricing.cost_usd(model, usage)``."""
         return prompt_tokens * self.input_price + completion_tokens * self.output_price
 
     def blended_price(self) -> float:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from orchestra.catalog.models import ModelInfo
+from orchestra.catalog.pricing import cost_usd
 from orchestra.catalog.source import CatalogSource
 from orchestra.embed.plan import embedding_plan
 from orchestra.errors import MalformedResponse, ProviderError
@@ -60,7 +61,7 @@ class Embedded:
 
     @property
     def cost_usd(self) -> float:
-        return self.model.cost(self.prompt_tokens, 0)
+        return cost_usd(self.model, self.usage)
 
 
 class Embed:

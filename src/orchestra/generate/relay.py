@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from orchestra.catalog.pricing import cost_usd
 from orchestra.errors import MalformedResponse, OrchestraError, ProviderError, StreamInterrupted
 from orchestra.generate.continuation import (
     SentSoFar,
@@ -174,7 +175,7 @@ class StreamRelay:
         carried, the attempts, the model that now answers, the log line."""
         broken, resumed = handle.model, outcome.value
         usage = sent.call_usage(stitch.prompt_tokens or handle.plan.prompt_tokens)
-        handle.carried_cost_usd += broken.cost(usage.prompt_tokens, usage.completion_tokens)
+        handle.carried_cost_usd += cost_usd(broken, usage)
         to = outcome.candidate.model
         record = {"from": broken.id, "to": to.id, "after_chars": len(partial), "reason": reason}
         stitch.join(record, Joiner(partial, prefill=resumed.prefill), usage)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from orchestra.catalog.models import ModelInfo
+from orchestra.catalog.pricing import cost_usd
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import (
     ProviderError,
@@ -65,14 +66,25 @@ class Routed:
 
     @property
     def cost_usd(self) -> float:
+        """Every call's cost, each at its own model's prices, cached and reasoning tokens
+        priced as the vendor prices them (``catalog/pricing.py``)."""
         usage, carried = self.usage, self.carried_usage
         if usage is None:
             return self.carried_cost_usd
-        prompt, completion = usage.prompt_tokens, usage.completion_tokens
         if carried is not None:  # the answering model's own share
-            prompt = max(prompt - carried.prompt_tokens, 0)
-            completion = max(completion - carried.completion_tokens, 0)
-        return self.carried_cost_usd + self.model.cost(prompt, completion)
+            usage = _less(usage, carried)
+        return self.carried_cost_usd + cost_usd(self.model, usage)
+
+
+def _less(usage: Usage, carried: Usage) -> Usage:
+    """``usage`` without what ``carried`` counts, detail by detail (none below zero)."""
+    return Usage.of(
+        max(usage.prompt_tokens - carried.prompt_tokens, 0),
+        max(usage.completion_tokens - carried.completion_tokens, 0),
+        cached=max(usage.cached_tokens - carried.cached_tokens, 0),
+        cache_creation=max(usage.cache_creation_tokens - carried.cache_creation_tokens, 0),
+        reasoning=max(usage.reasoning_tokens - carried.reasoning_tokens, 0),
+    )
 
 
 @dataclass

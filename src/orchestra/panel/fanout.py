@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from orchestra.catalog.models import ModelInfo
+from orchestra.catalog.pricing import cost_usd
 from orchestra.errors import (
     AllCandidatesFailed,
     MalformedResponse,
@@ -134,7 +135,7 @@ class ModelRun:
 
     def cost_usd(self) -> float:
         usage, _ = self.usage()
-        return self.model.cost(usage.prompt_tokens, usage.completion_tokens) if usage else 0.0
+        return cost_usd(self.model, usage) if usage else 0.0
 
 
 Enough = Callable[[list[ModelRun]], bool]

@@ -69,6 +69,10 @@ class ModelEntry(BaseModel):
     max_output_tokens: int = 4096
     input_price: float = 0.0
     output_price: float = 0.0
+    #: USD per prompt token read from / written to the prompt cache (None: the family's
+    #: published multiple of ``input_price``, ``catalog/pricing.py``)
+    cache_read_price: float | None = Field(default=None, ge=0)
+    cache_write_price: float | None = Field(default=None, ge=0)
     quality: float = 1200.0
     latency_ms: float = 1000.0
     tokens_per_s: float = 80.0

@@ -36,6 +36,8 @@ POLICY: dict[str, tuple[Claim, ...]] = {
     "quality": (Claim("lmarena", "model"),),
     "input_price": (Claim("openrouter", "host"),),
     "output_price": (Claim("openrouter", "host"),),
+    "cache_read_price": (Claim("openrouter", "host"),),
+    "cache_write_price": (Claim("openrouter", "host"),),
     "max_output_tokens": (Claim("openrouter", "listed"),),
     "capabilities": (Claim("openrouter", "listed"),),
     "context_window": (Claim("openrouter", "listed"), Claim("huggingface", "model")),

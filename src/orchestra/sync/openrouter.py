@@ -1,6 +1,7 @@
 """OpenRouter's models API (``GET /api/v1/models``): prices, windows, limits, capabilities.
 
-Prices are strings of USD per token (``"0.0000025"``); ``"-1"`` means "decided per
+Prices are strings of USD per token (``"0.0000025"``), the prompt cache's reads and writes
+among them (``input_cache_read``, ``input_cache_write``); ``"-1"`` means "decided per
 request" (``openrouter/auto``) and is skipped. ``top_provider`` is the endpoint OpenRouter
 routes to first, so its window and output limit are what a request can rely on. A model
 listed under its maker's prefix (``openai/``, ``anthropic/``, ``google/``...) is priced as
@@ -26,6 +27,15 @@ FIRST_PARTY = {
     "mistralai": "mistral",
     "deepseek": "deepseek",
 }
+#: catalog field -> key of the row's ``pricing``; the cache prices (USD per prompt token read
+#: from / written to the prompt cache) are listed only for models whose hosts cache, and a
+#: model without them is priced by its family's published multiples (``catalog/pricing.py``)
+PRICE_KEYS = (
+    ("input_price", "prompt"),
+    ("output_price", "completion"),
+    ("cache_read_price", "input_cache_read"),
+    ("cache_write_price", "input_cache_write"),
+)
 MAX_PRICE = 0.01  # USD per token; above this a value is a unit mix-up (per image, per call)
 JSON_PARAMETERS = frozenset({"response_format", "structured_outputs"})
 
@@ -71,10 +81,11 @@ class OpenRouterSource:
     def _fields(self, row: dict[str, Any], ref: str, batch: Batch) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         pricing = as_dict(row.get("pricing"))
-        for field, key in (("input_price", "prompt"), ("output_price", "completion")):
+        for field, key in PRICE_KEYS:
             price = as_number(pricing.get(key))
             if price is None:
-                batch.skip(ref, f"{field}: no pricing.{key}")
+                if key in ("prompt", "completion"):  # cache prices are optional
+                    batch.skip(ref, f"{field}: no pricing.{key}")
             elif price < 0:
                 batch.skip(ref, f"{field}: decided per request ({pricing.get(key)!r})")
             elif price > MAX_PRICE:

@@ -46,3 +46,19 @@ def test_an_invalid_inline_file_is_a_clear_error() -> None:
     with pytest.raises(InvalidRequest, match="ORCHESTRA_CONFIG_JSON") as caught:
         read_config(None, '{"providers": [{"name": "x", "type": "nope"}]}')
     assert "type" in caught.value.message
+
+
+def test_a_models_cache_prices_come_from_the_file_and_price_its_answers() -> None:
+    from orchestra.catalog.pricing import cost_nanos
+    from orchestra.providers.registry import models_from_file
+    from orchestra.schemas.chat import Usage
+
+    # Given a self-hosted model whose operator knows its cache prices
+    shipped = (
+        '{"providers": [{"name": "vllm", "type": "openai", "models": [{"id": "m", '
+        '"context_window": 8192, "input_price": 1e-6, "output_price": 2e-6, '
+        '"cache_read_price": 2e-7, "cache_write_price": 1e-6}]}]}'
+    )
+    (model,) = models_from_file(read_config(None, shipped))
+    # Then cached tokens are priced at the file's read price (no family default applies)
+    assert cost_nanos(model, Usage.of(100, 10, cached=80)) == 20 * 1000 + 80 * 200 + 10 * 2000

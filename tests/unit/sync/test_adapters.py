@@ -52,6 +52,17 @@ def test_openrouter_full_listing(recorded: Any) -> None:
     assert free and all(r.fields["input_price"] == 0.0 for r in free)
 
 
+def test_openrouter_cache_prices_are_read_where_listed(recorded: Any) -> None:
+    records = _by_ref(OPENROUTER.parse(recorded.json("openrouter/models_full.json"), "f"))
+    # Claude lists its cache reads (0.1x) and writes (1.25x); gpt-5 only its reads
+    sonnet = records["anthropic/claude-sonnet-4.5"].fields
+    assert (sonnet["cache_read_price"], sonnet["cache_write_price"]) == (3e-07, 3.75e-06)
+    gpt5 = records["openai/gpt-5"].fields
+    assert gpt5["cache_read_price"] == 1.25e-07 and "cache_write_price" not in gpt5
+    # a model listing neither keeps its family's default (nothing set, nothing skipped)
+    assert not {"cache_read_price", "cache_write_price"} & set(records["openai/gpt-4o"].fields)
+
+
 def test_openrouter_api_order_subset_with_price_tiers_and_benchmarks(recorded: Any) -> None:
     # The envelope as the API sends it, with pricing.overrides and fields we do not use
     batch = OPENROUTER.parse(recorded.json("openrouter/models_subset_api_order.json"), "f")

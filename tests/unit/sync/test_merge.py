@@ -187,3 +187,25 @@ async def test_the_operators_config_wins_over_the_table() -> None:
     assert (await source.current()).get("openai/gpt-4o").input_price == 1e-6
     synced = (await source.synced()).get("openai/gpt-4o")
     assert synced.input_price == 9e-6 and synced.provenance["input_price"].source == "openrouter"
+
+
+def test_cache_prices_reach_the_host_they_describe_and_price_its_answers() -> None:
+    # Given Claude direct and on a third-party host, and OpenRouter's Claude listing
+    catalog = Catalog([_model("anthropic/claude-sonnet-4-5"), _model("other/claude-sonnet-4-5")])
+    prices = {"cache_read_price": 3e-7, "cache_write_price": 3.75e-6}
+    matches = [
+        _match(
+            "anthropic/claude-sonnet-4-5",
+            "openrouter",
+            prices,
+            ref="anthropic/claude-sonnet-4.5",
+            hosts={"anthropic", "openrouter"},
+        ),
+        _match("other/claude-sonnet-4-5", "openrouter", prices, hosts={"openrouter"}),
+    ]
+    plan = plan_updates(catalog, matches, NOW)
+    # Then the maker's own offer takes them, a third party does not
+    assert plan.updates["anthropic/claude-sonnet-4-5"]["cache_write_price"] == 3.75e-6
+    assert "other/claude-sonnet-4-5" not in plan.updates
+    after = overlay(catalog, plan.records()).get("anthropic/claude-sonnet-4-5")
+    assert (after.cache_read_price, after.cache_write_price) == (3e-7, 3.75e-6)
