@@ -9,8 +9,9 @@ signals together can cross the threshold that neither crosses alone.
 Obfuscations are undone only when the text shows them, to keep the common case cheap:
 letters spaced out (``i g n o r e``) or written with digits (``1gn0r3``) trigger a check
 of the text with every separator removed; a long base64 run is decoded and scored again.
-Every rule also names literal *triggers*, one of which each match contains: a rule whose
-triggers are all absent costs one substring search, not a regex scan.
+Every rule also names trigger *words*, one of which each match contains as a whole word:
+the text is split into its set of words once (punctuation counts as a space), and a rule
+none of whose triggers is in that set costs one set intersection, not a regex scan.
 
 Heuristics are not a proof: they catch the well-known phrasings and their common
 disguises, and they can be told about in a benign text too ("what does 'ignore previous
@@ -33,11 +34,14 @@ class InjectionRule:
     name: str
     weight: float
     pattern: str
+    #: whole words (lower-case) one of which every match contains
     triggers: tuple[str, ...]
     compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    words: frozenset[bytes] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compiled", re.compile(self.pattern))
+        object.__setattr__(self, "words", frozenset(t.encode() for t in self.triggers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ INJECTION_RULES: tuple[InjectionRule, ...] = (
         0.9,
         rf"\b{_VERBS_IGNORE}{_W}(?:(?!my\b)[\w'-]+{_W}){{0,3}}?(?:{_EARLIER}|your){_W}"
         rf"(?:[\w'-]+{_W}){{0,2}}?{_ORDERS}\b",
-        ("ignor", "disregard", "forget", "override", "bypass", "abandon", "discard", "skip"),
+        ("ignore", "disregard", "forget", "override", "bypass", "abandon", "discard", "skip"),
     ),
     InjectionRule(
         "system_prompt_leak",
@@ -72,14 +76,25 @@ INJECTION_RULES: tuple[InjectionRule, ...] = (
         r"|hidden|secret|developer|internal)\s*(?:prompt|instructions|message)s?\b"
         r"|\b(?:repeat|print|output|recite|reproduce)\b[^.\n]{0,20}\b(?:words|text|everything"
         r"|all)\s+(?:above|before this|preceding)",
-        ("your", "assistant's", "above", "before this", "preceding"),
+        ("your", "assistant", "above", "before", "preceding"),
     ),
     InjectionRule(
         "system_prompt_request",
         0.45,
         r"\b(?:reveal|show|print|repeat|output|display|leak|dump|disclose|share)\b[^.\n]{0,30}"
         r"\bthe\s+(?:system|initial|hidden|secret)\s+(?:prompt|instructions)\b",
-        ("the system", "the initial", "the hidden", "the secret"),
+        (
+            "reveal",
+            "show",
+            "print",
+            "repeat",
+            "output",
+            "display",
+            "leak",
+            "dump",
+            "disclose",
+            "share",
+        ),
     ),
     InjectionRule(
         "jailbreak_persona",
@@ -87,7 +102,7 @@ INJECTION_RULES: tuple[InjectionRule, ...] = (
         r"\b(?:do anything now|developer mode (?:enabled|output|activated)|(?:dan|stan|aim|god"
         r"|jailbreak) mode|evil confidant|anti-?dan|betterdan)\b"
         r"|\b(?:you are|you're|act as|pretend to be|you will be|become|roleplay as) (?:now )?dan\b",
-        ("anything now", "developer mode", " mode", "confidant", "dan"),
+        ("anything", "mode", "confidant", "antidan", "anti", "betterdan", "dan"),
     ),
     InjectionRule(
         "role_override",
@@ -137,7 +152,19 @@ INJECTION_RULES: tuple[InjectionRule, ...] = (
         0.6,
         r"<\|(?:im_start|im_end|system|user|assistant|endoftext|start_header_id|end_header_id"
         r"|eot_id)\|>|\[/?inst\]|<</?sys>>|</?system>",
-        ("<|", "inst]", "sys>", "system>"),
+        (
+            "im_start",
+            "im_end",
+            "system",
+            "user",
+            "assistant",
+            "endoftext",
+            "start_header_id",
+            "end_header_id",
+            "eot_id",
+            "inst",
+            "sys",
+        ),
     ),
     InjectionRule(
         "fake_turn",
@@ -150,14 +177,14 @@ INJECTION_RULES: tuple[InjectionRule, ...] = (
         0.45,
         r"\b(?:new|updated|real|actual|revised|true)\s+(?:system\s+)?(?:instructions|rules"
         r"|directives)\s*[:\-]|\byour new (?:role|task|instructions|purpose) (?:is|are)\b",
-        ("instructions", "rules", "directives", "your new"),
+        ("instructions", "rules", "directives", "role", "task", "purpose"),
     ),
     InjectionRule(
         "addressed_to_model",
         0.45,
         r"\b(?:attention|note to|message to|instructions? (?:to|for)|important)[\s:,!]+(?:the\s+"
         r"|all\s+|any\s+)?(?:ai|assistant|llm|language model|chatbot|agent)s?\b",
-        ("attention", "note to", "message to", "instruction", "important"),
+        ("attention", "note", "message", "instruction", "instructions", "important"),
     ),
     InjectionRule(
         "decode_and_follow",
@@ -178,7 +205,6 @@ _HOMOGLYPHS = str.maketrans(
 #: digits and signs written for letters, and the separators the compact form drops
 _LEET = str.maketrans("0134579@$!|", "oieastgasil")
 _NON_LETTERS = re.compile(r"[^a-z]+")
-#: bytes.translate tables: letters -> 'a', digits -> '1', separators -> ' ', others -> '#'
 _SHAPE = bytes(
     ord("a")
     if chr(b).isalpha() and b < 128
@@ -222,10 +248,31 @@ def fold(text: str) -> str:
     return text.translate(_HOMOGLYPHS).lower()
 
 
-def _disguised(folded: str) -> bool:
-    """Whether letters are spaced out (``i g n o r e``) or mixed with digits (``1gn0r3``)."""
-    shape = folded.encode("ascii", "replace").translate(_SHAPE)
-    return b"a a a a a" in shape or b"a1a1" in shape or b"1a1a" in shape or b"1aa1" in shape
+_WORD_BYTES = bytes(
+    b if b < 128 and (chr(b).isalnum() or chr(b) == "_") else ord(" ") for b in range(256)
+)
+#: single letters that ordinary text has as words ("a", "I", "it's", "don't", "I'd", "e.g.")
+_COMMON_SINGLES = frozenset(b"aistdmegx")
+_SINGLES = frozenset(bytes([c]) for c in b"abcdefghijklmnopqrstuvwxyz" if c not in _COMMON_SINGLES)
+
+
+def words_of(folded: str) -> set[bytes]:
+    """The set of words of a folded text (ASCII letters, digits and ``_``)."""
+    return set(folded.encode("ascii", "replace").translate(_WORD_BYTES).split())
+
+
+def _disguised(words: set[bytes]) -> bool:
+    """Whether letters are spaced out (``i g n o r e``: many uncommon one-letter words) or
+    mixed with digits (``1gn0r3``: two or more words of both)."""
+    if len(words & _SINGLES) >= 4:
+        return True
+    mixed = 0
+    for word in words:
+        if not word.isalpha() and word.isalnum() and not word.isdigit():
+            mixed += 1
+            if mixed >= 2:
+                return True
+    return False
 
 
 def _compact_hits(folded: str) -> list[tuple[str, float]]:
@@ -252,18 +299,19 @@ def _decoded_runs(text: str) -> list[str]:
 # --- scoring ---------------------------------------------------------------------------
 
 
-def _rule_hits(folded: str) -> list[tuple[str, float]]:
-    hits = []
-    for rule in INJECTION_RULES:
-        if any(t in folded for t in rule.triggers) and rule.compiled.search(folded):
-            hits.append((rule.name, rule.weight))
-    return hits
+def _rule_hits(folded: str, words: set[bytes]) -> list[tuple[str, float]]:
+    return [
+        (rule.name, rule.weight)
+        for rule in INJECTION_RULES
+        if not rule.words.isdisjoint(words) and rule.compiled.search(folded)
+    ]
 
 
 def _hits(text: str, *, decode: bool) -> list[tuple[str, float]]:
     folded = fold(text)
-    hits = _rule_hits(folded)
-    if _disguised(folded) or not text.isascii():
+    words = words_of(folded)
+    hits = _rule_hits(folded, words)
+    if not text.isascii() or _disguised(words):
         hits += _compact_hits(folded)
     if decode:
         for decoded in _decoded_runs(text):

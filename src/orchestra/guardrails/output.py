@@ -20,10 +20,10 @@ what follows, so the rest of the key never reaches the client either.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from orchestra.guardrails.pii import PII_RULES
-from orchestra.guardrails.rules import PatternRule, combined
+from orchestra.guardrails.rules import PatternRule, hot_pattern, needs_shape, shape_of
 from orchestra.guardrails.secrets import SECRET_RULES
 
 #: characters of released text kept before the held text, for the rules' look-behinds
@@ -33,43 +33,111 @@ _CONTEXT = 8
 MIN_LOOKBEHIND = 48
 
 
+#: how far into a match its first digit may be (an IBAN's check digits follow two
+#: letters; a North American number may open with a bracket)
+_DIGIT_REACH = 2
+#: how far into a match a case-insensitive trigger may be (``client_secret = ...``)
+_TRIGGER_REACH = 8
+
+
 def replacement(rule: str) -> str:
     return f"[REDACTED:{rule}]"
 
 
 class _Scanner:
-    """The rules as one alternation, and the scan both redactors share."""
+    """The rules, and the scan both redactors share: the leftmost match of any rule
+    (an earlier rule wins at the same position), one rule's next match cached until the
+    scan passes it, so each rule reads the text once."""
 
     def __init__(self, rules: Sequence[PatternRule]) -> None:
         self.rules = tuple(rules)
-        self.pattern = combined(self.rules)
         self.tails = [_tail(r) for r in self.rules]
+        self._shape = needs_shape(self.rules)
+        #: what a match must contain: a stream chunk region without it needs no scan
+        self.hot, self.hot_width = hot_pattern(self.rules)
+        #: which rules each such literal (lower-cased) or a digit ("0") makes possible, and
+        #: how far before the token such a match may start (its reach)
+        self._by_token: dict[str, list[int]] = {}
+        self.reach: dict[str, int] = {}
+        for i, rule in enumerate(self.rules):
+            found = [(x, 0) for x in rule.literals]
+            found += [(x, _TRIGGER_REACH) for x in rule.triggers]
+            found += [(a, rule.reach) for a in rule.anchors if isinstance(a, str)]
+            if any(isinstance(a, bytes) for a in rule.anchors):
+                found.append(("0", _DIGIT_REACH))
+            for token, reach in found:
+                key = token.lower()
+                self._by_token.setdefault(key, []).append(i)
+                self.reach[key] = max(reach, self.reach.get(key, 0))
+
+    def candidates(self, text: str, tokens: Iterable[str], shape: bytes | None) -> list[int]:
+        """The rules that may match a stream's buffer, given the hot tokens found in it
+        (lower-cased; digits as "0"): cheaper than asking every rule."""
+        found: set[int] = set()
+        for token in tokens:
+            found.update(self._by_token.get(token, ()))
+        lowered = text.lower()
+        return [i for i in sorted(found) if self.rules[i].possible(text, lowered, shape)]
+
+    def tokens(self, text: str, start: int) -> Iterator[tuple[int, str]]:
+        """Where the hot tokens are in ``text[start:]``, lower-cased, digits as "0"."""
+        for m in self.hot.finditer(text, start):
+            token = m.group()
+            yield m.start(), "0" if token.isdigit() else token.lower()
 
     def scan(
-        self, text: str, pos: int, settled: int, out: list[str], hits: list[str]
-    ) -> tuple[int, re.Match[str] | None]:
+        self,
+        text: str,
+        pos: int,
+        settled: int,
+        out: list[str],
+        hits: list[str],
+        *,
+        tokens: Iterable[str] | None = None,
+    ) -> tuple[int, tuple[re.Match[str], int] | None]:
         """Redact ``text[pos:]`` into ``out`` as far as outcomes are settled: a match
         starting before ``settled`` is final. Returns the position released up to, and
-        the last redacted match when the released text ends with it."""
-        search = self.pattern.search
-        last = None
-        while True:
-            match = search(text, pos)
-            if match is None or match.start() >= settled:
-                stop = max(pos, min(match.start(), settled) if match else settled)
-                out.append(text[pos:stop])
-                return stop, last if stop == pos else None
-            start, end = match.span()
-            rule = self.rules[int(match.lastgroup[1:])]  # type: ignore[index]
-            out.append(text[pos:start])
+        the last redacted match and its rule's index when the released text ends with it.
+        ``tokens``: a stream buffer's hot tokens (rules are picked by :meth:`candidates`)."""
+        last: tuple[re.Match[str], int] | None = None
+        for match, index in self._matches(text, pos, settled, tokens):
+            rule = self.rules[index]
+            out.append(text[pos : match.start()])
             if rule.valid is not None and not rule.valid(match.group()):
-                out.append(text[start:end])
+                out.append(match.group())
                 last = None
             else:
                 out.append(replacement(rule.name))
                 hits.append(rule.name)
-                last = match
-            pos = end
+                last = match, index
+            pos = match.end()
+        stop = max(pos, settled)
+        out.append(text[pos:stop])
+        return stop, last if stop == pos else None
+
+    def _matches(
+        self, text: str, pos: int, settled: int, tokens: Iterable[str] | None = None
+    ) -> Iterator[tuple[re.Match[str], int]]:
+        """The scan's matches in order, each starting before ``settled``."""
+        shape = shape_of(text) if self._shape else None
+        if tokens is not None:
+            possible = self.candidates(text, tokens, shape)
+        else:
+            lowered = text.lower()
+            possible = [i for i, r in enumerate(self.rules) if r.possible(text, lowered, shape)]
+        # per rule that can match: its next match at or after pos (None: no more)
+        ahead = {i: self.rules[i].find(text, pos, shape) for i in possible}
+        while True:
+            best, index = None, -1
+            for i, match in ahead.items():
+                if match is not None and match.start() < pos:
+                    match = ahead[i] = self.rules[i].find(text, pos, shape)
+                if match is not None and (best is None or match.start() < best.start()):
+                    best, index = match, i
+            if best is None or best.start() >= settled:
+                return
+            yield best, index
+            pos = best.end()
 
 
 def _tail(rule: PatternRule) -> tuple[re.Pattern[str], re.Pattern[str] | None] | None:
@@ -89,13 +157,38 @@ class StreamRedactor:
         self._text = ""  # up to _CONTEXT released characters, then the held ones
         self._pos = 0  # where the held characters start in _text
         self._tail: tuple[re.Pattern[str], re.Pattern[str] | None] | None = None
+        #: the hot tokens (what a match needs) in _text: (position, token), in order
+        self._tokens: list[tuple[int, str]] = []
         self.rules: list[str] = []
 
     def feed(self, text: str) -> str:
         """Take the next chunk; returns what may be released now (possibly "")."""
         if not text:
             return ""
-        return self._advance(self._text + text, final=False)
+        joined = self._text + text
+        # look for what a match needs only in the new text (and the few characters before
+        # it that a literal may straddle): the rest was looked at before
+        start = max(self._pos, len(self._text) - self._scanner.hot_width + 1)
+        if self._tokens and self._tokens[-1][0] >= start:  # a literal being re-found
+            self._tokens = [t for t in self._tokens if t[0] < start]
+        self._tokens.extend(self._scanner.tokens(joined, start))
+        if self._tail is None and self._quiet(len(joined)):
+            return self._release_plain(joined)
+        return self._advance(joined, final=False)
+
+    def _quiet(self, size: int) -> bool:
+        """Whether no match can start before the settled point: every match contains a
+        hot token no further than that token's reach after its start."""
+        settled = size - self._lookbehind + 1
+        reach = self._scanner.reach
+        return all(at - reach[token] >= settled for at, token in self._tokens)
+
+    def _release_plain(self, text: str) -> str:
+        """Nothing a match needs is held: release all but the look-behind, unscanned."""
+        released = max(self._pos, len(text) - self._lookbehind + 1)
+        out = text[self._pos : released]
+        self._keep(text, released)
+        return out
 
     def flush(self) -> str:
         """The stream ended: everything held, redacted."""
@@ -115,11 +208,14 @@ class StreamRedactor:
                 return ""
         out: list[str] = []
         settled = len(text) if final else len(text) - self._lookbehind + 1
-        released, last = self._scanner.scan(text, pos, max(settled, pos), out, self.rules)
-        if last is not None and not final and last.end() - last.start() >= self._lookbehind:
+        tokens = None if final else {t for at, t in self._tokens if at >= pos}
+        released, last = self._scanner.scan(
+            text, pos, max(settled, pos), out, self.rules, tokens=tokens
+        )
+        if last is not None and not final and len(last[0].group()) >= self._lookbehind:
             # a match as long as the look-behind may have been cut by the chunk's end:
             # what continues it is swallowed, so no part of a long key leaks
-            self._tail = self._scanner.tails[int(last.lastgroup[1:])]  # type: ignore[index]
+            self._tail = self._scanner.tails[last[1]]
         self._keep(text, released)
         return "".join(out)
 
@@ -143,6 +239,7 @@ class StreamRedactor:
         start = max(0, released - _CONTEXT)
         self._text = text[start:]
         self._pos = released - start
+        self._tokens = [(at - start, t) for at, t in self._tokens if at >= released]
 
 
 class OutputRedactor:
@@ -150,6 +247,10 @@ class OutputRedactor:
 
     def __init__(self, rules: Sequence[PatternRule] | None = None) -> None:
         self._scanner = _Scanner(SECRET_RULES + PII_RULES if rules is None else rules)
+
+    def matches(self, text: str) -> list[str]:
+        """The texts the redaction would replace or check (for tests of its premises)."""
+        return [m.group() for m, _ in self._scanner._matches(text, 0, len(text))]
 
     def redact(self, text: str) -> tuple[str, list[str]]:
         """The redacted text and the rules that fired (in order, repeated per match)."""

@@ -27,7 +27,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def card_valid(text: str) -> bool:
-    """13 to 19 digits, one kind of separator, a network's leading digit, Luhn."""
+    """13 to 19 digits, one kind of separator, a network's leading digit (2-6), Luhn."""
     separators = {c for c in text if not c.isdigit()}
     digits = "".join(c for c in text if c.isdigit())
     return (
@@ -49,9 +49,10 @@ def iban_valid(text: str) -> bool:
 
 
 def phone_valid(text: str) -> bool:
-    """8 to 15 digits (E.164's maximum) and no doubled separator."""
+    """8 to 15 digits (E.164's maximum), no doubled separator, brackets only in pairs."""
     digits = sum(c.isdigit() for c in text)
-    return 8 <= digits <= 15 and ".." not in text and "--" not in text and "  " not in text
+    doubled = any(pair in text for pair in ("..", "--", "  ", "((", "))", ".-", "-."))
+    return 8 <= digits <= 15 and not doubled and text.count("(") == text.count(")") <= 1
 
 
 PII_RULES: tuple[PatternRule, ...] = (
@@ -59,35 +60,68 @@ PII_RULES: tuple[PatternRule, ...] = (
         "email",
         r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
         r"(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])",
-        triggers=("@",),
+        anchors=("@",),
+        reach=64,
+        span=330,
         tail=r"[A-Za-z0-9.-]*",
     ),
+    # two capitals, two check digits, then groups: the shape of its start is "..11"
     PatternRule(
         "iban",
         r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])",
         valid=iban_valid,
+        anchors=(b"..11",),
+        reach=0,
+        span=46,
     ),
+    # written whole or in groups of four (Amex 4-6-5): four digits in a row somewhere
     PatternRule(
         "card_number",
-        r"(?<![\w.,-])\d(?:[ -]?\d){12,18}" + _NO_DIGIT_AFTER,
+        r"[2-6](?<![\w.,-][2-6])(?:[ -]?\d){12,18}" + _NO_DIGIT_AFTER,
         valid=card_valid,
+        anchors=(b"1111",),
+        reach=37,
+        span=41,
     ),
     # international: +<country code> and 7 to 14 more digits, spaces, dots, dashes, brackets
     PatternRule(
         "phone",
-        r"(?<![\w+])\+[1-9](?:[ .-]?\(?\d\)?){7,14}" + _NO_DIGIT_AFTER,
-        triggers=("+",),
+        r"(?<![\w+])\+[1-9][\d ().-]{6,22}\d" + _NO_DIGIT_AFTER,
         valid=phone_valid,
+        anchors=("+",),
+        reach=0,
+        span=28,
     ),
     # North American: (555) 123-4567, 555-123-4567, 555.123.4567
     PatternRule(
         "phone",
         r"(?<![\w.+-])(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}" + _NO_DIGIT_AFTER,
+        anchors=(b"1111",),
+        reach=14,
+        span=18,
     ),
-    # European national layouts with a trunk 0: 06 12 34 56 78, 020 7946 0958, 07700 900123
+    # national layouts with a trunk 0: 06 12 34 56 78 / 06.12.34.56.78 (France) ...
     PatternRule(
         "phone",
-        r"(?<![\w.+-])0(?:[1-9](?:[ .]\d{2}){4}|\d{2,4} \d{3,4}(?: \d{3,4})?)" + _NO_DIGIT_AFTER,
+        r"0(?<![\w.+-]0)[1-9](?: \d{2}){4}" + _NO_DIGIT_AFTER,
+        anchors=(b"11 11 11",),
+        reach=4,
+        span=18,
+    ),
+    PatternRule(
+        "phone",
+        r"0(?<![\w.+-]0)[1-9](?:\.\d{2}){4}" + _NO_DIGIT_AFTER,
+        anchors=(b"11.11.11",),
+        reach=4,
+        span=18,
+    ),
+    # ... and 020 7946 0958, 07700 900123, 030 1234 5678 (UK, Germany)
+    PatternRule(
+        "phone",
+        r"0(?<![\w.+-]0)[1-9]\d{1,3} \d{3,4}(?: \d{3,4})?" + _NO_DIGIT_AFTER,
         valid=phone_valid,
+        anchors=(b"1 111",),
+        reach=4,
+        span=18,
     ),
 )
