@@ -15,6 +15,11 @@ position, hence:
 A match longer than ``L`` (a 164-character OpenAI project key, a PEM block) is redacted
 when its first ``L`` characters are settled; its rule's *tail* pattern then swallows
 what follows, so the rest of the key never reaches the client either.
+
+Cost: a stream pays per chunk, not per character. Each chunk is searched (with the few
+characters before it) for *hot tokens*, what some match must contain (a key's prefix, a
+digit, ``@``, ``+``, a trigger word); while no token sits within its reach of the release
+point, the chunk's settled text is released without any rule running.
 """
 
 from __future__ import annotations

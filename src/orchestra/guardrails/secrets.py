@@ -3,8 +3,9 @@
 Each rule is one published key format with its reserved prefix and length, so ordinary
 hex digests, UUIDs and base64 blobs do not match: only a prefix a vendor reserved
 (``AKIA``, ``ghp_``, ``sk-ant-``) or an explicit assignment (``api_key = ...``, an AWS
-secret next to its variable name) does. The log redactor's shapes
-(:mod:`orchestra.redaction`) are covered by these rules too.
+secret next to its variable name) does. :mod:`orchestra.redaction` (the log and error
+scrubber) keeps its own looser shapes: it also masks partly masked keys vendors echo back
+and ``Bearer`` headers, where a false positive only costs a log line.
 """
 
 from __future__ import annotations
