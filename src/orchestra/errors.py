@@ -36,6 +36,7 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     ├── SyncFailed(source) (502: a catalog sync fetched nothing usable; nothing written)
     ├── DebateFailed (502: a debate cannot go on; its state machine records why)
     ├── DebateUnavailable (503, retryable: the debate's run could not be started)
+    ├── GuardrailUnavailable (503, retryable: a remote guardrail failed; fails closed)
     └── PolicyRefusal (a policy refused the request: never a provider's fault, never retried)
         ├── BudgetExceeded (429 budget_exceeded: names the budget and when it resets)
         ├── RequestRateLimited (429 rate_limit_exceeded: requests or tokens per minute)
@@ -438,15 +439,28 @@ class RequestRateLimited(PolicyRefusal):
 
 
 class GuardrailBlocked(PolicyRefusal):
-    """An input guardrail in ``block`` mode matched (``rule``: which; never the text)."""
+    """An input guardrail in ``block`` mode matched (``rule``: which; never the text).
+    ``check`` names the guardrail (``injection``, ``secrets``, ``size``, ``bedrock``)
+    when the raiser knows it, for the audit line."""
 
     status = 400
     code = "guardrail_blocked"
     type = "invalid_request_error"
 
-    def __init__(self, message: str, *, rule: str) -> None:
+    def __init__(self, message: str, *, rule: str, check: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
+        self.check = check
+
+
+class GuardrailUnavailable(OrchestraError):
+    """A remote guardrail (Amazon Bedrock Guardrails) could not be asked, and it fails
+    closed: the request is refused rather than let through unchecked."""
+
+    status = 503
+    code = "guardrail_unavailable"
+    type = "api_error"
+    retryable = True
 
 
 class Forbidden(PolicyRefusal):

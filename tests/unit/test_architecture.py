@@ -26,6 +26,9 @@ LAYERS: dict[str, int] = {
     "tokens": 1,
     "catalog": 1,
     "redaction": 1,
+    # guardrails: pure checks and redaction over text (and the Bedrock client), below
+    # the pipeline that applies them
+    "guardrails": 1,
     "secrets": 1,
     "transport": 1,
     "storage": 1,
