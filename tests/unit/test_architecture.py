@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "transport": 1,
     "storage": 1,
     "observability": 1,
+    # the Prometheus and OpenTelemetry observers and their ASGI middleware (serve only)
+    "telemetry": 1,
     # outbound adapters
     "providers": 2,
     # inbound wire formats (the mirror of providers)
