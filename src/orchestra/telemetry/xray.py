@@ -3,16 +3,16 @@
 Powertools' Tracer already opens a segment per invocation (``capture_lambda_handler``) and
 a subsegment per boto3 call; this observer adds what the OpenTelemetry request span carries
 (the answering model, its tokens, cost, fallbacks, a refusal's code) as annotations on the
-handler's subsegment, so X-Ray's filter expressions can select on them
+handler's subsegment, and one subsegment per upstream attempt, so X-Ray's filter expressions can select on them
 (``annotation.gen_ai_response_model = "openai/gpt-4o-mini"``). Annotation keys allow only
 letters, digits and underscores: ``gen_ai.usage.input_tokens`` becomes
-``gen_ai_usage_input_tokens``. Nothing is imported: the Tracer is handed in, and this costs
-a few microseconds per answer (no span object, no export; the X-Ray daemon ships the
-segment with the invocation's).
+``gen_ai_usage_input_tokens``. Nothing is imported: the Tracer is handed in (None where
+tracing is off), and the X-Ray SDK ships the subsegments with the invocation's segment.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +28,12 @@ class XRayAnnotations:
         self.tracer = tracer
 
     def attempt(self, model_id: str, error: ProviderError | None, latency_ms: float) -> None:
+        """One subsegment per upstream attempt (``chat <model>``), backdated to when the
+        attempt began: it is reported once its outcome is known."""
+        with self.tracer.provider.in_subsegment(name=f"chat {model_id}") as subsegment:
+            subsegment.start_time = time.time() - latency_ms / 1000.0
+            subsegment.put_annotation("gen_ai_request_model", model_id)
+            subsegment.put_annotation("orchestra_outcome", "ok" if error is None else error.code)
         if error is not None:  # the last failure is enough to find the trace
             self.tracer.put_annotation("orchestra_failed_model", model_id)
             self.tracer.put_annotation("error_type", error.code)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +17,35 @@ from orchestra.telemetry.xray import XRayAnnotations
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "generate"
 
 
+class FakeSubsegment:
+    def __init__(self, name: str) -> None:
+        self.name, self.start_time, self.end_time = name, time.time(), 0.0
+        self.annotations: dict[str, Any] = {}
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        self.annotations[key] = value
+
+
+class FakeProvider:
+    """Powertools' X-Ray provider: ``in_subsegment`` opens and closes a subsegment."""
+
+    def __init__(self) -> None:
+        self.subsegments: list[FakeSubsegment] = []
+
+    @contextlib.contextmanager
+    def in_subsegment(self, name: str) -> Iterator[FakeSubsegment]:
+        subsegment = FakeSubsegment(name)
+        yield subsegment
+        subsegment.end_time = time.time()
+        self.subsegments.append(subsegment)
+
+
 class FakeTracer:
-    """Powertools' ``Tracer.put_annotation``, recorded."""
+    """Powertools' ``Tracer``: ``put_annotation`` and its ``provider``, recorded."""
 
     def __init__(self) -> None:
         self.annotations: dict[str, Any] = {}
+        self.provider = FakeProvider()
 
     def put_annotation(self, key: str, value: Any) -> None:
         assert key.replace("_", "").isalnum(), key  # X-Ray's rule for annotation keys
@@ -41,6 +68,11 @@ def test_an_answer_is_annotated_with_its_model_tokens_cost_and_fallbacks():
         "orchestra_fallbacks": 1,
         "orchestra_refusal": "budget_exceeded",
     }
+    # and the attempt is a subsegment backdated by its latency
+    (subsegment,) = tracer.provider.subsegments
+    assert subsegment.name == "chat a/m"
+    assert 0.009 <= subsegment.end_time - subsegment.start_time < 0.5
+    assert subsegment.annotations["orchestra_outcome"] == tracer.annotations["error_type"]
 
 
 def test_the_lambda_app_annotates_through_its_tracer():
@@ -58,3 +90,5 @@ def test_the_lambda_app_annotates_through_its_tracer():
     body = json.loads(response["body"])
     assert tracer.annotations["gen_ai_response_model"] == body["model"]
     assert tracer.annotations["gen_ai_usage_input_tokens"] == body["usage"]["prompt_tokens"]
+    (attempt,) = tracer.provider.subsegments
+    assert attempt.name == f"chat {body['model']}"
