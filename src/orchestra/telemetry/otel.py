@@ -48,6 +48,7 @@ class OtelObserver:
     def __init__(self, tracer_provider: TracerProvider) -> None:
         self.tracer = tracer_provider.get_tracer("orchestra")
         self._provider_of: Callable[[str], str] = lambda _model: "-"
+        self._providers: dict[str, str] = {}  # a model's provider does not change
 
     def watch(
         self, breaker: CircuitBreaker | None, provider_of: Callable[[str], str] | None
@@ -55,6 +56,7 @@ class OtelObserver:
         """How a model id names its provider (the catalog), wired once services exist."""
         if provider_of is not None:
             self._provider_of = provider_of
+            self._providers.clear()
 
     # --- RequestSink ------------------------------------------------------------------------
     def request_started(self, record: RequestRecord) -> None:
@@ -94,7 +96,9 @@ class OtelObserver:
         parent = record.span if record is not None else None
         context = trace.set_span_in_context(parent) if parent is not None else None
         ended = time.time_ns()
-        provider = error.provider if error is not None else self._provider_of(model_id)
+        provider = error.provider if error is not None else self._providers.get(model_id)
+        if provider is None:
+            provider = self._providers[model_id] = self._provider_of(model_id)
         span = self.tracer.start_span(
             f"chat {model_id}",
             context=context,

@@ -152,6 +152,7 @@ class PrometheusObserver:
         self.breakers.breaker = breaker
         if provider_of is not None:
             self._provider_of = provider_of
+            self._providers.clear()
 
     def provider(self, model_id: str) -> str:
         found = self._providers.get(model_id)
