@@ -182,3 +182,63 @@ class EmfObserver:
         from aws_lambda_powertools.metrics import MetricUnit
 
         self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+class Observers:
+    """Several observers heard as one (logs, Prometheus, spans), in the order given.
+
+    Each hook is forwarded to every member that has it: an observer written before a hook
+    existed (a test fake, an older one) is skipped for that hook rather than broken. The
+    members' bound methods are looked up once, here, not on every call."""
+
+    def __init__(self, *members: object) -> None:
+        self.members = members
+
+        def bound(hook: str) -> tuple[Any, ...]:
+            return tuple(m for o in members if (m := getattr(o, hook, None)) is not None)
+
+        self._attempt = bound("attempt")
+        self._completed = bound("completed")
+        self._breaker_opened = bound("breaker_opened")
+        self._hedged = bound("hedged")
+        self._fused = bound("fused")
+        self._guardrail = bound("guardrail")
+        self._refused = bound("refused")
+
+    def attempt(self, model_id: str, error: ProviderError | None, latency_ms: float) -> None:
+        for hook in self._attempt:
+            hook(model_id, error, latency_ms)
+
+    def completed(
+        self,
+        model_id: str,
+        *,
+        usage: Usage | None,
+        cost_usd: float,
+        latency_ms: float,
+        fallbacks: int,
+    ) -> None:
+        for hook in self._completed:
+            hook(
+                model_id, usage=usage, cost_usd=cost_usd, latency_ms=latency_ms, fallbacks=fallbacks
+            )
+
+    def breaker_opened(self, model_id: str) -> None:
+        for hook in self._breaker_opened:
+            hook(model_id)
+
+    def hedged(self, model_id: str, *, won: bool, cost_usd: float) -> None:
+        for hook in self._hedged:
+            hook(model_id, won=won, cost_usd=cost_usd)
+
+    def fused(self, summary: Fused) -> None:
+        for hook in self._fused:
+            hook(summary)
+
+    def guardrail(self, check: str, rule: str, action: str) -> None:
+        for hook in self._guardrail:
+            hook(check, rule, action)
+
+    def refused(self, code: str) -> None:
+        for hook in self._refused:
+            hook(code)

@@ -35,6 +35,8 @@ LAYERS: dict[str, int] = {
     # key and team policies, the budget/rate ledger (storage/governance.py reads its records)
     "governance": 1,
     "observability": 1,
+    # the Prometheus and OpenTelemetry observers and their ASGI middleware (serve only)
+    "telemetry": 1,
     # outbound adapters
     "providers": 2,
     # inbound wire formats (the mirror of providers)

@@ -58,4 +58,8 @@ def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> 
     install_openapi(app)
     for router in routers if routers is not None else default_routers():
         app.include_router(router)
+    if getattr(services, "prometheus", None) is not None:  # orchestra serve's /metrics
+        from orchestra.api.routes import metrics
+
+        app.include_router(metrics.router)
     return app

@@ -77,8 +77,11 @@ class LambdaApp(EnvironmentLoop):
         routers: Callable[[], Sequence[Any]] | None = None,
         environ: Mapping[str, str] | None = None,
         root: str | None = None,
+        tracer: Any = None,
     ) -> None:
         self.metrics = metrics
+        #: Powertools' Tracer where tracing is on: answers annotate its segment
+        self.tracer = tracer
         self.routers = routers
         self.environ = environ
         #: the function's composition root (``orchestra.compose.ROOTS``); None: everything
@@ -138,10 +141,14 @@ class LambdaApp(EnvironmentLoop):
         from orchestra.compose.heap import settle_heap
         from orchestra.compose.roots import build_services, root
         from orchestra.config import Settings
-        from orchestra.observability import EmfObserver, LogObserver, Observer
+        from orchestra.observability import EmfObserver, LogObserver, Observer, Observers
 
         settings = Settings()
         observer: Observer = EmfObserver(self.metrics) if self.metrics else LogObserver()
+        if self.tracer is not None:  # the GenAI attributes as X-Ray annotations
+            from orchestra.telemetry.xray import XRayAnnotations
+
+            observer = Observers(observer, XRayAnnotations(self.tracer))
         environ = self.environ if self.environ is not None else os.environ
         build = root(self.root) if self.root else build_services
         services = build(settings, environ, observer=observer)

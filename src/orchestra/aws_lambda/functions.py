@@ -70,7 +70,7 @@ class ApiFunction:
         self.logger = Logger(service=service)
         self.tracer = tracer_for(service)
         self.metrics = Metrics(namespace=NAMESPACE, service=service)
-        self.app = LambdaApp(metrics=self.metrics, routers=routers, root=root)
+        self.app = LambdaApp(metrics=self.metrics, routers=routers, root=root, tracer=self.tracer)
         # orchestra's own log lines get the same JSON format, correlation id and level
         copy_config_to_registered_loggers(source_logger=self.logger, include={"orchestra"})
         # under SnapStart: import and warm now, so the snapshot holds it

@@ -17,14 +17,16 @@ def _warn(message: str) -> None:
     print(BANNER.format(message) if sys.stderr.isatty() else message, file=sys.stderr)
 
 
-def _build_services(settings: Any) -> Any:
+def _build_services(settings: Any, observer: Any = None, environ: Any = None) -> Any:
     """The services, or None after one line on stderr saying why they cannot be built
     (a refused base URL names the provider, the URL and the rule; no traceback)."""
     from orchestra.compose import build_services
     from orchestra.errors import OrchestraError
 
     try:
-        return build_services(settings, os.environ)
+        return build_services(
+            settings, os.environ if environ is None else environ, observer=observer
+        )
     except OrchestraError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
     return None
@@ -33,7 +35,6 @@ def _build_services(settings: Any) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from orchestra.api.app import create_app
     from orchestra.compose.heap import settle_heap
     from orchestra.config import get_settings
 
@@ -41,9 +42,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
-    services = _build_services(settings)
-    if services is None:
+    served = serve_app(settings, os.environ)
+    if served is None:
         return 2
+    services, app, telemetry = served
     registry = services.registry
     if services.auth.open_access:
         _warn(
@@ -57,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "GEMINI_API_KEY, OPENROUTER_API_KEY... or ORCHESTRA_CONFIG to use real providers."
         )
     print(f"Orchestra on http://{args.host}:{args.port}  providers: {sorted(registry.names())}")
-    app = _served_app(create_app(services), args.access_log)
+    app = _served_app(app, args.access_log)
     settle_heap(settings.gc_tuning)
     uvicorn.run(
         app,
@@ -69,7 +71,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # uvicorn's own line has no latency, model or attempts
         workers=1,
     )
+    telemetry.shutdown()  # the spans still batched are sent before the process ends
     return 0
+
+
+def serve_app(settings: Any, environ: Any, *, span_exporter: Any = None) -> Any:
+    """``(services, app, telemetry)`` as ``orchestra serve`` runs them (None: not
+    buildable, said on stderr): ``/metrics`` when ``prometheus`` is on, spans when an OTLP
+    endpoint is configured or ``span_exporter`` is given (tests)."""
+    from orchestra.api.app import create_app
+    from orchestra.observability import LogObserver
+    from orchestra.telemetry.setup import build
+
+    try:
+        telemetry = build(settings, environ, span_exporter=span_exporter)
+    except ImportError as exc:  # an extra not installed: say which, and how to do without
+        print(
+            f"error: {exc.name} is not installed: pip install 'orchestra[serve,otel]' "
+            "(or set ORCHESTRA_PROMETHEUS=false / unset the OTLP endpoint)",
+            file=sys.stderr,
+        )
+        return None
+    services = _build_services(settings, telemetry.observer(LogObserver()), environ)
+    if services is None:
+        return None
+    gateway = services.gateway  # its breakers are scraped; the catalog names providers
+    telemetry.watch(gateway.breaker if gateway is not None else None, services.catalog)
+    services.prometheus = telemetry.registry
+    return services, telemetry.wrap(create_app(services)), telemetry
 
 
 def _served_app(app: Any, access_log: bool) -> Any:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: a function imports just the use cases it serves
+    from prometheus_client import CollectorRegistry
+
     from orchestra.api.auth import ApiKeyAuth
     from orchestra.catalog.source import CatalogSource
     from orchestra.config import Settings
@@ -39,6 +41,8 @@ class Services:
     debate_steps: DebateSteps | None = None
     #: stored OpenAI Responses answers (the functions serving ``/v1/responses``)
     responses: ResponseStore | None = None
+    #: what ``GET /metrics`` renders (``orchestra serve`` with ``prometheus`` on), else None
+    prometheus: CollectorRegistry | None = None
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""

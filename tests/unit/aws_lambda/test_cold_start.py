@@ -117,3 +117,10 @@ def test_a_snapshot_holds_what_is_otherwise_built_at_first_use() -> None:
     # models declared with defer_build, and rapidfuzz (fusion imports it when first used)
     result = _run(PREWARM)
     assert result == {"before": [False, False], "after": [True, True], "rapidfuzz": True}
+
+
+def test_generate_loads_no_telemetry_library(generate_modules: set[str]) -> None:
+    # /metrics and OTLP spans are orchestra serve's: the function never loads them
+    # (the OpenTelemetry API itself is FastAPI's import)
+    heavy = ("prometheus_client", "opentelemetry.sdk", "opentelemetry.exporter")
+    assert _loaded(generate_modules, *heavy, "orchestra.telemetry.otel") == []
