@@ -30,6 +30,9 @@ LAYERS: dict[str, int] = {
     "transport": 1,
     "storage": 1,
     "observability": 1,
+    # governance records and protocols, the ledger, spend reports, key issuing: storage
+    # imports its records, so it sits with storage (nothing above layer 1 at run time)
+    "governance": 1,
     # outbound adapters
     "providers": 2,
     # inbound wire formats (the mirror of providers)
