@@ -58,7 +58,10 @@ def _count(value: str) -> str:
 def add_limits(parser: argparse.ArgumentParser) -> None:
     for option, field, meaning in LIMITS:
         kind: Callable[[str], str] = _usd if field.endswith("_usd") else _count
-        parser.add_argument(option, type=kind, dest=field, help=f"{meaning} ('none': clear)")
+        metavar = "USD" if field.endswith("_usd") else "N"
+        parser.add_argument(
+            option, type=kind, dest=field, metavar=metavar, help=f"{meaning} ('none': clears)"
+        )
 
 
 def limits_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,7 +83,9 @@ def limits_of(args: argparse.Namespace) -> dict[str, Any]:
 def add_gateway(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", help="a gateway's URL (env ORCHESTRA_BASE_URL)")
     parser.add_argument(
-        "--admin-key", help="an admin key of that gateway (env ORCHESTRA_ADMIN_KEY)"
+        "--admin-key",
+        help="an admin key of that gateway (env ORCHESTRA_ADMIN_KEY; spend: any key, for "
+        "its own spend)",
     )
     parser.add_argument("--json", action="store_true", help="the API's JSON, unformatted")
 

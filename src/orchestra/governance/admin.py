@@ -97,7 +97,7 @@ class KeyAdmin:
         await self.store.put_key(policy)
         try:
             key = await self.issuer.issue(policy.key_id)
-        except BaseException:
+        except Exception:
             await self.store.delete_key(policy.key_id)  # no policy without its key
             raise
         return policy, key

@@ -52,12 +52,11 @@ def period(day_from: str | None, day_to: str | None, *, today: date) -> Period:
     end = _day(day_to, "to") if day_to is not None else today
     start = _day(day_from, "from") if day_from is not None else end.replace(day=1)
     if start > end:
-        raise InvalidRequest("'from' is after 'to'", param="from", code="invalid_value")
+        raise InvalidRequest("'from' is after 'to'", param="from")
     if (end - start).days + 1 > MAX_DAYS:
         raise InvalidRequest(
             f"A spend report covers at most {MAX_DAYS} days: narrow 'from' and 'to'",
             param="from",
-            code="invalid_value",
         )
     return Period(start.isoformat(), end.isoformat())
 

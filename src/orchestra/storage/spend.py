@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from orchestra.governance.protocols import SpendRow
-from orchestra.storage.dynamodb import _Table, to_attribute
+from orchestra.storage.dynamodb import _Table
 from orchestra.storage.tables import METRICS_TABLE
 
 PK_PREFIX = "spend#"
@@ -68,10 +68,11 @@ class DynamoDBSpendBackend(_Table):
     async def add(self, row: SpendRow) -> None:
         names = {"#ttl": str(METRICS_TABLE.ttl_attribute)}
         expires = date.fromisoformat(row.day) + timedelta(days=SPEND_TTL_DAYS)
-        values: dict[str, Any] = {":ttl": to_attribute(int(_epoch(expires)))}
+        # integers only: written as DynamoDB numbers directly (no serializer on the hot path)
+        values: dict[str, Any] = {":ttl": {"N": str(_epoch(expires))}}
         adds = []
         for i, (name, amount) in enumerate(_counters(row).items()):
-            names[f"#c{i}"], values[f":c{i}"] = name, to_attribute(amount)
+            names[f"#c{i}"], values[f":c{i}"] = name, {"N": str(amount)}
             adds.append(f"#c{i} :c{i}")
         sets = "SET #ttl = :ttl"
         if row.team is not None:  # the key's team when it spent (a report groups by it)

@@ -189,3 +189,11 @@ async def test_a_key_whose_policy_says_admin_is_an_admin(api: httpx.AsyncClient)
     assert (await api.post("/v1/admin/keys", json=body, headers=auth(ADMIN))).status_code == 201
     # Then the client key may use the admin API
     assert (await api.get("/v1/admin/teams", headers=auth(CLIENT))).status_code == 200
+
+
+async def test_a_405_allows_every_method_of_the_path(api: httpx.AsyncClient) -> None:
+    # Given a path served by one route per method, Then a 405 names all of them
+    refused = await api.request("OPTIONS", "/v1/admin/keys/k", headers=auth(ADMIN))
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "DELETE, GET, PATCH"
+    assert (await api.put("/v1/admin/keys", headers=auth(ADMIN))).headers["allow"] == "GET, POST"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -71,6 +72,22 @@ async def test_query_covers_the_days_asked_and_one_key_when_given(backend: Spend
     assert other.model == "openai/gpt-4o#x" and other.team is None
 
 
+@pytest.fixture
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each UpdateItem atomically; moto, called from several threads
+    (``asyncio.to_thread``), does not: its update_item is serialised here as DynamoDB's is."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock, update = threading.Lock(), DynamoDBBackend.update_item
+
+    def serialised(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return update(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", serialised)
+
+
+@pytest.mark.usefixtures("atomic_moto")
 async def test_concurrent_adds_lose_nothing(backend: SpendBackend) -> None:
     # When 40 calls settle at once on one row, Then every nano is counted (ADD is atomic)
     await asyncio.gather(*(backend.add(row("2026-03-01", "ci", "m", 7)) for _ in range(40)))

@@ -16,16 +16,41 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from orchestra.api.body import json_object, read_body
 from orchestra.api.deps import NotServed, Served, authorized, only_query, presented_credentials
 from orchestra.errors import Forbidden, Unauthorized
 from orchestra.governance.admin import KeyAdmin, not_found
+from orchestra.governance.records import KeyPolicy, Limits
 
 if TYPE_CHECKING:
-    from orchestra.governance.records import KeyPolicy, TeamPolicy
+    from orchestra.governance.records import TeamPolicy
 
 router = APIRouter()
+
+Responses = dict[int | str, dict[str, Any]]
+ERROR_SCHEMA = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+#: statuses the admin routes add to every /v1 route's documented errors
+FORBIDDEN: Responses = {403: {"description": "The key is not an admin's", "content": ERROR_SCHEMA}}
+TAKEN: Responses = {409: {"description": "That key id is taken", "content": ERROR_SCHEMA}}
+
+
+def _body_schema(model: type[BaseModel], *, drop: set[str], required: list[str]) -> dict[str, Any]:
+    """``model``'s JSON Schema as a request body: server-set fields dropped, USD amounts as
+    JSON numbers (pydantic also allows strings for ``Decimal``), ``null`` where it clears."""
+    schema = model.model_json_schema()
+    props = schema["properties"]
+    for name in drop:
+        props.pop(name, None)
+    for name in [n for n in props if n.endswith("_usd")]:
+        props[name] = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
+    schema["required"] = required
+    schema["title"] = f"{model.__name__}{'Create' if required else 'Update'}"
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_STAMPS = {"created_at", "updated_at"}
 
 
 class Principal(Protocol):
@@ -144,45 +169,58 @@ async def _body(request: Request) -> dict[str, Any]:
     return json_object(await read_body(request, services.settings.max_body_bytes))
 
 
-@router.post("/v1/admin/keys", status_code=201)
+@router.post(
+    "/v1/admin/keys",
+    status_code=201,
+    responses={**FORBIDDEN, **TAKEN},
+    openapi_extra=_body_schema(KeyPolicy, drop=_STAMPS, required=["key_id"]),
+)
 async def create_key(request: Request, admin: Admin) -> JSONResponse:
     policy, key = await admin.create_key(await _body(request))
     return JSONResponse({"object": "key", "policy": key_json(policy), "key": key}, 201)
 
 
-@router.get("/v1/admin/keys", dependencies=[Depends(only_query("team"))])
+@router.get("/v1/admin/keys", dependencies=[Depends(only_query("team"))], responses=FORBIDDEN)
 async def list_keys(admin: Admin, team: str | None = None) -> dict[str, Any]:
     return listed([key_json(p) for p in await admin.list_keys(team)])
 
 
-@router.get("/v1/admin/keys/{key_id}")
+@router.get("/v1/admin/keys/{key_id}", responses=FORBIDDEN)
 async def get_key(key_id: str, admin: Admin) -> dict[str, Any]:
     return key_json(await admin.get_key(key_id))
 
 
-@router.patch("/v1/admin/keys/{key_id}")
+@router.patch(
+    "/v1/admin/keys/{key_id}",
+    responses=FORBIDDEN,
+    openapi_extra=_body_schema(KeyPolicy, drop={*_STAMPS, "key_id"}, required=[]),
+)
 async def update_key(key_id: str, request: Request, admin: Admin) -> dict[str, Any]:
     return key_json(await admin.update_key(key_id, await _body(request)))
 
 
-@router.delete("/v1/admin/keys/{key_id}")
+@router.delete("/v1/admin/keys/{key_id}", responses=FORBIDDEN)
 async def revoke_key(key_id: str, admin: Admin) -> dict[str, Any]:
     if not await admin.revoke_key(key_id):
         raise not_found("key", key_id)
     return {"object": "key.deleted", "id": key_id, "deleted": True}
 
 
-@router.get("/v1/admin/teams")
+@router.get("/v1/admin/teams", responses=FORBIDDEN)
 async def list_teams(admin: Admin) -> dict[str, Any]:
     return listed([team_json(t) for t in await admin.list_teams()])
 
 
-@router.put("/v1/admin/teams/{team_id}")
+@router.put(
+    "/v1/admin/teams/{team_id}",
+    responses={**FORBIDDEN, 201: {"description": "Created"}},
+    openapi_extra=_body_schema(Limits, drop=set(), required=[]),
+)
 async def put_team(team_id: str, request: Request, admin: Admin) -> JSONResponse:
     team, created = await admin.put_team(team_id, await _body(request))
     return JSONResponse(team_json(team), 201 if created else 200)
 
 
-@router.get("/v1/admin/teams/{team_id}")
+@router.get("/v1/admin/teams/{team_id}", responses=FORBIDDEN)
 async def get_team(team_id: str, admin: Admin) -> dict[str, Any]:
     return team_json(await admin.get_team(team_id))

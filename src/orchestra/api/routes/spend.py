@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from orchestra.api.deps import NotServed, only_query
 from orchestra.api.routes.admin import Caller, caller_of
-from orchestra.governance.spend import SpendReport
+from orchestra.governance.spend import GROUPS, SpendReport
 
 router = APIRouter()
 
@@ -24,13 +24,20 @@ def spend_of(caller: Caller) -> SpendReport:
     return found
 
 
+DAY = {"format": "date"}
+
+
 @router.get("/v1/spend", dependencies=[Depends(only_query("group_by", "from", "to", "key"))])
 async def spend(
     caller: Annotated[Caller, Depends(caller_of)],
-    group_by: str | None = None,
-    day_from: Annotated[str | None, Query(alias="from")] = None,
-    day_to: Annotated[str | None, Query(alias="to")] = None,
-    key: str | None = None,
+    group_by: Annotated[str | None, Query(json_schema_extra={"enum": list(GROUPS)})] = None,
+    day_from: Annotated[
+        str | None, Query(alias="from", json_schema_extra=DAY, description="default: the 1st")
+    ] = None,
+    day_to: Annotated[
+        str | None, Query(alias="to", json_schema_extra=DAY, description="default: today (UTC)")
+    ] = None,
+    key: Annotated[str | None, Query(description="one key's spend (admins)")] = None,
 ) -> dict[str, Any]:
     report = await spend_of(caller).report(
         caller=caller.principal.key_id,
