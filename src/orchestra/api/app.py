@@ -31,12 +31,21 @@ def generate_routers() -> list[APIRouter]:
     ]
 
 
+def admin_routers() -> list[APIRouter]:
+    """What the admin function serves: keys and teams, spend reports, health."""
+    from orchestra.api.routes import admin, health, spend
+
+    return [admin.router, spend.router, health.router]
+
+
 def default_routers() -> list[APIRouter]:
-    """Every route (local serve, the tests): the generate function's, multi and debates."""
+    """Every route (local serve, the tests): the generate function's, multi, debates, the
+    admin API and spend."""
     from orchestra.api.routes import debates, multi
 
     *answers, models, health = generate_routers()
-    return [*answers, multi.router, debates.router, models, health]
+    admin, spend, _ = admin_routers()
+    return [*answers, multi.router, debates.router, admin, spend, models, health]
 
 
 def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> FastAPI:

@@ -8,6 +8,7 @@ it (Anthropic says 529 for overloaded).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -95,6 +96,20 @@ def validation_error(errors: list[Any]) -> InvalidRequest:
     return InvalidRequest(message, param=param, code="invalid_value")
 
 
+def allowed_methods(request: Request, known: set[str]) -> str:
+    """Every method the API documents at this path, for a 405's ``Allow``: Starlette names
+    only the first matching route's, and a path may have one route per method
+    (``/v1/admin/keys``). Read from the OpenAPI document (built once; a 405 is rare)."""
+    path = request.url.path
+    methods = set(known)
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\{[^}:]+:path\}", ".+", template)
+        pattern = re.sub(r"\{[^}]+\}", "[^/]+", pattern)
+        if re.fullmatch(pattern, path):
+            methods |= {m.upper() for m in operations if m.isalpha()}
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OrchestraError)
     async def _orchestra(request: Request, exc: OrchestraError) -> JSONResponse:
@@ -118,7 +133,12 @@ def install_error_handlers(app: FastAPI) -> None:
         kind, code = _STATUS_TYPES.get(exc.status_code, ("invalid_request_error", "http_error"))
         shape = shape_for(request.url.path)
         status, body = shape(exc.status_code, kind, code, str(exc.detail), None)
-        return JSONResponse(body, status_code=status, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            given = {k.lower(): v for k, v in (headers or {}).items()}
+            first = {m.strip() for m in given.pop("allow", "").split(",") if m.strip()}
+            headers = {**given, "allow": allowed_methods(request, first)}
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(request: Request, _: ClientDisconnect) -> Response:

@@ -1,4 +1,5 @@
-"""``orchestra serve | debate | models | sync | keys``: the gateway on a laptop, with embedded defaults."""
+"""``orchestra serve | debate | models | sync | keys | teams | spend``: the gateway on a laptop,
+with embedded defaults, and the administration of a running one."""
 
 from __future__ import annotations
 
@@ -274,51 +275,6 @@ def _sync_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sync.set_defaults(func=cmd_sync)
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from orchestra.cli.keys import ClientKeys
-    from orchestra.errors import OrchestraError
-
-    if args.action != "list" and not args.name:
-        print(f"error: keys {args.action} needs --name", file=sys.stderr)
-        return 2
-    if args.action == "create" and not args.usage_plan_id:
-        print("error: keys create needs --usage-plan-id", file=sys.stderr)
-        return 2
-    session = boto3.session.Session(region_name=args.region)
-    keys = ClientKeys(
-        session.client("apigateway"), session.client("secretsmanager"), args.secret_id
-    )
-    try:
-        if args.action == "list":
-            print("\n".join(keys.names()) or "(no clients)")
-        elif args.action == "create":
-            key = keys.create(args.name, args.usage_plan_id)
-            print(f"client {args.name}: {key}\n(shown once: hand it over now)")
-        else:
-            deleted = keys.revoke(args.name)
-            print(f"client {args.name}: revoked" + ("" if deleted else " (API key already gone)"))
-    except OrchestraError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except (BotoCoreError, ClientError) as exc:  # AWS's message: ids and codes, no key
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _keys_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = verbs.add_parser("keys", help="manage client API keys of a deployed stack")
-    keys.add_argument("action", choices=["create", "revoke", "list"])
-    keys.add_argument("--secret-id", required=True, help="the ClientKeysSecretArn output")
-    keys.add_argument("--name", help="client name (create, revoke)")
-    keys.add_argument("--usage-plan-id", help="a UsagePlan...Id output (create)")
-    keys.add_argument("--region", default=None)
-    keys.set_defaults(func=cmd_keys)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orchestra", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -331,7 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one line per request: method, path, status, latency, model, attempts",
     )
     serve.set_defaults(func=cmd_serve)
-    _keys_parser(verbs)
+    from orchestra.cli.keys import keys_parser
+    from orchestra.cli.teams import spend_parser, teams_parser
+
+    keys_parser(verbs)
+    teams_parser(verbs)
+    spend_parser(verbs)
     _sync_parser(verbs)
     debate = verbs.add_parser("debate", help="run a debate locally, printing each round")
     debate.add_argument("question")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.api.auth import ApiKeyAuth
 from orchestra.catalog.deployments import Deployments
@@ -45,6 +45,10 @@ from orchestra.storage.protocols import (
 )
 from orchestra.transport.http import HttpClients
 
+if TYPE_CHECKING:  # annotations only: the generate function imports no admin code
+    from orchestra.governance.issuer import KeyIssuer
+    from orchestra.governance.protocols import PolicyStore, SpendBackend
+
 log = logging.getLogger("orchestra")
 
 
@@ -57,6 +61,12 @@ class Stores:
     debates: DebateBackend | None = None
     #: the same for stored Responses answers
     responses: ResponseBackend | None = None
+    #: key and team policies, spend rows, key issuing (governance; chosen from the
+    #: settings when None: ``compose/admin.py``). One instance per process, shared by the
+    #: admin API and the request path, so a policy written is a policy applied.
+    policies: PolicyStore | None = None
+    spend: SpendBackend | None = None
+    issuer: KeyIssuer | None = None
 
 
 def memory_stores() -> Stores:

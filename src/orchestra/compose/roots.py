@@ -12,8 +12,10 @@ root                   module                      builds
                                                    runner, which needs the debate steps)
 ``build_debate_steps`` :mod:`.debate`              the debate state machine's steps
 ``build_sync``         :mod:`.sync`                the catalog sync
+``build_admin``        :mod:`.admin`               keys, teams and spend (``/v1/admin/*``,
+                                                   ``/v1/spend``); calls no model
 ``build_services``     :mod:`.roots` (this one)    all but the sync, for ``orchestra serve``
-                                                   and the tests
+                                                   and the tests (admin and spend included)
 =====================  ==========================  ===========================================
 
 Each root's module imports the use cases it builds, and a function imports only its own
@@ -50,6 +52,7 @@ ROOTS: dict[str, str] = {
     "generate": "orchestra.compose.roots:build_generate",
     "multi_generate": "orchestra.compose.multi:build_multi",
     "debate_api": "orchestra.compose.debate:build_debate_api",
+    "admin": "orchestra.compose.admin:build_admin",
 }
 
 
@@ -153,6 +156,7 @@ def build_services(
     """Everything (``orchestra serve``, the CLI, the tests): one core, every use case."""
     # the other roots' modules, imported here: a function importing this module for
     # ``build_generate`` does not load the use cases it does not serve
+    from orchestra.compose.admin import governance_services
     from orchestra.compose.debate import debate_service, debate_steps
     from orchestra.compose.multi import multi_generate
     from orchestra.compose.panel import fanout_of, selector
@@ -169,4 +173,5 @@ def build_services(
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,
+        **governance_services(settings, core.stores),
     )

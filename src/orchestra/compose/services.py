@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from orchestra.debate.steps import DebateSteps
     from orchestra.embed.service import Embed
     from orchestra.generate.service import Generate
+    from orchestra.governance.admin import KeyAdmin
+    from orchestra.governance.spend import SpendReport
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
@@ -43,6 +45,10 @@ class Services:
     responses: ResponseStore | None = None
     #: what ``GET /metrics`` renders (``orchestra serve`` with ``prometheus`` on), else None
     prometheus: CollectorRegistry | None = None
+    #: keys and teams (``/v1/admin/*``: the admin function and ``orchestra serve``)
+    admin: KeyAdmin | None = None
+    #: spend reports (``GET /v1/spend``)
+    spend: SpendReport | None = None
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""
