@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     #: comma-separated admin keys (local serve; deployed, an admin is a client key whose
     #: policy says ``admin: true``): they may call ``/v1/admin/*`` and any key's spend
     admin_keys: str | None = Field(default=None, repr=False)
+    #: the API Gateway usage plan that keys created through the admin API join (deployed):
+    #: its id, or its name (the stack sets ``<prefix>-<stage>-<plan>``: the plan's id cannot
+    #: reach the function's environment, the plan depending on the API stage that routes to
+    #: the function), resolved once per instance with GetUsagePlans
+    key_usage_plan: str | None = None
     #: a key or team policy is read from its table at most this often per instance
     policy_cache_s: float = Field(default=30.0, ge=0.0)
     #: a hold left by a request that never settled (a crash) is reclaimed after this long
