@@ -314,3 +314,54 @@ def test_every_governance_default_is_a_setting_of_the_application() -> None:
     from infra.config import GovernanceDefaults
 
     assert set(GovernanceDefaults.model_fields) <= set(Settings.model_fields)
+
+
+def test_an_environment_lambda_would_refuse_stops_the_synth(tmp_path: Path) -> None:
+    from infra.constructs.function import TOKEN_ESTIMATE, environment_size
+    from infra.stacks.service import PROVIDERS_JSON_LIMIT, providers_json
+
+    # Given the largest providers file within its own limit
+    def write(count: int) -> Path:
+        path = tmp_path / f"orchestra-{count}.yaml"  # one file each: the loader caches
+        lines = [f"  - {{name: p{i}, type: openai, api_key_env: KEY_{i}}}\n" for i in range(count)]
+        path.write_text("providers:\n" + "".join(lines))
+        return path
+
+    def fits(count: int) -> bool:
+        try:
+            providers_json(str(write(count)))
+        except ValueError:  # above PROVIDERS_JSON_LIMIT
+            return False
+        return True
+
+    count = 1
+    while fits(count + 1):
+        count += 1
+    path = write(count)
+    assert PROVIDERS_JSON_LIMIT - 80 < len(providers_json(str(path))) <= PROVIDERS_JSON_LIMIT
+    # When the stage also sets a guardrail and every governance default
+    governance = {
+        "guardrail_injection": "block",
+        "guardrail_secrets": "block",
+        "guardrail_size": "flag",
+        "guardrail_max_message_chars": 50_000,
+        "redact_output": True,
+        "redact_lookbehind_chars": 128,
+        "policy_cache_s": 15,
+        "hold_ttl_s": 600,
+    }
+    overrides = {
+        "providers_file": str(path),
+        "bedrock_guardrail_id": GUARDRAIL,
+        "bedrock_guardrail_version": "DRAFT",
+        "governance": governance,
+    }
+    # Then the synth stops, naming the function, before Lambda would refuse the deploy
+    with pytest.raises(ValueError, match=r"the generate function's environment is about \d+"):
+        _service(tmp_path, overrides)
+    # And without the providers file the same stage fits
+    _service(tmp_path / "fits", {k: v for k, v in overrides.items() if k != "providers_file"})
+    # (a value known only at deploy is counted at its estimate)
+    import aws_cdk as cdk
+
+    assert environment_size({"A": cdk.Aws.REGION, "BB": "x"}) == 1 + TOKEN_ESTIMATE + 3
