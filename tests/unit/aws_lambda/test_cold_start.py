@@ -117,3 +117,21 @@ def test_a_snapshot_holds_what_is_otherwise_built_at_first_use() -> None:
     # models declared with defer_build, and rapidfuzz (fusion imports it when first used)
     result = _run(PREWARM)
     assert result == {"before": [False, False], "after": [True, True], "rapidfuzz": True}
+
+
+def test_the_admin_function_loads_no_model_calling_use_case() -> None:
+    # Given the admin function (its root lands with the admin API of issue 18)
+    pytest.importorskip("orchestra.compose.admin")
+    # When it answers its first spend request in a fresh interpreter
+    result = _run(
+        FIRST_REQUEST.format(
+            handler_dir=str(ROOT / "functions" / "admin"),
+            event=str(ROOT / "events" / "admin" / "rest_v1_spend_by_model.json"),
+        )
+    )
+    assert result["status"] == 200
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    # Then none of the use cases that call models, nor their libraries, was imported
+    other = ("orchestra.debate", "orchestra.multi", "orchestra.panel", "orchestra.fusion")
+    assert _loaded(set(modules), *other, "orchestra.sync", "rapidfuzz", "yaml") == []
