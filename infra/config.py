@@ -12,6 +12,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestra.config import env_name
+
+GuardrailMode = Literal["block", "flag", "off"]
+#: Bedrock's own patterns for ``guardrailIdentifier`` (an id or a guardrail ARN) and version
+GUARDRAIL_ID = (
+    r"^([a-z0-9]+|arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)$"
+)
+GUARDRAIL_VERSION = r"^([1-9][0-9]{0,7}|DRAFT)$"
+
 
 class Sizing(BaseModel):
     """One function's memory, timeout and (optional) reserved concurrency."""
@@ -36,7 +45,31 @@ class UsagePlan(BaseModel):
     requests_per_day: int | None = Field(default=None, gt=0)
 
 
-API_FUNCTIONS = ("generate", "multi_generate", "debate_api")
+class GovernanceDefaults(BaseModel):
+    """Stage-wide defaults of the governance settings, each named as its
+    ``orchestra.config.Settings`` field and shipped as that setting's environment variable
+    to the functions that admit requests; None leaves the application's default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    guardrail_injection: GuardrailMode | None = None
+    guardrail_secrets: GuardrailMode | None = None
+    guardrail_size: GuardrailMode | None = None
+    guardrail_max_message_chars: int | None = Field(default=None, gt=0)
+    redact_output: bool | None = None
+    redact_lookbehind_chars: int | None = Field(default=None, ge=16, le=1024)
+    policy_cache_s: float | None = Field(default=None, ge=0)
+    hold_ttl_s: int | None = Field(default=None, ge=60)
+
+    def environment(self) -> dict[str, str]:
+        """The set fields as environment variables (``ORCHESTRA_GUARDRAIL_INJECTION=block``)."""
+        return {
+            env_name(field): json.dumps(value) if isinstance(value, bool) else str(value)
+            for field, value in self.model_dump(exclude_none=True).items()
+        }
+
+
+API_FUNCTIONS = ("generate", "multi_generate", "debate_api", "admin")
 ALL_FUNCTIONS = (*API_FUNCTIONS, "authorizer", "debate_steps", "sync")
 #: answer through the streaming runtime, behind ``responseTransferMode: STREAM`` routes
 STREAMING_FUNCTIONS = ("generate", "multi_generate")
@@ -78,6 +111,8 @@ class StageConfig(BaseModel):
             "authorizer": Sizing(memory_mb=256, timeout_s=5),
             "debate_steps": Sizing(memory_mb=1024, timeout_s=180),
             "sync": Sizing(memory_mb=512, timeout_s=300),
+            # key and team administration, spend reports: a few AWS calls per request
+            "admin": Sizing(memory_mb=512, timeout_s=25),
         }
     )
     #: stage-wide throttling (per client it is the usage plan's)
@@ -87,6 +122,8 @@ class StageConfig(BaseModel):
         UsagePlan(name="standard", rate_per_s=5, burst=10, requests_per_day=10_000),
         UsagePlan(name="unlimited", rate_per_s=50, burst=100),
     )
+    #: the usage plan (one of ``usage_plans``) that keys created through the admin API join
+    key_usage_plan: str = "standard"
     #: seconds API Gateway caches an authorizer decision per key (0 = never)
     authorizer_cache_s: int = Field(default=300, ge=0, le=3600)
     #: request bodies above this are refused (WAF at the edge, the app again behind it)
@@ -100,6 +137,13 @@ class StageConfig(BaseModel):
     providers_file: str | None = None
     #: grant bedrock:InvokeModel* (Bedrock models in this region, with the function role)
     bedrock: bool = True
+    #: Amazon Bedrock Guardrails (ApplyGuardrail) on every request's input and output, for
+    #: any provider: the guardrail's id (or ARN) and version ("DRAFT" or a number), both or
+    #: neither; the model callers may apply this one guardrail and no other
+    bedrock_guardrail_id: str | None = Field(default=None, pattern=GUARDRAIL_ID)
+    bedrock_guardrail_version: str | None = Field(default=None, pattern=GUARDRAIL_VERSION)
+    #: the governance defaults every key gets unless its policy says otherwise
+    governance: GovernanceDefaults = Field(default_factory=GovernanceDefaults)
     debate_turn_timeout_s: int = 150
     alarm_email: str | None = None
     alarm_5xx_rate: float = 0.05
@@ -120,6 +164,18 @@ class StageConfig(BaseModel):
                     f"({self.request_timeout_s} s) + {FUNCTION_MARGIN_S} s, at most 900 s"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _governance_consistent(self) -> StageConfig:
+        if (self.bedrock_guardrail_id is None) != (self.bedrock_guardrail_version is None):
+            raise ValueError("bedrock_guardrail_id and bedrock_guardrail_version go together")
+        if self.key_usage_plan not in {plan.name for plan in self.usage_plans}:
+            raise ValueError(f"key_usage_plan {self.key_usage_plan!r} is not in usage_plans")
+        return self
+
+    def usage_plan_name(self, plan: str) -> str:
+        """The API Gateway name of the stage's usage plan ``plan`` (unique per stage)."""
+        return f"{self.prefix}-{self.stage}-{plan}"
 
     def sizing(self, function: str) -> Sizing:
         return self.functions[function]

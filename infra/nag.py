@@ -81,6 +81,13 @@ def acknowledge_service(stack: ServiceStack) -> None:
     _ack(machine.role, f"IAM5[Resource::<{steps}.Arn>:*]", LAMBDA_VERSIONS)
     sync = _logical(stack.functions["sync"].function)
     _ack(stack, f"IAM5[Resource::<{sync}.Arn>:*]", LAMBDA_VERSIONS)
+    _ack(
+        stack.key_admin.policy,
+        "IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::/apikeys/*]",
+        "DeleteApiKey on a key revoked through the admin API: API Gateway mints key ids at "
+        "creation, so no narrower path exists; the action is limited to DELETE and the "
+        "function deletes only the key whose name and value the client-keys secret holds.",
+    )
     _acknowledge_api(stack)
 
 

@@ -5,7 +5,7 @@ Messages, Responses, Gemini generateContent/streamGenerateContent, embeddings, m
 health; multi-generate) use ``responseTransferMode: STREAM`` (Lambda's
 InvokeWithResponseStream) with an integration timeout of the stage's ``request_timeout_s``:
 every route of a streaming function streams, whether its answer is a stream or not. The
-debate API stays buffered.
+debate and admin APIs stay buffered.
 
 Keys, and the two authorizers (one Lambda, ``aws_lambda/authorizer.py``). OpenAI clients send
 ``Authorization: Bearer <key>``; the Anthropic SDK sends ``x-api-key`` (Claude Code either
@@ -78,6 +78,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/multi-generate", "multi_generate"),
     Route("POST", "/v1/debates", "debate_api"),
     Route("GET", "/v1/debates/{debate_id}", "debate_api"),
+    # keys and teams (/v1/admin/keys, /v1/admin/teams/{id}, ...): the app checks that the
+    # key is an admin's; spend: an admin's of every key, a client's of its own
+    Route("ANY", "/v1/admin/{proxy+}", "admin"),
+    Route("GET", "/v1/spend", "admin"),
     Route("GET", "/health", "generate", public=True),
 )
 
@@ -234,7 +238,7 @@ class OrchestraApi(Construct):
         )
         usage_plan = self.api.add_usage_plan(
             f"Plan{plan.name.title()}",
-            name=f"{self.config.prefix}-{self.config.stage}-{plan.name}",
+            name=self.config.usage_plan_name(plan.name),
             throttle=apigw.ThrottleSettings(rate_limit=plan.rate_per_s, burst_limit=plan.burst),
             quota=quota,
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -26,6 +26,12 @@ from infra.config import StageConfig
 
 #: the bundle's root is /var/task; the wrapper script ships in functions/
 STREAM_WRAPPER = "/var/task/functions/stream_runtime"
+
+#: Lambda's limit on one function's environment, keys and values together
+ENVIRONMENT_LIMIT = 4096
+#: a value known only at deploy (a table name, a secret's ARN), counted at this length: a
+#: CloudFormation-generated name is ``<stack>-<logical id>-<12 characters>``, about 60
+TOKEN_ESTIMATE = 64
 
 RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13}
 
@@ -65,6 +71,16 @@ class OrchestraFunction(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
+        variables = {
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": "Orchestra",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_DEV": "false",
+            "ORCHESTRA_MODE": "aws",
+            **({"AWS_LAMBDA_EXEC_WRAPPER": STREAM_WRAPPER} if streaming else {}),
+            **environment,
+        }
+        check_environment(name, variables)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -80,15 +96,7 @@ class OrchestraFunction(Construct):
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": service,
-                "POWERTOOLS_METRICS_NAMESPACE": "Orchestra",
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-                "POWERTOOLS_DEV": "false",
-                "ORCHESTRA_MODE": "aws",
-                **({"AWS_LAMBDA_EXEC_WRAPPER": STREAM_WRAPPER} if streaming else {}),
-                **environment,
-            },
+            environment=variables,
         )
         if snapstart:
             Annotations.of(self.function).acknowledge_warning(
@@ -100,6 +108,26 @@ class OrchestraFunction(Construct):
             lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
             if snapstart
             else self.function
+        )
+
+
+def environment_size(variables: Mapping[str, str]) -> int:
+    """The bytes of ``variables`` as Lambda counts them, values resolved only at deploy
+    counted at :data:`TOKEN_ESTIMATE`."""
+    return sum(
+        len(key.encode()) + (TOKEN_ESTIMATE if Token.is_unresolved(value) else len(value.encode()))
+        for key, value in variables.items()
+    )
+
+
+def check_environment(name: str, variables: Mapping[str, str]) -> None:
+    """Refuse at synth an environment that Lambda would refuse at deploy (the providers
+    file, governance defaults and a guardrail share one function's 4 KB)."""
+    size = environment_size(variables)
+    if size > ENVIRONMENT_LIMIT:
+        raise ValueError(
+            f"the {name} function's environment is about {size} bytes; Lambda allows "
+            f"{ENVIRONMENT_LIMIT}: shorten the providers file or the stage's settings"
         )
 
 

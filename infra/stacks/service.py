@@ -16,6 +16,7 @@ from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, STREAMING_FUNCTIONS, Stag
 from infra.constructs.api import OrchestraApi
 from infra.constructs.debate_machine import DebateMachine
 from infra.constructs.function import OrchestraFunction
+from infra.constructs.key_admin import KeyAdministration
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.schedules import SyncSchedules
 from infra.stacks.data import DataStack
@@ -23,6 +24,7 @@ from orchestra.config import env_name
 from orchestra.storage.tables import (
     BREAKERS_TABLE,
     DEBATES_TABLE,
+    GOVERNANCE_TABLE,
     METRICS_TABLE,
     MODELS_TABLE,
     RESPONSES_TABLE,
@@ -46,9 +48,34 @@ DEBATES_RW = ("dynamodb:PutItem", "dynamodb:Query")
 #: stored Responses answers: one PutItem per answer, one consistent GetItem per
 #: ``previous_response_id`` or GET (``storage.dynamodb``)
 RESPONSES_RW = ("dynamodb:PutItem", "dynamodb:GetItem")
+#: the ledger: one conditional UpdateItem per hold and per settle, GetItem for usage; key
+#: and team policies: GetItem, cached per instance (``storage.governance``)
+GOVERNANCE_LEDGER = ("dynamodb:GetItem", "dynamodb:UpdateItem")
+#: a debate's creator admitted when it starts: policies read, no model called here
+GOVERNANCE_READ = ("dynamodb:GetItem",)
+#: the admin API: policies read, written, listed (Query by team, Scan) and deleted
+GOVERNANCE_ADMIN = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+)
+#: spend reports: one Query per day of spend rows (``storage.spend``)
+SPEND_READ = ("dynamodb:Query",)
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
+#: the tables each function reads or writes, by the environment variable of each
+TABLES = {
+    "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, RESPONSES_TABLE, GOVERNANCE_TABLE),
+    "multi_generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, GOVERNANCE_TABLE),
+    "debate_api": (MODELS_TABLE, BREAKERS_TABLE, DEBATES_TABLE, GOVERNANCE_TABLE),
+    "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE, GOVERNANCE_TABLE),
+    "admin": (GOVERNANCE_TABLE, METRICS_TABLE),
+    "sync": (MODELS_TABLE,),
+    "authorizer": (),
+}
 
 
 #: Lambda holds 4 KB of environment per function in all: the providers file gets most
@@ -109,6 +136,7 @@ class ServiceStack(Stack):
             streaming=STREAMING_FUNCTIONS,
             authorizer=self.functions["authorizer"].target,
         )
+        self._grant_admin()
         self.schedules = SyncSchedules(
             self, "Schedules", config=config, sync=self.functions["sync"].target
         )
@@ -126,20 +154,26 @@ class ServiceStack(Stack):
         )
 
     def _environment(self, name: str) -> dict[str, str]:
-        data, env = self.data, {}
-        tables = {
-            "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, RESPONSES_TABLE),
-            "multi_generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE),
-            "debate_api": (MODELS_TABLE, BREAKERS_TABLE, DEBATES_TABLE),
-            "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE),
-            "sync": (MODELS_TABLE,),
-            "authorizer": (),
-        }[name]
-        env.update({spec.env_var: data.tables[spec.key].table_name for spec in tables})
-        if name == "authorizer":
+        data, config = self.data, self.config
+        env = {spec.env_var: data.tables[spec.key].table_name for spec in TABLES[name]}
+        if name in ("authorizer", "admin"):  # the client keys: checked, or issued and revoked
             env[env_name("api_keys_secret")] = data.client_keys.secret_arn
+        else:
+            env[env_name("provider_keys_secret")] = data.provider_keys.secret_arn
+        if name == "authorizer":
             return env
-        env[env_name("provider_keys_secret")] = data.provider_keys.secret_arn
+        if name == "admin":  # its name: the plan's id would make a dependency cycle
+            env[env_name("key_usage_plan")] = config.usage_plan_name(config.key_usage_plan)
+        if GOVERNANCE_TABLE in TABLES[name]:
+            env.update(config.governance.environment())
+        if config.bedrock_guardrail_id and name in MODEL_CALLERS:
+            env[env_name("bedrock_guardrail_id")] = config.bedrock_guardrail_id
+            env[env_name("bedrock_guardrail_version")] = str(config.bedrock_guardrail_version)
+        return {**env, **self._runtime_environment(name)}
+
+    def _runtime_environment(self, name: str) -> dict[str, str]:
+        """Auth, body limit, deadlines, Bedrock and the providers file, by function kind."""
+        env: dict[str, str] = {}
         if name in API_FUNCTIONS:
             env[env_name("trust_gateway_auth")] = "true"  # the authorizer checked the key
             env[env_name("max_body_bytes")] = str(self.config.max_body_bytes)
@@ -163,12 +197,16 @@ class ServiceStack(Stack):
             _grant(data.tables["models"], role, CATALOG_READ)
             _grant(data.tables["breakers"], role, BREAKER_RW)
             _grant(data.tables["metrics"], role, METRICS_RW)
+            _grant(data.tables["governance"], role, GOVERNANCE_LEDGER)
             if self.config.bedrock:
                 role.add_to_policy(_bedrock_statement())
+            if self.config.bedrock_guardrail_id:
+                role.add_to_policy(_guardrail_statement(self.config.bedrock_guardrail_id))
         _grant(data.tables["models"], fns["debate_api"].role, CATALOG_READ)
         # picking participants skips models whose breaker is open: read, never written
         _grant(data.tables["breakers"], fns["debate_api"].role, BREAKER_READ)
         _grant(data.tables["debates"], fns["debate_api"].role, DEBATES_RW)
+        _grant(data.tables["governance"], fns["debate_api"].role, GOVERNANCE_READ)
         _grant(data.tables["debates"], fns["debate_steps"].role, DEBATES_RW)
         _grant(data.tables["models"], fns["sync"].role, CATALOG_SYNC)
         _grant(data.tables["responses"], fns["generate"].role, RESPONSES_RW)
@@ -194,6 +232,25 @@ class ServiceStack(Stack):
             env_name("debate_state_machine_arn"), machine.state_machine_arn
         )
 
+    def _grant_admin(self) -> None:
+        """The admin function: policies, spend rows, the client keys (read and rewritten)
+        and, through :class:`KeyAdministration`, API Gateway keys on the key plan only."""
+        data, role = self.data, self.functions["admin"].role
+        _grant(data.tables["governance"], role, GOVERNANCE_ADMIN)
+        _grant(data.tables["metrics"], role, SPEND_READ)
+        data.client_keys.grant_read(role)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:PutSecretValue"], resources=[data.client_keys.secret_arn]
+            )
+        )
+        self.key_admin = KeyAdministration(
+            self,
+            "KeyAdministration",
+            role=role,
+            usage_plan=self.api.usage_plans[self.config.key_usage_plan],
+        )
+
 
 def _grant(table: dynamodb.ITable, role: iam.IGrantable, actions: Iterable[str]) -> None:
     table.grant(role, *actions)
@@ -209,3 +266,14 @@ def _bedrock_statement() -> iam.PolicyStatement:
             f"arn:{partition}:bedrock:{region}:{account}:inference-profile/*",
         ],
     )
+
+
+def _guardrail_statement(guardrail: str) -> iam.PolicyStatement:
+    """ApplyGuardrail on the configured guardrail (an id in this account and region, or its
+    ARN) and on no other."""
+    arn = (
+        guardrail
+        if guardrail.startswith("arn:")
+        else f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:guardrail/{guardrail}"
+    )
+    return iam.PolicyStatement(actions=["bedrock:ApplyGuardrail"], resources=[arn])

@@ -221,6 +221,16 @@ def _dynamodb_actions(granted: list[dict[str, Any]]) -> set[str]:
             "SyncRole",
             {"dynamodb:Scan", "dynamodb:PutItem", "dynamodb:UpdateItem"},
         ),
+        (
+            "AdminRole",  # policies (governance table), spend rows (metrics table: Query)
+            {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+                "dynamodb:Scan",
+            },
+        ),
     ],
 )
 def test_each_role_gets_exactly_its_dynamodb_actions(
@@ -228,8 +238,9 @@ def test_each_role_gets_exactly_its_dynamodb_actions(
 ) -> None:
     granted = role_policy(dev.json("service"), role)
     assert _dynamodb_actions(granted) == expected
-    for statement in granted:  # never DeleteItem, never a whole-table wildcard
-        assert "dynamodb:DeleteItem" not in as_list(statement["Action"])
+    for statement in granted:  # only the admin deletes (a revoked key's policy)
+        if role != "AdminRole":
+            assert "dynamodb:DeleteItem" not in as_list(statement["Action"])
 
 
 def test_generate_keeps_responses_in_their_table(dev: Synth) -> None:
@@ -253,7 +264,8 @@ def test_secrets_are_readable_by_exactly_who_needs_them(dev: Synth) -> None:
             for secret in ("ClientKeys", "ProviderKeys"):
                 if secret in text:
                     readers.setdefault(secret, set()).add(name.split("Role")[0])
-    assert readers["ClientKeys"] == {"Authorizer"}
+    # the authorizer checks client keys; the admin function issues and revokes them
+    assert readers["ClientKeys"] == {"Authorizer", "Admin"}
     assert readers["ProviderKeys"] == {
         "Generate",
         "MultiGenerate",

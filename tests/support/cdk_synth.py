@@ -68,3 +68,21 @@ def role_policy(template: dict[str, Any], role_prefix: str) -> list[dict[str, An
         if f'"{role_prefix}' in roles:
             found += policy["Properties"]["PolicyDocument"]["Statement"]
     return found
+
+
+def methods_by_route(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each API method's properties by (verb, full path), the path rebuilt from its
+    resources' parents."""
+    resources = of_type(template, "AWS::ApiGateway::Resource")
+
+    def path(ref: Any) -> str:
+        if not isinstance(ref, dict) or "Ref" not in ref:
+            return ""
+        props = resources[ref["Ref"]]["Properties"]
+        return f"{path(props['ParentId'])}/{props['PathPart']}"
+
+    methods = of_type(template, "AWS::ApiGateway::Method").values()
+    return {
+        (m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"]) or "/"): m["Properties"]
+        for m in methods
+    }

@@ -124,3 +124,21 @@ def test_generate_loads_no_telemetry_library(generate_modules: set[str]) -> None
     # (the OpenTelemetry API itself is FastAPI's import)
     heavy = ("prometheus_client", "opentelemetry.sdk", "opentelemetry.exporter")
     assert _loaded(generate_modules, *heavy, "orchestra.telemetry.otel") == []
+
+
+def test_the_admin_function_loads_no_model_calling_use_case() -> None:
+    # Given the admin function (its root lands with the admin API of issue 18)
+    pytest.importorskip("orchestra.compose.admin")
+    # When it answers its first spend request in a fresh interpreter
+    result = _run(
+        FIRST_REQUEST.format(
+            handler_dir=str(ROOT / "functions" / "admin"),
+            event=str(ROOT / "events" / "admin" / "rest_v1_spend_by_model.json"),
+        )
+    )
+    assert result["status"] == 200
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    # Then none of the use cases that call models, nor their libraries, was imported
+    other = ("orchestra.debate", "orchestra.multi", "orchestra.panel", "orchestra.fusion")
+    assert _loaded(set(modules), *other, "orchestra.sync", "rapidfuzz", "yaml") == []

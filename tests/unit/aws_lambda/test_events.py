@@ -22,7 +22,7 @@ EVENTS = Path(__file__).resolve().parents[3] / "events"
 #: every sample event of the API functions (the others are Step Functions and schedules)
 SAMPLES = sorted(
     path
-    for function in ("generate", "multi_generate", "debate_api")
+    for function in ("generate", "multi_generate", "debate_api", "admin")
     for path in (EVENTS / function).glob("*.json")
 )
 
