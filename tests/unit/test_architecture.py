@@ -36,6 +36,8 @@ LAYERS: dict[str, int] = {
     "formats": 2,
     # planning, then resilience and fusion
     "routing": 3,
+    # governance: admission, metering every upstream call, the request policies seam
+    "governance": 3,
     "resilience": 4,
     "fusion": 4,
     # what the use cases share; the local simulator (a provider that answers our prompts)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from orchestra.debate.steps import DebateSteps
     from orchestra.embed.service import Embed
     from orchestra.generate.service import Generate
+    from orchestra.governance.admission import Governor
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
@@ -39,6 +40,8 @@ class Services:
     debate_steps: DebateSteps | None = None
     #: stored OpenAI Responses answers (the functions serving ``/v1/responses``)
     responses: ResponseStore | None = None
+    #: admits each request's principal (governance); None: governance off
+    governor: Governor | None = None
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""

@@ -135,7 +135,8 @@ class Registry:
         if found is None and path is not None:
             module_name, _, class_name = path.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
-            found = self.embedders[name] = cls(self.providers[name])
+            provider = self.providers[name]  # the adapter itself, under any wrapper (metering)
+            found = self.embedders[name] = cls(getattr(provider, "wrapped", provider))
         return found
 
 
