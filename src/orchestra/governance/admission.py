@@ -220,6 +220,7 @@ class Governor:
         self.format_rate = format_rate
         self.defaults = settings_modes(settings)
         self.cache = PolicyCache(settings.policy_cache_s, clock)
+        self._made: dict[str, tuple[Any, Any, tuple[Any, ...], GuardrailModes]] = {}
 
     async def admit(self, principal: Principal) -> Admission:
         key_id = principal.key_id
@@ -230,16 +231,31 @@ class Governor:
             if key is not None and key.team is not None:
                 team_id = key.team
                 team = await self.cache.get("team#" + team_id, lambda: store.get_team(team_id))
-        scopes = self._scopes(key_id, key, team) if self.ledger is not None else ()
+        scopes, modes = self._resolved(key_id, key, team)
         return Admission(
             key_id,
             key,
             team,
             self.ledger if scopes else None,
             scopes,
-            resolved_modes(self.defaults, key),
+            modes,
             format_rate=self.format_rate,
         )
+
+    def _resolved(
+        self, key_id: str, key: KeyPolicy | None, team: TeamPolicy | None
+    ) -> tuple[tuple[Any, ...], GuardrailModes]:
+        """The key's scopes and guardrail modes, made once per cached policy (the cache
+        hands out the same policy objects until they expire)."""
+        made = self._made.get(key_id)
+        if made is not None and made[0] is key and made[1] is team:
+            return made[2], made[3]
+        scopes = self._scopes(key_id, key, team) if self.ledger is not None else ()
+        modes = resolved_modes(self.defaults, key)
+        if len(self._made) >= 10_000:  # a bound, not an eviction policy: ids are few
+            self._made.clear()
+        self._made[key_id] = (key, team, scopes, modes)
+        return scopes, modes
 
     def _scopes(
         self, key_id: str, key: KeyPolicy | None, team: TeamPolicy | None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.errors import PolicyRefusal
 from orchestra.governance.admission import Admission, current_admission
 from orchestra.governance.protocols import SpendBackend, SpendRow
-from orchestra.governance.records import Nanos, to_nanos
+from orchestra.governance.records import NANOS_PER_USD, Nanos
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
 
@@ -53,11 +54,17 @@ _BACKGROUND: set[asyncio.Future[Any]] = set()
 
 
 def _cost_nanos(model: ModelInfo, usage: Usage) -> Nanos:
-    return to_nanos(model.cost(usage.prompt_tokens, usage.completion_tokens))
+    return _nanos(model.cost(usage.prompt_tokens, usage.completion_tokens))
 
 
 def _worst_case_nanos(model: ModelInfo, prompt_tokens: int, max_output: int) -> Nanos:
-    return to_nanos(model.cost(prompt_tokens, max_output))
+    return _nanos(model.cost(prompt_tokens, max_output))
+
+
+def _nanos(usd: float) -> Nanos:
+    """USD (a float product of list prices) to nano-dollars, rounded up; the float's last
+    digits (6.8e-05 * 1e9 = 68000.00000000001) are noise, not a nano-dollar."""
+    return math.ceil(round(usd * NANOS_PER_USD, 3))
 
 
 # ---------------------------------------------------------------------------------------
@@ -125,6 +132,7 @@ class Meter:
         self.spend = spend
         self.observer = observer
         self.clock = clock
+        self._day = (-1, "")
 
     async def open(
         self, admission: Admission, model: ModelInfo, request: ChatRequest
@@ -176,15 +184,28 @@ class Meter:
         assert admission.ledger is not None
         nanos = _cost_nanos(model, usage)
         tokens = usage.prompt_tokens + usage.completion_tokens
-        work: list[Awaitable[Any]] = [admission.ledger.settle(hold, nanos, tokens)]
-        if self.spend is not None:
-            work.append(self.spend.add(self.row(admission, model, usage, nanos)))
-        for result in await asyncio.gather(*work, return_exceptions=True):
-            if isinstance(result, BaseException):
-                log.error("settling a call failed: %s", type(result).__name__, exc_info=result)
+        spent = None
+        if self.spend is not None:  # beside the settle (as gather would, one task fewer)
+            spent = asyncio.ensure_future(self.spend.add(self.row(admission, model, usage, nanos)))
+        try:
+            await admission.ledger.settle(hold, nanos, tokens)
+        except Exception as exc:
+            log.error("settling a call failed: %s", type(exc).__name__, exc_info=exc)
+        if spent is not None:
+            try:
+                await spent
+            except Exception as exc:
+                log.error("a spend row was not written: %s", type(exc).__name__, exc_info=exc)
+
+    def day(self) -> str:
+        """Today (UTC) as ``YYYY-MM-DD``, formatted once per day."""
+        number = int(self.clock() // 86_400)
+        if number != self._day[0]:
+            self._day = (number, datetime.fromtimestamp(number * 86_400, UTC).strftime("%Y-%m-%d"))
+        return self._day[1]
 
     def row(self, admission: Admission, model: ModelInfo, usage: Usage, nanos: Nanos) -> SpendRow:
-        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
+        day = self.day()
         team = admission.team.team_id if admission.team is not None else None
         return SpendRow(
             day=day,
