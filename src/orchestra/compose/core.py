@@ -20,7 +20,7 @@ from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.governance.admission import Governor, LedgerLike, ScopeFactory
-from orchestra.governance.metering import Meter, MeteredProvider
+from orchestra.governance.metering import Meter, MeteredEmbeddings, MeteredProvider
 from orchestra.governance.policies import Guards, RequestPolicies
 from orchestra.governance.protocols import PolicyStore, SpendBackend
 from orchestra.observability import Observer
@@ -259,6 +259,7 @@ def governance(
         registry.providers = {
             name: MeteredProvider(provider, meter) for name, provider in registry.providers.items()
         }
+        registry.wrap_embedder = lambda client: MeteredEmbeddings(client, meter)
     governor = Governor(
         settings, policies=stores.policies, ledger=stores.ledger, scope=stores.ledger_scope
     )

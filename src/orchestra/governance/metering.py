@@ -35,12 +35,13 @@ from orchestra.governance.admission import Admission, current_admission
 from orchestra.governance.protocols import SpendBackend, SpendRow
 from orchestra.governance.records import NANOS_PER_USD, Nanos
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
-from orchestra.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
+from orchestra.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens, estimate_text_tokens
 
 if TYPE_CHECKING:
     from orchestra.catalog.models import ModelInfo
     from orchestra.observability import Observer
     from orchestra.providers.base import CallOptions, Provider
+    from orchestra.providers.embeddings import EmbeddingClient
 
 log = logging.getLogger("orchestra.governance")
 
@@ -137,10 +138,17 @@ class Meter:
     async def open(
         self, admission: Admission, model: ModelInfo, request: ChatRequest
     ) -> MeteredCall:
-        """Hold the call's worst case; raises the ledger's refusal (nothing held then)."""
-        assert admission.ledger is not None
+        """Hold a chat call's worst case (the request's prompt estimate, its output limit
+        or the model's); raises the ledger's refusal (nothing held then)."""
         prompt = prompt_tokens_of(admission, request)
         output = request.output_limit() or model.max_output_tokens
+        return await self.hold_for(admission, model, prompt, output)
+
+    async def hold_for(
+        self, admission: Admission, model: ModelInfo, prompt: int, output: int
+    ) -> MeteredCall:
+        """Hold ``prompt`` input and ``output`` output tokens of ``model``."""
+        assert admission.ledger is not None
         nanos = _worst_case_nanos(model, prompt, output)
         first, admission.counted = not admission.counted, True
         held = in_background(
@@ -312,3 +320,33 @@ async def _close(chunks: AsyncIterator[ChatChunk]) -> None:
             await closer()
         except Exception:  # already failed or closed: closing only releases it
             log.debug("closing a metered stream failed", exc_info=True)
+
+
+class MeteredEmbeddings:
+    """An embedding client whose calls are held (the inputs' estimated tokens at the
+    model's input price) and settled to the tokens the upstream reports."""
+
+    def __init__(self, inner: EmbeddingClient, meter: Meter) -> None:
+        self.wrapped = inner
+        self.name = inner.name
+        self.meter = meter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+    async def embed(
+        self, texts: list[str], model: str, dimensions: int | None, options: CallOptions
+    ) -> Any:
+        admission = _metered(options)
+        if admission is None:
+            return await self.wrapped.embed(texts, model, dimensions, options)
+        assert options.model is not None
+        prompt = sum(estimate_text_tokens(t) for t in texts)
+        call = await self.meter.hold_for(admission, options.model, prompt, 0)
+        try:
+            answer = await self.wrapped.embed(texts, model, dimensions, options)
+        except BaseException:
+            await call.release()
+            raise
+        await call.settle(Usage.of(answer.prompt_tokens or prompt, 0))
+        return answer

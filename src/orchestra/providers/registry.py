@@ -8,7 +8,7 @@ keys secret (a JSON object with the same names) in AWS. The config file names th
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,6 +111,8 @@ class Registry:
     simulated: bool = False
     #: embedding clients made so far (:meth:`embedder`), by provider name
     embedders: dict[str, EmbeddingClient] = field(default_factory=dict)
+    #: wraps each embedding client when it is made (governance: metering); None: none
+    wrap_embedder: Callable[[EmbeddingClient], EmbeddingClient] | None = None
 
     def names(self) -> set[str]:
         return set(self.providers)
@@ -136,7 +138,10 @@ class Registry:
             module_name, _, class_name = path.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
             provider = self.providers[name]  # the adapter itself, under any wrapper (metering)
-            found = self.embedders[name] = cls(getattr(provider, "wrapped", provider))
+            found = cls(getattr(provider, "wrapped", provider))
+            if self.wrap_embedder is not None:
+                found = self.wrap_embedder(found)
+            self.embedders[name] = found
         return found
 
 

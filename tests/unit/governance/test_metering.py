@@ -14,9 +14,10 @@ from orchestra.catalog.models import ModelInfo
 from orchestra.config import Settings
 from orchestra.errors import BudgetExceeded, ServerError
 from orchestra.governance.admission import Admission, Governor, current_admission
-from orchestra.governance.metering import Meter, MeteredProvider
+from orchestra.governance.metering import Meter, MeteredEmbeddings, MeteredProvider
 from orchestra.governance.records import KeyPolicy, TeamPolicy, to_nanos
 from orchestra.providers.base import CallOptions
+from orchestra.providers.embeddings import Embeddings
 from orchestra.schemas.chat import (
     AssistantMessage,
     ChatChunk,
@@ -258,3 +259,51 @@ async def test_without_an_admission_the_call_is_the_providers_own() -> None:
     assert (await provider.complete(REQUEST, "m1", CallOptions())).text() == "Hello there"
     # And the rest of the adapter shows through (continuation asks for prefill)
     assert provider.supports_prefill("m1") is True
+
+
+class Embedder:
+    name = "p"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    async def embed(
+        self, texts: list[str], model: str, dimensions: int | None, options: CallOptions
+    ) -> Embeddings:
+        if self.fail:
+            raise ServerError("upstream 500", provider="p", model=model)
+        return Embeddings([[0.0]] * len(texts), 7)
+
+
+async def test_embeddings_hold_their_inputs_and_settle_the_reported_tokens(
+    ledger: FakeLedger,
+) -> None:
+    _, token = await _admitted(ledger)
+    try:
+        answer = await MeteredEmbeddings(Embedder(), Meter()).embed(
+            ["some text to embed"], "e1", None, _options()
+        )
+        with pytest.raises(ServerError):
+            await MeteredEmbeddings(Embedder(fail=True), Meter()).embed(
+                ["x"], "e1", None, _options()
+            )
+    finally:
+        current_admission.reset(token)
+    assert answer.prompt_tokens == 7
+    assert ledger.holds[0].nanos == to_nanos(MODEL.cost(ledger.holds[0].tokens, 0))
+    assert ledger.settled == [(to_nanos(MODEL.cost(7, 0)), 7)]
+    assert ledger.released == ["h1"] and ledger.live == {}
+
+
+def test_with_a_ledger_every_provider_and_embedder_is_metered() -> None:
+    from orchestra.compose import build_services
+    from orchestra.compose.core import memory_stores
+
+    stores = memory_stores()
+    stores.ledger = FakeLedger()
+    services = build_services(Settings(simulator=True), {}, stores=stores)
+    assert all(isinstance(p, MeteredProvider) for p in services.registry.providers.values())
+    assert services.governor is not None
+    plain = build_services(Settings(simulator=True), {})
+    assert plain.governor is None
+    assert not any(isinstance(p, MeteredProvider) for p in plain.registry.providers.values())
