@@ -300,12 +300,9 @@ class MeteredProvider:
                     relayed += len(choice.delta.reasoning_content or "")
                 yield chunk
         except BaseException:
-            if not started:
+            if not started:  # nothing relayed: nothing to pay for
                 await _close(chunks)
                 await call.release()
-                raise
-            await _close(chunks)
-            await call.settle(usage, relayed)
             raise
         finally:
             if not call.done:  # ended, or closed by its reader (a hedge's loser, a client gone)
