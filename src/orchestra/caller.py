@@ -11,11 +11,27 @@ from __future__ import annotations
 
 import hashlib
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 #: the caller of a request that presented no key (local mode, open access)
 ANONYMOUS = "anonymous"
 
 _caller: ContextVar[str] = ContextVar("orchestra_caller", default=ANONYMOUS)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts for: the key's id (its client name, never the key) and whether it
+    may call the admin routes. Budgets, limits and spend are counted against ``key_id``."""
+
+    key_id: str = ANONYMOUS
+    admin: bool = False
+
+
+#: the principal of a request that presented no key (local mode, open access)
+ANONYMOUS_PRINCIPAL = Principal()
+
+_principal: ContextVar[Principal] = ContextVar("orchestra_principal", default=ANONYMOUS_PRINCIPAL)
 
 
 def digest(credentials: str | None) -> str:
@@ -32,3 +48,12 @@ def set_caller(credentials: str | None) -> None:
 
 def current_caller() -> str:
     return _caller.get()
+
+
+def set_principal(principal: Principal) -> None:
+    """Name the principal the current request acts for (a debate step: its creator)."""
+    _principal.set(principal)
+
+
+def current_principal() -> Principal:
+    return _principal.get()

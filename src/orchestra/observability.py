@@ -51,6 +51,10 @@ class Observer(Protocol):
 
     def fused(self, summary: Fused) -> None: ...
 
+    def guardrail(self, check: str, rule: str, action: str) -> None: ...
+
+    def refused(self, code: str) -> None: ...
+
 
 class LogObserver:
     """Local default: one debug line per attempt, nothing else."""
@@ -88,6 +92,12 @@ class LogObserver:
                 "ms": summary.latency_ms,
             },
         )
+
+    def guardrail(self, check: str, rule: str, action: str) -> None:
+        """Nothing: the security audit log already has the line (``orchestra.security``)."""
+
+    def refused(self, code: str) -> None:
+        """Nothing: the refusal is the response (429 or 400) and its access line."""
 
 
 class EmfObserver:
@@ -177,6 +187,17 @@ class EmfObserver:
                 "FusionLatency": (summary.latency_ms, "Milliseconds"),
             },
         )
+
+    def guardrail(self, check: str, rule: str, action: str) -> None:
+        """One ``GuardrailActions`` count by ``Guardrail`` (``<check>:<action>``; the rule
+        stays in the audit log: one dimension value per rule would multiply the series)."""
+        self._blob("Guardrail", f"{check}:{action}", {"GuardrailActions": (1, "Count")})
+
+    def refused(self, code: str) -> None:
+        """One ``PolicyRefusals`` count by ``Refusal`` (``budget_exceeded``,
+        ``rate_limit_exceeded``, ``guardrail_blocked``)."""
+        self._blob("Refusal", code, {"PolicyRefusals": (1, "Count")})
+        self._total("PolicyRefusals", 1)
 
     def _total(self, name: str, value: float) -> None:
         from aws_lambda_powertools.metrics import MetricUnit

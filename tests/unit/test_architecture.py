@@ -32,7 +32,9 @@ LAYERS: dict[str, int] = {
     "secrets": 1,
     "transport": 1,
     "storage": 1,
-    # key and team policies, the budget/rate ledger (storage/governance.py reads its records)
+    # key and team policies, the budget/rate ledger, spend, key issuing, and the request
+    # policies (admission, metering, guardrails seam): records, schemas, pricing below them,
+    # providers only as annotations (storage/governance.py reads its records)
     "governance": 1,
     "observability": 1,
     # the Prometheus and OpenTelemetry observers and their ASGI middleware (serve only)

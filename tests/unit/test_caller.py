@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 from starlette.requests import Request
 
-from orchestra.api.auth import ApiKeyAuth
+from orchestra.api.auth import ApiKeyAuth, key_id_of
 from orchestra.api.deps import authorized
-from orchestra.caller import ANONYMOUS, current_caller, digest
+from orchestra.caller import ANONYMOUS, current_caller, current_principal, digest
 
 
 def test_digest_is_short_stable_and_not_the_key():
@@ -21,7 +21,7 @@ def test_digest_is_short_stable_and_not_the_key():
 
 
 def _request(headers: list[tuple[bytes, bytes]]) -> Request:
-    services = SimpleNamespace(auth=ApiKeyAuth(frozenset({"k1"})))
+    services = SimpleNamespace(auth=ApiKeyAuth(frozenset({"k1"})), governor=None)
     app = SimpleNamespace(state=SimpleNamespace(services=services))
     scope = {
         "type": "http",
@@ -49,3 +49,15 @@ async def test_the_preamble_names_the_caller_by_its_key_however_it_is_sent():
     # Then both name one caller, by digest
     assert first == second == digest("Bearer k1")
     assert current_caller() == ANONYMOUS  # nothing leaked into this context
+
+
+async def test_the_preamble_names_the_principal_on_the_request_and_in_the_context():
+    request = _request([(b"authorization", b"Bearer k1")])
+
+    async def after_preamble() -> str:
+        await authorized(request)
+        return current_principal().key_id
+
+    assert await asyncio.create_task(after_preamble()) == key_id_of("k1")
+    assert request.state.principal.key_id == key_id_of("k1")
+    assert current_principal().key_id == ANONYMOUS

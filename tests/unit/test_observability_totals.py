@@ -40,3 +40,20 @@ async def test_breaker_reports_each_opening_once() -> None:
     for _ in range(4):
         await breaker.record_failure("m1")
     assert opened == ["m1"]
+
+
+def test_guardrail_actions_and_refusals_are_emf_metrics(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metrics = Metrics(namespace="Orchestra", service="orchestra-generate")
+    observer = EmfObserver(metrics)
+    capsys.readouterr()
+    observer.guardrail("injection", "ignore_previous", "flag")
+    observer.refused("budget_exceeded")
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    guardrail, refusal = blobs
+    assert guardrail["Guardrail"] == "injection:flag" and guardrail["GuardrailActions"] == [1.0]
+    assert "ignore_previous" not in json.dumps(guardrail)  # rules stay in the audit log
+    assert refusal["Refusal"] == "budget_exceeded" and refusal["PolicyRefusals"] == [1.0]
+    totals = _flushed(metrics, capsys)[-1]
+    assert totals["PolicyRefusals"] == [1.0]

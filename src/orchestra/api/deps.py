@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import Depends, Request
 
+from orchestra.api.auth import gateway_principal
 from orchestra.api.body import read_body
-from orchestra.caller import set_caller
+from orchestra.caller import set_caller, set_principal
 from orchestra.errors import InvalidRequest
+from orchestra.governance.admission import current_admission
 from orchestra.schemas.options import (
     CONTINUE_STREAMS_HEADER,
     OrchestraOptions,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # annotations only: a function imports the use cases it serve
     from orchestra.debate.service import DebateService
     from orchestra.embed.service import Embed
     from orchestra.generate.service import Generate
+    from orchestra.governance.admission import Governor
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
@@ -56,6 +59,8 @@ class Served(Protocol):
     multi: MultiGenerate | None
     debates: DebateService | None
     responses: ResponseStore | None
+    #: admits each request's principal (policies, ledger, guardrails); None: governance off
+    governor: Governor | None
 
     async def aclose(self) -> None: ...
 
@@ -96,11 +101,22 @@ def presented_credentials(request: Request) -> str | None:
 
 
 async def authorized(request: Request) -> Served:
-    """The services, once the caller's key (:func:`presented_credentials`) is accepted."""
+    """The services, once the caller's key (:func:`presented_credentials`) is accepted.
+
+    The key's principal is ``request.state.principal`` (and the context's, for a debate
+    to record its creator); with governance on, its admission (policies, ledger scopes,
+    guardrail modes) is the context's :data:`~orchestra.governance.admission.
+    current_admission` for the rest of the request."""
     services = services_of(request)
     credentials = presented_credentials(request)
-    await services.auth.check(credentials)
+    auth = services.auth
+    trusted = gateway_principal(request.scope) if auth.trust_gateway else None
+    principal = await auth.check(credentials, trusted)
     set_caller(credentials)  # per-caller budgets (hedges per minute) count against it
+    set_principal(principal)
+    request.state.principal = principal
+    if services.governor is not None:
+        current_admission.set(await services.governor.admit(principal))
     return services
 
 

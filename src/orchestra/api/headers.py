@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import pydantic_core
 
+from orchestra.governance.admission import current_admission
+
 if TYPE_CHECKING:
     from orchestra.generate.service import Routed
     from orchestra.schemas.multi import MultiGenerateResponse
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
 
 def routed_headers(result: Routed) -> dict[str, str]:
     """Who answered, every attempt, why this model, (when known) what it cost, and the
-    hedge, when one started (``started;delay_ms=250;winner=<model>;loser=<model>``)."""
+    hedge, when one started (``started;delay_ms=250;winner=<model>;loser=<model>``); with
+    governance, the ``x-ratelimit-*`` counters and the guardrails that flagged the request."""
     headers = {
         "x-orchestra-model": result.model.id,
         "x-orchestra-provider": result.model.provider,
@@ -25,6 +28,9 @@ def routed_headers(result: Routed) -> dict[str, str]:
         headers["x-orchestra-cost-usd"] = f"{result.cost_usd:.8f}"
     if result.hedge.started:
         headers["x-orchestra-hedge"] = result.hedge.header_value()
+    admission = current_admission.get()
+    if admission is not None:
+        headers.update(admission.headers())
     return headers
 
 
@@ -44,4 +50,7 @@ def multi_headers(result: MultiGenerateResponse) -> dict[str, str]:
     }
     if result.winner:
         headers["x-orchestra-winner"] = result.winner
+    admission = current_admission.get()
+    if admission is not None:
+        headers.update(admission.headers())
     return headers

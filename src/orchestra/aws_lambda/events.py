@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestra.api.auth import PRINCIPAL_SCOPE_KEY, event_principal
+
 #: what every refusal's message ends with
 EXPECTED_EVENT = "expected an API Gateway proxy request (REST v1 or HTTP API v2)"
 
@@ -62,6 +64,10 @@ def why_unsupported(event: Any) -> str | None:
 def scope_and_body(event: Any, context: Any) -> tuple[dict[str, Any], bytes]:
     """Mangum's own translation of a REST v1 or HTTP API v2 proxy event.
 
+    The scope also carries the authorizer's ``principalId`` (the client's name) under
+    ``orchestra.principal`` (None when the event has none): the key id governance counts
+    against when the app trusts the gateway's authorizer.
+
     Raises :class:`UnsupportedEvent` for any other event, and for a proxy event whose
     other parts (headers, query, body, identity) the translation cannot read.
     """
@@ -76,7 +82,10 @@ def scope_and_body(event: Any, context: Any) -> tuple[dict[str, Any], bytes]:
         if kind.infer(event, context, config):
             handler = kind(event, context, config)
             try:
-                return dict(handler.scope), handler.body
+                scope = dict(handler.scope)
+                # the authorizer's principalId: whom budgets and spend count against
+                scope[PRINCIPAL_SCOPE_KEY] = event_principal(event)
+                return scope, handler.body
             except (KeyError, TypeError, AttributeError, ValueError) as exc:
                 # named by type only: the event's content is the client's, not for the logs
                 raise UnsupportedEvent(

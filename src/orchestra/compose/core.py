@@ -19,6 +19,10 @@ from orchestra.catalog.deployments import Deployments
 from orchestra.catalog.source import CatalogSource
 from orchestra.config import Settings
 from orchestra.errors import NoCandidates, StorageError
+from orchestra.governance.admission import Governor, LedgerLike, ScopeFactory
+from orchestra.governance.metering import Meter, MeteredEmbeddings, MeteredProvider
+from orchestra.governance.policies import Guards, RequestPolicies
+from orchestra.governance.protocols import PolicyStore, SpendBackend
 from orchestra.observability import Observer
 from orchestra.providers.registry import (
     Registry,
@@ -61,10 +65,13 @@ class Stores:
     debates: DebateBackend | None = None
     #: the same for stored Responses answers
     responses: ResponseBackend | None = None
-    #: key and team policies, spend rows, key issuing (governance; chosen from the
-    #: settings when None: ``compose/admin.py``). One instance per process, shared by the
-    #: admin API and the request path, so a policy written is a policy applied.
+    #: governance (docs/governance.md): key and team policies, the budget and rate ledger
+    #: (``governance/ledger.Ledger``) with its ``Scope`` class, spend rows, key issuing.
+    #: Chosen from the settings when None (``compose/admin.py``); one instance per process,
+    #: shared by the admin API and the request path, so a policy written is a policy applied.
     policies: PolicyStore | None = None
+    ledger: LedgerLike | None = None
+    ledger_scope: ScopeFactory | None = None
     spend: SpendBackend | None = None
     issuer: KeyIssuer | None = None
 
@@ -105,19 +112,22 @@ def provider_keys(settings: Settings, environ: Mapping[str, str]) -> Mapping[str
     return environ
 
 
+def _listed(value: str | None) -> frozenset[str]:
+    return frozenset(k.strip() for k in (value or "").split(",") if k.strip())
+
+
 def client_auth(settings: Settings) -> ApiKeyAuth:
     if settings.trust_gateway_auth:  # API Gateway's authorizer checked the key already
-        return ApiKeyAuth(open_access=True)
-    keys = frozenset(k.strip() for k in (settings.api_keys or "").split(",") if k.strip())
+        return ApiKeyAuth(trust_gateway=True)
+    keys, admins = _listed(settings.api_keys), _listed(settings.admin_keys)
     if settings.mode == "aws" and settings.api_keys_secret:
         secret_id, max_age = settings.api_keys_secret, settings.secrets_cache_s
 
-        async def load() -> frozenset[str]:
-            values = read_secret_json(secret_id, max_age)
-            return frozenset(values.values()) | keys
+        async def load() -> dict[str, str]:  # {client name: key}: the name is the key's id
+            return dict(read_secret_json(secret_id, max_age))
 
-        return ApiKeyAuth(keys, loader=load, refresh_s=float(max_age))
-    return ApiKeyAuth(keys, open_access=settings.mode == "local")
+        return ApiKeyAuth(keys, admin_keys=admins, loader=load, refresh_s=float(max_age))
+    return ApiKeyAuth(keys, admin_keys=admins, open_access=settings.mode == "local")
 
 
 def allow_private(settings: Settings) -> bool:
@@ -158,6 +168,10 @@ class Core:
     deployments: Deployments = field(default_factory=Deployments)
     #: orders each model's deployments in a plan (None: Generate makes a default one)
     balancer: Balancer | None = None
+    #: admits each request (policies, ledger, guardrail modes); None: governance off
+    governor: Governor | None = None
+    #: the guardrails the use cases run (None: none)
+    policies: RequestPolicies | None = None
 
 
 def build_core(
@@ -167,6 +181,7 @@ def build_core(
     http: HttpClients | None = None,
     stores: Stores | None = None,
     observer: Observer | None = None,
+    guards: Guards | None = None,
 ) -> Core:
     if stores is None:
         stores = dynamodb_stores(settings) if settings.mode == "aws" else memory_stores()
@@ -194,7 +209,7 @@ def build_core(
         },
     )
     secrets = [c.api_key for c in registry.configs.values()]
-    redactor = Redactor([*secrets, *(settings.api_keys or "").split(",")])
+    redactor = Redactor([*secrets, *_listed(settings.api_keys), *_listed(settings.admin_keys)])
     install_log_redaction(redactor)
     deployments = Deployments(file.deployments if file else None)
     catalog = CatalogSource(
@@ -207,6 +222,7 @@ def build_core(
         deployments.check(catalog.cached, registry.names())
     stats = DeploymentStats(low_water=settings.lb_ratelimit_low_water)
     breaker = _breaker(settings, stores, observer)
+    governor, policies = governance(settings, stores, registry, guards, observer)
     return Core(
         settings=settings,
         stores=stores,
@@ -228,7 +244,37 @@ def build_core(
         stats=stats,
         deployments=deployments,
         balancer=Balancer(stats, breaker, strategy=settings.lb_strategy),
+        governor=governor,
+        policies=policies,
     )
+
+
+def governance(
+    settings: Settings,
+    stores: Stores,
+    registry: Registry,
+    guards: Guards | None,
+    observer: Observer | None,
+) -> tuple[Governor | None, RequestPolicies | None]:
+    """The governor and the request policies, when anything governs (a policy store, a
+    ledger, guardrails); with a ledger, every provider of ``registry`` metered. Nothing
+    governs: both None, and the request path awaits nothing more than before."""
+    if stores.policies is None and stores.ledger is None and guards is None:
+        return None, None
+    if stores.ledger is not None:
+        meter = Meter(spend=stores.spend, observer=observer)
+        registry.providers = {
+            name: MeteredProvider(provider, meter) for name, provider in registry.providers.items()
+        }
+        registry.wrap_embedder = lambda client: MeteredEmbeddings(client, meter)
+    governor = Governor(
+        settings, policies=stores.policies, ledger=stores.ledger, scope=stores.ledger_scope
+    )
+    policies = None
+    if guards is not None:
+        lookbehind = settings.redact_lookbehind_chars
+        policies = RequestPolicies(guards, observer=observer, lookbehind=lookbehind)
+    return governor, policies
 
 
 def _breaker(settings: Settings, stores: Stores, observer: Observer | None) -> CircuitBreaker:

@@ -32,7 +32,8 @@ def debate_store(settings: Settings, stores: Stores) -> DebateStore:
 
 
 def debate_steps(core: Core, fanout: FanOut) -> DebateSteps:
-    return DebateSteps(debate_store(core.settings, core.stores), core.catalog, fanout)
+    store = debate_store(core.settings, core.stores)
+    return DebateSteps(store, core.catalog, fanout, core.governor)
 
 
 def starter(core: Core, steps: Callable[[], DebateSteps]) -> Starter:
@@ -56,7 +57,7 @@ def build_debate_api(
     store = debate_store(settings, core.stores)
 
     def local_steps() -> DebateSteps:  # only without a state machine (local runs)
-        return DebateSteps(store, core.catalog, fanout_of(gateway(core)))
+        return DebateSteps(store, core.catalog, fanout_of(gateway(core)), core.governor)
 
     return served(core, debates=debate_service(core, store, selector(core), local_steps))
 

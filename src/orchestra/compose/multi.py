@@ -36,6 +36,7 @@ def multi_generate(
         observer=generate.observer,
         limits=limits(core.settings),
         scrub=core.redactor.scrub,
+        policies=generate.policies,
     )
 
 

@@ -35,6 +35,7 @@ from orchestra.config import Settings
 from orchestra.embed.service import Embed
 from orchestra.generate.continuation import ContinuationPolicy
 from orchestra.generate.service import Generate
+from orchestra.governance.policies import Guards
 from orchestra.observability import Observer
 from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
 from orchestra.resilience.hedging import HedgeGate
@@ -62,6 +63,8 @@ class Options(TypedDict, total=False):
     http: HttpClients | None
     stores: Stores | None
     observer: Observer | None
+    #: the guardrails (``guardrails`` package) the use cases run; None: none
+    guards: Guards | None
 
 
 def root(name: str) -> Root:
@@ -97,6 +100,7 @@ def gateway(core: Core) -> Generate:
             enabled=settings.continue_streams,
             allowed=lambda model_id: options(model_id).continue_streams,
         ),
+        policies=core.policies,
     )
 
 
@@ -137,6 +141,7 @@ def served(core: Core, **use_cases: object) -> Services:
         http=core.http,
         registry=core.registry,
         catalog=core.catalog,
+        governor=core.governor,
         **use_cases,  # type: ignore[arg-type]
     )
 

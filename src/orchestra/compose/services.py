@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from orchestra.generate.service import Generate
     from orchestra.governance.admin import KeyAdmin
     from orchestra.governance.spend import SpendReport
+    from orchestra.governance.admission import Governor
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor
@@ -49,6 +50,8 @@ class Services:
     admin: KeyAdmin | None = None
     #: spend reports (``GET /v1/spend``)
     spend: SpendReport | None = None
+    #: admits each request's principal (governance); None: governance off
+    governor: Governor | None = None
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""

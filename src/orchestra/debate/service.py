@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Protocol
 
+from orchestra.caller import current_principal
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate.store import DebateStore
@@ -103,6 +104,7 @@ class DebateService:
             temperature=request.temperature,
             created_at=time.time(),
             fingerprint=fingerprint(request),
+            key_id=current_principal().key_id,
         )
         stored, created = await self.store.create(debate)
         return (stored, True) if created else (self._same(stored, request), False)

@@ -17,18 +17,25 @@ figures (ids, round numbers, agreement), never transcripts: the transcript is in
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
+from orchestra.caller import Principal
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate import prompts
 from orchestra.debate.store import DebateStore, Outcome, Synthesis
 from orchestra.errors import DebateFailed
 from orchestra.fusion.strategies import Answer, clustering_of, vote
+from orchestra.governance.admission import current_admission
 from orchestra.panel.fanout import FanOut, ModelRun
 from orchestra.panel.summary import summary
-from orchestra.schemas.debate import RoundSummary, Turn
+from orchestra.schemas.debate import Debate, RoundSummary, Turn
+
+if TYPE_CHECKING:
+    from orchestra.governance.admission import Governor
 
 
 def agreement_of(turns: list[Turn], catalog: Catalog) -> tuple[float, str | None]:
@@ -48,10 +55,34 @@ def _model(catalog: Catalog, model_id: str) -> ModelInfo:
 
 
 class DebateSteps:
-    def __init__(self, store: DebateStore, catalog: CatalogSource, fanout: FanOut) -> None:
+    """``governor``: with governance on, each step's model calls are admitted as the key
+    that started the debate (its budget, limits and spend), wherever the step runs."""
+
+    def __init__(
+        self,
+        store: DebateStore,
+        catalog: CatalogSource,
+        fanout: FanOut,
+        governor: Governor | None = None,
+    ) -> None:
         self.store = store
         self.catalog = catalog
         self.fanout = fanout
+        self.governor = governor
+
+    @contextlib.asynccontextmanager
+    async def _as_creator(self, debate: Debate) -> AsyncIterator[None]:
+        """The step's calls admitted as the debate's creator (a debate started before
+        governance, or by no key, is admitted as anonymous)."""
+        if self.governor is None:
+            yield
+            return
+        admission = await self.governor.admit(Principal(debate.key_id or "anonymous"))
+        token = current_admission.set(admission)
+        try:
+            yield
+        finally:
+            current_admission.reset(token)
 
     async def run(self, event: dict[str, Any]) -> dict[str, Any]:
         """One step from a state-machine event ``{"step": ..., "debate_id": ..., ...}``."""
@@ -83,7 +114,9 @@ class DebateSteps:
         debate = await self.store.load(debate_id)
         catalog = await self.catalog.current()
         request = prompts.turn_request(debate, round_no, participant)
-        run = await self.fanout.call(catalog.get(participant), request, debate.turn_timeout_s)
+        async with self._as_creator(debate):
+            model = catalog.get(participant)
+            run = await self.fanout.call(model, request, debate.turn_timeout_s)
         turn = _turn_of(run, round_no, participant)
         await self.store.add_turn(debate_id, turn)
         return {"ok": turn.error is None}
@@ -112,7 +145,9 @@ class DebateSteps:
         turns = [t for t in debate.turns_of(last.round) if t.answer]
         catalog = await self.catalog.current()
         request = prompts.synthesis_request(debate, turns, last.agreement)
-        run = await self.fanout.call(catalog.get(debate.judge), request, debate.turn_timeout_s)
+        async with self._as_creator(debate):
+            judge = catalog.get(debate.judge)
+            run = await self.fanout.call(judge, request, debate.turn_timeout_s)
         usage, _ = run.usage()
         if run.status == "ok":
             result = Synthesis(

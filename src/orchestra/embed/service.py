@@ -103,7 +103,7 @@ class Embed:
             model = candidate.model
             client = self.registry.embedder(model.provider)
             assert client is not None  # the plan holds only providers with embeddings
-            options = CallOptions(timeout=budget)
+            options = CallOptions(timeout=budget, model=model)
             vectors, tokens = await client.embed(texts, model.upstream, request.dimensions, options)
             if len(vectors) != len(texts):
                 raise MalformedResponse(

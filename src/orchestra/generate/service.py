@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.pricing import cost_usd
@@ -21,6 +22,7 @@ from orchestra.generate.continuation import (
     ContinuationPolicy,
 )
 from orchestra.generate.relay import StreamRelay, close_stream, first_chunk, ms_since
+from orchestra.governance.admission import Admission, current_admission
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
 from orchestra.providers.registry import Registry
@@ -42,6 +44,9 @@ from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.storage.model_stats import MetricsRecorder
+
+if TYPE_CHECKING:
+    from orchestra.governance.policies import RequestPolicies
 
 log = logging.getLogger("orchestra.generate")
 
@@ -121,6 +126,7 @@ class Generate:
         hedge: HedgeGate | None = None,
         balancer: Balancer | None = None,
         continuation: ContinuationPolicy | None = None,
+        policies: RequestPolicies | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -145,6 +151,8 @@ class Generate:
         #: streamed answers; ``buffered_deadline_s``: answers sent whole (default: the same)
         self.deadline_s = deadline_s
         self.buffered_deadline_s = buffered_deadline_s or deadline_s
+        #: guardrails on the way in and out (None: governance off, nothing to await)
+        self.policies = policies
 
     async def plan(self, request: ChatRequest) -> RoutePlan:
         catalog = await self.catalog.current()
@@ -178,7 +186,18 @@ class Generate:
         plan.candidates = first_models(usable or plan.held, limit)
         return plan
 
+    async def _checked(self, request: ChatRequest) -> Admission | None:
+        """The input guardrails, once per request before its first upstream call; the
+        admission the answer's policies apply to (None: governance off)."""
+        if self.policies is None:
+            return None
+        admission = current_admission.get()
+        if admission is not None:
+            await self.policies.before(request, admission)
+        return admission
+
     async def generate(self, request: ChatRequest) -> Generation:
+        admission = await self._checked(request) if self.policies is not None else None
         plan = await self.plan(request)
 
         async def call(candidate: Candidate, budget: float) -> ChatResponse:
@@ -200,6 +219,8 @@ class Generate:
         response.model = outcome.candidate.model.id
         result.model, result.attempts = outcome.candidate.model, outcome.attempts
         result.response, result.usage = response, response.usage
+        if admission is not None and self.policies is not None:
+            await self.policies.after(response, admission)
         self._hedged(result, outcome.hedge)
         self.completed(result)
         return result
@@ -207,7 +228,7 @@ class Generate:
     def call_options(self, candidate: Candidate, budget: float) -> CallOptions:
         """The call's timeout, and the upstream's headers reported into the deployment's stats."""
         on_headers = partial(self.stats.observe_headers, candidate.model.id)
-        return CallOptions(timeout=budget, on_headers=on_headers)
+        return CallOptions(timeout=budget, on_headers=on_headers, model=candidate.model)
 
     def _hedged(self, result: Routed, report: HedgeReport) -> None:
         """Report a hedge (header, metrics): its cost is the losing attempt's prompt."""
@@ -223,6 +244,8 @@ class Generate:
 
     async def open_stream(self, request: ChatRequest) -> StreamHandle:
         """Fall back freely until the first chunk arrives; after that the choice is final."""
+        if self.policies is not None:
+            await self._checked(request)
         plan = await self.plan(request)
 
         async def call(
@@ -256,8 +279,13 @@ class Generate:
     def relay(self, handle: StreamHandle) -> AsyncIterator[ChatChunk]:
         """The chosen stream's chunks under the id and model the client saw first; a
         failure after the first byte continues the answer elsewhere when it may
-        (:class:`~orchestra.generate.relay.StreamRelay`)."""
-        return self.streams.relay(handle)
+        (:class:`~orchestra.generate.relay.StreamRelay`); their text redacted when the
+        request's key has its output redacted (every inbound format relays through here)."""
+        chunks = self.streams.relay(handle)
+        if self.policies is None:
+            return chunks
+        admission = current_admission.get()
+        return chunks if admission is None else self.policies.redacting(chunks, admission)
 
     def _on_attempt(self, candidate: Candidate, error: ProviderError | None, ms: float) -> None:
         self.observer.attempt(candidate.model.id, error, ms)

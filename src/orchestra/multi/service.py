@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
-from orchestra.errors import AllModelsFailed, InvalidRequest
+from orchestra.errors import AllModelsFailed, InvalidRequest, OrchestraError, PolicyRefusal
 from orchestra.fusion.agreement import Voter, accuracy_of
 from orchestra.fusion.prompts import judge_request, parse_verdict, synthesis_request
 from orchestra.fusion.strategies import (
@@ -28,6 +29,7 @@ from orchestra.fusion.strategies import (
     rank,
     vote,
 )
+from orchestra.governance.admission import current_admission
 from orchestra.multi.response import Outcome, build_response
 from orchestra.observability import Fused, LogObserver, Observer
 from orchestra.panel.fanout import FanOut, FanOutResult, ModelRun
@@ -38,6 +40,9 @@ from orchestra.resilience.retry import Deadline
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.multi import MultiGenerateRequest, MultiGenerateResponse, MultiOptions
 from orchestra.storage.model_stats import MetricsRecorder
+
+if TYPE_CHECKING:
+    from orchestra.governance.policies import RequestPolicies
 
 Strategy = Callable[..., Decision]
 SIMPLE: dict[str, Strategy] = {"vote": vote, "rank": rank, "first": first}
@@ -73,6 +78,7 @@ class MultiGenerate:
         observer: Observer | None = None,
         limits: Limits | None = None,
         scrub: Callable[[str], str] = str,
+        policies: RequestPolicies | None = None,
     ) -> None:
         self.catalog = catalog
         self.selector = selector
@@ -81,6 +87,8 @@ class MultiGenerate:
         self.observer: Observer = observer or LogObserver()
         self.limits = limits or Limits()
         self.scrub = scrub
+        #: guardrails on the question and the fused answer (None: governance off)
+        self.policies = policies
 
     async def run(
         self,
@@ -94,6 +102,9 @@ class MultiGenerate:
         started = time.perf_counter()
         options, chat = request.options, request.chat
         _refuse_unsupported(chat)
+        admission = current_admission.get() if self.policies is not None else None
+        if admission is not None and self.policies is not None:
+            await self.policies.before(chat, admission)
         cap = self.limits.deadline_s
         if streamed and self.limits.stream_deadline_s is not None:
             cap = self.limits.stream_deadline_s
@@ -119,6 +130,8 @@ class MultiGenerate:
         outcome = Outcome(selection, result, answered, answers, options)
         await self._fuse(outcome, chat, aux, deadline)
         response = build_response(outcome, started, self.scrub)
+        if admission is not None and self.policies is not None:
+            await self.policies.after(response, admission)
         self._observe(response)
         self.metrics.flush_soon()
         return response
@@ -253,7 +266,12 @@ def _finish(run: ModelRun) -> str | None:
     return response.choices[0].finish_reason if response and response.choices else None
 
 
-def _all_failed(result: FanOutResult, scrub: Callable[[str], str]) -> AllModelsFailed:
+def _all_failed(result: FanOutResult, scrub: Callable[[str], str]) -> OrchestraError:
+    """Why no model answered: the refusal itself when a policy refused every model (a
+    budget's 429 says more than "every model failed"), else every model's failure."""
+    refusals = [r.error for r in result.runs if isinstance(r.error, PolicyRefusal)]
+    if refusals and len(refusals) == len(result.runs):
+        return refusals[0]
     parts = []
     attempts: list[Attempt] = []
     for run in result.runs:

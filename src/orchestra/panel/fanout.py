@@ -174,7 +174,7 @@ class FanOut:
         async def attempt(_: Candidate, call_budget: float) -> ChatResponse:
             run.progress = Progress()
             provider = self.registry.get(model.provider)
-            options = CallOptions(timeout=call_budget)
+            options = CallOptions(timeout=call_budget, model=model)
             if "streaming" in model.capabilities:
                 chunks = provider.stream(request, model.upstream, options)
                 return await collect(chunks, model, run.progress)

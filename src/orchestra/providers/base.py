@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
+
+if TYPE_CHECKING:
+    from orchestra.catalog.models import ModelInfo
 
 ProviderType = Literal["openai", "anthropic", "gemini", "bedrock", "simulator"]
 
@@ -43,10 +46,13 @@ class CallOptions:
 
     ``on_headers``: called with the status and headers of the upstream's answer as soon as
     they arrive (error answers included), so load balancing can read its rate-limit headers.
+    ``model``: the catalog's model the call is for (its prices: what governance holds and
+    settles, ``governance/metering.py``); every caller sets it, None is never metered.
     """
 
     timeout: float = 60.0
     on_headers: HeadersHook | None = None
+    model: ModelInfo | None = None
 
 
 @runtime_checkable

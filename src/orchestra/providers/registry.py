@@ -8,7 +8,7 @@ keys secret (a JSON object with the same names) in AWS. The config file names th
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,8 @@ class Registry:
     simulated: bool = False
     #: embedding clients made so far (:meth:`embedder`), by provider name
     embedders: dict[str, EmbeddingClient] = field(default_factory=dict)
+    #: wraps each embedding client when it is made (governance: metering); None: none
+    wrap_embedder: Callable[[EmbeddingClient], EmbeddingClient] | None = None
 
     def names(self) -> set[str]:
         return set(self.providers)
@@ -139,7 +141,11 @@ class Registry:
         if found is None and path is not None:
             module_name, _, class_name = path.partition(":")
             cls = getattr(importlib.import_module(module_name), class_name)
-            found = self.embedders[name] = cls(self.providers[name])
+            provider = self.providers[name]  # the adapter itself, under any wrapper (metering)
+            found = cls(getattr(provider, "wrapped", provider))
+            if self.wrap_embedder is not None:
+                found = self.wrap_embedder(found)
+            self.embedders[name] = found
         return found
 
 

@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from orchestra.errors import (
     ContextLengthExceeded,
     MalformedResponse,
+    PolicyRefusal,
     ProviderError,
     ProviderTimeout,
     retry_after_of,
@@ -255,7 +256,9 @@ async def call_within(
     timer: FirstTokenTimer | None = None,
 ) -> T:
     """``call``, within ``first_token`` seconds if given (``timer``: that budget's timeout,
-    made by the caller to schedule it later); every failure a ProviderError."""
+    made by the caller to schedule it later); every failure a ProviderError, but a
+    :class:`~orchestra.errors.PolicyRefusal` (a budget or limit refused the call before it
+    was made), raised as it is: no breaker counts it, no other model is tried."""
     model = candidate.model
     if timer is None and first_token is not None:
         timer = asyncio.timeout(first_token)
@@ -264,7 +267,7 @@ async def call_within(
             return await call(candidate, budget)
         async with timer:
             return await call(candidate, budget)
-    except ProviderError:
+    except (ProviderError, PolicyRefusal):
         raise
     except Exception as exc:
         if timer is not None and timer.expired():

@@ -27,6 +27,7 @@ from typing import TypeVar
 from orchestra.errors import (
     AllCandidatesFailed,
     ContextLengthExceeded,
+    PolicyRefusal,
     ProviderError,
 )
 from orchestra.resilience.attempts import (
@@ -196,7 +197,7 @@ class FallbackRunner:
             value = await call_within(flight.candidate, call, budget, first_token)
         except ProviderError as error:
             return await self.book.settle(run, flight, error)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, PolicyRefusal):  # neither says anything of the model
             self.book.abandoned(run, flight)
             raise
         return await self.book.settle(run, flight, (value,))

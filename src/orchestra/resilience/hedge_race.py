@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from orchestra.caller import current_caller
-from orchestra.errors import ProviderError
+from orchestra.errors import PolicyRefusal, ProviderError
 from orchestra.resilience.attempts import (
     AttemptBook,
     Flight,
@@ -188,6 +188,10 @@ class HedgeRace:
             return (await call_within(flight.candidate, call, budget, first_token, hedge),)
         except ProviderError as error:
             return error
+        except PolicyRefusal:  # refused before the call: the hedge (if any) goes too
+            hedge.abandon()
+            self.book.abandoned(run, flight)
+            raise
         except asyncio.CancelledError:
             if not hedge.won or hedge.owner.uncancel() > 0:  # cancelled from outside
                 hedge.abandon()
@@ -240,6 +244,7 @@ class HedgeRace:
             return None
         flight = hedge.flight = Flight(partner, permit, 0.0)
         run.aside.append(partner)
+        report = run.hedge
         if not run.hedge.started:
             run.hedge = HedgeReport(True, hedge.delay * 1000.0, first.candidate.model.id)
         last = not hedge.spares  # the chain's last: the whole remaining deadline
@@ -249,6 +254,11 @@ class HedgeRace:
             return (await call_within(partner, call, budget, first_token),)
         except ProviderError as error:
             return error
+        except PolicyRefusal:  # a budget refused the hedge's call: no hedge, nothing held
+            self.book.abandoned(run, flight)
+            hedge.flight, run.hedge = None, report
+            run.aside.remove(partner)
+            return None
         except asyncio.CancelledError:
             if hedge.abandoned and run.stats is not None:
                 run.stats.finished(partner.model.id)

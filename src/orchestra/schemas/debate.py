@@ -117,6 +117,8 @@ class Debate(BaseModel):
     execution_arn: str | None = None
     #: a hash of the request, to tell a repeated Idempotency-Key from a reused one
     fingerprint: str | None = None
+    #: the id of the key that started the debate: its steps hold against its budget
+    key_id: str | None = None
 
     def turns_of(self, round_no: int) -> list[Turn]:
         return sorted((t for t in self.turns if t.round == round_no), key=lambda t: t.participant)
