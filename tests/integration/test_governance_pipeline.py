@@ -251,10 +251,18 @@ async def test_input_guardrails_block_or_flag(tmp_path: Path, upstream: FakeUpst
     assert all("sk-abc" not in " ".join(line) for line in governed.audit.lines)
 
 
-async def test_without_governance_nothing_changes(tmp_path: Path, upstream: FakeUpstream) -> None:
+async def test_the_default_stores_and_guards_apply_without_any_policy(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    # Given no fakes: the gateway's own in-memory stores and the guardrails library
     async with gateway(tmp_path, upstream, None, redact_output=True) as client:
         path, body = FORMATS["chat"]
         response = await client.post(path, json=body)
-    assert response.status_code == 200
-    assert not any(h.startswith("x-ratelimit") for h in response.headers)
-    assert "jane.doe@example.com" in response.text  # no guardrails were wired in
+        path, body = _streamed("chat")
+        streamed = await client.post(path, json=body)
+    # Then a key without a policy is not rate-limited (no headers), and the settings'
+    # output redaction applies to it, buffered and streamed (split across chunks)
+    for answered in (response, streamed):
+        assert answered.status_code == 200
+        assert not any(h.startswith("x-ratelimit") for h in answered.headers)
+        assert "jane.doe" not in answered.text and "[REDACTED:email]" in answered.text

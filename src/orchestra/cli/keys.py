@@ -68,7 +68,7 @@ def _direct(args: argparse.Namespace) -> Any:
     """The policies of a deployed stack, by boto3 (``--governance-table``): a KeyAdmin."""
     import boto3
 
-    from orchestra.compose.admin import dynamodb_policy_store
+    from orchestra.compose.governance import dynamodb_policy_store
     from orchestra.governance.admin import KeyAdmin
     from orchestra.governance.issuer import AwsKeyIssuer
 

@@ -14,12 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestra.api.auth import ApiKeyAuth
+from orchestra.api.auth import ApiKeyAuth, KeyLoader
 from orchestra.catalog.deployments import Deployments
 from orchestra.catalog.source import CatalogSource
+from orchestra.compose.governance import governed
+from orchestra.compose.governance import guards as default_guards
 from orchestra.config import Settings
 from orchestra.errors import NoCandidates, StorageError
 from orchestra.governance.admission import Governor, LedgerLike, ScopeFactory
+from orchestra.governance.issuer import LocalKeyIssuer
 from orchestra.governance.metering import Meter, MeteredEmbeddings, MeteredProvider
 from orchestra.governance.policies import Guards, RequestPolicies
 from orchestra.governance.protocols import PolicyStore, SpendBackend
@@ -116,10 +119,15 @@ def _listed(value: str | None) -> frozenset[str]:
     return frozenset(k.strip() for k in (value or "").split(",") if k.strip())
 
 
-def client_auth(settings: Settings) -> ApiKeyAuth:
+def client_auth(settings: Settings, issued: KeyLoader | None = None) -> ApiKeyAuth:
+    """The app's own key check. ``issued``: the keys the local admin API hands out
+    (``LocalKeyIssuer.load``), accepted once an admin key is configured (without one,
+    local serve stays open and nobody can issue keys anyway)."""
     if settings.trust_gateway_auth:  # API Gateway's authorizer checked the key already
         return ApiKeyAuth(trust_gateway=True)
     keys, admins = _listed(settings.api_keys), _listed(settings.admin_keys)
+    if settings.mode == "local" and admins and issued is not None:
+        return ApiKeyAuth(keys, admin_keys=admins, loader=issued, refresh_s=0.0)
     if settings.mode == "aws" and settings.api_keys_secret:
         secret_id, max_age = settings.api_keys_secret, settings.secrets_cache_s
 
@@ -222,6 +230,8 @@ def build_core(
         deployments.check(catalog.cached, registry.names())
     stats = DeploymentStats(low_water=settings.lb_ratelimit_low_water)
     breaker = _breaker(settings, stores, observer)
+    if guards is None and (governed(settings, stores) or _guarding(settings)):
+        guards = default_guards(settings)
     governor, policies = governance(settings, stores, registry, guards, observer)
     return Core(
         settings=settings,
@@ -239,7 +249,7 @@ def build_core(
         ),
         metrics=MetricsRecorder(stores.metrics),
         redactor=redactor,
-        auth=client_auth(settings),
+        auth=client_auth(settings, _issued(stores)),
         observer=observer,
         stats=stats,
         deployments=deployments,
@@ -275,6 +285,21 @@ def governance(
         lookbehind = settings.redact_lookbehind_chars
         policies = RequestPolicies(guards, observer=observer, lookbehind=lookbehind)
     return governor, policies
+
+
+def _guarding(settings: Settings) -> bool:
+    """Whether the settings turn any guardrail on for every key."""
+    modes = (settings.guardrail_injection, settings.guardrail_secrets, settings.guardrail_size)
+    return (
+        any(m != "off" for m in modes)
+        or settings.redact_output
+        or bool(settings.bedrock_guardrail_id)
+    )
+
+
+def _issued(stores: Stores) -> KeyLoader | None:
+    issuer = stores.issuer
+    return issuer.load if isinstance(issuer, LocalKeyIssuer) else None
 
 
 def _breaker(settings: Settings, stores: Stores, observer: Observer | None) -> CircuitBreaker:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from orchestra.embed.service import Embed
     from orchestra.generate.service import Generate
     from orchestra.governance.admin import KeyAdmin
-    from orchestra.governance.spend import SpendReport
     from orchestra.governance.admission import Governor
+    from orchestra.governance.spend import SpendReport
     from orchestra.multi.service import MultiGenerate
     from orchestra.providers.registry import Registry
     from orchestra.redaction import Redactor

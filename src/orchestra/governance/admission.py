@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from orchestra.errors import OrchestraError, StorageError
+from orchestra.governance.headers import rate_headers
+from orchestra.governance.ledger import Scope
 from orchestra.governance.protocols import RateState
 from orchestra.governance.records import GuardrailMode, KeyPolicy, Limits, Nanos, TeamPolicy
 
@@ -89,24 +91,6 @@ def resolved_modes(defaults: GuardrailModes, key: KeyPolicy | None) -> Guardrail
         own.max_message_chars or defaults.max_message_chars,
         defaults.redact_output if own.redact_output is None else own.redact_output,
     )
-
-
-def rate_headers(states: Sequence[RateState]) -> dict[str, str]:
-    """OpenAI's ``x-ratelimit-*`` headers from the tightest scope of each kind. Stand-in
-    for ``governance/ledger.rate_headers`` (the composition root passes that one)."""
-    headers: dict[str, str] = {}
-    for kind, limit, remaining in (
-        ("requests", "limit_requests", "remaining_requests"),
-        ("tokens", "limit_tokens", "remaining_tokens"),
-    ):
-        limited = [s for s in states if getattr(s, limit) is not None]
-        if not limited:
-            continue
-        tight = min(limited, key=lambda s: getattr(s, remaining) or 0)
-        headers[f"x-ratelimit-limit-{kind}"] = str(getattr(tight, limit))
-        headers[f"x-ratelimit-remaining-{kind}"] = str(max(getattr(tight, remaining) or 0, 0))
-        headers[f"x-ratelimit-reset-{kind}"] = f"{max(tight.reset_s, 0.0):.0f}s"
-    return headers
 
 
 @dataclass(slots=True, eq=False)
@@ -216,7 +200,7 @@ class Governor:
     ) -> None:
         self.policies = policies
         self.ledger = ledger
-        self.scope = scope or _LocalScope
+        self.scope = scope or Scope
         self.format_rate = format_rate
         self.defaults = settings_modes(settings)
         self.cache = PolicyCache(settings.policy_cache_s, clock)
@@ -272,13 +256,3 @@ class Governor:
 
 def _limits_anything(limits: Limits) -> bool:
     return limits.metered or limits.max_request_usd is not None
-
-
-@dataclass(frozen=True)
-class _LocalScope:
-    """The shape of ``governance/ledger.Scope``, for a governor built without the ledger
-    module (tests)."""
-
-    kind: Literal["key", "team"]
-    id: str
-    limits: Limits

@@ -32,12 +32,12 @@ def rate_headers(states: Sequence[RateState]) -> dict[str, str]:
     if requests:
         tight = min(requests, key=lambda s: s.remaining_requests or 0)
         headers["x-ratelimit-limit-requests"] = str(tight.limit_requests)
-        headers["x-ratelimit-remaining-requests"] = str(tight.remaining_requests or 0)
+        headers["x-ratelimit-remaining-requests"] = str(max(tight.remaining_requests or 0, 0))
         headers["x-ratelimit-reset-requests"] = duration_text(tight.reset_s)
     tokens = [s for s in states if s.limit_tokens is not None]
     if tokens:
         tight = min(tokens, key=lambda s: s.remaining_tokens or 0)
         headers["x-ratelimit-limit-tokens"] = str(tight.limit_tokens)
-        headers["x-ratelimit-remaining-tokens"] = str(tight.remaining_tokens or 0)
+        headers["x-ratelimit-remaining-tokens"] = str(max(tight.remaining_tokens or 0, 0))
         headers["x-ratelimit-reset-tokens"] = duration_text(tight.reset_s)
     return headers

@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from orchestra.catalog.pricing import cost_nanos, worst_case_nanos
 from orchestra.errors import PolicyRefusal
 from orchestra.governance.admission import Admission, current_admission
 from orchestra.governance.protocols import SpendBackend, SpendRow
-from orchestra.governance.records import NANOS_PER_USD, Nanos
+from orchestra.governance.records import Nanos
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.tokens import CHARS_PER_TOKEN, estimate_prompt_tokens, estimate_text_tokens
 
@@ -49,26 +49,6 @@ log = logging.getLogger("orchestra.governance")
 _BACKGROUND: set[asyncio.Future[Any]] = set()
 
 
-# --- prices: stand-ins for catalog/pricing (cost_nanos, worst_case_nanos) ----------------
-# REPLACE with orchestra.catalog.pricing once it lands: cached and reasoning tokens priced
-# as the provider prices them. These price every token at the model's list prices.
-
-
-def _cost_nanos(model: ModelInfo, usage: Usage) -> Nanos:
-    return _nanos(model.cost(usage.prompt_tokens, usage.completion_tokens))
-
-
-def _worst_case_nanos(model: ModelInfo, prompt_tokens: int, max_output: int) -> Nanos:
-    return _nanos(model.cost(prompt_tokens, max_output))
-
-
-def _nanos(usd: float) -> Nanos:
-    """USD (a float product of list prices) to nano-dollars, rounded up; the float's last
-    digits (6.8e-05 * 1e9 = 68000.00000000001) are noise, not a nano-dollar."""
-    return math.ceil(round(usd * NANOS_PER_USD, 3))
-
-
-# ---------------------------------------------------------------------------------------
 
 
 def in_background(work: Awaitable[Any]) -> asyncio.Future[Any]:
@@ -149,7 +129,7 @@ class Meter:
     ) -> MeteredCall:
         """Hold ``prompt`` input and ``output`` output tokens of ``model``."""
         assert admission.ledger is not None
-        nanos = _worst_case_nanos(model, prompt, output)
+        nanos = worst_case_nanos(model, prompt, output)
         first, admission.counted = not admission.counted, True
         held = in_background(
             admission.ledger.hold(admission.scopes, nanos, prompt + output, count_request=first)
@@ -190,7 +170,7 @@ class Meter:
         """Settle and write the spend row concurrently; a failure is logged, never the
         client's (the answer is already theirs)."""
         assert admission.ledger is not None
-        nanos = _cost_nanos(model, usage)
+        nanos = cost_nanos(model, usage)
         tokens = usage.prompt_tokens + usage.completion_tokens
         spent = None
         if self.spend is not None:  # beside the settle (as gather would, one task fewer)

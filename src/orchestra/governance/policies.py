@@ -58,9 +58,14 @@ def _drop_native(response: Answered) -> None:
 
 
 class FindingLike(Protocol):
-    check: str
-    rule: str
-    action: str
+    @property
+    def check(self) -> str: ...
+
+    @property
+    def rule(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
 
 
 class InputChecker(Protocol):
@@ -86,9 +91,14 @@ class OutputRedactorLike(Protocol):
 
 
 class VerdictLike(Protocol):
-    intervened: bool
-    text: str | None
-    rules: list[str]
+    @property
+    def intervened(self) -> bool: ...
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def rules(self) -> list[str]: ...
 
 
 class BedrockLike(Protocol):

@@ -36,7 +36,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         store = FakePolicyStore()
         # the DynamoDB policy store is another helper's: the CLI reaches it through this seam
         monkeypatch.setattr(
-            "orchestra.compose.admin.dynamodb_policy_store", lambda table, client=None: store
+            "orchestra.compose.governance.dynamodb_policy_store", lambda table, client=None: store
         )
         yield {"apigw": apigw, "secrets": secrets, "plan": plan, "secret": secret, "store": store}
 

@@ -304,6 +304,8 @@ def test_with_a_ledger_every_provider_and_embedder_is_metered() -> None:
     services = build_services(Settings(simulator=True), {}, stores=stores)
     assert all(isinstance(p, MeteredProvider) for p in services.registry.providers.values())
     assert services.governor is not None
+    # and a local gateway is governed by default (in-memory policies and ledger): a key
+    # given a budget through the admin API is held to it at once
     plain = build_services(Settings(simulator=True), {})
-    assert plain.governor is None
-    assert not any(isinstance(p, MeteredProvider) for p in plain.registry.providers.values())
+    assert plain.governor is not None
+    assert all(isinstance(p, MeteredProvider) for p in plain.registry.providers.values())
