@@ -49,8 +49,6 @@ log = logging.getLogger("orchestra.governance")
 _BACKGROUND: set[asyncio.Future[Any]] = set()
 
 
-
-
 def in_background(work: Awaitable[Any]) -> asyncio.Future[Any]:
     """Run ``work`` to its end even if the awaiting task is cancelled."""
     task = asyncio.ensure_future(work)
