@@ -35,104 +35,52 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate_cpu import _config, _upstream
 
-
-class MemoryLedger:
-    """Holds and settles in memory (the ledger's signatures), no limit ever reached."""
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.committed: dict[str, int] = {}
-        self.live: dict[int, Any] = {}
-        self.ids = itertools.count()
-
-    async def hold(
-        self, scopes: Any, nanos: int, tokens: int, *, count_request: bool
-    ) -> tuple[Any, list[Any]]:
-        from orchestra.governance.protocols import RateState
-
-        async with self.lock:
-            for scope in scopes:
-                self.committed[scope.id] = self.committed.get(scope.id, 0) + nanos
-            hold_id = next(self.ids)
-            self.live[hold_id] = (scopes, nanos)
-            return hold_id, [RateState(limit_requests=10**6, remaining_requests=10**6 - 1)]
-
-    async def settle(self, hold: Any, nanos: int, tokens: int) -> None:
-        async with self.lock:
-            scopes, held = self.live.pop(hold)
-            for scope in scopes:
-                self.committed[scope.id] += nanos - held
-
-    async def release(self, hold: Any) -> None:
-        await self.settle(hold, 0, 0)
+PROMPT = (
+    "Summarise the release notes below for the support team, in three bullet points. "
+    "Mention the breaking change first. "
+) * 8
 
 
-class Policies:
-    def __init__(self) -> None:
-        from orchestra.governance.records import KeyPolicy, TeamPolicy
+def _policies() -> Any:
+    """A key with day and month budgets and rpm/tpm limits, in a team with a month budget."""
+    from orchestra.governance.memory import MemoryPolicyStore
+    from orchestra.governance.records import KeyPolicy, TeamPolicy
 
-        big = Decimal("1000000")
-        self.key = KeyPolicy(
-            key_id="bench", team="t", budget_day_usd=big, budget_month_usd=big, rpm=10**6
-        )
-        self.team = TeamPolicy(team_id="t", budget_month_usd=big)
-
-    async def get_key(self, key_id: str) -> Any:
-        return self.key
-
-    async def get_team(self, team_id: str) -> Any:
-        return self.team
+    big = Decimal("1000000")
+    store = MemoryPolicyStore()
+    key = KeyPolicy(
+        key_id="bench", team="t", budget_day_usd=big, budget_month_usd=big, rpm=10**8, tpm=10**12
+    )
+    asyncio.run(store.put_team(TeamPolicy(team_id="t", budget_month_usd=big)))
+    asyncio.run(store.put_key(key))
+    return store
 
 
-class Spend:
-    async def add(self, row: Any) -> None:
-        return None
-
-
-class NoChecks:
-    def check(self, texts: Any) -> list[Any]:
-        return []
-
-
-class NoRedaction:
-    rules: list[str] = []
-
-    def redact(self, text: str) -> tuple[str, list[str]]:
-        return text, []
-
-    def stream(self, lookbehind: int) -> NoRedaction:
-        return self
-
-    def feed(self, text: str) -> str:
-        return text
-
-    def flush(self) -> str:
-        return ""
-
-
-def _services(config: Path, case: str) -> Any:
+def _services(config: Path, case: str, stores: Any = None, upstream: Any = _upstream) -> Any:
+    """``default``: the gateway as built by default (governed, in-memory stores) for a key
+    with no policy; ``budgets``: the key's budgets and limits held and settled on the real
+    ledger (in-memory backend: the DynamoDB round trips are network time, counted apart),
+    a spend row per call; ``budgets+guardrails``: the same with the real guardrails on
+    (injection and secrets flagged, message size checked, answers redacted, streams too)."""
     from orchestra.compose import build_services
     from orchestra.compose.core import memory_stores
     from orchestra.config import Settings
-    from orchestra.governance.policies import Guards
     from orchestra.transport.http import HttpClients
 
-    options: dict[str, Any] = {}
     settings: dict[str, Any] = {"config": str(config), "gc_tuning": False}
-    if case != "off":
+    if stores is None:
         stores = memory_stores()
-        stores.policies, stores.ledger, stores.spend = Policies(), MemoryLedger(), Spend()  # type: ignore[assignment]
-        options["stores"] = stores
-    if case == "budgets+seam":
-        options["guards"] = Guards(
-            input_checks=lambda modes: NoChecks(),
-            texts_of=lambda request: [(m.role, str(m.content)) for m in request.messages],
-            redactor=NoRedaction(),
-            audit=lambda *a: None,
+        if case != "default":
+            stores.policies = _policies()
+    if case == "budgets+guardrails":
+        settings.update(
+            guardrail_injection="flag",
+            guardrail_secrets="flag",
+            guardrail_size="block",
+            redact_output=True,
         )
-        settings.update(guardrail_injection="flag", guardrail_secrets="flag", redact_output=True)
-    http = HttpClients.with_transport(httpx.MockTransport(_upstream))
-    return build_services(Settings(**settings), {"BENCH_KEY": "sk-bench"}, http=http, **options)
+    http = HttpClients.with_transport(httpx.MockTransport(upstream))
+    return build_services(Settings(**settings), {"BENCH_KEY": "sk-bench"}, http=http, stores=stores)
 
 
 async def _measure(services: Any, stream: bool, repeat: int) -> float:
@@ -142,7 +90,7 @@ async def _measure(services: Any, stream: bool, repeat: int) -> float:
     from orchestra.schemas.chat import ChatRequest
 
     gateway, governor, principal = services.gateway, services.governor, Principal("bench")
-    body = {"model": "m1", "messages": [{"role": "user", "content": "Say hello"}]}
+    body = {"model": "m1", "messages": [{"role": "user", "content": PROMPT}]}
     requests = [ChatRequest.model_validate({**body, "stream": stream}) for _ in range(repeat)]
     started = time.process_time()
     for request in requests:
@@ -162,7 +110,7 @@ async def _round(cases: dict[str, Any], repeat: int) -> dict[str, float]:
     out = {}
     for case, services in cases.items():
         for stream in (False, True):
-            label = f"{case:13s} {'streamed' if stream else 'buffered'}"
+            label = f"{case:18s} {'streamed' if stream else 'buffered'}"
             await _measure(services, stream, 50)  # warm
             out[label] = await _measure(services, stream, repeat)
     return out
@@ -172,18 +120,70 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--round-trips", type=int, default=20, help="requests counted under moto (0: skip)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = _config(Path(tmp))
-        cases = {c: _services(config, c) for c in ("off", "budgets", "budgets+seam")}
+        cases = {c: _services(config, c) for c in ("default", "budgets", "budgets+guardrails")}
         rounds = [asyncio.run(_round(cases, args.repeat)) for _ in range(args.rounds)]
     print("process CPU µs per generate request, upstream excluded: best round, median")
     best = {label: min(r[label] for r in rounds) for label in rounds[0]}
     for label in rounds[0]:
         median = statistics.median(r[label] for r in rounds)
         mode = label.split()[-1]
-        added = best[label] - best[f"{'off':13s} {mode}"]
-        print(f"  {label:24s} {best[label]:7.1f}  {median:7.1f}   added {added:+6.1f}")
+        added = best[label] - best[f"{'default':18s} {mode}"]
+        print(f"  {label:29s} {best[label]:7.1f}  {median:7.1f}   added {added:+6.1f}")
+    if args.round_trips:
+        round_trips(args.round_trips)
+
+
+def round_trips(requests: int) -> None:
+    """DynamoDB calls per request with budgets and limits on DynamoDB (moto, in process):
+    how many before the upstream call (on the path to the first token) and after."""
+    import boto3
+    from moto import mock_aws
+
+    from orchestra.compose.core import memory_stores
+    from orchestra.governance.ledger import Ledger, Scope
+    from orchestra.storage.governance import DynamoDBLedgerBackend, DynamoDBPolicyStore
+    from orchestra.storage.spend import DynamoDBSpendBackend
+    from orchestra.storage.tables import create_tables
+
+    calls: list[str] = []
+    seen_at_upstream: list[int] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen_at_upstream.append(len(calls))
+        return _upstream(request)
+
+    with mock_aws(), tempfile.TemporaryDirectory() as tmp:
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(client, {"governance": "gov", "metrics": "met"})
+        client.meta.events.register("before-call.dynamodb.*", count)
+        stores = memory_stores()
+        stores.policies = DynamoDBPolicyStore("gov", client)
+        for policy in asyncio.run(_policies().list_keys()):
+            asyncio.run(stores.policies.put_key(policy))
+        for team in asyncio.run(_policies().list_teams()):
+            asyncio.run(stores.policies.put_team(team))
+        stores.ledger = Ledger(DynamoDBLedgerBackend("gov", client))
+        stores.ledger_scope = Scope
+        stores.spend = DynamoDBSpendBackend("met", client)
+        services = _services(_config(Path(tmp)), "budgets+guardrails", stores, upstream)
+        before = len(calls)
+        asyncio.run(_measure(services, False, requests))
+    per = (len(calls) - before) / requests
+    # calls made between the previous request's upstream call and this one's: the
+    # previous request's settle + spend row, then this request's hold
+    gaps = [b - a for a, b in itertools.pairwise(seen_at_upstream)]
+    print(f"DynamoDB calls per request (key + team metered, {requests} requests): {per:.2f}")
+    print(f"  by operation: { {op: calls.count(op) for op in sorted(set(calls))} }")
+    print(f"  calls between two requests' upstream calls (settle + spend, then hold): {gaps[-1]}")
 
 
 if __name__ == "__main__":

@@ -73,18 +73,23 @@ def test_streaming_routes_use_stream_transfer_mode_with_the_longer_timeout(dev: 
             assert method["Integration"]["ResponseTransferMode"] == "STREAM", route
 
 
+def _pattern(path: str) -> str:
+    """An API Gateway resource path as a regex: ``{proxy+}`` any rest, ``{id}`` one segment."""
+    return re.sub(r"\{[^}/]+\}", "[^/]+", re.sub(r"\{[^}/]+\+\}", ".+", path))
+
+
 def test_every_app_route_is_reachable_through_api_gateway() -> None:
     from orchestra.api.app import default_routers
 
-    routed = [(r.method, re.sub(r"\{[^}]+\}", "[^/]+", r.path)) for r in ROUTES]
+    routed = [(r.method, _pattern(r.path)) for r in ROUTES]
     for router in default_routers():
         for route in router.routes:
             for method in route.methods:  # type: ignore[attr-defined]
                 path = route.path  # type: ignore[attr-defined]
-                assert any(
-                    m in (method, "ANY") and re.fullmatch(p.replace("[^/]++", ".+"), path)
-                    for m, p in routed
-                ), (method, path)
+                assert any(m in (method, "ANY") and re.fullmatch(p, path) for m, p in routed), (
+                    method,
+                    path,
+                )
 
 
 def _served_by(function: str) -> list[tuple[str, str]]:
@@ -100,9 +105,7 @@ def _served_by(function: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
 def test_each_route_goes_to_the_function_that_serves_it(route: Route) -> None:
-    if route.function == "admin":  # lands with the admin API (issue 18), built in parallel
-        pytest.importorskip("orchestra.api.routes.admin")
-    pattern = re.sub(r"\{[^}]+\}", "[^/]+", route.path).replace("[^/]++", ".+")
+    pattern = _pattern(route.path)
     served = _served_by(route.function)
     verbs = {route.method} if route.method != "ANY" else {m for m, _ in served}
     assert any(m in verbs and re.fullmatch(pattern, p) for m, p in served), served

@@ -16,6 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
+from orchestra.storage.governance import DynamoDBPolicyStore
+
 from support.lambda_api import (
     TABLES,
     CallCounter,
@@ -26,10 +28,6 @@ from support.lambda_api import (
     load_handler,
     sample_event,
 )
-
-pytest.importorskip("orchestra.api.routes.admin")
-pytest.importorskip("orchestra.compose.admin")
-governance_storage = pytest.importorskip("orchestra.storage.governance")
 
 GOVERNANCE = "orch-governance"
 PLAN = "Orchestra-test-standard"
@@ -80,7 +78,7 @@ def _invoke(name: str) -> tuple[int, Any]:
 def _make_admin(key_id: str) -> None:
     from orchestra.governance.records import KeyPolicy
 
-    store = governance_storage.DynamoDBPolicyStore(
+    store = DynamoDBPolicyStore(
         GOVERNANCE, client=boto3.client("dynamodb", region_name="us-east-1")
     )
     asyncio.run(store.put_key(KeyPolicy(key_id=key_id, admin=True)))
@@ -110,7 +108,7 @@ def test_an_admin_issues_a_key_with_only_the_calls_its_role_allows(
 
     # Given "ops" is an admin, team-a exists, and every AWS call is recorded
     _make_admin("ops")
-    store = governance_storage.DynamoDBPolicyStore(
+    store = DynamoDBPolicyStore(
         GOVERNANCE, client=boto3.client("dynamodb", region_name="us-east-1")
     )
     asyncio.run(store.put_team(TeamPolicy(team_id="team-a")))

@@ -127,8 +127,7 @@ def test_generate_loads_no_telemetry_library(generate_modules: set[str]) -> None
 
 
 def test_the_admin_function_loads_no_model_calling_use_case() -> None:
-    # Given the admin function (its root lands with the admin API of issue 18)
-    pytest.importorskip("orchestra.compose.admin")
+    # Given the admin function
     # When it answers its first spend request in a fresh interpreter
     result = _run(
         FIRST_REQUEST.format(
