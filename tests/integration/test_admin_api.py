@@ -14,12 +14,9 @@ from orchestra.compose import ROOTS, build_services, root
 from orchestra.compose.admin import build_admin
 from orchestra.compose.core import Stores
 from orchestra.config import Settings
-from orchestra.governance.issuer import LocalKeyIssuer
 from orchestra.governance.protocols import SpendRow
-from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
-from orchestra.storage.spend import MemorySpendBackend
 
-from support.policies import FakePolicyStore
+from support.policies import admin_stores
 
 ADMIN, CLIENT = "sk-admin-serve-0123456789", "sk-client-serve-0123456789"
 TODAY = datetime.now(UTC).date().isoformat()
@@ -27,13 +24,7 @@ TODAY = datetime.now(UTC).date().isoformat()
 
 @pytest.fixture
 def stores() -> Stores:
-    return Stores(
-        MemoryBreakerBackend(),
-        MemoryMetricsBackend(),
-        policies=FakePolicyStore(),
-        spend=MemorySpendBackend(),
-        issuer=LocalKeyIssuer(),
-    )
+    return admin_stores()
 
 
 @pytest.fixture

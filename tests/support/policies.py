@@ -1,9 +1,14 @@
-"""A minimal in-memory ``PolicyStore`` for the admin API's tests, until the real one
-(``governance/memory.py``, another helper's) is merged; it keeps copies, as a table would."""
+"""An in-memory ``PolicyStore`` whose dicts the admin API's tests read directly (the real
+``governance/memory.MemoryPolicyStore`` keeps them private), and the stores those tests
+build a gateway on."""
 
 from __future__ import annotations
 
+from orchestra.compose.core import Stores
+from orchestra.governance.issuer import LocalKeyIssuer
 from orchestra.governance.records import KeyPolicy, TeamPolicy
+from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
+from orchestra.storage.spend import MemorySpendBackend
 
 
 class FakePolicyStore:
@@ -32,3 +37,14 @@ class FakePolicyStore:
 
     async def list_teams(self) -> list[TeamPolicy]:
         return list(self.teams.values())
+
+
+def admin_stores() -> Stores:
+    """Memory stores with this fake's policies, in-memory spend and locally issued keys."""
+    return Stores(
+        MemoryBreakerBackend(),
+        MemoryMetricsBackend(),
+        policies=FakePolicyStore(),
+        spend=MemorySpendBackend(),
+        issuer=LocalKeyIssuer(),
+    )

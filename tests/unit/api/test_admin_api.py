@@ -14,11 +14,8 @@ from orchestra.api.app import admin_routers, create_app
 from orchestra.compose.admin import build_admin
 from orchestra.compose.core import Stores
 from orchestra.config import Settings
-from orchestra.governance.issuer import LocalKeyIssuer
-from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
-from orchestra.storage.spend import MemorySpendBackend
 
-from support.policies import FakePolicyStore
+from support.policies import admin_stores
 
 ADMIN, CLIENT = "sk-admin-0123456789", "sk-client-0123456789"
 CLIENT_ID = f"key-{hashlib.blake2b(CLIENT.encode(), digest_size=4).hexdigest()}"
@@ -30,13 +27,7 @@ def auth(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def stores() -> Stores:
-    return Stores(
-        MemoryBreakerBackend(),
-        MemoryMetricsBackend(),
-        policies=FakePolicyStore(),
-        spend=MemorySpendBackend(),
-        issuer=LocalKeyIssuer(),
-    )
+    return admin_stores()
 
 
 @pytest.fixture
