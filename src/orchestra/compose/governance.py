@@ -23,7 +23,9 @@ from orchestra.governance.protocols import PolicyStore, SpendBackend
 
 if TYPE_CHECKING:
     from orchestra.compose.core import Stores
-    from orchestra.governance.policies import Guards
+    from orchestra.governance.admission import GuardrailModes
+    from orchestra.governance.policies import Guards, InputChecker, StreamRedactorLike
+    from orchestra.schemas.chat import ChatRequest
 
 
 def governed(settings: Settings, stores: Stores) -> bool:
@@ -52,15 +54,10 @@ def _ledger_backend(settings: Settings) -> Any:
 
 
 def guards(settings: Settings) -> Guards:
-    """The guardrails library behind the request policies (modes resolved per key)."""
-    from orchestra.governance.admission import GuardrailModes
+    """The guardrails library behind the request policies (modes resolved per key). Its
+    patterns are compiled when a key first needs them, not at start-up: a gateway whose
+    keys check nothing never pays for them (about 12 ms of a cold start)."""
     from orchestra.governance.policies import Guards
-    from orchestra.guardrails.audit import audit
-    from orchestra.guardrails.input import InputChecks, texts_of
-    from orchestra.guardrails.output import OutputRedactor
-
-    def checks(modes: GuardrailModes) -> InputChecks:
-        return InputChecks(modes.injection, modes.secrets, modes.size, modes.max_message_chars)
 
     bedrock = None
     if settings.bedrock_guardrail_id and settings.bedrock_guardrail_version:
@@ -69,14 +66,53 @@ def guards(settings: Settings) -> Guards:
         bedrock = BedrockGuardrail(
             None, settings.bedrock_guardrail_id, settings.bedrock_guardrail_version
         )
-    log = logging.getLogger("orchestra.security")
     return Guards(
-        input_checks=checks,
-        texts_of=texts_of,
-        redactor=OutputRedactor(),
+        input_checks=_input_checks,
+        texts_of=_texts_of,
+        redactor=_LazyRedactor(),
         bedrock=bedrock,
-        audit=partial(audit, log),
+        audit=partial(_audit, logging.getLogger("orchestra.security")),
     )
+
+
+def _input_checks(modes: GuardrailModes) -> InputChecker:
+    from orchestra.guardrails.input import InputChecks
+
+    return InputChecks(modes.injection, modes.secrets, modes.size, modes.max_message_chars)
+
+
+def _texts_of(request: ChatRequest) -> list[tuple[str, str]]:
+    from orchestra.guardrails.input import texts_of
+
+    return texts_of(request)
+
+
+def _audit(log: logging.Logger, key_id: str, check: str, rule: str, action: str) -> None:
+    from orchestra.guardrails.audit import audit
+
+    audit(log, key_id, check, rule, action)
+
+
+class _LazyRedactor:
+    """``guardrails.output.OutputRedactor``, made on first use."""
+
+    def __init__(self) -> None:
+        self._made: Any = None
+
+    def _redactor(self) -> Any:
+        if self._made is None:
+            from orchestra.guardrails.output import OutputRedactor
+
+            self._made = OutputRedactor()
+        return self._made
+
+    def redact(self, text: str) -> tuple[str, list[str]]:
+        found: tuple[str, list[str]] = self._redactor().redact(text)
+        return found
+
+    def stream(self, lookbehind: int) -> StreamRedactorLike:
+        found: StreamRedactorLike = self._redactor().stream(lookbehind)
+        return found
 
 
 def _made(path: str, *args: Any) -> Any:
