@@ -87,9 +87,17 @@ def test_a_key_over_its_budget_gets_budget_exceeded_naming_the_budget(gateway_ur
     with admin(gateway_url) as client:
         spend = client.get("/v1/spend", params={"group_by": "key"}).json()
     assert not [row for row in spend["data"] if row.get("key") == "tight"]
+    # And when the admin raises the budget, the very next request goes through (the
+    # gateway's cached copy of the policy is dropped on the change)
+    with admin(gateway_url) as client:
+        raised = client.patch("/v1/admin/keys/tight", json={"budget_day_usd": 1})
+    assert raised.status_code == 200, raised.text
+    assert ask(sdk(gateway_url, key)).status_code == 200
 
 
-def test_a_guardrail_blocks_an_injection_with_the_sdks_typed_error(gateway_url: str) -> None:
+def test_a_guardrail_blocks_an_injection_with_the_sdks_typed_error(
+    gateway_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     # Given a key that blocks prompt injections
     key = new_key(
         gateway_url,
@@ -102,6 +110,10 @@ def test_a_guardrail_blocks_an_injection_with_the_sdks_typed_error(gateway_url: 
     # Then it is a 400 naming the rule, never quoting the prompt
     assert blocked.value.code == "guardrail_blocked"
     assert "previous instructions" not in blocked.value.message
+    # And the security audit line names the key, the check and the rule, never the text
+    audit = [r.getMessage() for r in caplog.records if r.name == "orchestra.security"]
+    assert any("key_id=support check=injection" in line and "block" in line for line in audit)
+    assert not any("previous instructions" in line for line in audit)
     # And an ordinary question goes through (redaction of answers, the other half of this
     # key's guardrails, is shown against a real upstream in test_governance_pipeline.py)
     assert ask(client, "What is the capital of Austria?").status_code == 200

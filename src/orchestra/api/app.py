@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from orchestra.api.errors import install_error_handlers
 from orchestra.api.openapi import install_openapi
+from orchestra.governance.deferred import SettleAfterResponse
 
 if TYPE_CHECKING:
     from orchestra.api.deps import Served
@@ -63,6 +64,7 @@ def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> 
         redoc_url=None,
     )
     app.state.services = services
+    app.add_middleware(SettleAfterResponse)  # a call's settle lands after its response
     install_error_handlers(app)
     install_openapi(app)
     for router in routers if routers is not None else default_routers():

@@ -24,6 +24,7 @@ from orchestra.governance.spend import SpendReport
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
 
 if TYPE_CHECKING:
+    from orchestra.governance.admission import Governor
     from orchestra.observability import Observer
     from orchestra.transport.http import HttpClients
 
@@ -37,13 +38,18 @@ class AdminOptions(TypedDict, total=False):
     observer: Observer | None
 
 
-def governance_services(settings: Settings, stores: Stores) -> dict[str, Any]:
-    """``admin=`` and ``spend=`` for :class:`Services`, over ``stores``' governance stores."""
+def governance_services(
+    settings: Settings, stores: Stores, governor: Governor | None = None
+) -> dict[str, Any]:
+    """``admin=`` and ``spend=`` for :class:`Services`, over ``stores``' governance stores;
+    ``governor``: the same process's, told of every change (its cached copy is dropped)."""
     spend = SpendReport(spend_backend(settings, stores))
     if settings.mode == "aws" and not settings.governance_table and stores.policies is None:
         return {"spend": spend}  # a stack without the governance table: no keys to manage
     policies = policy_store(settings, stores)
-    return {"admin": KeyAdmin(policies, key_issuer(settings, stores)), "spend": spend}
+    changed = governor.cache.forget if governor is not None else None
+    admin = KeyAdmin(policies, key_issuer(settings, stores), changed=changed)
+    return {"admin": admin, "spend": spend}
 
 
 def build_admin(

@@ -178,5 +178,5 @@ def build_services(
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,
-        **governance_services(settings, core.stores),
+        **governance_services(settings, core.stores, core.governor),
     )

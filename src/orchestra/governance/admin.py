@@ -61,11 +61,20 @@ class KeyAdmin:
     """Keys and teams over a :class:`PolicyStore` and a :class:`KeyIssuer`."""
 
     def __init__(
-        self, store: PolicyStore, issuer: KeyIssuer, *, clock: Callable[[], float] = time.time
+        self,
+        store: PolicyStore,
+        issuer: KeyIssuer,
+        *,
+        clock: Callable[[], float] = time.time,
+        changed: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.issuer = issuer
         self._clock = clock
+        #: told ``key#<id>`` / ``team#<id>`` after each write: the governor of the same
+        #: process forgets its cached copy, so the change applies to the next request
+        #: (other instances: within their ``policy_cache_s``)
+        self._changed = changed or (lambda name: None)
 
     def _now(self) -> str:
         return datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
@@ -95,6 +104,7 @@ class KeyAdmin:
             )
         await self._check_team(policy.team)
         await self.store.put_key(policy)
+        self._changed("key#" + policy.key_id)
         try:
             key = await self.issuer.issue(policy.key_id)
         except Exception:
@@ -123,12 +133,14 @@ class KeyAdmin:
         if policy.team != current.team:
             await self._check_team(policy.team)
         await self.store.put_key(policy)
+        self._changed("key#" + policy.key_id)
         return policy
 
     async def revoke_key(self, key_id: str) -> bool:
         """Revoke the key, then delete its policy; False when neither existed."""
         revoked = await self.issuer.revoke(key_id)
         deleted = await self.store.delete_key(key_id)
+        self._changed("key#" + key_id)
         return revoked or deleted
 
     async def put_team(self, team_id: str, body: Mapping[str, Any]) -> tuple[TeamPolicy, bool]:
@@ -146,6 +158,7 @@ class KeyAdmin:
         except ValidationError as exc:
             raise _first_error(exc) from exc
         await self.store.put_team(team)
+        self._changed("team#" + team.team_id)
         return team, current is None
 
     async def get_team(self, team_id: str) -> TeamPolicy:

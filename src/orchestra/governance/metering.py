@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.catalog.pricing import cost_nanos, worst_case_nanos
 from orchestra.errors import PolicyRefusal
 from orchestra.governance.admission import Admission, current_admission
+from orchestra.governance.deferred import defer
 from orchestra.governance.protocols import SpendBackend, SpendRow
 from orchestra.governance.records import Nanos
 from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
@@ -165,8 +166,16 @@ class Meter:
     async def settled(
         self, admission: Admission, hold: Any, model: ModelInfo, usage: Usage
     ) -> None:
-        """Settle and write the spend row concurrently; a failure is logged, never the
-        client's (the answer is already theirs)."""
+        """Settle and write the spend row concurrently: after the response when the
+        request defers (``governance/deferred.py``), else now. A failure is logged, never
+        the client's (the answer is already theirs)."""
+        work = self._settle(admission, hold, model, usage)
+        if defer(work) is None:
+            await work
+
+    async def _settle(
+        self, admission: Admission, hold: Any, model: ModelInfo, usage: Usage
+    ) -> None:
         assert admission.ledger is not None
         nanos = cost_nanos(model, usage)
         tokens = usage.prompt_tokens + usage.completion_tokens

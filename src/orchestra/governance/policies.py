@@ -167,7 +167,9 @@ class RequestPolicies:
             if guards.bedrock is not None:
                 await guards.bedrock.check_input(texts)
         except GuardrailBlocked as blocked:
-            check = blocked.rule.split(":", 1)[0] if ":" in blocked.rule else "input"
+            check = blocked.check or (
+                blocked.rule.split(":")[0] if ":" in blocked.rule else "input"
+            )
             self.noted(admission, check, blocked.rule, "block")
             if self.observer is not None:
                 self.observer.refused(blocked.code or "guardrail_blocked")
