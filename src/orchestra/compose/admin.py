@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from orchestra.compose.core import Stores, client_auth
+from orchestra.compose.core import Stores, client_auth, issued_keys
 from orchestra.compose.governance import key_issuer, policy_store, spend_backend
 from orchestra.compose.services import Services
 from orchestra.config import Settings
@@ -65,12 +65,13 @@ def build_admin(
     del environ  # no provider keys: this function calls no model
     stores = options.get("stores") or Stores(MemoryBreakerBackend(), MemoryMetricsBackend())
     listed = [*(settings.api_keys or "").split(","), *(settings.admin_keys or "").split(",")]
+    governance = governance_services(settings, stores)  # first: the issuer auth accepts
     return Services(
         settings=settings,
-        auth=client_auth(settings),
+        auth=client_auth(settings, issued_keys(stores)),
         redactor=Redactor([k.strip() for k in listed if k.strip()]),
         http=options.get("http") or HttpClients(),
         registry=Registry({}, {}),
         catalog=CatalogSource(base=Catalog([])),
-        **governance_services(settings, stores),
+        **governance,
     )

@@ -249,7 +249,7 @@ def build_core(
         ),
         metrics=MetricsRecorder(stores.metrics),
         redactor=redactor,
-        auth=client_auth(settings, _issued(stores)),
+        auth=client_auth(settings, issued_keys(stores)),
         observer=observer,
         stats=stats,
         deployments=deployments,
@@ -297,7 +297,8 @@ def _guarding(settings: Settings) -> bool:
     )
 
 
-def _issued(stores: Stores) -> KeyLoader | None:
+def issued_keys(stores: Stores) -> KeyLoader | None:
+    """The local issuer's keys, for the key check (None: keys are not issued locally)."""
     issuer = stores.issuer
     return issuer.load if isinstance(issuer, LocalKeyIssuer) else None
 

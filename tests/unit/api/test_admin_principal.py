@@ -1,14 +1,10 @@
-"""Who the admin routes think is calling: the principal ``api/deps`` sets on the request
-when there is one, else the presented key; and the local issuer's keys."""
+"""Who the admin function thinks is calling (its key check's principal, which the admin
+routes read from the request), and the local issuer's keys."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
-from starlette.requests import Request
 
-from orchestra.api.routes.admin import principal_of
 from orchestra.compose.admin import build_admin
 from orchestra.compose.core import Stores
 from orchestra.compose.services import Services
@@ -18,18 +14,6 @@ from orchestra.governance.issuer import KEY_PREFIX, LocalKeyIssuer
 from orchestra.storage.memory import MemoryBreakerBackend, MemoryMetricsBackend
 
 from support.policies import FakePolicyStore
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    admin: bool = False
-
-
-def _request(token: str | None = None, principal: Principal | None = None) -> Request:
-    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
-    state = {"principal": principal} if principal else {}
-    return Request({"type": "http", "path": "/v1/admin/keys", "headers": headers, "state": state})
 
 
 @pytest.fixture
@@ -42,28 +26,22 @@ def services(issuer: LocalKeyIssuer) -> Services:
     stores = Stores(
         MemoryBreakerBackend(), MemoryMetricsBackend(), policies=FakePolicyStore(), issuer=issuer
     )
-    return build_admin(Settings(admin_keys="sk-admin-0123456789"), {}, stores=stores)
+    settings = Settings(admin_keys="sk-admin-0123456789", api_keys="sk-some-client-key")
+    return build_admin(settings, {}, stores=stores)
 
 
-async def test_the_principal_set_by_the_key_check_wins(services: Services) -> None:
-    # Given the key check named the caller, Then that is who calls, whatever the header
-    set_by_auth = Principal("ops", admin=True)
-    found = await principal_of(_request("sk-admin-0123456789", set_by_auth), services)
-    assert found is set_by_auth
-
-
-async def test_without_one_the_key_names_the_caller(
-    services: Services, issuer: LocalKeyIssuer
-) -> None:
-    admin = await principal_of(_request("sk-admin-0123456789"), services)
+async def test_the_key_names_the_caller(services: Services, issuer: LocalKeyIssuer) -> None:
+    # the admin function's key check: an admin key, a key the local issuer made (by its
+    # name), any other accepted key (by its digest); no key is a 401
+    admin = await services.auth.check("Bearer sk-admin-0123456789")
     assert admin.admin and admin.key_id.startswith("admin-") and len(admin.key_id) == 14
     issued = await issuer.issue("ci-bot")
-    named = await principal_of(_request(issued), services)
+    named = await services.auth.check(f"Bearer {issued}")
     assert (named.key_id, named.admin) == ("ci-bot", False)
-    other = await principal_of(_request("sk-some-client-key"), services)
+    other = await services.auth.check("Bearer sk-some-client-key")
     assert other.key_id.startswith("key-") and not other.admin
     with pytest.raises(Unauthorized):
-        await principal_of(_request(), services)
+        await services.auth.check(None)
 
 
 async def test_local_keys_are_issued_once_and_revoked(issuer: LocalKeyIssuer) -> None:

@@ -8,19 +8,18 @@ OpenAI list objects; a created key is in the 201's body once and never again.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import NotServed, Served, authorized, only_query, presented_credentials
-from orchestra.errors import Forbidden, Unauthorized
+from orchestra.api.deps import NotServed, Served, authorized, only_query
+from orchestra.caller import Principal
+from orchestra.errors import Forbidden
 from orchestra.governance.admin import KeyAdmin, not_found
 from orchestra.governance.records import KeyPolicy, Limits
 
@@ -53,52 +52,6 @@ def _body_schema(model: type[BaseModel], *, drop: set[str], required: list[str])
 _STAMPS = {"created_at", "updated_at"}
 
 
-class Principal(Protocol):
-    """Who is calling (``orchestra.caller.Principal`` has these two fields)."""
-
-    @property
-    def key_id(self) -> str: ...
-
-    @property
-    def admin(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class _Caller:
-    key_id: str
-    admin: bool = False
-
-
-def _digest_id(token: str, prefix: str) -> str:
-    return f"{prefix}-{hashlib.blake2b(token.encode(), digest_size=4).hexdigest()}"
-
-
-async def principal_of(request: Request, services: Served) -> Principal:
-    """The caller: ``request.state.principal`` as ``api/deps.authorized`` sets it.
-
-    Where it is not set (an app whose auth predates principals), worked out here from the
-    presented key: an ``ORCHESTRA_ADMIN_KEYS`` key is an admin (``admin-<8 hex>``), a key
-    the local issuer made is its name, any other accepted key ``key-<8 hex>``."""
-    found: Principal | None = getattr(request.state, "principal", None)
-    if found is not None:
-        return found
-    scheme, _, token = (presented_credentials(request) or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized(
-            "Missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key"
-        )
-    admins = [k.strip() for k in (services.settings.admin_keys or "").split(",") if k.strip()]
-    if any(hmac.compare_digest(token.encode(), k.encode()) for k in admins):
-        return _Caller(_digest_id(token, "admin"), admin=True)
-    load = getattr(getattr(_key_admin(services), "issuer", None), "load", None)
-    issued: dict[str, str] = await load() if load is not None else {}
-    for name, key in issued.items():
-        if hmac.compare_digest(token.encode(), key.encode()):
-            return _Caller(name)
-    return _Caller(_digest_id(token, "key"))
-
-
 def _key_admin(services: Served) -> KeyAdmin | None:
     found: KeyAdmin | None = getattr(services, "admin", None)
     return found
@@ -124,7 +77,7 @@ async def caller_of(request: Request) -> Caller:
     """Key checked (401), the principal, and whether it is an admin: its principal says so
     or its policy does (one policy read; the admin routes are not the hot path)."""
     services = await authorized(request)
-    principal = await principal_of(request, services)
+    principal: Principal = request.state.principal  # set by the key check
     admin = principal.admin
     keys = _key_admin(services)
     if not admin and keys is not None:
