@@ -11,7 +11,6 @@ at admission; the Bedrock guardrail only when its id is set.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -47,10 +46,12 @@ def governed(settings: Settings, stores: Stores) -> bool:
 
 def _ledger_backend(settings: Settings) -> Any:
     if settings.mode == "aws" and settings.governance_table:
-        return _made(
-            "orchestra.storage.governance:DynamoDBLedgerBackend", settings.governance_table
-        )
-    return _made("orchestra.governance.memory:MemoryLedgerBackend")
+        from orchestra.storage.governance import DynamoDBLedgerBackend
+
+        return DynamoDBLedgerBackend(settings.governance_table)
+    from orchestra.governance.memory import MemoryLedgerBackend
+
+    return MemoryLedgerBackend()
 
 
 def guards(settings: Settings) -> Guards:
@@ -115,13 +116,6 @@ class _LazyRedactor:
         return found
 
 
-def _made(path: str, *args: Any) -> Any:
-    """``module:Class(*args)``, imported when first needed (a function that governs nothing
-    never loads boto3's stores)."""
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)(*args)
-
-
 def policy_store(settings: Settings, stores: Stores) -> PolicyStore:
     if stores.policies is None:
         if settings.mode == "aws" and settings.governance_table:
@@ -129,14 +123,18 @@ def policy_store(settings: Settings, stores: Stores) -> PolicyStore:
         elif settings.mode == "aws":
             raise StorageError("AWS mode needs ORCHESTRA_GOVERNANCE_TABLE for key policies")
         else:
-            found = _made("orchestra.governance.memory:MemoryPolicyStore")
+            from orchestra.governance.memory import MemoryPolicyStore
+
+            found = MemoryPolicyStore()
         stores.policies = found
     return stores.policies
 
 
 def dynamodb_policy_store(table: str, client: Any = None) -> PolicyStore:
     """The governance table's policies (``orchestra keys --governance-table``, deployed)."""
-    found: PolicyStore = _made("orchestra.storage.governance:DynamoDBPolicyStore", table, client)
+    from orchestra.storage.governance import DynamoDBPolicyStore
+
+    found: PolicyStore = DynamoDBPolicyStore(table, client)
     return found
 
 

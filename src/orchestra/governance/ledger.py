@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal
 
 from orchestra.errors import BudgetExceeded, PolicyRefusal, RequestRateLimited
 from orchestra.governance.headers import rate_headers, rate_state
+from orchestra.governance.ledger_backend import Ceiling, LedgerBackend, LedgerUpdate
 from orchestra.governance.protocols import RateState
 from orchestra.governance.records import Limits, Nanos, to_nanos, to_usd
 from orchestra.governance.windows import (
@@ -100,47 +101,6 @@ class ScopeUsage:
     holds: int
     requests_this_minute: int
     tokens_this_minute: int
-
-
-class Ceiling(NamedTuple):
-    """A condition of a reservation: ``attr`` absent or ``<= bound`` before the update
-    (DynamoDB conditions cannot add, so the bound is the limit minus the amount)."""
-
-    attr: str
-    bound: int
-    #: day, month, rpm or tpm (for the refusal; backends ignore it)
-    which: str
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerUpdate:
-    """One atomic change to one scope's item; applied whole or not at all."""
-
-    add: dict[str, int]
-    ceilings: tuple[Ceiling, ...] = ()
-    #: (hold attribute, record) to write
-    set_hold: tuple[str, dict[str, Any]] | None = None
-    #: a hold attribute to remove; the update applies only while it exists
-    remove_hold: str | None = None
-    #: stale window counters to drop
-    remove: frozenset[str] = frozenset()
-    #: the item's TTL (``expires_at``), refreshed by reservations
-    expires_at: int | None = None
-
-
-class LedgerBackend(Protocol):
-    """Applies :class:`LedgerUpdate` atomically to one item (pk = ``key#<id>``/``team#<id>``)."""
-
-    calls: int
-
-    async def update(self, pk: str, change: LedgerUpdate) -> tuple[bool, dict[str, Any]]:
-        """``(True, item after)`` when every condition held, else ``(False, item as it
-        was)`` with nothing changed (``{}`` when there is no item)."""
-        ...
-
-    async def read(self, pk: str) -> dict[str, Any]:
-        """The item as it is now (strongly consistent), ``{}`` when absent."""
-        ...
 
 
 @functools.lru_cache(maxsize=1024)

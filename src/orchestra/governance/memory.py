@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from orchestra.governance.ledger import LedgerUpdate
+from orchestra.governance.ledger_backend import LedgerUpdate
 from orchestra.governance.records import KeyPolicy, TeamPolicy
 
 

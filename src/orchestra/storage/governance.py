@@ -19,7 +19,7 @@ from orchestra.storage.tables import GOVERNANCE_TABLE
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from orchestra.governance.ledger import LedgerUpdate
+    from orchestra.governance.ledger_backend import LedgerUpdate
 
 POLICY_SK = "policy"
 LEDGER_SK = "ledger"
