@@ -144,6 +144,34 @@ class Settings(BaseSettings):
     bedrock_guardrail_id: str | None = None
     bedrock_guardrail_version: str | None = None
 
+    # --- cache (docs/cache.md) -------------------------------------------------------------
+    #: the second level (DynamoDB, TTL): answers shared by every instance; None: the
+    #: in-process LRU alone
+    cache_table: str | None = None
+    #: seconds an answer stays fresh for every key unless its policy says; 0: nothing is
+    #: cached unless a key's policy or the request asks (``x-orchestra-cache-ttl``)
+    cache_ttl_s: int = Field(default=0, ge=0, le=30 * 86_400)
+    #: whose answers a request may be served: its key's, its team's, or everyone's
+    cache_namespace: Literal["key", "team", "global"] = "key"
+    #: cache answers sampled at a temperature above 0 (or unset) without the request asking
+    cache_sampled: bool = False
+    #: when every candidate fails, serve the last cached answer past its TTL by default
+    cache_allow_stale: bool = False
+    #: how long past its TTL an answer is kept for those offline answers (second level)
+    cache_stale_keep_s: int = Field(default=7 * 86_400, ge=0)
+    #: the in-process LRU's bound, and the largest answer stored (bytes)
+    cache_memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    cache_max_entry_bytes: int = Field(default=256 * 1024, ge=1024, le=380 * 1024)
+    #: semantic lookups for every key (the last user message embedded), and how close a
+    #: question must be (cosine) to reuse an answer
+    cache_semantic: bool = False
+    cache_semantic_threshold: float = Field(default=0.95, ge=0.5, le=1.0)
+    #: the embedding model the semantic cache asks (through the gateway's own routing)
+    cache_embedding_model: str = "auto"
+    #: deployed semantic cache: the S3 Vectors bucket and index (None: vectors in memory)
+    cache_vector_bucket: str | None = None
+    cache_vector_index: str | None = None
+
     # --- telemetry ------------------------------------------------------------------------
     #: ``/metrics`` in Prometheus' text format (``orchestra serve``)
     prometheus: bool = True

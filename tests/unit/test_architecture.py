@@ -36,6 +36,9 @@ LAYERS: dict[str, int] = {
     # policies (admission, metering, guardrails seam): records, schemas, pricing below them,
     # providers only as annotations (storage/governance.py reads its records)
     "governance": 1,
+    # answers from cache: keys, the LRU and its second level, stream replay, the semantic
+    # index and the policy the generate use case consults (schemas below it)
+    "cache": 1,
     "observability": 1,
     # the Prometheus and OpenTelemetry observers and their ASGI middleware (serve only)
     "telemetry": 1,

@@ -40,6 +40,9 @@ class SpendRow:
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
+    #: answers served from the gateway's cache (cost 0), and what they would have cost
+    cache_hits: int = 0
+    saved_nanos: Nanos = 0
 
 
 class SpendBackend(Protocol):

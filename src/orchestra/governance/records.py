@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.cache.records import CacheSettings
+
 #: what an input guardrail does when it matches
 GuardrailMode = Literal["block", "flag", "off"]
 
@@ -75,6 +77,8 @@ class KeyPolicy(Limits):
     #: may call ``/v1/admin/*`` and read any key's spend
     admin: bool = False
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    #: the key's cache defaults (docs/cache.md); fields left None: the gateway's
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     created_at: str | None = None
     updated_at: str | None = None
 

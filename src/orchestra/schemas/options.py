@@ -15,6 +15,8 @@ from contextvars import ContextVar
 
 from pydantic import BaseModel, ConfigDict
 
+from orchestra.cache.records import CacheOptions
+
 #: the header that turns mid-stream continuation off (``false``) or leaves it on (``true``)
 CONTINUE_STREAMS_HEADER = "x-orchestra-continue-streams"
 
@@ -28,6 +30,8 @@ class OrchestraOptions(BaseModel):
     #: ``false``: a stream that breaks after its first byte ends with an error event
     #: instead of continuing on the next candidate (None: the gateway's setting)
     continue_streams: bool | None = None
+    #: the answer cache's controls for this request (docs/cache.md)
+    cache: CacheOptions | None = None
 
 
 #: the options the current request gave as headers (None: none given); set by the preamble

@@ -94,6 +94,16 @@ GOVERNANCE_TABLE = TableSpec(
     env_var="ORCHESTRA_GOVERNANCE_TABLE",
 )
 
+#: answers from cache (issue 19): pk = ``<namespace>:<request hash>`` (``cache/keys.py``);
+#: ``expires_at`` is the answer's freshness plus how long a stale answer is kept
+CACHE_TABLE = TableSpec(
+    key="cache",
+    partition_key="pk",
+    sort_key=None,
+    ttl_attribute="expires_at",
+    env_var="ORCHESTRA_CACHE_TABLE",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     MODELS_TABLE,
     BREAKERS_TABLE,
@@ -101,6 +111,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     DEBATES_TABLE,
     RESPONSES_TABLE,
     GOVERNANCE_TABLE,
+    CACHE_TABLE,
 )
 
 
