@@ -14,7 +14,7 @@ mounted on a function that does not serve its use case is a wiring bug (an OpenA
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 
@@ -22,10 +22,15 @@ from fastapi import Depends, Request
 
 from orchestra.api.auth import gateway_principal
 from orchestra.api.body import read_body
+from orchestra.cache.records import MAX_TTL_S, CacheOptions
 from orchestra.caller import set_caller, set_principal
 from orchestra.errors import InvalidRequest
 from orchestra.governance.admission import current_admission
 from orchestra.schemas.options import (
+    CACHE_ALLOW_STALE_HEADER,
+    CACHE_CONTROL_HEADER,
+    CACHE_SEMANTIC_HEADER,
+    CACHE_TTL_HEADER,
     CONTINUE_STREAMS_HEADER,
     OrchestraOptions,
     flag,
@@ -146,21 +151,61 @@ def checked_body(parse: Callable[[bytes], T]) -> Any:
 
 
 def options_in_headers(request: Request) -> OrchestraOptions | None:
-    """The request options given as ``x-orchestra-*`` headers, whatever the body's format
-    (set for the use case in :data:`~orchestra.schemas.options.header_options` on every
-    request, so one request's never outlive it); a value that is not ``true`` or
-    ``false`` is a 400 naming the header."""
-    value = request.headers.get(CONTINUE_STREAMS_HEADER)
-    if value is None:
+    """The request options given as ``x-orchestra-*`` headers (and ``Cache-Control``),
+    whatever the body's format (set for the use case in
+    :data:`~orchestra.schemas.options.header_options` on every request, so one request's
+    never outlive it); an invalid value is a 400 naming the header."""
+    headers = request.headers
+    value = headers.get(CONTINUE_STREAMS_HEADER)
+    cache = cache_options_in_headers(headers)
+    if value is None and cache is None:
         return None
+    return OrchestraOptions(
+        continue_streams=None if value is None else _flag(CONTINUE_STREAMS_HEADER, value),
+        cache=cache,
+    )
+
+
+def _invalid(header: str, expected: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid value for header '{header}': expected {expected}",
+        param=header,
+        code="invalid_value",
+    )
+
+
+def _flag(header: str, value: str) -> bool:
     parsed = flag(value)
     if parsed is None:
-        raise InvalidRequest(
-            f"Invalid value for header '{CONTINUE_STREAMS_HEADER}': expected true or false",
-            param=CONTINUE_STREAMS_HEADER,
-            code="invalid_value",
-        )
-    return OrchestraOptions(continue_streams=parsed)
+        raise _invalid(header, "true or false")
+    return parsed
+
+
+def cache_options_in_headers(headers: Mapping[str, str]) -> CacheOptions | None:
+    """The answer cache's controls in headers (docs/cache.md); None when none is given.
+    ``Cache-Control`` directives other than ``no-cache``, ``no-store`` and ``max-age``
+    (and a ``max-age`` that is not a number) are ignored, as HTTP caches do."""
+    ttl, stale = headers.get(CACHE_TTL_HEADER), headers.get(CACHE_ALLOW_STALE_HEADER)
+    semantic, control = headers.get(CACHE_SEMANTIC_HEADER), headers.get(CACHE_CONTROL_HEADER)
+    if ttl is None and stale is None and semantic is None and control is None:
+        return None
+    fields: dict[str, Any] = {}
+    if ttl is not None:
+        ttl = ttl.strip()
+        if not ttl.isdigit() or not 1 <= int(ttl) <= MAX_TTL_S:
+            raise _invalid(CACHE_TTL_HEADER, f"a whole number of seconds from 1 to {MAX_TTL_S}")
+        fields["ttl"] = int(ttl)
+    if stale is not None:
+        fields["allow_stale"] = _flag(CACHE_ALLOW_STALE_HEADER, stale)
+    if semantic is not None:
+        fields["semantic"] = _flag(CACHE_SEMANTIC_HEADER, semantic)
+    for directive in (control or "").lower().split(","):
+        name, _, argument = directive.strip().partition("=")
+        if name in ("no-cache", "no-store"):
+            fields[name.replace("-", "_")] = True
+        elif name == "max-age" and argument.strip().isdigit():
+            fields["max_age"] = int(argument.strip())
+    return CacheOptions(**fields) if fields else None
 
 
 def generate_of(services: Served) -> Generate:

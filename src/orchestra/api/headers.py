@@ -17,7 +17,21 @@ if TYPE_CHECKING:
 def routed_headers(result: Routed) -> dict[str, str]:
     """Who answered, every attempt, why this model, (when known) what it cost, and the
     hedge, when one started (``started;delay_ms=250;winner=<model>;loser=<model>``); with
-    governance, the ``x-ratelimit-*`` counters and the guardrails that flagged the request."""
+    governance, the ``x-ratelimit-*`` counters and the guardrails that flagged the request.
+    With the answer cache on, ``x-orchestra-cache`` and friends; an answer served from cache
+    names the model that answered originally, costs 0 and has no attempts or route."""
+    report = result.cache
+    if report is not None and report.served:
+        headers = {
+            "x-orchestra-model": result.model.id,
+            "x-orchestra-provider": result.model.provider,
+            "x-orchestra-cost-usd": "0.00000000",
+            **report.headers(),
+        }
+        admission = current_admission.get()
+        if admission is not None:
+            headers.update(admission.headers())
+        return headers
     headers = {
         "x-orchestra-model": result.model.id,
         "x-orchestra-provider": result.model.provider,
@@ -28,6 +42,8 @@ def routed_headers(result: Routed) -> dict[str, str]:
         headers["x-orchestra-cost-usd"] = f"{result.cost_usd:.8f}"
     if result.hedge.started:
         headers["x-orchestra-hedge"] = result.hedge.header_value()
+    if report is not None:
+        headers.update(report.headers())
     admission = current_admission.get()
     if admission is not None:
         headers.update(admission.headers())

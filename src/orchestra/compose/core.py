@@ -53,6 +53,7 @@ from orchestra.storage.protocols import (
 from orchestra.transport.http import HttpClients
 
 if TYPE_CHECKING:  # annotations only: the generate function imports no admin code
+    from orchestra.cache.protocols import AnswerBackend, VectorStore
     from orchestra.governance.issuer import KeyIssuer
     from orchestra.governance.protocols import PolicyStore, SpendBackend
 
@@ -77,6 +78,10 @@ class Stores:
     ledger_scope: ScopeFactory | None = None
     spend: SpendBackend | None = None
     issuer: KeyIssuer | None = None
+    #: the answer cache's second level and the semantic cache's vectors (docs/cache.md):
+    #: chosen from the settings when None (``compose/cache.py``)
+    cache: AnswerBackend | None = None
+    vectors: VectorStore | None = None
 
 
 def memory_stores() -> Stores:

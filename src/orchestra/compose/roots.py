@@ -29,6 +29,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import TypedDict, Unpack
 
+from orchestra.compose.cache import answer_cache
 from orchestra.compose.core import Core, Stores, build_core
 from orchestra.compose.services import Services
 from orchestra.config import Settings
@@ -74,7 +75,8 @@ def root(name: str) -> Root:
     return found
 
 
-def gateway(core: Core) -> Generate:
+def gateway(core: Core, embed: Embed | None = None) -> Generate:
+    """The generate use case; ``embed``: the embeddings service the semantic cache asks."""
     settings = core.settings
     options = core.router.options  # each deployment's, from orchestra.yaml
     return Generate(
@@ -101,6 +103,7 @@ def gateway(core: Core) -> Generate:
             allowed=lambda model_id: options(model_id).continue_streams,
         ),
         policies=core.policies,
+        cache=answer_cache(core, embed),
     )
 
 
@@ -150,8 +153,9 @@ def build_generate(
     settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
 ) -> Services:
     core = build_core(settings, environ, **options)
+    embed = embeddings(core)
     return served(
-        core, gateway=gateway(core), embeddings=embeddings(core), responses=response_store(core)
+        core, gateway=gateway(core, embed), embeddings=embed, responses=response_store(core)
     )
 
 
@@ -167,13 +171,14 @@ def build_services(
     from orchestra.compose.panel import fanout_of, selector
 
     core = build_core(settings, environ, **options)
-    generate = gateway(core)
+    embed = embeddings(core)
+    generate = gateway(core, embed)
     panel, fanout = selector(core), fanout_of(generate)
     steps = debate_steps(core, fanout)
     return served(
         core,
         gateway=generate,
-        embeddings=embeddings(core),
+        embeddings=embed,
         responses=response_store(core),
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),

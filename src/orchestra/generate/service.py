@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
+from orchestra.cache.replay import replay_chunks
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.pricing import cost_usd
 from orchestra.catalog.source import CatalogSource
-from orchestra.errors import (
-    ProviderError,
-)
+from orchestra.errors import AllCandidatesFailed, NoCandidates, ProviderError
+from orchestra.generate.cached import cached_model, captured, no_plan, replayed
 from orchestra.generate.continuation import (
     ContinuationPolicy,
 )
@@ -46,6 +46,8 @@ from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.storage.model_stats import MetricsRecorder
 
 if TYPE_CHECKING:
+    from orchestra.cache.policy import AnswerCache, Lookup
+    from orchestra.cache.records import CachedAnswer, CacheReport
     from orchestra.governance.policies import RequestPolicies
 
 log = logging.getLogger("orchestra.generate")
@@ -68,11 +70,16 @@ class Routed:
     carried_cost_usd: float = 0.0
     #: the hedge started beside a slow first attempt, if one was (``x-orchestra-hedge``)
     hedge: HedgeReport = NO_HEDGE
+    #: what the answer cache did (``x-orchestra-cache``); None: it was off for the request
+    cache: CacheReport | None = None
 
     @property
     def cost_usd(self) -> float:
         """Every call's cost, each at its own model's prices, cached and reasoning tokens
-        priced as the vendor prices them (``catalog/pricing.py``)."""
+        priced as the vendor prices them (``catalog/pricing.py``); 0 for an answer served
+        from the gateway's cache (no call was made)."""
+        if self.cache is not None and self.cache.served:
+            return 0.0
         usage, carried = self.usage, self.carried_usage
         if usage is None:
             return self.carried_cost_usd
@@ -105,6 +112,8 @@ class StreamHandle(Routed):
     deadline: Deadline | None = None
     #: the request, to continue the answer elsewhere if the stream breaks
     request: ChatRequest | None = None
+    #: the answer cache's lookup, to store the answer once relayed whole
+    lookup: Lookup | None = None
 
 
 class Generate:
@@ -127,6 +136,7 @@ class Generate:
         balancer: Balancer | None = None,
         continuation: ContinuationPolicy | None = None,
         policies: RequestPolicies | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         self.catalog = catalog
         self.registry = registry
@@ -153,6 +163,8 @@ class Generate:
         self.buffered_deadline_s = buffered_deadline_s or deadline_s
         #: guardrails on the way in and out (None: governance off, nothing to await)
         self.policies = policies
+        #: answers from cache (None: no cache, nothing looked up)
+        self.cache = cache
 
     async def plan(self, request: ChatRequest) -> RoutePlan:
         catalog = await self.catalog.current()
@@ -197,7 +209,45 @@ class Generate:
         return admission
 
     async def generate(self, request: ChatRequest) -> Generation:
+        """The answer: from cache when a fresh one is there (``cache/policy.py``), else
+        down the route's chain (then kept in the cache when the request's plan stores)."""
         admission = await self._checked(request) if self.policies is not None else None
+        lookup = self.cache.begin(request) if self.cache is not None else None
+        if lookup is None:
+            return await self._generated(request, admission)
+        assert self.cache is not None
+        answer = await self.cache.find(lookup)
+        if answer is None:
+            try:
+                result = await self._generated(request, admission)
+            except (NoCandidates, AllCandidatesFailed):
+                answer = await self.cache.stale(lookup)
+                if answer is None:
+                    raise
+                return await self._from_cache(lookup, answer, admission)
+            assert result.response is not None
+            result.cache = lookup.report
+            model, cost = result.model, result.cost_usd
+            self.cache.keep(lookup, result.response, model.id, model.provider, cost)
+            return result
+        return await self._from_cache(lookup, answer, admission)
+
+    async def _from_cache(
+        self, lookup: Lookup, answer: CachedAnswer, admission: Admission | None
+    ) -> Generation:
+        """A cached answer as a generation: no plan, no call, cost 0, its original usage;
+        the key's output policies applied as to a live answer."""
+        assert self.cache is not None
+        response = ChatResponse.model_validate_json(answer.response)
+        if admission is not None and self.policies is not None:
+            await self.policies.after(response, admission)
+        self.cache.served(lookup, answer)
+        model = cached_model(self.catalog, answer.model)
+        result = Generation(no_plan(), model, [], usage=response.usage, cache=lookup.report)
+        result.response = response
+        return result
+
+    async def _generated(self, request: ChatRequest, admission: Admission | None) -> Generation:
         plan = await self.plan(request)
 
         async def call(candidate: Candidate, budget: float) -> ChatResponse:
@@ -243,9 +293,45 @@ class Generate:
         self.observer.hedged(report.first, won=report.hedge_won, cost_usd=cost)
 
     async def open_stream(self, request: ChatRequest) -> StreamHandle:
-        """Fall back freely until the first chunk arrives; after that the choice is final."""
+        """Fall back freely until the first chunk arrives; after that the choice is final.
+        A cached answer (fresh, or stale when every candidate failed) is replayed instead."""
         if self.policies is not None:
             await self._checked(request)
+        lookup = self.cache.begin(request) if self.cache is not None else None
+        if lookup is None:
+            return await self._opened(request)
+        assert self.cache is not None
+        answer = await self.cache.find(lookup)
+        if answer is None:
+            try:
+                handle = await self._opened(request)
+            except (NoCandidates, AllCandidatesFailed):
+                answer = await self.cache.stale(lookup)
+                if answer is None:
+                    raise
+                return self._replay(lookup, answer, request)
+            handle.cache, handle.lookup = lookup.report, lookup
+            return handle
+        return self._replay(lookup, answer, request)
+
+    def _replay(self, lookup: Lookup, answer: CachedAnswer, request: ChatRequest) -> StreamHandle:
+        assert self.cache is not None
+        response = ChatResponse.model_validate_json(answer.response)
+        self.cache.served(lookup, answer)
+        first, rest = replay_chunks(response)
+        model = cached_model(self.catalog, answer.model)
+        return StreamHandle(
+            no_plan(),
+            model,
+            [],
+            usage=response.usage,
+            cache=lookup.report,
+            first=first,
+            rest=rest,
+            request=request,
+        )
+
+    async def _opened(self, request: ChatRequest) -> StreamHandle:
         plan = await self.plan(request)
 
         async def call(
@@ -281,11 +367,16 @@ class Generate:
         failure after the first byte continues the answer elsewhere when it may
         (:class:`~orchestra.generate.relay.StreamRelay`); their text redacted when the
         request's key has its output redacted (every inbound format relays through here)."""
-        chunks = self.streams.relay(handle)
-        if self.policies is None:
-            return chunks
-        admission = current_admission.get()
-        return chunks if admission is None else self.policies.redacting(chunks, admission)
+        served = handle.cache is not None and handle.cache.served
+        chunks = replayed(handle) if served else self.streams.relay(handle)
+        if self.policies is not None:
+            admission = current_admission.get()
+            if admission is not None:
+                chunks = self.policies.redacting(chunks, admission)
+        lookup = handle.lookup
+        if lookup is not None and lookup.plan.store and self.cache is not None and not served:
+            chunks = captured(self.cache, lookup, handle, chunks)
+        return chunks
 
     def _on_attempt(self, candidate: Candidate, error: ProviderError | None, ms: float) -> None:
         self.observer.attempt(candidate.model.id, error, ms)

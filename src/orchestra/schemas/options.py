@@ -19,6 +19,13 @@ from orchestra.cache.records import CacheOptions
 
 #: the header that turns mid-stream continuation off (``false``) or leaves it on (``true``)
 CONTINUE_STREAMS_HEADER = "x-orchestra-continue-streams"
+#: the answer cache's headers (docs/cache.md): opt in with a TTL (seconds), serve a stale
+#: answer when every candidate fails, semantic lookups on or off; and HTTP's own
+#: ``Cache-Control`` (``no-cache``, ``no-store``, ``max-age=N``)
+CACHE_TTL_HEADER = "x-orchestra-cache-ttl"
+CACHE_ALLOW_STALE_HEADER = "x-orchestra-cache-allow-stale"
+CACHE_SEMANTIC_HEADER = "x-orchestra-cache-semantic"
+CACHE_CONTROL_HEADER = "cache-control"
 
 
 class OrchestraOptions(BaseModel):

@@ -1,0 +1,64 @@
+"""The generate use case's side of the answer cache (``cache/policy.py``).
+
+What an answer served from cache looks like to the rest of the pipeline: the model that
+answered originally (from the catalog, or a stand-in when it has left it), an empty route
+plan (nothing was planned), the stored answer's stream replayed as chunks; and a streamed
+miss captured as it is relayed, stored once it ended whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from orchestra.cache.capture import StreamCapture
+from orchestra.catalog.models import ModelInfo
+from orchestra.generate.relay import close
+from orchestra.routing.router import RoutePlan
+from orchestra.schemas.chat import ChatChunk
+
+if TYPE_CHECKING:
+    from orchestra.cache.policy import AnswerCache, Lookup
+    from orchestra.catalog.source import CatalogSource
+    from orchestra.generate.service import StreamHandle
+
+
+def cached_model(catalog: CatalogSource, model_id: str) -> ModelInfo:
+    """The model that answered originally, as the catalog knows it (no I/O)."""
+    models = catalog.cached
+    if model_id in models:
+        return models.get(model_id)
+    return ModelInfo(id=model_id, context_window=1, input_price=0, output_price=0, quality=0)
+
+
+def no_plan() -> RoutePlan:
+    """The plan of an answer served from cache: none was made."""
+    return RoutePlan(profile="cache", complexity=None, prompt_tokens=0, candidates=[])
+
+
+async def replayed(handle: StreamHandle) -> AsyncIterator[ChatChunk]:
+    """A cached answer's chunks (``cache/replay.py``), as a live stream's."""
+    chunk = handle.first
+    rest = handle.rest
+    while chunk is not None:
+        yield chunk
+        chunk = await anext(rest, None) if rest is not None else None
+
+
+async def captured(
+    cache: AnswerCache, lookup: Lookup, handle: StreamHandle, chunks: AsyncIterator[ChatChunk]
+) -> AsyncIterator[ChatChunk]:
+    """``chunks`` relayed as they are, the answer stored once the stream ended whole (a
+    failure or a client gone ends this generator before that: nothing stored)."""
+    capture = StreamCapture()
+    try:
+        async for chunk in chunks:
+            capture.feed(chunk)  # before the reader sees it (it may drop the usage)
+            yield chunk
+    finally:
+        await close(chunks)
+    response = capture.response()
+    if response is not None:
+        model = handle.model
+        response.model = model.id
+        cache.keep(lookup, response, model.id, model.provider, handle.cost_usd)
