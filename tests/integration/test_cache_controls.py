@@ -90,7 +90,9 @@ async def test_team_namespace_shares_within_the_team_only(
     assert [text_of(r) for r in answers] == ["answer 1 is here"] * 2 + ["answer 2 is here"]
 
 
-async def test_global_namespace_shares_with_everyone(tmp_path: Path, upstream: FakeUpstream) -> None:
+async def test_global_namespace_shares_with_everyone(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
     stores = {"policies": _policies("global")}
     async with cached_gateway(tmp_path, upstream.base_url, stores_options=stores) as gw:
         answers = [await c.post("/v1/chat/completions", json=ask()) for c in gw.clients]
@@ -186,8 +188,12 @@ async def test_sampled_requests_bypass_unless_asked(tmp_path: Path, upstream: Fa
 async def test_sampled_requests_are_cached_when_the_gateway_says_so(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
-    async with cached_gateway(tmp_path, upstream.base_url, cache_ttl_s=60, cache_sampled=True) as gw:
-        answers = [await gw.client.post("/v1/chat/completions", json=ask(temperature=1)) for _ in "ab"]
+    async with cached_gateway(
+        tmp_path, upstream.base_url, cache_ttl_s=60, cache_sampled=True
+    ) as gw:
+        answers = [
+            await gw.client.post("/v1/chat/completions", json=ask(temperature=1)) for _ in "ab"
+        ]
     assert [r.headers["x-orchestra-cache"] for r in answers] == ["miss", "hit"]
 
 

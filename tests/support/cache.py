@@ -68,7 +68,9 @@ class Numbered:
 
 def stream_pieces(text: str, *, finish: bool = True) -> list[bytes]:
     pieces = [_chunk({"index": 0, "delta": {"role": "assistant", "content": ""}})]
-    pieces += [_chunk({"index": 0, "delta": {"content": w}}) for w in text.split(" ")]
+    words = text.split(" ")
+    words = words[:1] + [" " + w for w in words[1:]]
+    pieces += [_chunk({"index": 0, "delta": {"content": w}}) for w in words]
     if finish:
         pieces.append(_chunk({"index": 0, "delta": {}, "finish_reason": "stop"}))
         pieces += [_chunk(None, USAGE), b"data: [DONE]\n\n"]
