@@ -76,7 +76,9 @@ def _policies(namespace: str) -> FakePolicies:
     """Keys one and two in team ml, key three in team ops; all cached in ``namespace``."""
     cache = CacheSettings(ttl_s=60, namespace=namespace)  # type: ignore[arg-type]
     teams = ("ml", "ml", "ops")
-    keys = {k: KeyPolicy(key_id=k, team=t, cache=cache) for k, t in zip(KEY_IDS, teams)}
+    keys = {
+        k: KeyPolicy(key_id=k, team=t, cache=cache) for k, t in zip(KEY_IDS, teams, strict=False)
+    }
     return FakePolicies(keys=keys)
 
 

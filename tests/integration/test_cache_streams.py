@@ -151,7 +151,7 @@ async def test_every_format_replays_and_stores_its_own_answers(
 
 async def test_a_stream_that_fails_is_not_stored(tmp_path: Path, upstream: FakeUpstream) -> None:
     broken = Reply(
-        chunks=stream_pieces("answer cut short", finish=False) + [b"data: {bad json\n\n"],
+        chunks=[*stream_pieces("answer cut short", finish=False), b"data: {bad json\n\n"],
         headers={"content-type": "text/event-stream"},
     )
     upstream.enqueue(broken)

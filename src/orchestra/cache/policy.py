@@ -121,6 +121,7 @@ class AnswerCache:
         self.spend = spend
         self.max_entry_bytes = max_entry_bytes
         self.clock = clock
+        self._day = (-1, "")
 
     def begin(self, request: ChatRequest) -> Lookup | None:
         """The request's plan and key (no I/O); None: the cache is off for it."""
@@ -249,9 +250,8 @@ class AnswerCache:
 
     async def _spent(self, lookup: Lookup, answer: CachedAnswer) -> None:
         assert self.spend is not None
-        day = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%d")
         row = SpendRow(
-            day=day,
+            day=self.day(),
             key_id=lookup.key_id,
             team=lookup.team,
             model=answer.model,
@@ -266,6 +266,13 @@ class AnswerCache:
             await self.spend.add(row)
         except Exception as exc:
             log.error("a spend row was not written: %s", type(exc).__name__)
+
+    def day(self) -> str:
+        """Today (UTC) as ``YYYY-MM-DD``, formatted once per day (a hit is a hot path)."""
+        number = int(self.clock() // 86_400)
+        if number != self._day[0]:
+            self._day = (number, datetime.fromtimestamp(number * 86_400, UTC).strftime("%Y-%m-%d"))
+        return self._day[1]
 
     def _count(self, report: CacheReport) -> None:
         hook = getattr(self.observer, "cache", None)

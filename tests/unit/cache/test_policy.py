@@ -186,7 +186,7 @@ async def test_semantic_hit_needs_a_near_match_and_the_same_subject() -> None:
     cache = _semantic_cache(index)
     await _store(cache, _request(), _answer())
     await _drain()
-    ((scope, key, vector, _),) = index.remembered
+    ((scope, key, _vector, _),) = index.remembered
     index.matches = [VectorMatch(key, 0.97)]
     lookup = cache.begin(_request("what's the capital city of Austria?"))
     assert lookup is not None and await cache.find(lookup) is not None
