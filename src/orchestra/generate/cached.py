@@ -19,7 +19,9 @@ from orchestra.schemas.chat import ChatChunk
 
 if TYPE_CHECKING:
     from orchestra.cache.policy import AnswerCache, Lookup
+    from orchestra.cache.records import CachedAnswer
     from orchestra.catalog.source import CatalogSource
+    from orchestra.errors import OrchestraError
     from orchestra.generate.service import StreamHandle
 
 
@@ -34,6 +36,17 @@ def cached_model(catalog: CatalogSource, model_id: str) -> ModelInfo:
 def no_plan() -> RoutePlan:
     """The plan of an answer served from cache: none was made."""
     return RoutePlan(profile="cache", complexity=None, prompt_tokens=0, candidates=[])
+
+
+async def stale_or_raise(
+    cache: AnswerCache, lookup: Lookup, failed: OrchestraError
+) -> CachedAnswer:
+    """Every candidate failed: the key's entry past its TTL when the request allows stale
+    answers, else the failure itself."""
+    answer = await cache.stale(lookup)
+    if answer is None:
+        raise failed
+    return answer
 
 
 async def replayed(handle: StreamHandle) -> AsyncIterator[ChatChunk]:

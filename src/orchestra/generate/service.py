@@ -17,7 +17,7 @@ from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.pricing import cost_usd
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import AllCandidatesFailed, NoCandidates, ProviderError
-from orchestra.generate.cached import cached_model, captured, no_plan, replayed
+from orchestra.generate.cached import cached_model, captured, no_plan, replayed, stale_or_raise
 from orchestra.generate.continuation import (
     ContinuationPolicy,
 )
@@ -220,16 +220,13 @@ class Generate:
         if answer is None:
             try:
                 result = await self._generated(request, admission)
-            except (NoCandidates, AllCandidatesFailed):
-                answer = await self.cache.stale(lookup)
-                if answer is None:
-                    raise
-                return await self._from_cache(lookup, answer, admission)
-            assert result.response is not None
-            result.cache = lookup.report
-            model, cost = result.model, result.cost_usd
-            self.cache.keep(lookup, result.response, model.id, model.provider, cost)
-            return result
+            except (NoCandidates, AllCandidatesFailed) as failed:
+                answer = await stale_or_raise(self.cache, lookup, failed)
+            else:
+                assert result.response is not None
+                result.cache, model = lookup.report, result.model
+                self.cache.keep(lookup, result.response, model.id, model.provider, result.cost_usd)
+                return result
         return await self._from_cache(lookup, answer, admission)
 
     async def _from_cache(
@@ -305,31 +302,22 @@ class Generate:
         if answer is None:
             try:
                 handle = await self._opened(request)
-            except (NoCandidates, AllCandidatesFailed):
-                answer = await self.cache.stale(lookup)
-                if answer is None:
-                    raise
-                return self._replay(lookup, answer, request)
-            handle.cache, handle.lookup = lookup.report, lookup
-            return handle
+            except (NoCandidates, AllCandidatesFailed) as failed:
+                answer = await stale_or_raise(self.cache, lookup, failed)
+            else:
+                handle.cache, handle.lookup = lookup.report, lookup
+                return handle
         return self._replay(lookup, answer, request)
 
     def _replay(self, lookup: Lookup, answer: CachedAnswer, request: ChatRequest) -> StreamHandle:
         assert self.cache is not None
         response = ChatResponse.model_validate_json(answer.response)
         self.cache.served(lookup, answer)
-        first, rest = replay_chunks(response)
-        model = cached_model(self.catalog, answer.model)
-        return StreamHandle(
-            no_plan(),
-            model,
-            [],
-            usage=response.usage,
-            cache=lookup.report,
-            first=first,
-            rest=rest,
-            request=request,
-        )
+        model, report = cached_model(self.catalog, answer.model), lookup.report
+        handle = StreamHandle(no_plan(), model, [], usage=response.usage, cache=report)
+        handle.first, handle.rest = replay_chunks(response)
+        handle.request = request
+        return handle
 
     async def _opened(self, request: ChatRequest) -> StreamHandle:
         plan = await self.plan(request)
