@@ -15,8 +15,10 @@ the guard applied after the threshold (``same_subject``); the rules are in its d
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -43,8 +45,8 @@ FUNCTION_WORDS = frozenset(
 )
 #: negations ("n't" is spelt out first)
 NEGATIONS = frozenset("not no never none nothing neither nor without except cannot".split())
-#: interrogatives that change what is asked ("what" and "how" reword each other freely)
-INTERROGATIVES = frozenset("who whom whose when where why which".split())
+#: interrogatives that change what is asked ("what", "which" and "how" reword each other)
+INTERROGATIVES = frozenset("who whom whose when where why".split())
 NUMBER_WORDS = frozenset(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
@@ -70,6 +72,13 @@ _WORD = r"[^\W\d_]\w*|_\w*"
 _IDENTIFIER = rf"(?:{_WORD})(?:(?:\.|::|->)(?:{_WORD}))+(?:\(\))?|(?:{_WORD})\(\)"
 _TOKEN = re.compile(rf"`[^`]+`|{_IDENTIFIER}|{_NUMBER}|{_WORD}|{_SIGN}")
 _CAMEL = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|_")
+#: words that give two others a direction: "a string to an integer", "cats bigger than dogs"
+DIRECTIONS = frozenset(
+    "to into from in of by than versus vs before after over under above below minus per".split()
+)
+#: how many words either side of a direction word it relates
+_WINDOW = 3
+_CLAUSE_END = re.compile(r"[,;.?!:]+(?=\s|$)|\n")
 _SENTENCE_END = (".", "?", "!", ":", ";", "\n", '"', "(", "*", "-", ">", "#")
 _CONTRACTIONS = (
     (re.compile(r"\bwon[’']t\b", re.IGNORECASE), "will not"),
@@ -84,6 +93,8 @@ class _Token(NamedTuple):
     marked: bool
     #: not a function word
     content: bool
+    #: which clause of the text (split at , ; . ? ! : and new lines)
+    clause: int = 0
 
 
 def _stem(word: str) -> str:
@@ -112,6 +123,8 @@ def _token(text: str, match: re.Match[str]) -> _Token:
         return _Token(lower.replace(",", ""), True, True)
     if lower in FUNCTION_WORDS:
         return _Token(lower, False, False)
+    if lower in DIRECTIONS:
+        return _Token(lower, False, True)
     stem = _stem(lower)
     marked = (
         lower in NEGATIONS
@@ -135,7 +148,24 @@ def _token(text: str, match: re.Match[str]) -> _Token:
 def _tokens(text: str) -> list[_Token]:
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
-    return [_token(text, match) for match in _TOKEN.finditer(text)]
+    ends = [match.start() for match in _CLAUSE_END.finditer(text)]
+    return [
+        _token(text, match)._replace(clause=bisect.bisect(ends, match.start()))
+        for match in _TOKEN.finditer(text)
+    ]
+
+
+def _directed(tokens: list[_Token]) -> set[tuple[str, str]]:
+    """(x, y) for the words x before and y after a direction word, in its clause."""
+    pairs: set[tuple[str, str]] = set()
+    for i, word in enumerate(tokens):
+        if word.norm not in DIRECTIONS:
+            continue
+        near = [(j, t.norm) for j, t in enumerate(tokens) if t.clause == word.clause and t.content]
+        left = [norm for j, norm in near if j < i][-_WINDOW:]
+        right = [norm for j, norm in near if j > i][:_WINDOW]
+        pairs.update((x, y) for x in left for y in right if x != y)
+    return pairs
 
 
 def _trigrams(word: str) -> set[str]:
@@ -160,23 +190,34 @@ def subject_change(question: str, cached_question: str) -> str | None:
 
     1. ``"marked"``: the *marked* words (names: capitalised words not starting a sentence
        and acronyms; numbers and number words; dates; units and currencies; negations;
-       who/when/where/why/which; code identifiers: backquoted, dotted, snake_case,
-       camelCase, letters with digits; single letters) must be the same, in the same order,
-       as many times ("from Paris to Rome" is not "from Rome to Paris"). A word marked in
-       either question is compared in both, so casing alone never differs.
-    2. ``"swap"``: the other content words may differ (rewording) unless exactly one word
-       was swapped for one other (``capital of france`` / ``capital of germany``): a lone
+       who/when/where/why; code identifiers: backquoted, dotted, snake_case,
+       camelCase, letters with digits; single letters) must be the same, as many times.
+       A word marked in either question is compared in both, so casing alone never differs.
+    2. ``"order"``: two words either side of a direction word (to, into, from, in, of, by,
+       than, versus, before, after, over, under, above, below, minus, per; up to three
+       words each side, within a clause) must not trade places ("convert a string to an
+       integer" is not "an integer to a string", "from Paris to Rome" not "from Rome to
+       Paris", "Celsius in Fahrenheit" not "Fahrenheit in Celsius"); otherwise word order
+       never matters (a phrase moved to the front is the same question).
+    3. ``"swap"``: the other content words may differ (rewording) unless exactly one word
+       was swapped for one other (``capital of france`` / ``capital of germany``; words
+       counted, so "rice in a rice cooker" / "quinoa in a rice cooker" is a swap): a lone
        swap is a change of subject more often than a synonym.
-    3. ``"near-spelling"``: no differing word may be spelt like a differing word of the
+    4. ``"near-spelling"``: no differing word may be spelt like a differing word of the
        other question (``austria`` / ``australia``) without being the same word.
     """
     a, b = _tokens(question), _tokens(cached_question)
     marked = {t.norm for t in (*a, *b) if t.marked}
-    if [t.norm for t in a if t.norm in marked] != [t.norm for t in b if t.norm in marked]:
+    if Counter(t.norm for t in a if t.norm in marked) != Counter(
+        t.norm for t in b if t.norm in marked
+    ):
         return "marked"
-    words_a = {t.norm for t in a if t.content} - marked
-    words_b = {t.norm for t in b if t.content} - marked
-    only_a, only_b = words_a - words_b, words_b - words_a
+    pairs_b = _directed(b)
+    if any((y, x) in pairs_b and (x, y) not in pairs_b for x, y in _directed(a)):
+        return "order"
+    words_a = Counter(t.norm for t in a if t.content and t.norm not in marked)
+    words_b = Counter(t.norm for t in b if t.content and t.norm not in marked)
+    only_a, only_b = set(words_a - words_b), set(words_b - words_a)
     if len(only_a) == 1 and len(only_b) == 1:
         return "swap"
     if any(_near_spelling(x, y) for x in only_a for y in only_b):
