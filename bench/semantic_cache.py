@@ -179,8 +179,10 @@ async def main(argv: list[str] | None = None) -> None:
     else:
         embed_many, name = sim_embed_many, "sim-embed (lexical hashed embedding, offline)"
     cosines = await similarities(pairs, embed_many)
-    print(f"embedder: {name}; {sum(p.same for p in pairs)} rewordings, "
-          f"{sum(not p.same for p in pairs)} look-alikes ({args.pairs.name})\n")
+    print(
+        f"embedder: {name}; {sum(p.same for p in pairs)} rewordings, "
+        f"{sum(not p.same for p in pairs)} look-alikes ({args.pairs.name})\n"
+    )
     print(table(pairs, cosines))
     print("\n" + guard_alone(pairs))
 

@@ -144,7 +144,7 @@ class FakeS3Vectors:
 
 def serve(fake: FakeS3Vectors) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
             try:
                 status, headers, payload = 200, {}, fake.handle(self.path.strip("/"), body)
@@ -202,9 +202,7 @@ class Backend:
 
 
 @pytest.fixture(params=["memory", "s3vectors"])
-def backend(
-    request: pytest.FixtureRequest, s3vectors: tuple[FakeS3Vectors, Any]
-) -> Backend:
+def backend(request: pytest.FixtureRequest, s3vectors: tuple[FakeS3Vectors, Any]) -> Backend:
     clock = FakeClock()
     if request.param == "memory":
         return Backend("memory", MemoryVectorStore(dimension=DIMENSION, clock=clock), clock)

@@ -34,37 +34,42 @@ _EPSILON = 1e-6
 
 # -- the entity guard ---------------------------------------------------------------------
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 #: words that carry no subject: rewording with or without them is the same question
-FUNCTION_WORDS = frozenset(
+FUNCTION_WORDS = _words(
     "a an the is are was were be been being am do does did doing done have has had having "
     "i me my mine we us our you your he him his she her it its they them their this that "
     "these those there here what how to of in on at by for with from into onto about as "
     "than then so such and or but if whether can could would should will shall might must "
     "please tell show give explain describe help want need know like just also any some "
-    "get ca wo let s d ll ve re m".split()
+    "get ca wo let s d ll ve re m"
 )
 #: negations ("n't" is spelt out first)
-NEGATIONS = frozenset("not no never none nothing neither nor without except cannot".split())
+NEGATIONS = _words("not no never none nothing neither nor without except cannot")
 #: interrogatives that change what is asked ("what", "which" and "how" reword each other)
-INTERROGATIVES = frozenset("who whom whose when where why".split())
-NUMBER_WORDS = frozenset(
+INTERROGATIVES = _words("who whom whose when where why")
+NUMBER_WORDS = _words(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
     "eighty ninety hundred thousand million billion trillion half quarter twice dozen "
-    "first second third fourth fifth last".split()
+    "first second third fourth fifth last"
 )
-DATES = frozenset(
+DATES = _words(
     "january february march april june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday "
-    "friday saturday sunday today tomorrow yesterday tonight weekend".split()
+    "friday saturday sunday today tomorrow yesterday tonight weekend"
 )
-UNITS = frozenset(
+UNITS = _words(
     "mm cm km meter metre kilometer kilometre centimeter millimeter inch inches ft foot feet "
     "yard mile mi nm mg kg gram kilogram lb lbs pound oz "
     "ounce ton tonne ml liter litre gallon cup quart pint ms sec minute hour hr day week "
     "month year decade century celsius fahrenheit kelvin degree kb mb gb tb byte bit kbps "
     "mbps gbps hz khz mhz ghz kw watt kwh volt amp mph kph kmh usd eur gbp jpy cny dollar "
-    "euro yen yuan percent $ € £ ¥ % °".split()
+    "euro yen yuan percent $ € £ ¥ % °"
 )
 _SIGN = r"[$€£¥%°]"
 _NUMBER = r"\d+(?:[.,:/-]\d+)*"
@@ -73,17 +78,17 @@ _IDENTIFIER = rf"(?:{_WORD})(?:(?:\.|::|->)(?:{_WORD}))+(?:\(\))?|(?:{_WORD})\(\
 _TOKEN = re.compile(rf"`[^`]+`|{_IDENTIFIER}|{_NUMBER}|{_WORD}|{_SIGN}")
 _CAMEL = re.compile(r"[a-z][A-Z]|[A-Za-z]\d|\d[A-Za-z]|_")
 #: words that give two others a direction: "a string to an integer", "cats bigger than dogs"
-DIRECTIONS = frozenset(
-    "to into from in of by than versus vs before after over under above below minus per".split()
+DIRECTIONS = _words(
+    "to into from in of by than versus vs before after over under above below minus per"
 )
 #: how many words either side of a direction word it relates
 _WINDOW = 3
 _CLAUSE_END = re.compile(r"[,;.?!:]+(?=\s|$)|\n")
 _SENTENCE_END = (".", "?", "!", ":", ";", "\n", '"', "(", "*", "-", ">", "#")
 _CONTRACTIONS = (
-    (re.compile(r"\bwon[’']t\b", re.IGNORECASE), "will not"),
+    (re.compile(r"\bwon[\u2019']t\b", re.IGNORECASE), "will not"),
     (re.compile(r"\bcannot\b", re.IGNORECASE), "can not"),
-    (re.compile(r"n[’']t\b", re.IGNORECASE), " not"),
+    (re.compile(r"n[\u2019']t\b", re.IGNORECASE), " not"),
 )
 
 

@@ -60,9 +60,7 @@ class MemoryVectorStore:
         if self.dimension is None:
             self.dimension = len(vector)
         elif len(vector) != self.dimension:
-            raise StorageError(
-                f"vector of {len(vector)} dimensions in a store of {self.dimension}"
-            )
+            raise StorageError(f"vector of {len(vector)} dimensions in a store of {self.dimension}")
         return array("f", unit(vector))
 
     async def put(self, scope: str, key: str, vector: Sequence[float], expires_at: int) -> None:

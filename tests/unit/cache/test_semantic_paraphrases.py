@@ -16,10 +16,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
-from semantic_cache import THRESHOLDS, load_pairs, rates, sim_embed_many, similarities
-
 from orchestra.cache.records import DEFAULT_THRESHOLD
 from orchestra.cache.semantic import subject_change
+from semantic_cache import THRESHOLDS, load_pairs, rates, sim_embed_many, similarities
 
 PAIRS = load_pairs()
 
