@@ -136,7 +136,7 @@ class CacheReport:
         return self.outcome in ("hit", "stale")
 
     def headers(self) -> dict[str, str]:
-        headers = {"x-orchestra-cache": self.outcome}
+        headers: dict[str, str] = {"x-orchestra-cache": self.outcome}
         if self.age_s is not None:
             headers["x-orchestra-cache-age"] = str(int(self.age_s))
         if self.served:
