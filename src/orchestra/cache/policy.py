@@ -51,8 +51,11 @@ _BACKGROUND: set[asyncio.Future[Any]] = set()
 
 
 class ProbeLike(Protocol):
-    vector: list[float] | None
-    matches: list[VectorMatch]
+    @property
+    def vector(self) -> list[float] | None: ...
+
+    @property
+    def matches(self) -> list[VectorMatch]: ...
 
 
 class SemanticLike(Protocol):

@@ -13,7 +13,7 @@ embeddings service.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestra.cache.controls import CacheControls
 from orchestra.cache.lru import ByteLRU
@@ -22,6 +22,7 @@ from orchestra.cache.tiers import AnswerTiers
 
 if TYPE_CHECKING:
     from orchestra.cache.protocols import AnswerBackend, Embedder, VectorStore
+    from orchestra.cache.semantic import SemanticIndex
     from orchestra.compose.core import Core
     from orchestra.config import Settings
     from orchestra.embed.service import Embed
@@ -33,10 +34,7 @@ def answer_cache(core: Core, embed: Embed | None = None) -> AnswerCache:
     tiers = AnswerTiers(lru, second_level(settings, stores.cache), settings.cache_stale_keep_s)
     semantic = None
     if embed is not None and semantic_possible(settings, governed=stores.policies is not None):
-        try:
-            semantic = semantic_index(settings, vector_store(settings, stores.vectors), embed)
-        except ModuleNotFoundError:  # a build without the semantic cache: exact only
-            semantic = None
+        semantic = semantic_index(settings, vector_store(settings, stores.vectors), embed)
     return AnswerCache(
         tiers,
         CacheControls(settings),
@@ -66,13 +64,12 @@ def vector_store(settings: Settings, given: VectorStore | None) -> VectorStore:
     if given is not None:
         return given
     if settings.cache_vector_bucket and settings.cache_vector_index:
-        module = importlib.import_module("orchestra.storage.s3vectors")
-        found: VectorStore = module.S3VectorStore(
-            settings.cache_vector_bucket, settings.cache_vector_index
-        )
-        return found
-    memory: VectorStore = importlib.import_module("orchestra.cache.vectors").MemoryVectorStore()
-    return memory
+        from orchestra.storage.s3vectors import S3VectorStore
+
+        return S3VectorStore(settings.cache_vector_bucket, settings.cache_vector_index)
+    from orchestra.cache.vectors import MemoryVectorStore
+
+    return MemoryVectorStore()
 
 
 def embedder(settings: Settings, embed: Embed) -> Embedder:
@@ -88,8 +85,9 @@ def embedder(settings: Settings, embed: Embed) -> Embedder:
     return embedded
 
 
-def semantic_index(settings: Settings, vectors: VectorStore, embed: Embed) -> Any:
-    module = importlib.import_module("orchestra.cache.semantic")  # its own change, by name
-    return module.SemanticIndex(
+def semantic_index(settings: Settings, vectors: VectorStore, embed: Embed) -> SemanticIndex:
+    from orchestra.cache.semantic import SemanticIndex
+
+    return SemanticIndex(
         vectors, embedder(settings, embed), threshold_default=settings.cache_semantic_threshold
     )
