@@ -67,12 +67,14 @@ async def test_an_embedding_that_fails_is_a_miss_and_the_answer_is_served(
     tmp_path: Path,
 ) -> None:
     # Given semantic lookups on, but no embedding model the gateway can reach
-    async with started({"alpha": FakeUpstream(responder=Numbered())}) as fakes:
-        async with cached_gateway(
+    async with (
+        started({"alpha": FakeUpstream(responder=Numbered())}) as fakes,
+        cached_gateway(
             tmp_path, fakes["alpha"].base_url, cache_ttl_s=60, cache_semantic=True
-        ) as gw:
-            first = await gw.client.post("/v1/chat/completions", json=ask())
-            second = await gw.client.post("/v1/chat/completions", json=ask("Where do I write"))
+        ) as gw,
+    ):
+        first = await gw.client.post("/v1/chat/completions", json=ask())
+        second = await gw.client.post("/v1/chat/completions", json=ask("Where do I write"))
     assert first.status_code == second.status_code == 200
     assert [first.headers["x-orchestra-cache"], second.headers["x-orchestra-cache"]] == [
         "miss",
