@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, FastAPI
 
 from orchestra.api.errors import install_error_handlers
+from orchestra.api.fast_hits import RepeatHits
 from orchestra.api.openapi import install_openapi
 from orchestra.governance.deferred import SettleAfterResponse
 
@@ -64,6 +65,9 @@ def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> 
         redoc_url=None,
     )
     app.state.services = services
+    # repeats of exact cache hits, in front of the router and inside the settle (its spend
+    # row lands after the response): added first, it sits innermost of the two
+    app.add_middleware(RepeatHits, services=services, router=app.router)
     app.add_middleware(SettleAfterResponse)  # a call's settle lands after its response
     install_error_handlers(app)
     install_openapi(app)

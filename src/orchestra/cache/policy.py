@@ -186,10 +186,20 @@ class AnswerCache:
         match: str,
         similarity: float | None = None,
     ) -> None:
-        report = lookup.report
-        report.outcome, report.match, report.similarity = "hit", match, similarity  # type: ignore[assignment]
-        report.age_s, report.saved_usd = entry.age_s(now), entry.cost_nanos / 1e9
-        report.model = entry.model
+        _mark(lookup.report, entry, now, match, similarity)
+
+    def repeat(self, key: str, answer: CachedAnswer, max_age: int | None) -> CacheReport | None:
+        """A repeat of an exact hit (``api/fast_hits.py``): its report when ``answer`` is
+        still the LRU's entry under ``key`` (the very object: a refreshed or evicted entry
+        is not) and still fresh; None: the request goes the normal way."""
+        if self.tiers.local(key) is not answer:
+            return None
+        now = self.clock()
+        if not answer.fresh(now, max_age):
+            return None
+        report = CacheReport("hit")
+        _mark(report, answer, now, "exact")
+        return report
 
     def keep(
         self,
@@ -247,16 +257,23 @@ class AnswerCache:
     def served(self, lookup: Lookup, answer: CachedAnswer) -> None:
         """A hit or stale answer accounted: counted, and a spend row (cost 0, the original
         cost saved) written after the response."""
-        self._count(lookup.report)
-        if self.spend is not None:
-            _later(self._spent(lookup, answer))
+        self.account(lookup.report, lookup.key_id, lookup.team, answer)
 
-    async def _spent(self, lookup: Lookup, answer: CachedAnswer) -> None:
+    def account(
+        self, report: CacheReport, key_id: str, team: str | None, answer: CachedAnswer
+    ) -> None:
+        """What :meth:`served` does, for the normal path and the fast path's repeats
+        alike (``api/fast_hits.py``): the observer's count, the spend row deferred."""
+        self._count(report)
+        if self.spend is not None:
+            _later(self._spent(key_id, team, answer))
+
+    async def _spent(self, key_id: str, team: str | None, answer: CachedAnswer) -> None:
         assert self.spend is not None
         row = SpendRow(
             day=self.day(),
-            key_id=lookup.key_id,
-            team=lookup.team,
+            key_id=key_id,
+            team=team,
             model=answer.model,
             cost_nanos=0,
             requests=1,
@@ -285,6 +302,19 @@ class AnswerCache:
             hook(report.outcome, report.match, report.saved_usd)
         except Exception as exc:
             log.warning("cache observer failed: %s", type(exc).__name__)
+
+
+def _mark(
+    report: CacheReport,
+    entry: CachedAnswer,
+    now: float,
+    match: str,
+    similarity: float | None = None,
+) -> None:
+    """``report`` says ``entry`` was served as a hit (its age, what it saved, its model)."""
+    report.outcome, report.match, report.similarity = "hit", match, similarity  # type: ignore[assignment]
+    report.age_s, report.saved_usd = entry.age_s(now), entry.cost_nanos / 1e9
+    report.model = entry.model
 
 
 def _who(admission: Admission | None) -> tuple[str, str | None]:

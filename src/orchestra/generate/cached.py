@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from orchestra.cache.capture import StreamCapture
+from orchestra.cache.repeat import note_hit, repeat_slot
 from orchestra.catalog.models import ModelInfo
 from orchestra.generate.relay import close
 from orchestra.routing.router import RoutePlan
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from orchestra.catalog.source import CatalogSource
     from orchestra.errors import OrchestraError
     from orchestra.generate.service import StreamHandle
+    from orchestra.governance.admission import Admission
+    from orchestra.governance.policies import RequestPolicies
 
 
 def cached_model(catalog: CatalogSource, model_id: str) -> ModelInfo:
@@ -47,6 +50,28 @@ async def stale_or_raise(
     if answer is None:
         raise failed
     return answer
+
+
+def note_repeatable(
+    lookup: Lookup,
+    answer: CachedAnswer,
+    admission: Admission | None,
+    policies: RequestPolicies | None,
+) -> None:
+    """A buffered hit the edge may serve again as is (``api/fast_hits.py``): only when no
+    guardrail applies to the key (no input check, no output redaction, no Bedrock) and none
+    flagged it, since those must run on every request."""
+    if repeat_slot.get() is None:
+        return
+    if admission is None:
+        note_hit(lookup, answer, None, None)
+        return
+    modes = admission.guardrails
+    if admission.flags or modes.checks_input or modes.redact_output:
+        return
+    if policies is not None and policies.guards.bedrock is not None:
+        return
+    note_hit(lookup, answer, admission.key, admission.team)
 
 
 async def replayed(handle: StreamHandle) -> AsyncIterator[ChatChunk]:

@@ -17,7 +17,14 @@ from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.pricing import cost_usd
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import AllCandidatesFailed, NoCandidates, ProviderError
-from orchestra.generate.cached import cached_model, captured, no_plan, replayed, stale_or_raise
+from orchestra.generate.cached import (
+    cached_model,
+    captured,
+    no_plan,
+    note_repeatable,
+    replayed,
+    stale_or_raise,
+)
 from orchestra.generate.continuation import (
     ContinuationPolicy,
 )
@@ -239,6 +246,7 @@ class Generate:
         if admission is not None and self.policies is not None:
             await self.policies.after(response, admission)
         self.cache.served(lookup, answer)
+        note_repeatable(lookup, answer, admission, self.policies)
         model = cached_model(self.catalog, answer.model)
         result = Generation(no_plan(), model, [], usage=response.usage, cache=lookup.report)
         result.response = response
