@@ -105,6 +105,8 @@ class Cached:
     clock: Clock
     observer: CacheObserver
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    #: the ASGI app itself (a test may call it with messages of its own)
+    app: Any = None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -132,7 +134,7 @@ async def cached_gateway(
     clock = Clock()
     services.gateway.cache.clock = clock
     app = create_app(services)
-    cached = Cached(services, clock, observer)
+    cached = Cached(services, clock, observer, app=app)
     try:
         async with contextlib.AsyncExitStack() as stack:
             for key in KEYS:

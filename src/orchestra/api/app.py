@@ -67,7 +67,7 @@ def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> 
     app.state.services = services
     # repeats of exact cache hits, in front of the router and inside the settle (its spend
     # row lands after the response): added first, it sits innermost of the two
-    app.add_middleware(RepeatHits, services=services, router=app.router)
+    app.add_middleware(RepeatHits, services=services)
     app.add_middleware(SettleAfterResponse)  # a call's settle lands after its response
     install_error_handlers(app)
     install_openapi(app)

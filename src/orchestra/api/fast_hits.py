@@ -193,15 +193,14 @@ class RepeatHits:
         self,
         app: ASGIApp,
         services: Served,
-        router: Any = None,
         max_body: int = MAX_BODY,
         memo: RepeatMemo | None = None,
     ) -> None:
         self.app = app
         self.services = services
-        self.router = router
         self.max_body = max_body
         self.memo = memo if memo is not None else RepeatMemo()
+        #: the route the normal path matched (FastAPI's, in the scope), set on a repeat too
         self._route: Any = None
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
@@ -261,9 +260,8 @@ class RepeatHits:
         if admission is not None:
             current_admission.set(admission)
         cache.account(report, hit.key_id, hit.team, hit.answer)
-        route = self._chat_route()
-        if route is not None:
-            scope["route"] = route
+        if self._route is not None:  # what reads the matched route (the metrics' label)
+            scope["route"] = self._route
         await send(
             {"type": "http.response.start", "status": 200, "headers": repeat.aged(report.age_s)}
         )
@@ -299,6 +297,7 @@ class RepeatHits:
         finally:
             repeat_slot.reset(token)
         if whole and slot.hit is not None:
+            self._route = scope.get("route")
             self._keep(raw(), slot.hit, kept)
 
     def _keep(self, raw: bytes, hit: RepeatHit, kept: list[Any]) -> None:
@@ -306,13 +305,3 @@ class RepeatHits:
         if any(n.startswith(b"x-ratelimit-") for n, _ in headers):
             return  # counters of the moment: never sent again
         self.memo.put(raw, Repeat(hit, headers, b"".join(kept[1:])))
-
-    def _chat_route(self) -> Any:
-        """The router's chat completions route, for what reads the matched route (the
-        request metrics' label)."""
-        if self._route is None and self.router is not None:
-            for route in getattr(self.router, "routes", ()):
-                if getattr(route, "path", None) == PATH and "POST" in getattr(route, "methods", ()):
-                    self._route = route
-                    break
-        return self._route

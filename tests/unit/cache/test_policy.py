@@ -209,3 +209,43 @@ async def test_an_observer_without_the_hook_is_fine() -> None:
     cache = _cache(observer=object())
     lookup = cache.begin(_request())
     assert lookup is not None and await cache.find(lookup) is None
+
+
+async def test_a_repeat_is_the_same_entry_still_fresh_and_accounted_as_a_hit() -> None:
+    # Given an exact hit served
+    clock, observer, spend = Clock(), Observer(), Spend()
+    cache = _cache(clock=clock, observer=observer, spend=spend)
+    await _store(cache, _request(), _answer())
+    lookup = cache.begin(_request())
+    assert lookup is not None
+    found = await cache.find(lookup)
+    assert found is not None
+    clock.now += 9
+    # When its repeat asks: the report is the normal hit's, as of now
+    report = cache.repeat(lookup.key, found, None)
+    assert report is not None
+    assert (report.outcome, report.match, report.age_s, report.model) == (
+        "hit",
+        "exact",
+        9,
+        "alpha/m1",
+    )
+    assert report.headers() == {**lookup.report.headers(), "x-orchestra-cache-age": "9"}
+    cache.account(report, "key-1", "ml", found)
+    await _drain()
+    assert observer.seen[-1] == ("hit", "exact", pytest.approx(0.0001))
+    (row,) = spend.rows
+    assert (row.key_id, row.team, row.cache_hits, row.saved_nanos) == ("key-1", "ml", 1, 100_000)
+    # And not once the entry is too old for the request, past its TTL, or replaced
+    assert cache.repeat(lookup.key, found, 5) is None
+    clock.now += 60
+    assert cache.repeat(lookup.key, found, None) is None
+    clock.now -= 60
+    await _store_again(cache)
+    assert cache.repeat(lookup.key, found, None) is None
+
+
+async def _store_again(cache: AnswerCache) -> None:
+    lookup = cache.begin(_request(orchestra={"cache": {"no_cache": True}}))
+    assert lookup is not None and await cache.find(lookup) is None
+    cache.keep(lookup, _answer("Wien."), "alpha/m1", "alpha", 0.0001)
