@@ -132,5 +132,11 @@ def test_spend_prints_a_table_and_json(gateway: Stores, capsys: pytest.CaptureFi
     assert total.split()[:3] == ["TOTAL", "1.27", "6"]
     assert main(["spend", "--group-by", "team", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["data"][0]["cost_nanos"] == 1_270_000_000
+    asyncio.run(spend.add(SpendRow(TODAY, "ci", "data", "gpt-4o", 0, 1, 0, 0, 0, 2, 500_000_000)))
+    assert main(["spend", "--group-by", "key"]) == 0
+    _, header, first, _, total = capsys.readouterr().out.splitlines()
+    assert header.split()[-3:] == ["HITS", "SAVED", "USD"]
+    assert first.split()[0] == "ci" and first.split()[-2:] == ["2", "0.5"]
+    assert total.split()[-2:] == ["2", "0.5"]
     assert main(["spend", "--from", "2020-01-01"]) == 2  # more than 92 days
     assert "92 days" in capsys.readouterr().err
