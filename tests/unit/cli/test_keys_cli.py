@@ -84,6 +84,29 @@ def test_keys_create_update_list_revoke(
     assert gateway.policies.keys == {}  # type: ignore[union-attr]
 
 
+def test_keys_take_their_cache_defaults(gateway: Stores, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a key created with a TTL, the team namespace and semantic lookups
+    args = ["keys", "create", "bot", "--cache-ttl", "300", "--cache-namespace", "team"]
+    assert main([*args, "--cache-semantic", "--cache-threshold", "0.97"]) == 0
+    cache = gateway.policies.keys["bot"].cache  # type: ignore[union-attr]
+    assert (cache.ttl_s, cache.namespace, cache.semantic) == (300, "team", True)
+    assert (cache.semantic_threshold, cache.sampled, cache.allow_stale) == (0.97, None, None)
+    # When updated with other cache flags, one of them 'none'
+    update = ["keys", "update", "bot", "--no-cache-semantic", "--cache-allow-stale"]
+    assert main([*update, "--cache-sampled", "--cache-namespace", "none"]) == 0
+    # Then what the update named changed, the rest was kept
+    cache = gateway.policies.keys["bot"].cache  # type: ignore[union-attr]
+    assert (cache.ttl_s, cache.namespace, cache.semantic) == (300, None, False)
+    assert (cache.sampled, cache.allow_stale, cache.semantic_threshold) == (True, True, 0.97)
+    capsys.readouterr()
+    # and a TTL or threshold out of range is refused before any call
+    with pytest.raises(SystemExit):
+        main(["keys", "update", "bot", "--cache-ttl", "99999999"])
+    with pytest.raises(SystemExit):
+        main(["keys", "update", "bot", "--cache-threshold", "0.2"])
+    assert "0.5 to 1" in capsys.readouterr().err
+
+
 def test_errors_are_one_line_with_the_gateways_message(
     gateway: Stores, capsys: pytest.CaptureFixture[str]
 ) -> None:
