@@ -244,6 +244,4 @@ def test_every_cache_default_and_the_vector_store_leave_2_kb(tmp_path: Path) -> 
 
 def _size(env: dict[str, Any]) -> int:
     """Lambda's count, a value known at deploy at its estimate (as the synth's check)."""
-    return sum(
-        len(k) + (len(v) if isinstance(v, str) else TOKEN_ESTIMATE) for k, v in env.items()
-    )
+    return sum(len(k) + (len(v) if isinstance(v, str) else TOKEN_ESTIMATE) for k, v in env.items())

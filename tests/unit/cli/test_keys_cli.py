@@ -84,7 +84,9 @@ def test_keys_create_update_list_revoke(
     assert gateway.policies.keys == {}  # type: ignore[union-attr]
 
 
-def test_keys_take_their_cache_defaults(gateway: Stores, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_take_their_cache_defaults(
+    gateway: Stores, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Given a key created with a TTL, the team namespace and semantic lookups
     args = ["keys", "create", "bot", "--cache-ttl", "300", "--cache-namespace", "team"]
     assert main([*args, "--cache-semantic", "--cache-threshold", "0.97"]) == 0
