@@ -88,3 +88,28 @@ async def test_an_entry_evicted_from_the_lru_comes_back_only_from_the_second_lev
     # Then only a second level still has it
     got = await tiers.get("k:a:first")
     assert (got is not None) == (tiers.shared is not None)
+
+
+async def test_a_stale_local_entry_gives_way_to_a_fresher_shared_one(moto_client: Any) -> None:
+    # Given two instances sharing DynamoDB, the first holding an entry that has gone stale
+    shared = DynamoDBAnswerBackend("contract-cache", moto_client)
+    first = AnswerTiers(ByteLRU(64 * 1024), shared, keep_s=3600)
+    second = AnswerTiers(ByteLRU(64 * 1024), shared, keep_s=3600)
+    old = answer("Vienna (old).")
+    await first.put("k:a:1", old)
+    # When the second instance stores a newer answer and the first looks past its own
+    newer = answer("Vienna (new).")
+    newer.created_at, newer.fresh_until = T0 + 120, T0 + 180
+    await second.put("k:a:1", newer)
+    found = await first.get("k:a:1", past=old)
+    # Then the first serves (and keeps) the newer one
+    assert found is not None and found.response == newer.response
+    assert first.local("k:a:1") is found
+
+
+async def test_a_stale_local_entry_stays_when_the_shared_one_is_no_newer(moto_client: Any) -> None:
+    shared = DynamoDBAnswerBackend("contract-cache", moto_client)
+    tiers = AnswerTiers(ByteLRU(64 * 1024), shared, keep_s=3600)
+    old = answer()
+    await tiers.put("k:a:1", old)
+    assert await tiers.get("k:a:1", past=old) is old
