@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestra.cache.records import MAX_TTL_S, Namespace
 from orchestra.config import env_name
 
 GuardrailMode = Literal["block", "flag", "off"]
@@ -66,6 +67,55 @@ class GovernanceDefaults(BaseModel):
         return {
             env_name(field): json.dumps(value) if isinstance(value, bool) else str(value)
             for field, value in self.model_dump(exclude_none=True).items()
+        }
+
+
+class CacheDefaults(BaseModel):
+    """Stage-wide defaults of the answer cache (docs/cache.md). Each field ``x`` but the
+    vector store's is the setting ``cache_x``, shipped as ``ORCHESTRA_CACHE_X`` to the
+    functions that serve answers; None leaves the application's default (the cache off
+    unless a key's policy or a request asks). The cache table is always there: a request
+    may opt in with ``x-orchestra-cache-ttl`` whatever the stage says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttl_s: int | None = Field(default=None, ge=0, le=MAX_TTL_S)
+    namespace: Namespace | None = None
+    sampled: bool | None = None
+    allow_stale: bool | None = None
+    stale_keep_s: int | None = Field(default=None, ge=0)
+    memory_bytes: int | None = Field(default=None, ge=0)
+    #: semantic lookups for every key by default (also builds the vector store)
+    semantic: bool | None = None
+    semantic_threshold: float | None = Field(default=None, ge=0.5, le=1.0)
+    #: the embedding model of the semantic cache: its vectors must have ``vector_dimension``
+    embedding_model: str | None = None
+    #: build the S3 Vectors bucket and index (None: when ``semantic`` is on); true with
+    #: ``semantic`` off: keys opt in by their policy
+    vector_store: bool | None = None
+    #: the index's dimension (fixed at creation; a change replaces the index)
+    vector_dimension: int = Field(default=1024, ge=1, le=4096)
+
+    @property
+    def builds_vectors(self) -> bool:
+        return bool(self.semantic) if self.vector_store is None else self.vector_store
+
+    @model_validator(mode="after")
+    def _embedding_model_named(self) -> CacheDefaults:
+        if self.builds_vectors and self.embedding_model in (None, "auto"):
+            raise ValueError(
+                "cache.embedding_model must name the embedding model whose vectors have "
+                f"cache.vector_dimension ({self.vector_dimension}) dimensions: the vector "
+                "index's dimension is fixed, 'auto' may route elsewhere"
+            )
+        return self
+
+    def environment(self) -> dict[str, str]:
+        """The set fields as environment variables (``ORCHESTRA_CACHE_TTL_S=300``)."""
+        fields = self.model_dump(exclude_none=True, exclude={"vector_store", "vector_dimension"})
+        return {
+            env_name(f"cache_{field}"): json.dumps(value) if isinstance(value, bool) else str(value)
+            for field, value in fields.items()
         }
 
 
@@ -144,6 +194,8 @@ class StageConfig(BaseModel):
     bedrock_guardrail_version: str | None = Field(default=None, pattern=GUARDRAIL_VERSION)
     #: the governance defaults every key gets unless its policy says otherwise
     governance: GovernanceDefaults = Field(default_factory=GovernanceDefaults)
+    #: the answer cache's defaults (and its vector store, when semantic lookups are on)
+    cache: CacheDefaults = Field(default_factory=CacheDefaults)
     debate_turn_timeout_s: int = 150
     alarm_email: str | None = None
     alarm_5xx_rate: float = 0.05

@@ -1,5 +1,7 @@
-"""The stateful stack: DynamoDB tables and the two secrets. Destroying the service stack
-never touches them (``RETAIN``, point-in-time recovery, deletion protection in prod)."""
+"""The stateful stack: DynamoDB tables, the two secrets and, when the stage turns semantic
+caching on, the answer cache's vector bucket. Destroying the service stack never touches
+them (tables and secrets: ``RETAIN``, point-in-time recovery, deletion protection in
+prod; the vectors are a cache, rebuilt as answers are stored again)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from infra.config import StageConfig
+from infra.constructs.answer_vectors import AnswerVectors
 from orchestra.storage.tables import ALL_TABLES, TableSpec
 
 
@@ -19,6 +22,12 @@ class DataStack(Stack):
         super().__init__(scope, construct_id, **kw)
         self.config = config
         self.tables = {spec.key: self._table(spec) for spec in ALL_TABLES}
+        #: the semantic cache's vectors, when the stage turns semantic lookups on
+        self.vectors = (
+            AnswerVectors(self, "AnswerVectors", dimension=config.cache.vector_dimension)
+            if config.cache.builds_vectors
+            else None
+        )
         #: {"OPENAI_API_KEY": "...", "ANTHROPIC_API_KEY": "...", ...} (the vendors' env names)
         self.provider_keys = self._secret(
             "ProviderKeys", "Orchestra provider API keys: a JSON object, env var name -> key"

@@ -23,6 +23,7 @@ from infra.stacks.data import DataStack
 from orchestra.config import env_name
 from orchestra.storage.tables import (
     BREAKERS_TABLE,
+    CACHE_TABLE,
     DEBATES_TABLE,
     GOVERNANCE_TABLE,
     METRICS_TABLE,
@@ -63,12 +64,26 @@ GOVERNANCE_ADMIN = (
 )
 #: spend reports: one Query per day of spend rows (``storage.spend``)
 SPEND_READ = ("dynamodb:Query",)
+#: answers from cache: one GetItem per lookup, one PutItem per stored answer
+#: (``storage.cache``); no Scan, no Query: an entry is only ever read by its key
+CACHE_RW = ("dynamodb:GetItem", "dynamodb:PutItem")
+#: the functions that answer through ``Generate.generate`` (every inbound format: chat,
+#: Messages, Responses, Gemini); multi-generate and debates build a Generate for its
+#: fallback runner only, which the cache does not sit in front of
+CACHE_FUNCTIONS = ("generate",)
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
 #: the tables each function reads or writes, by the environment variable of each
 TABLES = {
-    "generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, RESPONSES_TABLE, GOVERNANCE_TABLE),
+    "generate": (
+        MODELS_TABLE,
+        BREAKERS_TABLE,
+        METRICS_TABLE,
+        RESPONSES_TABLE,
+        GOVERNANCE_TABLE,
+        CACHE_TABLE,
+    ),
     "multi_generate": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, GOVERNANCE_TABLE),
     "debate_api": (MODELS_TABLE, BREAKERS_TABLE, DEBATES_TABLE, GOVERNANCE_TABLE),
     "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE, GOVERNANCE_TABLE),
@@ -78,8 +93,12 @@ TABLES = {
 }
 
 
-#: Lambda holds 4 KB of environment per function in all: the providers file gets most
-PROVIDERS_JSON_LIMIT = 3072
+#: Lambda holds 4 KB of environment per function in all: the providers file gets most.
+#: The generate function's own variables take ~1,060 bytes (six tables, a secret, the
+#: deadlines, Powertools'), so a providers file this size still deploys beside them; the
+#: stage's guardrail, governance and cache knobs share what is left (the synth's
+#: ``check_environment`` names the function when they do not fit)
+PROVIDERS_JSON_LIMIT = 2944
 
 
 def providers_json(path: str) -> str:
@@ -166,10 +185,21 @@ class ServiceStack(Stack):
             env[env_name("key_usage_plan")] = config.usage_plan_name(config.key_usage_plan)
         if GOVERNANCE_TABLE in TABLES[name]:
             env.update(config.governance.environment())
+        if name in CACHE_FUNCTIONS:
+            env.update(self._cache_environment())
         if config.bedrock_guardrail_id and name in MODEL_CALLERS:
             env[env_name("bedrock_guardrail_id")] = config.bedrock_guardrail_id
             env[env_name("bedrock_guardrail_version")] = str(config.bedrock_guardrail_version)
         return {**env, **self._runtime_environment(name)}
+
+    def _cache_environment(self) -> dict[str, str]:
+        """The stage's cache defaults and, when built, the vector bucket and index."""
+        env = self.config.cache.environment()
+        vectors = self.data.vectors
+        if vectors is not None:
+            env[env_name("cache_vector_bucket")] = vectors.bucket_name
+            env[env_name("cache_vector_index")] = vectors.index_name
+        return env
 
     def _runtime_environment(self, name: str) -> dict[str, str]:
         """Auth, body limit, deadlines, Bedrock and the providers file, by function kind."""
@@ -210,6 +240,10 @@ class ServiceStack(Stack):
         _grant(data.tables["debates"], fns["debate_steps"].role, DEBATES_RW)
         _grant(data.tables["models"], fns["sync"].role, CATALOG_SYNC)
         _grant(data.tables["responses"], fns["generate"].role, RESPONSES_RW)
+        for name in CACHE_FUNCTIONS:
+            _grant(data.tables["cache"], fns[name].role, CACHE_RW)
+            if data.vectors is not None:
+                data.vectors.grant(fns[name].role)
 
     def _grant_debates(self) -> None:
         """The debate API starts executions and reads their status, for this machine only."""

@@ -99,6 +99,10 @@ class LogObserver:
     def refused(self, code: str) -> None:
         """Nothing: the refusal is the response (429 or 400) and its access line."""
 
+    def cache(self, outcome: str, match: str | None, saved_usd: float) -> None:
+        """The answer cache's outcome (``hit``, ``miss``, ``stale``, ``bypass``)."""
+        log.debug("cache", extra={"outcome": outcome, "match": match, "saved_usd": saved_usd})
+
 
 class EmfObserver:
     """Per-model CloudWatch metrics through a Powertools ``Metrics`` instance."""
@@ -199,10 +203,31 @@ class EmfObserver:
         self._blob("Refusal", code, {"PolicyRefusals": (1, "Count")})
         self._total("PolicyRefusals", 1)
 
-    def _total(self, name: str, value: float) -> None:
+    def cache(self, outcome: str, match: str | None, saved_usd: float) -> None:
+        """Function-wide totals (no dimension: four outcomes, one series each):
+        ``CacheHits`` (``CacheSemanticHits`` of them), ``CacheStaleHits``, ``CacheMisses``,
+        ``CacheBypasses`` and ``CacheSavedUSD``, what served answers would have cost."""
+        name = _CACHE_COUNTS.get(outcome)
+        if name is not None:
+            self._total(name, 1)
+        if match == "semantic":
+            self._total("CacheSemanticHits", 1)
+        if saved_usd > 0:
+            self._total("CacheSavedUSD", saved_usd, "NoUnit")
+
+    def _total(self, name: str, value: float, unit: str = "Count") -> None:
         from aws_lambda_powertools.metrics import MetricUnit
 
-        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        self.metrics.add_metric(name=name, unit=MetricUnit[unit], value=value)
+
+
+#: ``EmfObserver.cache``: the metric counting each outcome
+_CACHE_COUNTS = {
+    "hit": "CacheHits",
+    "stale": "CacheStaleHits",
+    "miss": "CacheMisses",
+    "bypass": "CacheBypasses",
+}
 
 
 class Observers:
@@ -225,6 +250,7 @@ class Observers:
         self._fused = bound("fused")
         self._guardrail = bound("guardrail")
         self._refused = bound("refused")
+        self._cache = bound("cache")
 
     def attempt(self, model_id: str, error: ProviderError | None, latency_ms: float) -> None:
         for hook in self._attempt:
@@ -263,3 +289,7 @@ class Observers:
     def refused(self, code: str) -> None:
         for hook in self._refused:
             hook(code)
+
+    def cache(self, outcome: str, match: str | None, saved_usd: float) -> None:
+        for hook in self._cache:
+            hook(outcome, match, saved_usd)

@@ -57,3 +57,35 @@ def test_guardrail_actions_and_refusals_are_emf_metrics(
     assert refusal["Refusal"] == "budget_exceeded" and refusal["PolicyRefusals"] == [1.0]
     totals = _flushed(metrics, capsys)[-1]
     assert totals["PolicyRefusals"] == [1.0]
+
+
+def test_cache_outcomes_and_savings_are_function_totals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metrics = Metrics(namespace="Orchestra", service="orchestra-generate")
+    observer = EmfObserver(metrics)
+    capsys.readouterr()
+    # Given an exact hit, a semantic hit, a stale answer, a miss and a bypass
+    observer.cache("hit", "exact", 0.25)
+    observer.cache("hit", "semantic", 0.5)
+    observer.cache("stale", "exact", 1.0)
+    observer.cache("miss", None, 0.0)
+    observer.cache("bypass", None, 0.0)
+    # Then no blob of its own (no dimension per outcome), only the function's totals
+    assert capsys.readouterr().out == ""
+    totals = _flushed(metrics, capsys)[-1]
+    assert totals["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert totals["CacheHits"] == [1.0, 1.0]
+    assert totals["CacheSemanticHits"] == [1.0]
+    once = ("CacheStaleHits", "CacheMisses", "CacheBypasses")
+    assert [totals[name] for name in once] == [[1.0]] * 3
+    assert totals["CacheSavedUSD"] == [0.25, 0.5, 1.0]
+
+
+def test_the_log_observer_writes_a_debug_line(caplog: pytest.LogCaptureFixture) -> None:
+    from orchestra.observability import LogObserver
+
+    with caplog.at_level("DEBUG", logger="orchestra"):
+        LogObserver().cache("hit", "semantic", 0.5)
+    (record,) = [r for r in caplog.records if r.getMessage() == "cache"]
+    assert (record.outcome, record.match, record.saved_usd) == ("hit", "semantic", 0.5)  # type: ignore[attr-defined]

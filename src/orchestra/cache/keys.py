@@ -14,8 +14,9 @@ entry unless the operator configured a team or global namespace.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import pydantic_core
 
 from orchestra.schemas.chat import ChatRequest
 
@@ -27,26 +28,62 @@ NOT_IN_KEY = frozenset(
 NATIVE_NOT_IN_KEY = frozenset({"stream", "metadata", "user", "store"})
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+#: request fields a client may send with their keys in any order (JSON objects it built)
+_FREE_ORDER = ("tools", "tool_choice", "response_format", "thinking")
+_EXCLUDE = set(NOT_IN_KEY)
+_NESTED = (dict, list)
 
 
-def _digest(namespace: str, data: bytes) -> str:
-    return namespace + ":" + hashlib.blake2b(data, digest_size=16).hexdigest()
+def _canon(value: Any) -> Any:
+    """``value`` with every object's keys sorted, at every depth (lists keep their order)."""
+    if type(value) is dict:
+        return {k: _canon(v) if type(v) in _NESTED else v for k, v in sorted(value.items())}
+    if type(value) is list:
+        return [_canon(item) if type(item) in _NESTED else item for item in value]
+    return value
+
+
+def _digest(namespace: str, fields: dict[str, Any]) -> str:
+    # pydantic-core's JSON encoder (Rust) and SHA-256 (hardware-accelerated on x86-64 and
+    # Graviton, twice blake2b's speed here): a 10 KB prompt hashes in ~10 us
+    data = pydantic_core.to_json(fields)
+    return namespace + ":" + hashlib.sha256(data).hexdigest()[:32]
 
 
 def _fields(request: ChatRequest) -> dict[str, Any]:
-    fields = request.model_dump(mode="json", exclude=set(NOT_IN_KEY), exclude_none=True)
+    """What keys an answer, with keys sorted only where their order can vary: the model's
+    own fields always dump in declaration order, so sorting the whole tree (the cost of a
+    Python walk over every node) is needed only for client-built objects and extras."""
+    fields = request.model_dump(exclude=_EXCLUDE, exclude_none=True)
+    for name in _FREE_ORDER:
+        value = fields.get(name)
+        if type(value) is dict or type(value) is list:
+            fields[name] = _canon(value)
+    for name in request.__pydantic_extra__ or ():  # vendor extensions (the dump keeps them)
+        if name in _EXCLUDE:
+            fields.pop(name, None)
+        elif name in fields:
+            fields[name] = _canon(fields[name])
+    messages = fields["messages"]
+    for index, message in enumerate(request.messages):
+        if (
+            message.__pydantic_extra__
+            or message.tool_calls
+            or message.thinking_blocks
+            or type(message.content) is list
+        ):
+            messages[index] = _canon(messages[index])
     native = request.native
     if native is not None:
         body = {k: v for k, v in native.body.items() if k not in NATIVE_NOT_IN_KEY}
-        fields["_native"] = {"format": native.format, "body": body}
-    return fields
+        fields["_native"] = {"format": native.format, "body": _canon(body)}
+    # extensions come after the declared fields in the order the client sent them
+    return {name: fields[name] for name in sorted(fields)}
 
 
 def answer_key(request: ChatRequest, namespace: str) -> str:
     """``<namespace>:<32 hex digits>``: the exact cache's key."""
-    return _digest(namespace, _canonical(_fields(request)))
+    return _digest(namespace, _fields(request))
 
 
 def last_user_index(request: ChatRequest) -> int | None:
@@ -85,4 +122,4 @@ def scope_key(request: ChatRequest, namespace: str) -> str:
         for name in ("messages", "contents", "input"):
             native["body"].pop(name, None)
         fields["_native_turns"] = len(request.messages)
-    return _digest(namespace, _canonical(fields))
+    return _digest(namespace, fields)

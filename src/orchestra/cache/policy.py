@@ -146,7 +146,7 @@ class AnswerCache:
         now = self.clock()
         entry = self.tiers.local(lookup.key)
         if entry is None or not entry.fresh(now, plan.max_age):
-            entry = await self.tiers.get(lookup.key)
+            entry = await self.tiers.get(lookup.key, past=entry)
         if entry is not None and entry.fresh(now, plan.max_age):
             self._hit(lookup, entry, now, "exact")
             return entry

@@ -30,20 +30,23 @@ class AnswerTiers:
         """The LRU's entry, no I/O."""
         return self.lru.get(key)
 
-    async def get(self, key: str) -> CachedAnswer | None:
+    async def get(self, key: str, *, past: CachedAnswer | None = None) -> CachedAnswer | None:
         """The entry, fresh or stale (the caller decides); one read of the second level
-        when the LRU has none. A second level that fails is a miss, logged."""
+        when the LRU has none, or has only ``past`` (an entry the caller found stale: another
+        instance may have stored a fresher one). A second level that fails is a miss, logged
+        (``past`` then, if any)."""
         entry = self.lru.get(key)
-        if entry is not None or self.shared is None:
+        if (entry is not None and entry is not past) or self.shared is None:
             return entry
         try:
-            entry = await self.shared.get(key)
+            found = await self.shared.get(key)
         except Exception as exc:  # the cache is an optimisation: never an outage
             log.warning("cache read failed: %s", type(exc).__name__)
-            return None
-        if entry is not None:
-            self.lru.put(key, entry)
-        return entry
+            return entry
+        if found is None or (entry is not None and found.created_at <= entry.created_at):
+            return entry
+        self.lru.put(key, found)
+        return found
 
     async def put(self, key: str, answer: CachedAnswer) -> None:
         self.lru.put(key, answer)

@@ -15,8 +15,9 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
+from orchestra.cache.records import MAX_TTL_S, Namespace
 from orchestra.cli.admin_client import AdminClient
 from orchestra.errors import OrchestraError
 
@@ -78,6 +79,74 @@ def limits_of(args: argparse.Namespace) -> dict[str, Any]:
         else:
             found[field] = int(value)
     return found
+
+
+def _ttl(value: str) -> str:
+    if value.lower() == CLEAR or (value.isdigit() and int(value) <= MAX_TTL_S):
+        return value.lower()
+    raise argparse.ArgumentTypeError(f"not a TTL in seconds (0 to {MAX_TTL_S}): {value!r}")
+
+
+def _threshold(value: str) -> str:
+    if value.lower() == CLEAR:
+        return CLEAR
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.5 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a similarity from 0.5 to 1: {value!r}")
+    return value
+
+
+def add_cache(parser: argparse.ArgumentParser) -> None:
+    """The key's cache defaults (``KeyPolicy.cache``, docs/cache.md); 'none' (or a flag
+    left out on update) leaves a field to the gateway's setting."""
+    group = parser.add_argument_group("answers from cache (the key's defaults)")
+    group.add_argument(
+        "--cache-ttl", type=_ttl, metavar="S", help="seconds an answer stays fresh (0: off)"
+    )
+    group.add_argument(
+        "--cache-namespace",
+        choices=(*get_args(Namespace), CLEAR),
+        help="whose answers the key may be served: its own (key), its team's, everyone's",
+    )
+    for flag, meaning in (
+        ("sampled", "cache answers sampled at a temperature above 0"),
+        ("semantic", "semantic lookups (the last user message embedded)"),
+        ("allow-stale", "serve a stale answer when every provider failed"),
+    ):
+        group.add_argument(
+            f"--cache-{flag}", action=argparse.BooleanOptionalAction, default=None, help=meaning
+        )
+    group.add_argument(
+        "--cache-threshold",
+        type=_threshold,
+        metavar="X",
+        help="the cosine a semantic hit needs (0.5 to 1)",
+    )
+
+
+def cache_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The cache options given, as ``KeyPolicy.cache`` fields (``none``: null)."""
+    found: dict[str, Any] = {}
+    for option, field, kind in _CACHE_OPTIONS:
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        found[field] = None if value == CLEAR else kind(value)
+    return found
+
+
+#: ``add_cache``'s options: argparse's name, the CacheSettings field, how its value is read
+_CACHE_OPTIONS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("cache_ttl", "ttl_s", int),
+    ("cache_namespace", "namespace", str),
+    ("cache_sampled", "sampled", bool),
+    ("cache_semantic", "semantic", bool),
+    ("cache_threshold", "semantic_threshold", float),
+    ("cache_allow_stale", "allow_stale", bool),
+)
 
 
 def add_gateway(parser: argparse.ArgumentParser) -> None:

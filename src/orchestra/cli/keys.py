@@ -18,9 +18,11 @@ from typing import Any
 
 from orchestra.cli.admin_args import (
     CliError,
+    add_cache,
     add_gateway,
     add_limits,
     api_client,
+    cache_of,
     emit,
     limits_of,
     run,
@@ -61,6 +63,11 @@ def _policy_body(args: argparse.Namespace, *, clearing: bool) -> dict[str, Any]:
     guardrails = {check: mode for check, _, mode in pairs}
     if guardrails:
         body["guardrails"] = guardrails
+    cache = cache_of(args)
+    if not clearing:
+        cache = {k: v for k, v in cache.items() if v is not None}
+    if cache:  # an update names only these: the admin API keeps the key's other fields
+        body["cache"] = cache
     return body
 
 
@@ -120,7 +127,9 @@ def cmd_update(args: argparse.Namespace) -> int:
     if client is None:
         raise CliError("keys update needs --base-url (the admin API)")
     if not patch:
-        raise CliError("nothing to update: give a limit, --team, --admin or --guardrail")
+        raise CliError(
+            "nothing to update: give a limit, --team, --admin, --guardrail or a --cache-* option"
+        )
     updated = client.update_key(name, patch)
     emit(args, updated, key_rows([updated]))
     return 0
@@ -179,6 +188,7 @@ def _options(parser: argparse.ArgumentParser, *, policy: bool) -> None:
             "--guardrail", action="append", metavar="CHECK=MODE", help="injection=block ..."
         )
         add_limits(parser)
+        add_cache(parser)
 
 
 def keys_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,7 +20,16 @@ from orchestra.cli.admin_client import AdminClient
 
 TEAM_COLUMNS = ("TEAM", "DAY USD", "MONTH USD", "MAX USD", "RPM", "TPM")
 _FIELDS = ("team_id", "budget_day_usd", "budget_month_usd", "max_request_usd", "rpm", "tpm")
-SPEND_COLUMNS = ("COST USD", "REQUESTS", "PROMPT", "COMPLETION", "CACHED")
+SPEND_COLUMNS = (
+    "COST USD",
+    "REQUESTS",
+    "PROMPT",
+    "COMPLETION",
+    "CACHED",
+    # answers from the gateway's cache, and what they would have cost upstream
+    "HITS",
+    "SAVED USD",
+)
 
 
 def team_rows(teams: list[dict[str, Any]]) -> str:
@@ -72,10 +81,14 @@ def cmd_spend(args: argparse.Namespace) -> int:
             g["prompt_tokens"],
             g["completion_tokens"],
             g["cached_tokens"],
+            g.get("cache_hits", 0),  # a gateway from before the cache: none
+            g.get("saved_usd", 0.0),
         ]
         for g in report["data"]
     ]
-    rows.append(["TOTAL", report["total_cost_usd"], report["total_requests"], None, None, None])
+    total = [report["total_cost_usd"], report["total_requests"], None, None, None]
+    total += [report.get("total_cache_hits", 0), report.get("total_saved_usd", 0.0)]
+    rows.append(["TOTAL", *total])
     heading = f"spend by {report['group_by']}, {report['from']} to {report['to']} (UTC)"
     text = table((report["group_by"].upper(), *SPEND_COLUMNS), rows)
     emit(args, report, f"{heading}\n{text}")

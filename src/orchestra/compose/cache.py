@@ -12,7 +12,6 @@ embeddings service.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from orchestra.cache.controls import CacheControls
@@ -48,10 +47,9 @@ def answer_cache(core: Core, embed: Embed | None = None) -> AnswerCache:
 def second_level(settings: Settings, given: AnswerBackend | None) -> AnswerBackend | None:
     if given is not None or not settings.cache_table:
         return given
-    # storage/cache.py (its own change): imported by name until both have landed
-    module = importlib.import_module("orchestra.storage.cache")
-    backend: AnswerBackend = module.DynamoDBAnswerBackend(settings.cache_table)
-    return backend
+    from orchestra.storage.cache import DynamoDBAnswerBackend  # boto3: only when configured
+
+    return DynamoDBAnswerBackend(settings.cache_table)
 
 
 def semantic_possible(settings: Settings, *, governed: bool) -> bool:

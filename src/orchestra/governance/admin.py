@@ -25,7 +25,7 @@ from orchestra.governance.protocols import PolicyStore
 from orchestra.governance.records import KeyPolicy, Limits, TeamPolicy
 
 #: fields a client may set on a key (the rest are the server's: timestamps)
-KEY_FIELDS = frozenset({*Limits.model_fields, "key_id", "team", "admin", "guardrails"})
+KEY_FIELDS = frozenset({*Limits.model_fields, "key_id", "team", "admin", "guardrails", "cache"})
 TEAM_FIELDS = frozenset({*Limits.model_fields, "team_id"})
 
 
@@ -126,6 +126,8 @@ class KeyAdmin:
         _only(patch, KEY_FIELDS - {"key_id"})
         current = await self.get_key(key_id)
         merged = {**current.model_dump(), **patch, "updated_at": self._now()}
+        if isinstance(patch.get("cache"), Mapping):  # the fields named; null: the gateway's
+            merged["cache"] = {**current.cache.model_dump(), **patch["cache"]}
         try:
             policy = KeyPolicy.model_validate(merged)
         except ValidationError as exc:

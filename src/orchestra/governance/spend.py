@@ -85,6 +85,9 @@ class SpendTotal:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    #: requests answered from the gateway's cache (cost 0), and what they would have cost
+    cache_hits: int = 0
+    saved_nanos: Nanos = 0
 
     def add(self, row: SpendRow) -> None:
         self.cost_nanos += row.cost_nanos
@@ -92,6 +95,8 @@ class SpendTotal:
         self.prompt_tokens += row.prompt_tokens
         self.completion_tokens += row.completion_tokens
         self.cached_tokens += row.cached_tokens
+        self.cache_hits += row.cache_hits
+        self.saved_nanos += row.saved_nanos
 
     def to_json(self) -> dict[str, Any]:
         """OpenAI-style list item; USD as a number and as exact nanos (sums to the cent)."""
@@ -104,6 +109,9 @@ class SpendTotal:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens,
+            "cache_hits": self.cache_hits,
+            "saved_usd": float(to_usd(self.saved_nanos)),
+            "saved_nanos": self.saved_nanos,
         }
 
 
@@ -141,6 +149,8 @@ class Report:
         for group in self.groups:
             whole.cost_nanos += group.cost_nanos
             whole.requests += group.requests
+            whole.cache_hits += group.cache_hits
+            whole.saved_nanos += group.saved_nanos
         return {
             "object": "list",
             "group_by": self.by,
@@ -150,6 +160,9 @@ class Report:
             "total_cost_usd": float(to_usd(whole.cost_nanos)),
             "total_cost_nanos": whole.cost_nanos,
             "total_requests": whole.requests,
+            "total_cache_hits": whole.cache_hits,
+            "total_saved_usd": float(to_usd(whole.saved_nanos)),
+            "total_saved_nanos": whole.saved_nanos,
         }
 
 

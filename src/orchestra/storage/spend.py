@@ -2,7 +2,8 @@
 
 One item per (day, key, model) in the metrics table: pk ``spend#<YYYY-MM-DD>``, sk
 ``<key id>#<model id>``, counters ``cost_nanos``, ``requests``, ``prompt_tokens``,
-``completion_tokens``, ``cached_tokens`` and the key's ``team``. The metering code writes one
+``completion_tokens``, ``cached_tokens``, ``cache_hits``, ``saved_nanos`` (answers from the
+gateway's cache: cost 0, what they would have cost) and the key's ``team``. The metering code writes one
 UpdateItem (``ADD``) per settled upstream call, concurrently with the ledger's settle, so
 the request path gains no round trip in sequence. Counters only ever grow by ``ADD``: two
 instances adding to the same row never lose each other's spend.
@@ -25,7 +26,19 @@ from orchestra.storage.tables import METRICS_TABLE
 PK_PREFIX = "spend#"
 #: rows older than this are removed by the table's TTL
 SPEND_TTL_DAYS = 400
-COUNTERS = ("cost_nanos", "requests", "prompt_tokens", "completion_tokens", "cached_tokens")
+COUNTERS = (
+    "cost_nanos",
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    # answers served from the gateway's cache (issue 19) and what they would have cost
+    "cache_hits",
+    "saved_nanos",
+)
+#: counters left out of an update that adds 0 to them (a row that never saw a cache hit
+#: holds no cache attributes: reads take a missing counter as 0)
+OPTIONAL = frozenset({"cache_hits", "saved_nanos"})
 
 
 def days_between(day_from: str, day_to: str) -> list[str]:
@@ -72,6 +85,8 @@ class DynamoDBSpendBackend(_Table):
         values: dict[str, Any] = {":ttl": {"N": str(_epoch(expires))}}
         adds = []
         for i, (name, amount) in enumerate(_counters(row).items()):
+            if not amount and name in OPTIONAL:  # most rows: no answer from cache
+                continue
             names[f"#c{i}"], values[f":c{i}"] = name, {"N": str(amount)}
             adds.append(f"#c{i} :c{i}")
         sets = "SET #ttl = :ttl"

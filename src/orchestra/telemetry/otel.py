@@ -165,6 +165,16 @@ class OtelObserver:
         if record is not None and record.span is not None:
             record.span.set_attribute("orchestra.refusal", code)
 
+    def cache(self, outcome: str, match: str | None, saved_usd: float) -> None:
+        """The answer cache's outcome on the request's span (and a hit's match, savings)."""
+        record = current_request.get()
+        if record is not None and record.span is not None:
+            record.span.set_attribute("orchestra.cache", outcome)
+            if match is not None:
+                record.span.set_attribute("orchestra.cache.match", match)
+            if saved_usd > 0:
+                record.span.set_attribute("orchestra.cache.saved_usd", saved_usd)
+
 
 def requested(record: RequestRecord) -> dict[str, Any]:
     """``gen_ai.request.*`` from the kept body, whatever its inbound format: chat

@@ -1,7 +1,8 @@
 """``PrometheusObserver``: the gateway's metrics in its own ``CollectorRegistry``.
 
 It is an :class:`~orchestra.observability.Observer` (attempts, answers, hedges, breakers,
-fusion, guardrail actions, policy refusals, called by the use cases) and a
+fusion, guardrail actions, policy refusals, the answer cache's outcomes, called by the
+use cases) and a
 :class:`~orchestra.telemetry.record.RequestSink` (one count and duration per HTTP request,
 from :class:`~orchestra.telemetry.middleware.TelemetryMiddleware`). ``GET /metrics`` renders
 :attr:`PrometheusObserver.registry` in Prometheus' text format.
@@ -88,6 +89,7 @@ class PrometheusObserver:
         )
         self._answer_metrics(reg)
         self._policy_metrics(reg)
+        self._cache_metrics(reg)
         self.breakers = BreakerStates()
         reg.register(self.breakers)
 
@@ -142,6 +144,22 @@ class PrometheusObserver:
                 ["code"],
                 registry=reg,
             )
+        )
+
+    def _cache_metrics(self, reg: CollectorRegistry) -> None:
+        self.cache_requests = _Family(
+            Counter(
+                "orchestra_cache_requests",
+                "Requests the answer cache saw, by outcome (hit, miss, stale, bypass) and "
+                "match (exact, semantic; none when nothing was served from it)",
+                ["outcome", "match"],
+                registry=reg,
+            )
+        )
+        self.cache_saved = Counter(
+            "orchestra_cache_saved_usd",
+            "What answers served from cache would have cost upstream, in USD",
+            registry=reg,
         )
 
     def watch(
@@ -215,6 +233,11 @@ class PrometheusObserver:
 
     def refused(self, code: str) -> None:
         self.refusals.of(code).inc()
+
+    def cache(self, outcome: str, match: str | None, saved_usd: float) -> None:
+        self.cache_requests.of(outcome, match or "none").inc()
+        if saved_usd > 0:
+            self.cache_saved.inc(saved_usd)
 
 
 class BreakerStates(Collector):

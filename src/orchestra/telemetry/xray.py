@@ -69,3 +69,9 @@ class XRayAnnotations:
 
     def refused(self, code: str) -> None:
         self.tracer.put_annotation("orchestra_refusal", code)
+
+    def cache(self, outcome: str, match: str | None, saved_usd: float) -> None:
+        """``annotation.orchestra_cache = "hit"`` finds the answers served from cache."""
+        self.tracer.put_annotation("orchestra_cache", outcome)
+        if match is not None:
+            self.tracer.put_annotation("orchestra_cache_match", match)

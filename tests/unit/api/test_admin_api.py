@@ -188,3 +188,28 @@ async def test_a_405_allows_every_method_of_the_path(api: httpx.AsyncClient) -> 
     assert refused.status_code == 405
     assert refused.headers["allow"] == "DELETE, GET, PATCH"
     assert (await api.put("/v1/admin/keys", headers=auth(ADMIN))).headers["allow"] == "GET, POST"
+
+
+async def test_a_keys_cache_defaults_are_set_and_patched_field_by_field(
+    api: httpx.AsyncClient,
+) -> None:
+    # Given a key created with cache defaults
+    body = {"key_id": "k", "cache": {"ttl_s": 300, "namespace": "team", "semantic": True}}
+    created = await api.post("/v1/admin/keys", json=body, headers=auth(ADMIN))
+    assert created.status_code == 201, created.text
+    assert created.json()["policy"]["cache"]["ttl_s"] == 300
+    # When a PATCH names one cache field and clears another
+    patched = await api.patch(
+        "/v1/admin/keys/k",
+        json={"cache": {"allow_stale": True, "semantic": None}},
+        headers=auth(ADMIN),
+    )
+    # Then the fields it did not name are kept
+    cache = patched.json()["cache"]
+    assert (cache["ttl_s"], cache["namespace"]) == (300, "team")
+    assert (cache["allow_stale"], cache["semantic"]) == (True, None)
+    # and a bad value is a 400 naming it
+    bad = await api.patch(
+        "/v1/admin/keys/k", json={"cache": {"namespace": "world"}}, headers=auth(ADMIN)
+    )
+    assert bad.status_code == 400 and "namespace" in bad.json()["error"]["param"]

@@ -85,3 +85,23 @@ async def test_bad_parameters_are_400s_naming_them(
 
 async def test_no_key_is_a_401(api: httpx.AsyncClient) -> None:
     assert (await api.get("/v1/spend")).status_code == 401
+
+
+async def test_the_report_shows_answers_from_cache() -> None:
+    spend = MemorySpendBackend()
+    await spend.add(SpendRow(TODAY, "ci", "data", "gpt-4o", 0, 1, 0, 0, 0, 1, 1_500_000))
+    stores = Stores(
+        MemoryBreakerBackend(),
+        MemoryMetricsBackend(),
+        policies=FakePolicyStore(),
+        spend=spend,
+        issuer=LocalKeyIssuer(),
+    )
+    services = build_admin(Settings(api_keys=ADMIN, admin_keys=ADMIN), {}, stores=stores)
+    transport = httpx.ASGITransport(app=create_app(services, admin_routers()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        report = (await client.get("/v1/spend", headers=_as(ADMIN))).json()
+    await services.aclose()
+    (group,) = report["data"]
+    assert (group["cache_hits"], group["saved_usd"], group["cost_usd"]) == (1, 0.0015, 0.0)
+    assert (report["total_cache_hits"], report["total_saved_usd"]) == (1, 0.0015)

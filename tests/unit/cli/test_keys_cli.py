@@ -84,6 +84,31 @@ def test_keys_create_update_list_revoke(
     assert gateway.policies.keys == {}  # type: ignore[union-attr]
 
 
+def test_keys_take_their_cache_defaults(
+    gateway: Stores, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a key created with a TTL, the team namespace and semantic lookups
+    args = ["keys", "create", "bot", "--cache-ttl", "300", "--cache-namespace", "team"]
+    assert main([*args, "--cache-semantic", "--cache-threshold", "0.97"]) == 0
+    cache = gateway.policies.keys["bot"].cache  # type: ignore[union-attr]
+    assert (cache.ttl_s, cache.namespace, cache.semantic) == (300, "team", True)
+    assert (cache.semantic_threshold, cache.sampled, cache.allow_stale) == (0.97, None, None)
+    # When updated with other cache flags, one of them 'none'
+    update = ["keys", "update", "bot", "--no-cache-semantic", "--cache-allow-stale"]
+    assert main([*update, "--cache-sampled", "--cache-namespace", "none"]) == 0
+    # Then what the update named changed, the rest was kept
+    cache = gateway.policies.keys["bot"].cache  # type: ignore[union-attr]
+    assert (cache.ttl_s, cache.namespace, cache.semantic) == (300, None, False)
+    assert (cache.sampled, cache.allow_stale, cache.semantic_threshold) == (True, True, 0.97)
+    capsys.readouterr()
+    # and a TTL or threshold out of range is refused before any call
+    with pytest.raises(SystemExit):
+        main(["keys", "update", "bot", "--cache-ttl", "99999999"])
+    with pytest.raises(SystemExit):
+        main(["keys", "update", "bot", "--cache-threshold", "0.2"])
+    assert "0.5 to 1" in capsys.readouterr().err
+
+
 def test_errors_are_one_line_with_the_gateways_message(
     gateway: Stores, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,5 +157,11 @@ def test_spend_prints_a_table_and_json(gateway: Stores, capsys: pytest.CaptureFi
     assert total.split()[:3] == ["TOTAL", "1.27", "6"]
     assert main(["spend", "--group-by", "team", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["data"][0]["cost_nanos"] == 1_270_000_000
+    asyncio.run(spend.add(SpendRow(TODAY, "ci", "data", "gpt-4o", 0, 1, 0, 0, 0, 2, 500_000_000)))
+    assert main(["spend", "--group-by", "key"]) == 0
+    _, header, first, _, total = capsys.readouterr().out.splitlines()
+    assert header.split()[-3:] == ["HITS", "SAVED", "USD"]
+    assert first.split()[0] == "ci" and first.split()[-2:] == ["2", "0.5"]
+    assert total.split()[-2:] == ["2", "0.5"]
     assert main(["spend", "--from", "2020-01-01"]) == 2  # more than 92 days
     assert "92 days" in capsys.readouterr().err

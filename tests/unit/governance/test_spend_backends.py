@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -114,3 +115,21 @@ def test_dynamodb_rows_are_one_update_each_and_expire() -> None:
 def test_days_between_is_inclusive() -> None:
     assert days_between("2026-02-27", "2026-03-01") == ["2026-02-27", "2026-02-28", "2026-03-01"]
     assert days_between("2026-03-02", "2026-03-01") == []
+
+
+async def test_answers_from_cache_add_their_own_counters(backend: SpendBackend) -> None:
+    # Given a settled upstream call, then two answers from cache (cost 0) on the same row
+    await backend.add(row("2026-03-01", "ci", "gpt-4o", 1_500))
+    hit = row("2026-03-01", "ci", "gpt-4o", 0, prompt_tokens=0, completion_tokens=0)
+    await backend.add(replace(hit, cache_hits=1, saved_nanos=1_500))
+    await backend.add(replace(hit, cache_hits=1, saved_nanos=1_400))
+    # Then the row counts three requests, one cost, two hits and what they saved
+    (found,) = await backend.query("2026-03-01", "2026-03-01")
+    assert (found.requests, found.cost_nanos) == (3, 1_500)
+    assert (found.cache_hits, found.saved_nanos) == (2, 2_900)
+
+
+async def test_a_row_without_hits_reads_zero_hits(backend: SpendBackend) -> None:
+    await backend.add(row("2026-03-01", "ci", "gpt-4o", 7))
+    (found,) = await backend.query("2026-03-01", "2026-03-01")
+    assert (found.cache_hits, found.saved_nanos) == (0, 0)

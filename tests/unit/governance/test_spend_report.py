@@ -97,3 +97,27 @@ async def test_an_unknown_grouping_is_a_400(report: SpendReport) -> None:
     with pytest.raises(InvalidRequest) as refused:
         await report.report(caller="ops", admin=True, by="provider")
     assert refused.value.param == "group_by"
+
+
+async def test_answers_from_cache_are_totalled_with_what_they_saved() -> None:
+    # Given one paid call and two answers from cache of the same key
+    backend = MemorySpendBackend()
+    await backend.add(row("2026-03-02", "ci", "data", "gpt-4o", 2_000_000_000))
+    for saved in (2_000_000_000, 500_000_000):
+        hit = SpendRow("2026-03-02", "ci", "data", "gpt-4o", 0, 1, 0, 0, 0, 1, saved)
+        await backend.add(hit)
+    await backend.add(SpendRow("2026-03-02", "bot", None, "claude", 0, 1, 0, 0, 0, 1, 250))
+    # When the report is read
+    report = await SpendReport(backend, clock=lambda: NOW).report(caller="x", admin=True)
+    body = report.to_json()
+    # Then each group and the whole carry hits and savings, in USD and exact nanos
+    ci = next(g for g in body["data"] if g["group"] == "ci")
+    assert (ci["requests"], ci["cache_hits"], ci["saved_nanos"]) == (3, 2, 2_500_000_000)
+    assert ci["saved_usd"] == 2.5 and ci["cost_usd"] == 2.0
+    assert (body["total_cache_hits"], body["total_saved_nanos"]) == (3, 2_500_000_250)
+    assert body["total_saved_usd"] == pytest.approx(2.50000025)
+
+
+def test_a_group_without_hits_shows_zero() -> None:
+    (total,) = totals([row("2026-03-01", "ci", None, "m", 5)], "key")
+    assert (total.to_json()["cache_hits"], total.to_json()["saved_usd"]) == (0, 0.0)

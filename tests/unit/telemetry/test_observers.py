@@ -34,6 +34,9 @@ class Recording:
     def refused(self, code):
         self.calls.append(("refused", code))
 
+    def cache(self, outcome, match, saved_usd):
+        self.calls.append(("cache", (outcome, match, saved_usd)))
+
 
 class Older:
     """An observer written before guardrails existed: only the first hooks."""
@@ -58,6 +61,7 @@ def test_every_hook_reaches_every_member_in_order():
     observers.fused(summary)
     observers.guardrail("secrets", "aws_key", "block")
     observers.refused("budget_exceeded")
+    observers.cache("hit", "exact", 0.5)
     expected = [
         ("attempt", ("m", error, 1.5)),
         ("completed", ("m", usage, 0.1, 2.0, 1)),
@@ -66,6 +70,7 @@ def test_every_hook_reaches_every_member_in_order():
         ("fused", summary),
         ("guardrail", ("secrets", "aws_key", "block")),
         ("refused", "budget_exceeded"),
+        ("cache", ("hit", "exact", 0.5)),
     ]
     assert first.calls == expected
     assert second.calls == expected
@@ -78,3 +83,9 @@ def test_a_member_without_a_hook_is_skipped_for_it():
     observers.guardrail("injection", "dan", "flag")  # Older has no such hook
     assert older.attempts == 1
     assert recording.calls[-1] == ("guardrail", ("injection", "dan", "flag"))
+
+
+def test_an_observer_from_before_the_cache_is_skipped_for_it():
+    older, recording = Older(), Recording()
+    Observers(older, recording).cache("miss", None, 0.0)
+    assert recording.calls == [("cache", ("miss", None, 0.0))]

@@ -144,6 +144,23 @@ def test_guardrail_actions_are_span_events_without_the_text():
     assert span.attributes["orchestra.refusal"] == "guardrail_blocked"
 
 
+def test_the_cache_outcome_is_on_the_request_span():
+    exporter = InMemorySpanExporter()
+    observer = OtelObserver(tracer_provider(None, exporter))
+    record = RequestRecord("POST", ROUTE, status=200)
+    observer.request_started(record)
+    token = current_request.set(record)
+    try:
+        observer.cache("hit", "exact", 0.25)
+    finally:
+        current_request.reset(token)
+    observer.request_finished(record)
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["orchestra.cache"] == "hit"
+    assert span.attributes["orchestra.cache.match"] == "exact"
+    assert span.attributes["orchestra.cache.saved_usd"] == 0.25
+
+
 @pytest.mark.parametrize(
     ("path", "body", "expected"),
     [

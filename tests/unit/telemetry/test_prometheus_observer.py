@@ -108,3 +108,33 @@ async def test_breaker_state_is_read_when_scraped():
     # When the probe succeeds: closed again (each scrape reads the breaker's cached view)
     await breaker.record_success("m", probe)
     assert sample(observer, "orchestra_breaker_state", model="m") == 0
+
+
+def test_cache_outcomes_by_match_and_what_hits_saved():
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    observer = PrometheusObserver()
+    # Given two exact hits, a semantic hit, a stale answer, a miss and a bypass
+    observer.cache("hit", "exact", 0.25)
+    observer.cache("hit", "exact", 0.5)
+    observer.cache("hit", "semantic", 0.125)
+    observer.cache("stale", "exact", 1.0)
+    observer.cache("miss", None, 0.0)
+    observer.cache("bypass", None, 0.0)
+    # When /metrics is rendered and parsed as Prometheus reads it
+    text = generate_latest(observer.registry).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("orchestra_cache")
+    }
+    # Then each outcome has its series, and the savings are summed
+    requests = "orchestra_cache_requests_total"
+    assert samples[(requests, (("match", "exact"), ("outcome", "hit")))] == 2
+    assert samples[(requests, (("match", "semantic"), ("outcome", "hit")))] == 1
+    assert samples[(requests, (("match", "exact"), ("outcome", "stale")))] == 1
+    assert samples[(requests, (("match", "none"), ("outcome", "miss")))] == 1
+    assert samples[(requests, (("match", "none"), ("outcome", "bypass")))] == 1
+    assert samples[("orchestra_cache_saved_usd_total", ())] == 1.875

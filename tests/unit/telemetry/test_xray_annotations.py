@@ -92,3 +92,9 @@ def test_the_lambda_app_annotates_through_its_tracer():
     assert tracer.annotations["gen_ai_usage_input_tokens"] == body["usage"]["prompt_tokens"]
     (attempt,) = tracer.provider.subsegments
     assert attempt.name == f"chat {body['model']}"
+
+
+def test_an_answer_from_cache_is_annotated_with_its_outcome_and_match():
+    tracer = FakeTracer()
+    XRayAnnotations(tracer).cache("hit", "semantic", 0.01)
+    assert tracer.annotations == {"orchestra_cache": "hit", "orchestra_cache_match": "semantic"}
