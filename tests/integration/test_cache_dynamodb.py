@@ -97,9 +97,34 @@ async def test_every_breaker_open_serves_the_stale_answer(
         stale = await gw.client.post(
             "/v1/chat/completions", json=ask(), headers={"x-orchestra-cache-allow-stale": "true"}
         )
-    # Then the stale answer is served (marked, with its age) whatever the upstream does now
+    # Then the stale answer is served at once (marked, with its age): no probe of the open
+    # breaker, no wait on its cooldown
     assert stale.status_code == 200, stale.text
     assert stale.headers["x-orchestra-cache"] == "stale"
     assert stale.headers["x-orchestra-cache-age"] == "600"
     assert text_of(stale) == "answer 1 is here"
-    assert len(upstream.requests) - calls <= 1  # at most the open breaker's probe
+    assert len(upstream.requests) == calls
+    # And the request was counted once, as stale (not also as a miss)
+    assert gw.observer.seen[-1] == ("stale", "exact", pytest.approx(6.8e-5))
+    assert [o for o, _, _ in gw.observer.seen].count("miss") == 2  # the first ask and the new one
+
+
+async def test_every_breaker_open_without_a_stale_answer_still_tries_the_last_resort(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    async with cached_gateway(
+        tmp_path, upstream.base_url, cache_ttl_s=60, breaker_failures=1, breaker_cooldown_s=0.5
+    ) as gw:
+        upstream.enqueue(FAILED)
+        failed = await gw.client.post("/v1/chat/completions", json=ask("First?"))
+        assert failed.status_code >= 500
+        assert not gw.services.gateway.breaker.available("alpha/m1")  # type: ignore[union-attr]
+        # When a question never cached is asked with stale answers allowed, breaker open
+        answered = await gw.client.post(
+            "/v1/chat/completions",
+            json=ask("Second?"),
+            headers={"x-orchestra-cache-allow-stale": "true"},
+        )
+    # Then the held candidate is still tried (its probe answers) and the answer is a miss
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["x-orchestra-cache"] == "miss"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,10 @@ async def test_a_repeat_is_served_without_the_pipeline_and_equals_the_normal_hit
 async def test_repeats_are_counted_and_spent_as_normal_hits(
     tmp_path: Path, upstream: FakeUpstream
 ) -> None:
+    # Given a metered key (a budget: its calls and its hits write spend rows)
     spend = FakeSpend()
-    stores = {"spend": spend}
+    metered = KeyPolicy(key_id=KEY_IDS[0], budget_day_usd=Decimal("10"))
+    stores = {"spend": spend, "policies": FakePolicies(keys={KEY_IDS[0]: metered})}
     async with cached_gateway(
         tmp_path, upstream.base_url, cache_ttl_s=60, stores_options=stores
     ) as gw:

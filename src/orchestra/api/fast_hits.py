@@ -259,7 +259,8 @@ class RepeatHits:
         set_principal(principal)
         if admission is not None:
             current_admission.set(admission)
-        cache.account(report, hit.key_id, hit.team, hit.answer)
+        metered = admission is not None and bool(admission.scopes)
+        cache.account(report, hit.key_id, hit.team, hit.answer, metered=metered)
         if self._route is not None:  # what reads the matched route (the metrics' label)
             scope["route"] = self._route
         await send(

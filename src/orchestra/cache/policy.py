@@ -83,6 +83,10 @@ class Lookup:
     #: the semantic scope and the question's vector (set by a semantic lookup)
     scope: str | None = None
     vector: list[float] | None = None
+    #: the key is metered (budgets or limits): its calls write spend rows, so its hits do
+    metered: bool = False
+    #: the observer was told the outcome (once per request: a miss that ends stale is stale)
+    counted: bool = False
 
 
 def _later(work: Coroutine[Any, Any, None]) -> None:
@@ -135,13 +139,15 @@ class AnswerCache:
         key_id, team = _who(admission)
         outcome = "miss" if plan.lookup else "bypass"
         report = CacheReport(outcome)  # type: ignore[arg-type]
-        return Lookup(plan, answer_key(request, plan.namespace), request, key_id, team, report)
+        key = answer_key(request, plan.namespace)
+        metered = admission is not None and bool(admission.scopes)
+        return Lookup(plan, key, request, key_id, team, report, metered=metered)
 
     async def find(self, lookup: Lookup) -> CachedAnswer | None:
         """A fresh answer for the request (its report says how it matched); None: a miss."""
         plan = lookup.plan
         if not plan.lookup:
-            self._count(lookup.report)
+            self._settled(lookup)
             return None
         now = self.clock()
         entry = self.tiers.local(lookup.key)
@@ -154,8 +160,23 @@ class AnswerCache:
             found = await self._near(lookup, now)
             if found is not None:
                 return found
-        self._count(lookup.report)
+        self._settled(lookup)
         return None
+
+    def _settled(self, lookup: Lookup) -> None:
+        """A miss or bypass counted now, unless the request may still end stale (then it
+        is counted once it is known: :meth:`missed`, :meth:`stale`)."""
+        if not lookup.plan.allow_stale:
+            self._once(lookup)
+
+    def missed(self, lookup: Lookup) -> None:
+        """The request was answered upstream: its miss (or bypass) counted, once."""
+        self._once(lookup)
+
+    def _once(self, lookup: Lookup) -> None:
+        if not lookup.counted:
+            lookup.counted = True
+            self._count(lookup.report)
 
     async def _near(self, lookup: Lookup, now: float) -> CachedAnswer | None:
         """The nearest earlier question's answer, fresh and about the same subject."""
@@ -248,6 +269,7 @@ class AnswerCache:
             return None
         entry = await self.tiers.get(lookup.key)
         if entry is None:
+            self._once(lookup)
             return None
         report = lookup.report
         report.outcome, report.match, report.model = "stale", "exact", entry.model
@@ -257,15 +279,24 @@ class AnswerCache:
     def served(self, lookup: Lookup, answer: CachedAnswer) -> None:
         """A hit or stale answer accounted: counted, and a spend row (cost 0, the original
         cost saved) written after the response."""
-        self.account(lookup.report, lookup.key_id, lookup.team, answer)
+        lookup.counted = True
+        self.account(lookup.report, lookup.key_id, lookup.team, answer, metered=lookup.metered)
 
     def account(
-        self, report: CacheReport, key_id: str, team: str | None, answer: CachedAnswer
+        self,
+        report: CacheReport,
+        key_id: str,
+        team: str | None,
+        answer: CachedAnswer,
+        *,
+        metered: bool,
     ) -> None:
         """What :meth:`served` does, for the normal path and the fast path's repeats
-        alike (``api/fast_hits.py``): the observer's count, the spend row deferred."""
+        alike (``api/fast_hits.py``): the observer's count; the spend row deferred, for a
+        metered key (one with budgets or limits: only those keys' calls write spend rows,
+        so a hit's row sits beside them; every key's hits are in the metrics)."""
         self._count(report)
-        if self.spend is not None:
+        if self.spend is not None and metered:
             _later(self._spent(key_id, team, answer))
 
     async def _spent(self, key_id: str, team: str | None, answer: CachedAnswer) -> None:

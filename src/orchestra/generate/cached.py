@@ -41,6 +41,18 @@ def no_plan() -> RoutePlan:
     return RoutePlan(profile="cache", complexity=None, prompt_tokens=0, candidates=[])
 
 
+async def stale_first(cache: AnswerCache, lookup: Lookup, plan: RoutePlan) -> CachedAnswer | None:
+    """Every candidate's breaker is open (the chain holds only last resorts, each waiting on
+    its cooldown): the stale answer at once when the request allows one, rather than after
+    that wait; None otherwise (the chain runs as ever)."""
+    if not lookup.plan.allow_stale or not plan.held or not plan.candidates:
+        return None
+    held = {id(candidate) for candidate in plan.held}
+    if any(id(candidate) not in held for candidate in plan.candidates):
+        return None
+    return await cache.stale(lookup)
+
+
 async def stale_or_raise(
     cache: AnswerCache, lookup: Lookup, failed: OrchestraError
 ) -> CachedAnswer:

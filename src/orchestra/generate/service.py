@@ -23,6 +23,7 @@ from orchestra.generate.cached import (
     no_plan,
     note_repeatable,
     replayed,
+    stale_first,
     stale_or_raise,
 )
 from orchestra.generate.continuation import (
@@ -221,19 +222,23 @@ class Generate:
         admission = await self._checked(request) if self.policies is not None else None
         lookup = self.cache.begin(request) if self.cache is not None else None
         if lookup is None:
-            return await self._generated(request, admission)
+            return await self._generated(request, admission, await self.plan(request))
         assert self.cache is not None
         answer = await self.cache.find(lookup)
         if answer is None:
             try:
-                result = await self._generated(request, admission)
+                plan = await self.plan(request)
+                answer = await stale_first(self.cache, lookup, plan)
+                if answer is None:
+                    result = await self._generated(request, admission, plan)
+                    assert result.response is not None
+                    self.cache.missed(lookup)
+                    result.cache, model = lookup.report, result.model
+                    cost = result.cost_usd
+                    self.cache.keep(lookup, result.response, model.id, model.provider, cost)
+                    return result
             except (NoCandidates, AllCandidatesFailed) as failed:
                 answer = await stale_or_raise(self.cache, lookup, failed)
-            else:
-                assert result.response is not None
-                result.cache, model = lookup.report, result.model
-                self.cache.keep(lookup, result.response, model.id, model.provider, result.cost_usd)
-                return result
         return await self._from_cache(lookup, answer, admission)
 
     async def _from_cache(
@@ -252,9 +257,9 @@ class Generate:
         result.response = response
         return result
 
-    async def _generated(self, request: ChatRequest, admission: Admission | None) -> Generation:
-        plan = await self.plan(request)
-
+    async def _generated(
+        self, request: ChatRequest, admission: Admission | None, plan: RoutePlan
+    ) -> Generation:
         async def call(candidate: Candidate, budget: float) -> ChatResponse:
             provider = self.registry.get(candidate.model.provider)
             options = self.call_options(candidate, budget)
@@ -304,17 +309,20 @@ class Generate:
             await self._checked(request)
         lookup = self.cache.begin(request) if self.cache is not None else None
         if lookup is None:
-            return await self._opened(request)
+            return await self._opened(request, await self.plan(request))
         assert self.cache is not None
         answer = await self.cache.find(lookup)
         if answer is None:
             try:
-                handle = await self._opened(request)
+                plan = await self.plan(request)
+                answer = await stale_first(self.cache, lookup, plan)
+                if answer is None:
+                    handle = await self._opened(request, plan)
+                    self.cache.missed(lookup)
+                    handle.cache, handle.lookup = lookup.report, lookup
+                    return handle
             except (NoCandidates, AllCandidatesFailed) as failed:
                 answer = await stale_or_raise(self.cache, lookup, failed)
-            else:
-                handle.cache, handle.lookup = lookup.report, lookup
-                return handle
         return self._replay(lookup, answer, request)
 
     def _replay(self, lookup: Lookup, answer: CachedAnswer, request: ChatRequest) -> StreamHandle:
@@ -327,9 +335,7 @@ class Generate:
         handle.request = request
         return handle
 
-    async def _opened(self, request: ChatRequest) -> StreamHandle:
-        plan = await self.plan(request)
-
+    async def _opened(self, request: ChatRequest, plan: RoutePlan) -> StreamHandle:
         async def call(
             candidate: Candidate, budget: float
         ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:

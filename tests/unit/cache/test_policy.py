@@ -109,6 +109,7 @@ async def test_miss_then_exact_hit_with_its_age_and_saving() -> None:
         and ChatResponse.model_validate_json(found.response).choices[0].message.content == "Vienna."
     )
     assert (lookup.report.outcome, lookup.report.match, lookup.report.age_s) == ("hit", "exact", 5)
+    lookup.metered = True  # a key with budgets or limits: its calls write spend rows
     cache.served(lookup, found)
     await _drain()
     assert observer.seen == [("miss", None, 0.0), ("hit", "exact", pytest.approx(0.0001))]
@@ -231,7 +232,7 @@ async def test_a_repeat_is_the_same_entry_still_fresh_and_accounted_as_a_hit() -
         "alpha/m1",
     )
     assert report.headers() == {**lookup.report.headers(), "x-orchestra-cache-age": "9"}
-    cache.account(report, "key-1", "ml", found)
+    cache.account(report, "key-1", "ml", found, metered=True)
     await _drain()
     assert observer.seen[-1] == ("hit", "exact", pytest.approx(0.0001))
     (row,) = spend.rows
@@ -249,3 +250,20 @@ async def _store_again(cache: AnswerCache) -> None:
     lookup = cache.begin(_request(orchestra={"cache": {"no_cache": True}}))
     assert lookup is not None and await cache.find(lookup) is None
     cache.keep(lookup, _answer("Wien."), "alpha/m1", "alpha", 0.0001)
+
+
+async def test_an_unmetered_keys_hit_is_counted_but_writes_no_spend_row() -> None:
+    # Given a key with no budget or limit (its upstream calls write no spend rows either)
+    clock, observer, spend = Clock(), Observer(), Spend()
+    cache = _cache(clock=clock, observer=observer, spend=spend)
+    await _store(cache, _request(), _answer())
+    lookup = cache.begin(_request())
+    assert lookup is not None and not lookup.metered
+    found = await cache.find(lookup)
+    assert found is not None
+    # When the hit is served
+    cache.served(lookup, found)
+    await _drain()
+    # Then the metrics count it and spend has no lone hit row
+    assert observer.seen[-1][0] == "hit"
+    assert spend.rows == []
