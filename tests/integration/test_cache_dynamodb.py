@@ -128,3 +128,18 @@ async def test_every_breaker_open_without_a_stale_answer_still_tries_the_last_re
     # Then the held candidate is still tried (its probe answers) and the answer is a miss
     assert answered.status_code == 200, answered.text
     assert answered.headers["x-orchestra-cache"] == "miss"
+
+
+async def test_a_stale_allowed_request_that_is_refused_is_still_counted_once(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
+    # Given stale answers allowed on a request naming a model that does not exist
+    async with cached_gateway(tmp_path, upstream.base_url, cache_ttl_s=60) as gw:
+        refused = await gw.client.post(
+            "/v1/chat/completions",
+            json=ask(model="alpha/nope"),
+            headers={"x-orchestra-cache-allow-stale": "true"},
+        )
+    # Then its error is the client's, and the cache counted its miss, once
+    assert refused.status_code == 404, refused.text
+    assert [outcome for outcome, _, _ in gw.observer.seen] == ["miss"]

@@ -10,7 +10,7 @@ import pydantic_core
 from orchestra.governance.admission import current_admission
 
 if TYPE_CHECKING:
-    from orchestra.generate.service import Routed
+    from orchestra.generate.results import Routed
     from orchestra.schemas.multi import MultiGenerateResponse
 
 

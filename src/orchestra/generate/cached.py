@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from orchestra.cache.records import CachedAnswer
     from orchestra.catalog.source import CatalogSource
     from orchestra.errors import OrchestraError
-    from orchestra.generate.service import StreamHandle
+    from orchestra.generate.results import StreamHandle
     from orchestra.governance.admission import Admission
     from orchestra.governance.policies import RequestPolicies
 

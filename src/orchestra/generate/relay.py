@@ -37,7 +37,8 @@ from orchestra.schemas.options import header_options
 from orchestra.tokens import estimate_prompt_tokens
 
 if TYPE_CHECKING:
-    from orchestra.generate.service import Generate, StreamHandle
+    from orchestra.generate.results import StreamHandle
+    from orchestra.generate.service import Generate
 
 log = logging.getLogger("orchestra.generate")
 

@@ -6,15 +6,11 @@ Used unchanged by the FastAPI routes (local serve and Lambda) and by the tests.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 from orchestra.cache.replay import replay_chunks
-from orchestra.catalog.models import ModelInfo
-from orchestra.catalog.pricing import cost_usd
 from orchestra.catalog.source import CatalogSource
 from orchestra.errors import AllCandidatesFailed, NoCandidates, ProviderError
 from orchestra.generate.cached import (
@@ -30,6 +26,7 @@ from orchestra.generate.continuation import (
     ContinuationPolicy,
 )
 from orchestra.generate.relay import StreamRelay, close_stream, first_chunk, ms_since
+from orchestra.generate.results import Generation, Routed, StreamHandle
 from orchestra.governance.admission import Admission, current_admission
 from orchestra.observability import LogObserver, Observer
 from orchestra.providers.base import CallOptions
@@ -40,8 +37,6 @@ from orchestra.resilience.budgets import AttemptBudgets, BudgetKnobs
 from orchestra.resilience.deployment_stats import DeploymentStats
 from orchestra.resilience.fallback import (
     HEDGE_LOST,
-    NO_HEDGE,
-    Attempt,
     FallbackRunner,
     HedgeReport,
 )
@@ -50,78 +45,15 @@ from orchestra.resilience.retry import Deadline, RetryPolicy
 from orchestra.routing.groups import first_models
 from orchestra.routing.router import Candidate, RoutePlan, Router
 from orchestra.routing.scorer import comparable_latency_ms
-from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse, Usage
+from orchestra.schemas.chat import ChatChunk, ChatRequest, ChatResponse
 from orchestra.storage.model_stats import MetricsRecorder
 
 if TYPE_CHECKING:
     from orchestra.cache.policy import AnswerCache, Lookup
-    from orchestra.cache.records import CachedAnswer, CacheReport
+    from orchestra.cache.records import CachedAnswer
     from orchestra.governance.policies import RequestPolicies
 
 log = logging.getLogger("orchestra.generate")
-
-
-@dataclass
-class Routed:
-    """What every answer carries back: who answered, how we got there, what it cost.
-
-    A continued stream (``generate/continuation.py``): ``model`` is the one that finished
-    the answer, ``usage`` counts every call, and the calls cut short before it are also
-    kept apart (``carried_usage``, ``carried_cost_usd``: each at its own model's price)."""
-
-    plan: RoutePlan
-    model: ModelInfo
-    attempts: list[Attempt]
-    started: float = field(default_factory=time.perf_counter)
-    usage: Usage | None = None
-    carried_usage: Usage | None = None
-    carried_cost_usd: float = 0.0
-    #: the hedge started beside a slow first attempt, if one was (``x-orchestra-hedge``)
-    hedge: HedgeReport = NO_HEDGE
-    #: what the answer cache did (``x-orchestra-cache``); None: it was off for the request
-    cache: CacheReport | None = None
-
-    @property
-    def cost_usd(self) -> float:
-        """Every call's cost, each at its own model's prices, cached and reasoning tokens
-        priced as the vendor prices them (``catalog/pricing.py``); 0 for an answer served
-        from the gateway's cache (no call was made)."""
-        if self.cache is not None and self.cache.served:
-            return 0.0
-        usage, carried = self.usage, self.carried_usage
-        if usage is None:
-            return self.carried_cost_usd
-        if carried is not None:  # the answering model's own share
-            usage = _less(usage, carried)
-        return self.carried_cost_usd + cost_usd(self.model, usage)
-
-
-def _less(usage: Usage, carried: Usage) -> Usage:
-    """``usage`` without what ``carried`` counts, detail by detail (none below zero)."""
-    return Usage.of(
-        max(usage.prompt_tokens - carried.prompt_tokens, 0),
-        max(usage.completion_tokens - carried.completion_tokens, 0),
-        cached=max(usage.cached_tokens - carried.cached_tokens, 0),
-        cache_creation=max(usage.cache_creation_tokens - carried.cache_creation_tokens, 0),
-        reasoning=max(usage.reasoning_tokens - carried.reasoning_tokens, 0),
-    )
-
-
-@dataclass
-class Generation(Routed):
-    response: ChatResponse | None = None
-
-
-@dataclass
-class StreamHandle(Routed):
-    first: ChatChunk | None = None
-    rest: AsyncIterator[ChatChunk] | None = None
-    #: the request's deadline: a stream still running then ends with an error event
-    deadline: Deadline | None = None
-    #: the request, to continue the answer elsewhere if the stream breaks
-    request: ChatRequest | None = None
-    #: the answer cache's lookup, to store the answer once relayed whole
-    lookup: Lookup | None = None
 
 
 class Generate:
@@ -239,6 +171,9 @@ class Generate:
                     return result
             except (NoCandidates, AllCandidatesFailed) as failed:
                 answer = await stale_or_raise(self.cache, lookup, failed)
+            except Exception:  # refused, invalid, ...: still counted, once (its miss)
+                self.cache.missed(lookup)
+                raise
         return await self._from_cache(lookup, answer, admission)
 
     async def _from_cache(
@@ -323,6 +258,9 @@ class Generate:
                     return handle
             except (NoCandidates, AllCandidatesFailed) as failed:
                 answer = await stale_or_raise(self.cache, lookup, failed)
+            except Exception:  # refused, invalid, ...: still counted, once (its miss)
+                self.cache.missed(lookup)
+                raise
         return self._replay(lookup, answer, request)
 
     def _replay(self, lookup: Lookup, answer: CachedAnswer, request: ChatRequest) -> StreamHandle:

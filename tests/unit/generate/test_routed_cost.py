@@ -7,7 +7,7 @@ import pytest
 from orchestra.catalog.models import ModelInfo
 from orchestra.catalog.pricing import cost_nanos
 from orchestra.generate.continuation import add_usage
-from orchestra.generate.service import Routed
+from orchestra.generate.results import Routed
 from orchestra.routing.router import RoutePlan
 from orchestra.schemas.chat import Usage
 

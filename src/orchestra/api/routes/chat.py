@@ -13,7 +13,8 @@ from orchestra.api.deps import Checked, checked_body, generate_of
 from orchestra.api.headers import routed_headers
 from orchestra.api.streaming import DONE, SSEResponse, error_event
 from orchestra.errors import OrchestraError
-from orchestra.generate.service import Generate, StreamHandle
+from orchestra.generate.results import StreamHandle
+from orchestra.generate.service import Generate
 from orchestra.redaction import Redactor
 from orchestra.schemas.chat import ChatRequest, ChatResponse
 

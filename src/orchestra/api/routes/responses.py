@@ -36,7 +36,8 @@ from orchestra.formats.responses_output import (
     upstream_rendered,
 )
 from orchestra.formats.responses_stream import ResponseEvents
-from orchestra.generate.service import Generate, Generation, StreamHandle
+from orchestra.generate.results import Generation, StreamHandle
+from orchestra.generate.service import Generate
 from orchestra.schemas.chat import ChatMessage
 from orchestra.storage.responses import ResponseStore
 
