@@ -8,19 +8,20 @@ miss captured as it is relayed, stored once it ended whole.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from orchestra.cache.capture import StreamCapture
+from orchestra.cache.records import CachedAnswer
 from orchestra.cache.repeat import note_hit, repeat_slot
 from orchestra.catalog.models import ModelInfo
+from orchestra.errors import AllCandidatesFailed, NoCandidates
 from orchestra.generate.relay import close
 from orchestra.routing.router import RoutePlan
 from orchestra.schemas.chat import ChatChunk
 
 if TYPE_CHECKING:
     from orchestra.cache.policy import AnswerCache, Lookup
-    from orchestra.cache.records import CachedAnswer
     from orchestra.catalog.source import CatalogSource
     from orchestra.errors import OrchestraError
     from orchestra.generate.results import StreamHandle
@@ -39,6 +40,37 @@ def cached_model(catalog: CatalogSource, model_id: str) -> ModelInfo:
 def no_plan() -> RoutePlan:
     """The plan of an answer served from cache: none was made."""
     return RoutePlan(profile="cache", complexity=None, prompt_tokens=0, candidates=[])
+
+
+R = TypeVar("R")
+
+
+async def through_cache(
+    cache: AnswerCache,
+    lookup: Lookup,
+    plan_of: Callable[[], Awaitable[RoutePlan]],
+    run: Callable[[RoutePlan], Awaitable[R]],
+) -> R | CachedAnswer:
+    """A fresh cached answer; else the route planned and ``run`` (its miss counted, once,
+    whether it answers or raises); a stale answer instead when every breaker is open or
+    every candidate failed, and the request allows one (:func:`stale_first`,
+    :func:`stale_or_raise`). The caller stores what ``run`` answered."""
+    answer = await cache.find(lookup)
+    if answer is not None:
+        return answer
+    try:
+        plan = await plan_of()
+        answer = await stale_first(cache, lookup, plan)
+        if answer is not None:
+            return answer
+        result = await run(plan)
+    except (NoCandidates, AllCandidatesFailed) as failed:
+        return await stale_or_raise(cache, lookup, failed)
+    except Exception:  # refused, invalid, ...: still counted, once (its miss)
+        cache.missed(lookup)
+        raise
+    cache.missed(lookup)
+    return result
 
 
 async def stale_first(cache: AnswerCache, lookup: Lookup, plan: RoutePlan) -> CachedAnswer | None:

@@ -10,17 +10,17 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import TYPE_CHECKING
 
+from orchestra.cache.records import CachedAnswer
 from orchestra.cache.replay import replay_chunks
 from orchestra.catalog.source import CatalogSource
-from orchestra.errors import AllCandidatesFailed, NoCandidates, ProviderError
+from orchestra.errors import ProviderError
 from orchestra.generate.cached import (
     cached_model,
     captured,
     no_plan,
     note_repeatable,
     replayed,
-    stale_first,
-    stale_or_raise,
+    through_cache,
 )
 from orchestra.generate.continuation import (
     ContinuationPolicy,
@@ -50,7 +50,6 @@ from orchestra.storage.model_stats import MetricsRecorder
 
 if TYPE_CHECKING:
     from orchestra.cache.policy import AnswerCache, Lookup
-    from orchestra.cache.records import CachedAnswer
     from orchestra.governance.policies import RequestPolicies
 
 log = logging.getLogger("orchestra.generate")
@@ -156,25 +155,14 @@ class Generate:
         if lookup is None:
             return await self._generated(request, admission, await self.plan(request))
         assert self.cache is not None
-        answer = await self.cache.find(lookup)
-        if answer is None:
-            try:
-                plan = await self.plan(request)
-                answer = await stale_first(self.cache, lookup, plan)
-                if answer is None:
-                    result = await self._generated(request, admission, plan)
-                    assert result.response is not None
-                    self.cache.missed(lookup)
-                    result.cache, model = lookup.report, result.model
-                    cost = result.cost_usd
-                    self.cache.keep(lookup, result.response, model.id, model.provider, cost)
-                    return result
-            except (NoCandidates, AllCandidatesFailed) as failed:
-                answer = await stale_or_raise(self.cache, lookup, failed)
-            except Exception:  # refused, invalid, ...: still counted, once (its miss)
-                self.cache.missed(lookup)
-                raise
-        return await self._from_cache(lookup, answer, admission)
+        run = partial(self._generated, request, admission)
+        found = await through_cache(self.cache, lookup, partial(self.plan, request), run)
+        if isinstance(found, CachedAnswer):
+            return await self._from_cache(lookup, found, admission)
+        assert found.response is not None
+        found.cache, model = lookup.report, found.model
+        self.cache.keep(lookup, found.response, model.id, model.provider, found.cost_usd)
+        return found
 
     async def _from_cache(
         self, lookup: Lookup, answer: CachedAnswer, admission: Admission | None
@@ -246,22 +234,12 @@ class Generate:
         if lookup is None:
             return await self._opened(request, await self.plan(request))
         assert self.cache is not None
-        answer = await self.cache.find(lookup)
-        if answer is None:
-            try:
-                plan = await self.plan(request)
-                answer = await stale_first(self.cache, lookup, plan)
-                if answer is None:
-                    handle = await self._opened(request, plan)
-                    self.cache.missed(lookup)
-                    handle.cache, handle.lookup = lookup.report, lookup
-                    return handle
-            except (NoCandidates, AllCandidatesFailed) as failed:
-                answer = await stale_or_raise(self.cache, lookup, failed)
-            except Exception:  # refused, invalid, ...: still counted, once (its miss)
-                self.cache.missed(lookup)
-                raise
-        return self._replay(lookup, answer, request)
+        run = partial(self._opened, request)
+        found = await through_cache(self.cache, lookup, partial(self.plan, request), run)
+        if isinstance(found, CachedAnswer):
+            return self._replay(lookup, found, request)
+        found.cache, found.lookup = lookup.report, lookup
+        return found
 
     def _replay(self, lookup: Lookup, answer: CachedAnswer, request: ChatRequest) -> StreamHandle:
         assert self.cache is not None
