@@ -8,6 +8,7 @@ here, with its reason in docs/architecture.md.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,10 @@ def _package_of(path: Path) -> str:
     return rel.parts[0].removesuffix(".py")
 
 
+@functools.cache
 def edges() -> dict[str, set[str]]:
+    """Every package's imports of other packages (read once per run: each parametrised
+    test below reads the same graph)."""
     graph: dict[str, set[str]] = {}
     for path in sorted(SRC.rglob("*.py")):
         source = _package_of(path)
