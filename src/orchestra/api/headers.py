@@ -21,27 +21,16 @@ def routed_headers(result: Routed) -> dict[str, str]:
     With the answer cache on, ``x-orchestra-cache`` and friends; an answer served from cache
     names the model that answered originally, costs 0 and has no attempts or route."""
     report = result.cache
-    if report is not None and report.served:
-        headers = {
-            "x-orchestra-model": result.model.id,
-            "x-orchestra-provider": result.model.provider,
-            "x-orchestra-cost-usd": "0.00000000",
-            **report.headers(),
-        }
-        admission = current_admission.get()
-        if admission is not None:
-            headers.update(admission.headers())
-        return headers
-    headers = {
-        "x-orchestra-model": result.model.id,
-        "x-orchestra-provider": result.model.provider,
-        "x-orchestra-attempts": ";".join(a.header_value() for a in result.attempts),
-        "x-orchestra-route": _header_json(result.plan.explain(result.model.id)),
-    }
-    if result.usage is not None:
+    headers = {"x-orchestra-model": result.model.id, "x-orchestra-provider": result.model.provider}
+    if report is not None and report.served:  # Routed.cost_usd is 0 for it
         headers["x-orchestra-cost-usd"] = f"{result.cost_usd:.8f}"
-    if result.hedge.started:
-        headers["x-orchestra-hedge"] = result.hedge.header_value()
+    else:
+        headers["x-orchestra-attempts"] = ";".join(a.header_value() for a in result.attempts)
+        headers["x-orchestra-route"] = _header_json(result.plan.explain(result.model.id))
+        if result.usage is not None:
+            headers["x-orchestra-cost-usd"] = f"{result.cost_usd:.8f}"
+        if result.hedge.started:
+            headers["x-orchestra-hedge"] = result.hedge.header_value()
     if report is not None:
         headers.update(report.headers())
     admission = current_admission.get()
