@@ -46,6 +46,28 @@ class Settings(BaseSettings):
     responses_ttl_days: int = Field(default=30, ge=1)
     #: the debate state machine (AWS mode: debates run as its executions)
     debate_state_machine_arn: str | None = None
+    #: workflows (docs/workflows.md): chains, chain runs, files and batches
+    workflows_table: str | None = None
+    #: batch input, output and error files (AWS mode: S3; locally in memory)
+    files_bucket: str | None = None
+    #: the generic chain state machine and the batch state machine (AWS mode)
+    chain_state_machine_arn: str | None = None
+    batch_state_machine_arn: str | None = None
+    #: chain runs and batches are kept this many days (chain definitions until deleted)
+    workflows_ttl_days: int = Field(default=30, ge=1)
+    #: a chain's limits, checked before a run starts: steps in all (nested included),
+    #: nesting depth, branches or items of one parallel/map step, and the run's estimated
+    #: worst-case cost in USD (None: no gateway-wide cap; a chain may set a lower one)
+    chain_max_steps: int = Field(default=50, ge=1)
+    chain_max_depth: int = Field(default=3, ge=1)
+    chain_max_fanout: int = Field(default=32, ge=1)
+    chain_max_cost_usd: float | None = Field(default=None, gt=0)
+    #: a batch input file: bytes and lines at most (OpenAI's own limits: 200 MB, 50,000)
+    batch_max_file_bytes: int = Field(default=200_000_000, ge=1)
+    batch_max_lines: int = Field(default=50_000, ge=1)
+    #: lines per chunk (one task invocation), and chunks processed at once
+    batch_chunk_lines: int = Field(default=100, ge=1, le=10_000)
+    batch_concurrency: int = Field(default=8, ge=1, le=1_000)
     #: Bedrock (Converse) in this region, signed with the function's role
     bedrock_region: str | None = None
     catalog_cache_s: int = 300

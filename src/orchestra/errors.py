@@ -11,10 +11,12 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     │   ├── PayloadTooLarge (413)
     │   ├── UnprocessableRequest (422)
     │   ├── UnsafeBaseURL(rule) (a configured base URL or its address breaks the SSRF rules)
-    │   └── DebateConflict (409: an Idempotency-Key reused for a different debate)
+    │   ├── DebateConflict (409: an Idempotency-Key reused for a different debate)
+    │   └── WorkflowConflict (409: the same for a chain run; or a finished batch changed)
     ├── Unauthorized (401)
     ├── UnknownModel (404)
     │   ├── DebateNotFound (404)
+    │   ├── WorkflowNotFound (404: no such chain, run, file or batch)
     │   └── ResponseNotFound (404: no stored Responses answer by that id)
     ├── NoCandidates (400/503: nothing can serve the request)
     ├── ProviderError(provider, model)
@@ -36,6 +38,7 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     ├── SyncFailed(source) (502: a catalog sync fetched nothing usable; nothing written)
     ├── DebateFailed (502: a debate cannot go on; its state machine records why)
     ├── DebateUnavailable (503, retryable: the debate's run could not be started)
+    ├── WorkflowFailed (502: a chain step or batch cannot go on); WorkflowUnavailable (503)
     ├── GuardrailUnavailable (503, retryable: a remote guardrail failed; fails closed)
     └── PolicyRefusal (a policy refused the request: never a provider's fault, never retried)
         ├── BudgetExceeded (429 budget_exceeded: names the budget and when it resets)
@@ -366,6 +369,37 @@ class DebateFailed(OrchestraError):
 class DebateUnavailable(OrchestraError):
     status = 503
     code = "debate_unavailable"
+    type = "api_error"
+    retryable = True
+
+
+class WorkflowConflict(InvalidRequest):
+    """409: an Idempotency-Key reused for a different chain run, or a state that forbids the
+    change (a finished batch cancelled)."""
+
+    status = 409
+    code = "conflict"
+
+
+class WorkflowNotFound(UnknownModel):
+    """404: no chain, chain run, file or batch by that name or id (``code`` says which)."""
+
+    code = "not_found"
+
+
+class WorkflowFailed(OrchestraError):
+    """A chain step or a batch cannot go on; its state machine records why."""
+
+    status = 502
+    code = "workflow_failed"
+    type = "api_error"
+
+
+class WorkflowUnavailable(OrchestraError):
+    """503: a chain run or batch could not be started (Step Functions refused)."""
+
+    status = 503
+    code = "workflow_unavailable"
     type = "api_error"
     retryable = True
 

@@ -60,6 +60,10 @@ LAYERS: dict[str, int] = {
     "multi": 6,
     "debate": 6,
     "sync": 6,
+    # workflows: chains of model calls and OpenAI batches (each takes the model calls it
+    # makes as a protocol, built from generate by the composition root)
+    "chain": 6,
+    "batch": 6,
     # HTTP, the composition roots, the edges
     "api": 7,
     "compose": 8,
@@ -67,7 +71,7 @@ LAYERS: dict[str, int] = {
     "cli": 9,
 }
 #: use cases are peers: none imports another
-PEERS = {"generate", "embed", "multi", "debate", "sync"}
+PEERS = {"generate", "embed", "multi", "debate", "sync", "chain", "batch"}
 
 
 def _top(module: str) -> str:

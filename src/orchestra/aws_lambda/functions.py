@@ -233,6 +233,49 @@ class DebateStepsFunction(TaskFunction):
         return result
 
 
+class WorkflowStepsFunction(TaskFunction):
+    """A workflow state machine's one task function (chains, batches): ``{"step": ...}``
+    -> that step, as :class:`DebateStepsFunction` does for debates.
+
+    ``root`` builds the services (``module:function``); ``use_case`` names the
+    :class:`~orchestra.compose.services.Services` field whose ``run(event)`` takes the
+    event; ``id_key`` is the event's id field, added to every log line.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        root: str,
+        use_case: str,
+        id_key: str,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.service = service
+        self.root, self.use_case, self.id_key = root, use_case, id_key
+        super().__init__(environ=environ)
+
+    def _handle(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        import importlib
+
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from orchestra.config import Settings
+        from orchestra.observability import EmfObserver
+
+        loop = self._use_own_loop()
+        if self._services is None:
+            module, _, name = self.root.partition(":")
+            build = getattr(importlib.import_module(module), name)
+            observer = EmfObserver(self.metrics)
+            self._services = build(Settings(), self.environ, observer=observer)
+        self.logger.append_keys(**{self.id_key: event.get(self.id_key)}, step=event.get("step"))
+        self.metrics.add_metric(name="WorkflowSteps", unit=MetricUnit.Count, value=1)
+        steps = getattr(self._services, self.use_case)
+        result: dict[str, Any] = loop.run_until_complete(steps.run(event))
+        return result
+
+
 def sync_source(event: Any) -> str:
     """The source a sync event names: ``{"source": ...}`` as the schedules send it, or the
     same inside an EventBridge envelope's ``detail`` (whose own ``source`` is the bus's)."""

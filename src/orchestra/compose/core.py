@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # annotations only: the generate function imports no admin co
     from orchestra.cache.protocols import AnswerBackend, VectorStore
     from orchestra.governance.issuer import KeyIssuer
     from orchestra.governance.protocols import PolicyStore, SpendBackend
+    from orchestra.storage.protocols import BlobStore, RecordBackend
 
 log = logging.getLogger("orchestra")
 
@@ -82,6 +83,11 @@ class Stores:
     #: chosen from the settings when None (``compose/cache.py``)
     cache: AnswerBackend | None = None
     vectors: VectorStore | None = None
+    #: workflows (docs/workflows.md): chain, run, file and batch records, and the files'
+    #: bytes; chosen from the settings at first use when None (``compose/records.py``), then
+    #: kept here, so every use case of one process shares them
+    records: RecordBackend | None = None
+    blobs: BlobStore | None = None
 
 
 def memory_stores() -> Stores:

@@ -13,7 +13,11 @@ if TYPE_CHECKING:  # annotations only: a function imports just the use cases it 
     from prometheus_client import CollectorRegistry
 
     from orchestra.api.auth import ApiKeyAuth
+    from orchestra.batch.service import BatchService, FileService
+    from orchestra.batch.steps import BatchSteps
     from orchestra.catalog.source import CatalogSource
+    from orchestra.chain.service import ChainService
+    from orchestra.chain.steps import ChainSteps
     from orchestra.config import Settings
     from orchestra.debate.service import DebateService
     from orchestra.debate.steps import DebateSteps
@@ -52,9 +56,20 @@ class Services:
     spend: SpendReport | None = None
     #: admits each request's principal (governance); None: governance off
     governor: Governor | None = None
+    #: chains (``/v1/chains*``) and the chain state machine's steps
+    chains: ChainService | None = None
+    chain_steps: ChainSteps | None = None
+    #: OpenAI Files and Batches (``/v1/files*``, ``/v1/batches*``) and the batch steps
+    files: FileService | None = None
+    batches: BatchService | None = None
+    batch_steps: BatchSteps | None = None
 
     async def aclose(self) -> None:
         """Stop local debate runs, release upstream connections (shutdown, test teardown)."""
         if self.debates is not None:
             await self.debates.starter.aclose()
+        if self.chains is not None:
+            await self.chains.starter.aclose()
+        if self.batches is not None:
+            await self.batches.starter.aclose()
         await self.http.aclose()

@@ -133,3 +133,78 @@ class ResponseBackend(Protocol):
     async def get(self, response_id: str) -> str | None:
         """The document, or None when it was never stored or has expired."""
         ...
+
+
+class RecordBackend(Protocol):
+    """Workflow records (chains, chain runs, files, batches): JSON documents under
+    (partition, sort key), atomic counters beside them, and pages of a listing partition.
+
+    ``expires_at`` (epoch seconds) or None for a record kept until deleted (a chain's
+    versions). Reads are consistent: a step reads what the step before it wrote.
+    """
+
+    async def put_new(self, pk: str, sk: str, doc: str, expires_at: int | None) -> bool:
+        """Store the document unless one exists under that key: False if it does."""
+        ...
+
+    async def put(self, pk: str, sk: str, doc: str, expires_at: int | None) -> None:
+        """Store (or replace) the document."""
+        ...
+
+    async def get(self, pk: str, sk: str) -> str | None:
+        """One document, or None."""
+        ...
+
+    async def load(self, pk: str) -> dict[str, str]:
+        """Every document of the partition by sort key, in one query (paginated if large);
+        counter items are left out."""
+        ...
+
+    async def add(
+        self, pk: str, sk: str, counters: dict[str, int], expires_at: int | None
+    ) -> dict[str, int]:
+        """Atomically add ``counters`` to the item (created at 0 when missing) and return
+        every counter of the item after the addition."""
+        ...
+
+    async def counters(self, pk: str, sk: str) -> dict[str, int]:
+        """The item's counters ({} when it has none)."""
+        ...
+
+    async def page(
+        self, pk: str, *, after: str | None = None, limit: int = 20, descending: bool = True
+    ) -> list[tuple[str, str]]:
+        """Up to ``limit`` (sort key, document) pairs of the partition, in sort-key order
+        (newest first when ``descending``), starting after the sort key ``after``."""
+        ...
+
+    async def delete(self, pk: str, sk: str) -> None:
+        """Remove the item (nothing when it is absent)."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Whole files by key (batch input, output and error files, chunk manifests): S3
+    deployed (``storage.blobs.S3BlobStore``), memory locally (``MemoryBlobStore``)."""
+
+    async def put(self, key: str, data: bytes, content_type: str = "application/jsonl") -> None:
+        """Store (or replace) the object."""
+        ...
+
+    async def get(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
+        """The object's bytes (``start``..``end`` exclusive when given: one ranged read);
+        ``KeyError`` when there is no such object."""
+        ...
+
+    async def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when there is no such object."""
+        ...
+
+    async def concat(self, key: str, parts: Sequence[str], content_type: str) -> int:
+        """Write the object ``key`` as the parts' bytes in order (missing parts are skipped),
+        in bounded memory; its size in bytes."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Remove the objects (absent ones are ignored)."""
+        ...

@@ -104,6 +104,17 @@ CACHE_TABLE = TableSpec(
     env_var="ORCHESTRA_CACHE_TABLE",
 )
 
+#: workflows (issue 20): chain definitions (pk = ``chain#<name>``, sk = ``v#<000001>``), chain
+#: runs (pk = ``chainrun#<id>``), files and batches (pk = ``file#<id>`` / ``batch#<id>``), and
+#: their listings (pk = ``files#<owner>`` / ``batches#<owner>``, sk = created time and id)
+WORKFLOWS_TABLE = TableSpec(
+    key="workflows",
+    partition_key="pk",
+    sort_key="sk",
+    ttl_attribute="expires_at",
+    env_var="ORCHESTRA_WORKFLOWS_TABLE",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     MODELS_TABLE,
     BREAKERS_TABLE,
@@ -112,6 +123,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     RESPONSES_TABLE,
     GOVERNANCE_TABLE,
     CACHE_TABLE,
+    WORKFLOWS_TABLE,
 )
 
 

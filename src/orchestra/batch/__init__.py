@@ -1,0 +1,1 @@
+"""Batches: the OpenAI Files and Batch APIs, run on Step Functions (docs/workflows.md)."""

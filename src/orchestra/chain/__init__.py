@@ -1,0 +1,1 @@
+"""Chains: declarative workflows of model calls (docs/workflows.md)."""
