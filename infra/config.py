@@ -119,8 +119,35 @@ class CacheDefaults(BaseModel):
         }
 
 
-API_FUNCTIONS = ("generate", "multi_generate", "debate_api", "admin")
-ALL_FUNCTIONS = (*API_FUNCTIONS, "authorizer", "debate_steps", "sync")
+class WorkflowDefaults(BaseModel):
+    """Stage-wide limits of chains and batches (docs/workflows.md), each named as its
+    ``orchestra.config.Settings`` field and shipped as that setting's environment variable
+    to the functions that check them; None leaves the application's default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain_max_steps: int | None = Field(default=None, ge=1)
+    chain_max_depth: int | None = Field(default=None, ge=1)
+    chain_max_fanout: int | None = Field(default=None, ge=1)
+    chain_max_cost_usd: float | None = Field(default=None, gt=0)
+    batch_max_lines: int | None = Field(default=None, ge=1)
+    batch_chunk_lines: int | None = Field(default=None, ge=1, le=10_000)
+
+    def environment(self) -> dict[str, str]:
+        """The set fields as environment variables (``ORCHESTRA_CHAIN_MAX_STEPS=50``)."""
+        return {
+            env_name(field): str(value)
+            for field, value in self.model_dump(exclude_none=True).items()
+        }
+
+
+API_FUNCTIONS = ("generate", "multi_generate", "debate_api", "admin", "workflows_api")
+#: the Step Functions tasks of chains and batches: they call models
+WORKFLOW_STEPS = ("chain_steps", "batch_steps")
+ALL_FUNCTIONS = (*API_FUNCTIONS, "authorizer", "debate_steps", "sync", *WORKFLOW_STEPS)
+#: Lambda's synchronous request payload (6 MB) holds a multipart upload base64-encoded
+#: (4/3 larger) with the event around it: the largest file ``POST /v1/files`` takes deployed
+MAX_UPLOAD_BYTES = 4_500_000
 #: answer through the streaming runtime, behind ``responseTransferMode: STREAM`` routes
 STREAMING_FUNCTIONS = ("generate", "multi_generate")
 #: API Gateway's idle timeout for a streamed response on a REGIONAL endpoint (edge: 30 s)
@@ -163,6 +190,13 @@ class StageConfig(BaseModel):
             "sync": Sizing(memory_mb=512, timeout_s=300),
             # key and team administration, spend reports: a few AWS calls per request
             "admin": Sizing(memory_mb=512, timeout_s=25),
+            # chains, files, batches: uploads parsed and validated line by line in memory
+            "workflows_api": Sizing(memory_mb=1024, timeout_s=29),
+            # one chain step (or one parallel branch / map item with its nested steps)
+            "chain_steps": Sizing(memory_mb=1024, timeout_s=330),
+            # prepare reads the whole input file; a chunk's lines run concurrently;
+            # finalize joins the parts in 8 MB multipart buffers: memory and Lambda's maximum
+            "batch_steps": Sizing(memory_mb=2048, timeout_s=900),
         }
     )
     #: stage-wide throttling (per client it is the usage plan's)
@@ -197,6 +231,19 @@ class StageConfig(BaseModel):
     #: the answer cache's defaults (and its vector store, when semantic lookups are on)
     cache: CacheDefaults = Field(default_factory=CacheDefaults)
     debate_turn_timeout_s: int = 150
+    #: the chain machine's task timeout for one step (below the chain_steps function's)
+    chain_step_timeout_s: int = Field(default=300, ge=10, le=900)
+    #: a chain's parallel branches / map items running at once (the inline Map's bound)
+    chain_max_concurrency: int = Field(default=16, ge=1, le=40)
+    #: chunks of one batch processed at once (the Distributed Map's MaxConcurrency)
+    batch_concurrency: int = Field(default=8, ge=1, le=1000)
+    #: the largest file ``POST /v1/files`` accepts (Lambda's 6 MB request payload, base64)
+    upload_max_bytes: int = Field(default=MAX_UPLOAD_BYTES, ge=1024, le=MAX_UPLOAD_BYTES)
+    #: uploaded files, batch output and error files (and their records) are deleted after
+    #: this many days (the bucket's lifecycle rules, the workflows table's TTL)
+    files_retention_days: int = Field(default=30, ge=1, le=3650)
+    #: chain and batch limits (None: the application's defaults)
+    workflows: WorkflowDefaults = Field(default_factory=WorkflowDefaults)
     alarm_email: str | None = None
     alarm_5xx_rate: float = 0.05
     #: whole answers of reasoning models take minutes: alarm on the unusual, not the normal
@@ -215,6 +262,16 @@ class StageConfig(BaseModel):
                     f"functions.{name}.timeout_s must cover request_timeout_s "
                     f"({self.request_timeout_s} s) + {FUNCTION_MARGIN_S} s, at most 900 s"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _workflow_timeouts(self) -> StageConfig:
+        steps = self.functions.get("chain_steps")
+        if steps is not None and (steps.timeout_s or 0) < self.chain_step_timeout_s:
+            raise ValueError(
+                f"functions.chain_steps.timeout_s must be at least chain_step_timeout_s "
+                f"({self.chain_step_timeout_s} s)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -53,7 +53,7 @@ def acknowledge_service(stack: ServiceStack) -> None:
             f"Pinned to Python {stack.config.python}: the bundle's bytecode and arm64 wheels "
             "are built for exactly this version; moving is one StageConfig.python change.",
         )
-    for name in ("generate", "multi_generate", "debate_steps"):
+    for name in ("generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps"):
         role = stack.functions[name].role
         for resource in (
             "arn:<AWS::Partition>:bedrock:*::foundation-model/*",
@@ -89,6 +89,41 @@ def acknowledge_service(stack: ServiceStack) -> None:
         "function deletes only the key whose name and value the client-keys secret holds.",
     )
     _acknowledge_api(stack)
+    _acknowledge_workflows(stack, region, account)
+
+
+def _acknowledge_workflows(stack: ServiceStack, region: str, account: str) -> None:
+    """The chain and batch machines, and the files bucket's prefixes."""
+    fns, api = stack.functions, stack.functions["workflows_api"].role
+    for machine, steps in ((stack.chain, "chain_steps"), (stack.batch, "batch_steps")):
+        role = machine.state_machine.role
+        _ack(role, "IAM5[Resource::*]", XRAY + " Log delivery APIs likewise need '*'.")
+        _ack(role, f"IAM5[Resource::<{_logical(fns[steps].function)}.Arn>:*]", LAMBDA_VERSIONS)
+        _ack(
+            api,
+            f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:"
+            f"<{_logical(machine.state_machine)}.Name>:*]",
+            "Executions are named after each chain run or batch id at run time; the ARN is "
+            "limited to the executions of this one state machine (DescribeExecution only).",
+        )
+    _ack(
+        stack.batch.state_machine.role,
+        f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:"
+        f"{stack.config.prefix}-{stack.config.stage}-batch/*:*]",
+        "The Distributed Map's child executions (<machine>/<map run>:<id>) are named by Step "
+        "Functions at run time; the ARN is limited to this machine's own map runs, as AWS's "
+        "Distributed Map policy documents.",
+    )
+    bucket = stack.data.files_export("Arn")
+    prefixes = "files/ (uploads) and batches/ (manifests, parts, output and error files)"
+    for role in (api, fns["batch_steps"].role, stack.batch.state_machine.role):
+        for prefix in ("files", "batches"):
+            _ack(
+                role,
+                f"IAM5[Resource::{bucket}/{prefix}/*]",
+                f"Object keys are file and batch ids minted at run time under {prefixes}; "
+                "each role gets only the prefixes and actions it uses.",
+            )
 
 
 def _acknowledge_api(stack: ServiceStack) -> None:

@@ -83,7 +83,26 @@ ROUTES: tuple[Route, ...] = (
     Route("ANY", "/v1/admin/{proxy+}", "admin"),
     Route("GET", "/v1/spend", "admin"),
     Route("GET", "/health", "generate", public=True),
+    # workflows (docs/workflows.md): chains, and OpenAI Files and Batches
+    Route("PUT", "/v1/chains/{name}", "workflows_api"),
+    Route("GET", "/v1/chains/{name}", "workflows_api"),
+    Route("POST", "/v1/chains/{name}/runs", "workflows_api"),
+    Route("POST", "/v1/chains/runs", "workflows_api"),
+    Route("GET", "/v1/chains/runs/{run_id}", "workflows_api"),
+    Route("POST", "/v1/files", "workflows_api"),
+    Route("GET", "/v1/files", "workflows_api"),
+    Route("GET", "/v1/files/{file_id}", "workflows_api"),
+    Route("DELETE", "/v1/files/{file_id}", "workflows_api"),
+    Route("GET", "/v1/files/{file_id}/content", "workflows_api"),
+    Route("POST", "/v1/batches", "workflows_api"),
+    Route("GET", "/v1/batches", "workflows_api"),
+    Route("GET", "/v1/batches/{batch_id}", "workflows_api"),
+    Route("POST", "/v1/batches/{batch_id}/cancel", "workflows_api"),
 )
+#: request bodies API Gateway hands to Lambda base64-encoded, byte for byte: a multipart
+#: upload (``POST /v1/files``) may hold any bytes; Mangum decodes it. Responses are text
+#: (JSON, and file content as ``application/jsonl``), so no response type is listed
+BINARY_MEDIA_TYPES = ("multipart/form-data",)
 
 #: one JSON line per request; no header or body is logged (keys never reach the logs)
 ACCESS_LOG = {
@@ -135,6 +154,7 @@ class OrchestraApi(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=self._stage_options(),
+            binary_media_types=list(BINARY_MEDIA_TYPES),
         )
         self.authorizer, self.any_key_authorizer = self._authorizers(authorizer)
         self.validator = self.api.add_request_validator(

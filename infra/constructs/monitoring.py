@@ -1,7 +1,8 @@
 """Alarms (to an SNS topic, optionally e-mailed) and one dashboard for the whole service.
 
-Alarms: API 5xx rate, API p99 latency, generate fallback rate, breakers opening, debate
-executions failing, catalog syncs failing (function errors or events in the DLQ).
+Alarms: API 5xx rate, API p99 latency, generate fallback rate, breakers opening, debate,
+chain and batch executions failing, catalog syncs failing (function errors or events in
+the DLQ).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Watched:
     sync: lambda_.IFunction
     debate: sfn.IStateMachine
     sync_dead_letters: sqs.IQueue
+    chain: sfn.IStateMachine | None = None
+    batch: sfn.IStateMachine | None = None
 
 
 def _service_metric(name: str, service: str = "orchestra-generate") -> cw.Metric:
@@ -55,7 +58,7 @@ class Monitoring(Construct):
         self.topic = sns.Topic(self, "Alarms", enforce_ssl=True, display_name="Orchestra alarms")
         if config.alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
-        self.metrics = self._metrics(watched)
+        self.metrics = {**self._metrics(watched), **self._workflow_metrics(watched)}
         self.alarms = self._alarms(watched)
         for alarm in self.alarms.values():
             alarm.add_alarm_action(actions.SnsAction(self.topic))
@@ -78,16 +81,7 @@ class Monitoring(Construct):
                 period=FIVE_MINUTES,
             ),
             "breakers_opened": _service_metric("BreakerOpened"),
-            "debates_failed": cw.MathExpression(
-                expression="failed + timedout + aborted",
-                using_metrics={
-                    "failed": w.debate.metric_failed(period=FIVE_MINUTES),
-                    "timedout": w.debate.metric_timed_out(period=FIVE_MINUTES),
-                    "aborted": w.debate.metric_aborted(period=FIVE_MINUTES),
-                },
-                label="debate executions failed",
-                period=FIVE_MINUTES,
-            ),
+            "debates_failed": _failed(w.debate, "debate"),
             "debates_started": w.debate.metric_started(period=FIVE_MINUTES),
             "sync_errors": w.sync.metric_errors(period=Duration.hours(1)),
             "sync_dead_letters": w.sync_dead_letters.metric_approximate_number_of_messages_visible(
@@ -95,6 +89,10 @@ class Monitoring(Construct):
             ),
             "generate_throttles": w.generate.metric_throttles(period=FIVE_MINUTES),
         }
+
+    def _workflow_metrics(self, w: Watched) -> dict[str, cw.IMetric]:
+        machines = (("chains_failed", "chain", w.chain), ("batches_failed", "batch", w.batch))
+        return {key: _failed(m, kind) for key, kind, m in machines if m is not None}
 
     def _alarm(
         self, name: str, threshold: float, description: str, *, periods: int = 1
@@ -129,6 +127,11 @@ class Monitoring(Construct):
             "SyncDeadLetters": self._alarm(
                 "SyncDeadLetters", 1, "a sync event exhausted its retries (see the DLQ)"
             ),
+            **{
+                alarm: self._alarm(alarm, 1, f"a {kind} execution failed")
+                for alarm, kind in (("ChainFailures", "chain"), ("BatchFailures", "batch"))
+                if _KEYS[alarm] in self.metrics
+            },
         }
 
     def _dashboard(self) -> cw.Dashboard:
@@ -152,6 +155,17 @@ class Monitoring(Construct):
             graph(title="Sync errors", left=[m["sync_errors"]], width=8),
             graph(title="Sync dead letters", left=[m["sync_dead_letters"]], width=8),
         )
+        # one graph each: their expressions share the ids failed/timedout/aborted
+        workflows = [
+            graph(title=title, left=[m[key]], width=12)
+            for key, title in (
+                ("chains_failed", "Chains failed"),
+                ("batches_failed", "Batches failed"),
+            )
+            if key in m
+        ]
+        if workflows:
+            board.add_widgets(*workflows)
         board.add_widgets(cw.AlarmStatusWidget(alarms=list(self.alarms.values()), width=24))
         return board
 
@@ -164,4 +178,20 @@ _KEYS = {
     "DebateFailures": "debates_failed",
     "SyncErrors": "sync_errors",
     "SyncDeadLetters": "sync_dead_letters",
+    "ChainFailures": "chains_failed",
+    "BatchFailures": "batches_failed",
 }
+
+
+def _failed(machine: sfn.IStateMachine, kind: str) -> cw.MathExpression:
+    """Executions that failed, timed out or were aborted, per five minutes."""
+    return cw.MathExpression(
+        expression="failed + timedout + aborted",
+        using_metrics={
+            "failed": machine.metric_failed(period=FIVE_MINUTES),
+            "timedout": machine.metric_timed_out(period=FIVE_MINUTES),
+            "aborted": machine.metric_aborted(period=FIVE_MINUTES),
+        },
+        label=f"{kind} executions failed",
+        period=FIVE_MINUTES,
+    )

@@ -1,25 +1,31 @@
-"""The stateless service stack: functions, REST API, debate state machine, sync schedules,
-alarms and dashboard. It holds no data: destroy and redeploy it freely."""
+"""The stateless service stack: functions, REST API, the debate, chain and batch state
+machines, sync schedules, alarms and dashboard. It holds no data: destroy and redeploy it
+freely."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from aws_cdk import ArnFormat, Aws, Stack
+from aws_cdk import ArnFormat, Aws, Fn, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, STREAMING_FUNCTIONS, StageConfig
 from infra.constructs.api import OrchestraApi
+from infra.constructs.batch_machine import BatchMachine
+from infra.constructs.chain_machine import ChainMachine
 from infra.constructs.debate_machine import DebateMachine
 from infra.constructs.function import OrchestraFunction
 from infra.constructs.key_admin import KeyAdministration
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.schedules import SyncSchedules
 from infra.stacks.data import DataStack
+from orchestra.batch.machine import BATCHES_PREFIX, FILES_PREFIX
 from orchestra.config import env_name
 from orchestra.storage.tables import (
     BREAKERS_TABLE,
@@ -29,6 +35,7 @@ from orchestra.storage.tables import (
     METRICS_TABLE,
     MODELS_TABLE,
     RESPONSES_TABLE,
+    WORKFLOWS_TABLE,
 )
 
 #: exactly the DynamoDB actions each access pattern issues (see orchestra.storage.dynamodb)
@@ -73,7 +80,25 @@ CACHE_RW = ("dynamodb:GetItem", "dynamodb:PutItem")
 CACHE_FUNCTIONS = ("generate",)
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
-MODEL_CALLERS = ("generate", "multi_generate", "debate_steps")
+MODEL_CALLERS = ("generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps")
+#: workflow records (``storage.workflows``): PutItem (``put``/``put_new``), consistent
+#: GetItem (``get``, ``counters``), Query (``load``, ``page``), UpdateItem (``add``),
+#: DeleteItem (``delete``), each only where the use case issues it
+WORKFLOWS_API_RW = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",  # a batch's counters read back, the cancel flag, file listings
+    "dynamodb:Query",
+    "dynamodb:DeleteItem",  # DELETE /v1/files/{id}
+)
+#: a chain run's steps: the run's documents written and read back; no counters, no deletes
+CHAIN_STEPS_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+#: a batch's steps: its documents, and the completed/failed counters added per chunk
+BATCH_STEPS_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
+#: S3 (``storage.blobs``): GetObject (ranged reads, and HeadObject), PutObject (put, and
+#: every multipart action but Abort), DeleteObject (DeleteObjects), AbortMultipartUpload
+BLOB_READ = ("s3:GetObject",)
+BLOB_RW = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
 #: the tables each function reads or writes, by the environment variable of each
 TABLES = {
     "generate": (
@@ -88,6 +113,10 @@ TABLES = {
     "debate_api": (MODELS_TABLE, BREAKERS_TABLE, DEBATES_TABLE, GOVERNANCE_TABLE),
     "debate_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, DEBATES_TABLE, GOVERNANCE_TABLE),
     "admin": (GOVERNANCE_TABLE, METRICS_TABLE),
+    # chains' cost estimate (catalog prices) and budget hold; breakers are required in AWS
+    "workflows_api": (MODELS_TABLE, BREAKERS_TABLE, GOVERNANCE_TABLE, WORKFLOWS_TABLE),
+    "chain_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, GOVERNANCE_TABLE, WORKFLOWS_TABLE),
+    "batch_steps": (MODELS_TABLE, BREAKERS_TABLE, METRICS_TABLE, GOVERNANCE_TABLE, WORKFLOWS_TABLE),
     "sync": (MODELS_TABLE,),
     "authorizer": (),
 }
@@ -129,6 +158,14 @@ class ServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kw)
         self.config, self.data = config, data
+        #: the data stack's files bucket, imported by its fixed export names
+        self.files_bucket = s3.Bucket.from_bucket_attributes(
+            self,
+            "FilesBucket",
+            bucket_arn=Fn.import_value(data.files_export("Arn")),
+            bucket_name=Fn.import_value(data.files_export("Name")),
+        )
+        self.add_dependency(data)
         self.functions = {
             name: OrchestraFunction(
                 self,
@@ -147,6 +184,17 @@ class ServiceStack(Stack):
             self, "Debate", config=config, steps=self.functions["debate_steps"].target
         )
         self._grant_debates()
+        self.chain = ChainMachine(
+            self, "Chain", config=config, steps=self.functions["chain_steps"].target
+        )
+        self.batch = BatchMachine(
+            self,
+            "Batch",
+            config=config,
+            steps=self.functions["batch_steps"].target,
+            bucket=self.files_bucket,
+        )
+        self._grant_workflows()
         self.api = OrchestraApi(
             self,
             "Http",
@@ -168,6 +216,8 @@ class ServiceStack(Stack):
                 generate=self.functions["generate"].function,
                 sync=self.functions["sync"].function,
                 debate=self.debate.state_machine,
+                chain=self.chain.state_machine,
+                batch=self.batch.state_machine,
                 sync_dead_letters=self.schedules.dead_letters,
             ),
         )
@@ -187,6 +237,8 @@ class ServiceStack(Stack):
             env.update(config.governance.environment())
         if name in CACHE_FUNCTIONS:
             env.update(self._cache_environment())
+        if WORKFLOWS_TABLE in TABLES[name]:
+            env.update(self._workflows_environment(name))
         if config.bedrock_guardrail_id and name in MODEL_CALLERS:
             env[env_name("bedrock_guardrail_id")] = config.bedrock_guardrail_id
             env[env_name("bedrock_guardrail_version")] = str(config.bedrock_guardrail_version)
@@ -201,12 +253,28 @@ class ServiceStack(Stack):
             env[env_name("cache_vector_index")] = vectors.index_name
         return env
 
+    def _workflows_environment(self, name: str) -> dict[str, str]:
+        """Records expire with their files; the limits each function checks; the bucket
+        for the functions that read or write files (chain steps never do)."""
+        config = self.config
+        env = {env_name("workflows_ttl_days"): str(config.files_retention_days)}
+        env.update(config.workflows.environment())
+        if name != "chain_steps":
+            env[env_name("files_bucket")] = self.files_bucket.bucket_name
+        if name == "workflows_api":
+            env[env_name("batch_max_file_bytes")] = str(config.upload_max_bytes)
+        return env
+
     def _runtime_environment(self, name: str) -> dict[str, str]:
         """Auth, body limit, deadlines, Bedrock and the providers file, by function kind."""
         env: dict[str, str] = {}
         if name in API_FUNCTIONS:
             env[env_name("trust_gateway_auth")] = "true"  # the authorizer checked the key
-            env[env_name("max_body_bytes")] = str(self.config.max_body_bytes)
+            env[env_name("max_body_bytes")] = str(
+                self.config.upload_max_bytes
+                if name == "workflows_api"
+                else self.config.max_body_bytes
+            )
         if name in STREAMING_FUNCTIONS:  # one request's time, consistent with the API's
             env[env_name("request_deadline_s")] = str(self.config.stream_deadline_s)
             env[env_name("buffered_deadline_s")] = str(self.config.buffered_deadline_s)
@@ -220,7 +288,7 @@ class ServiceStack(Stack):
     def _grant_data(self) -> None:
         data, fns = self.data, self.functions
         data.client_keys.grant_read(fns["authorizer"].role)
-        for name in ("generate", "multi_generate", "debate_api", "debate_steps", "sync"):
+        for name in (*MODEL_CALLERS, "debate_api", "workflows_api", "sync"):
             data.provider_keys.grant_read(fns[name].role)
         for name in MODEL_CALLERS:
             role = fns[name].role
@@ -250,21 +318,49 @@ class ServiceStack(Stack):
         machine = self.debate.state_machine
         api = self.functions["debate_api"]
         machine.grant_start_execution(api.role)
-        executions = Stack.of(self).format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{machine.state_machine_name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
         api.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["states:DescribeExecution", "states:StopExecution"],
-                resources=[executions],
+                resources=[_executions(machine)],
             )
         )
         api.function.add_environment(
             env_name("debate_state_machine_arn"), machine.state_machine_arn
         )
+
+    def _grant_workflows(self) -> None:
+        """Records and files, each function exactly what it issues; the workflows API
+        starts both machines and reads their executions (``console_url``, status)."""
+        data, fns = self.data, self.functions
+        api, chain, batch = fns["workflows_api"], fns["chain_steps"], fns["batch_steps"]
+        _grant(data.tables["models"], api.role, CATALOG_READ)
+        _grant(data.tables["breakers"], api.role, BREAKER_READ)
+        _grant(data.tables["governance"], api.role, GOVERNANCE_LEDGER)
+        _grant(data.tables["workflows"], api.role, WORKFLOWS_API_RW)
+        _grant(data.tables["workflows"], chain.role, CHAIN_STEPS_RW)
+        _grant(data.tables["workflows"], batch.role, BATCH_STEPS_RW)
+        bucket = self.files_bucket
+        _grant_objects(bucket, api.role, f"{FILES_PREFIX}*", BLOB_RW)
+        _grant_objects(bucket, api.role, f"{BATCHES_PREFIX}*", BLOB_READ)  # output files
+        _grant_objects(bucket, batch.role, f"{FILES_PREFIX}*", BLOB_READ)
+        _grant_objects(bucket, batch.role, f"{BATCHES_PREFIX}*", BLOB_RW)
+        for role in (api.role, batch.role):
+            # without it S3 answers 403 for a missing key, not 404: ``size`` and ``concat``
+            # tell an absent part from a failure (listing names, never reading objects)
+            role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+            )
+        for machine, setting in (
+            (self.chain.state_machine, "chain_state_machine_arn"),
+            (self.batch.state_machine, "batch_state_machine_arn"),
+        ):
+            machine.grant_start_execution(api.role)
+            api.role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution"], resources=[_executions(machine)]
+                )
+            )
+            api.function.add_environment(env_name(setting), machine.state_machine_arn)
 
     def _grant_admin(self) -> None:
         """The admin function: policies, spend rows, the client keys (read and rewritten)
@@ -288,6 +384,25 @@ class ServiceStack(Stack):
 
 def _grant(table: dynamodb.ITable, role: iam.IGrantable, actions: Iterable[str]) -> None:
     table.grant(role, *actions)
+
+
+def _grant_objects(
+    bucket: s3.IBucket, role: iam.IRole, pattern: str, actions: Iterable[str]
+) -> None:
+    """``actions`` on the objects under one prefix of the bucket, and nothing else."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects(pattern)])
+    )
+
+
+def _executions(machine: sfn.StateMachine) -> str:
+    """The ARN pattern of the machine's own executions (named after each run at run time)."""
+    return Stack.of(machine).format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{machine.state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 def _bedrock_statement() -> iam.PolicyStatement:
