@@ -23,6 +23,8 @@ from orchestra.storage.tables import ALL_TABLES, TableSpec
 class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kw: Any):
         super().__init__(scope, construct_id, **kw)
+        # the files bucket's access logs delivered under a bucket policy, not an ACL
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
         self.config = config
         self.tables = {spec.key: self._table(spec) for spec in ALL_TABLES}
         #: the semantic cache's vectors, when the stage turns semantic lookups on
@@ -122,6 +124,8 @@ class DataStack(Stack):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             versioned=False,
+            # logs delivered under a bucket policy, not an ACL (cfn-lint W3045)
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=logs,
             server_access_logs_prefix="files-bucket/" if logs else None,
             lifecycle_rules=rules,

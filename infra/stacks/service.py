@@ -165,7 +165,7 @@ class ServiceStack(Stack):
             bucket_arn=Fn.import_value(data.files_export("Arn")),
             bucket_name=Fn.import_value(data.files_export("Name")),
         )
-        self.add_dependency(data)
+        self.add_stack_dependency(data)
         self.functions = {
             name: OrchestraFunction(
                 self,

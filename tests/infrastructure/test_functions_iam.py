@@ -123,7 +123,7 @@ def _sizing_dump() -> dict[str, Any]:
 def test_log_groups_have_retention(dev: Synth, prod: Synth) -> None:
     for synthesized, days, policy in ((dev, 14, "Delete"), (prod, 90, "Retain")):
         groups = of_type(synthesized.json("service"), "AWS::Logs::LogGroup")
-        assert len(groups) == len(ALL_FUNCTIONS) + 2  # + API access logs + state machine
+        assert len(groups) == len(ALL_FUNCTIONS) + 4  # + API access logs + 3 state machines
         for group in groups.values():
             assert group["Properties"]["RetentionInDays"] == days
             assert group["DeletionPolicy"] == policy
@@ -272,6 +272,9 @@ def test_secrets_are_readable_by_exactly_who_needs_them(dev: Synth) -> None:
         "DebateApi",
         "DebateSteps",
         "Sync",
+        "WorkflowsApi",
+        "ChainSteps",
+        "BatchSteps",
     }
 
 
@@ -309,7 +312,7 @@ def test_a_providers_file_reaches_the_model_callers_validated(tmp_path: Path) ->
         if "Handler" in props["Properties"]
     }
     with_file = {name for name, value in shipped.items() if value}
-    assert with_file == {"generate", "multi_generate", "debate_steps"}
+    assert with_file == {"generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps"}
     assert json.loads(shipped["generate"]) == {
         "providers": [{"name": "openai-2", "type": "openai", "api_key_env": "OPENAI_API_KEY_2"}]
     }

@@ -18,8 +18,17 @@ from support.cdk_synth import Synth, as_list, methods_by_route, of_type, role_po
 
 pytestmark = pytest.mark.slow
 
-GOVERNED = {"generate", "multi_generate", "debate_api", "debate_steps", "admin"}
-MODEL_CALLERS = {"generate", "multi_generate", "debate_steps"}
+GOVERNED = {
+    "generate",
+    "multi_generate",
+    "debate_api",
+    "debate_steps",
+    "admin",
+    "workflows_api",
+    "chain_steps",
+    "batch_steps",
+}
+MODEL_CALLERS = {"generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps"}
 GUARDRAIL = "abcd1234efgh"
 
 
@@ -125,10 +134,12 @@ def test_spend_rows_are_written_by_the_model_callers_and_read_by_the_admin(dev: 
 
 
 def test_no_function_but_the_admin_may_delete_anything(dev: Synth) -> None:
+    # (the workflows API deletes a client's own files: DELETE /v1/files/{id}, in its table)
     for name, statement in statements(dev.json("service")):
         if "dynamodb:DeleteItem" in as_list(statement["Action"]):
-            assert name.startswith("AdminRole"), name
-            assert "GovernanceTable" in json.dumps(statement["Resource"])
+            assert name.startswith(("AdminRole", "WorkflowsApiRole")), name
+            table = "GovernanceTable" if name.startswith("AdminRole") else "WorkflowsTable"
+            assert table in json.dumps(statement["Resource"])
 
 
 # --- the admin function ---------------------------------------------------------------------
@@ -256,7 +267,7 @@ def test_a_configured_guardrail_reaches_the_model_callers_with_its_arn_only(
             assert f":guardrail/{GUARDRAIL}" in resource and "*" not in resource
             assert "AWS::AccountId" in resource and "AWS::Region" in resource
             appliers.add(name.split("Role")[0])
-    assert appliers == {"Generate", "MultiGenerate", "DebateSteps"}
+    assert appliers == {"Generate", "MultiGenerate", "DebateSteps", "ChainSteps", "BatchSteps"}
     # And the defaults reach every governed function as their settings' variables
     for name, variables in env.items():
         defaults = {k: v for k, v in variables.items() if k in _DEFAULT_VARIABLES}
