@@ -217,7 +217,6 @@ RECORD_FIELDS = frozenset({"pk", "sk", "doc", "expires_at"})
 def check_record_counters(counters: dict[str, int]) -> None:
     """Reject ``RecordBackend.add`` counters named like the item's key, document or TTL
     (``ValueError``): adding to them would corrupt the record."""
-    check_counter_names(counters)
-    clash = RECORD_FIELDS & counters.keys()
+    clash = (RECORD_FIELDS | RESERVED_COUNTER_NAMES) & counters.keys()
     if clash:
         raise ValueError(f"reserved counter names: {sorted(clash)}")
