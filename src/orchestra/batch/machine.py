@@ -44,7 +44,10 @@ def _task(step: str, payload: dict[str, Any], nxt: str | None, **extra: Any) -> 
     state: dict[str, Any] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": "${" + STEPS_ARN + "}", "Payload": {"step": step, **payload}},
+        "Parameters": {
+            "FunctionName": "${" + STEPS_ARN + "}",
+            "Payload": {"step": step, **payload},
+        },
         "Retry": [
             {
                 "ErrorEquals": LAMBDA_TRANSIENT,
@@ -66,7 +69,9 @@ def _task(step: str, payload: dict[str, Any], nxt: str | None, **extra: Any) -> 
 def _processor(chunk_timeout_s: int, mode: str) -> dict[str, Any]:
     chunk = _task("chunk", _ITEM, None, TimeoutSeconds=chunk_timeout_s)
     chunk["ResultSelector"] = {"chunk.$": "$.Payload.chunk"}
-    chunk["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ChunkFailed"}]
+    chunk["Catch"] = [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ChunkFailed"}
+    ]
     failed = _task("chunk_failed", {**_ITEM, "error.$": "$.error"}, None, TimeoutSeconds=120)
     failed["ResultSelector"] = {"chunk.$": "$.Payload.chunk"}
     config: dict[str, str] = {"Mode": mode}
@@ -129,7 +134,11 @@ def definition(
             ),
             "Process": _process(chunk_timeout_s, max_concurrency, distributed),
             "Finalize": _task(
-                "finalize", ref, "Done", TimeoutSeconds=chunk_timeout_s, ResultPath=None,
+                "finalize",
+                ref,
+                "Done",
+                TimeoutSeconds=chunk_timeout_s,
+                ResultPath=None,
                 Catch=_CATCH_ALL,
             ),
             "Done": {"Type": "Succeed"},

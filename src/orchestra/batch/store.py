@@ -112,7 +112,9 @@ class BatchStore:
 
     async def create(self, header: BatchRecord) -> None:
         expires = self.expires()
-        await self.records.put_new(f"batch#{header.id}", "header", header.model_dump_json(), expires)
+        await self.records.put_new(
+            f"batch#{header.id}", "header", header.model_dump_json(), expires
+        )
         sort = f"{header.created_at:010d}#{header.id}"
         doc = json.dumps({"id": header.id})
         await self.records.put(f"batches#{owner(header.key_id)}", sort, doc, expires)
@@ -135,7 +137,9 @@ class BatchStore:
     async def mark(self, batch_id: str, what: str, doc: dict[str, Any]) -> bool:
         """Write the step's document once (``prepared``, ``cancel``, ``finalizing``,
         ``outcome``, ``execution``): False when it was already there."""
-        return await self.records.put_new(f"batch#{batch_id}", what, json.dumps(doc), self.expires())
+        return await self.records.put_new(
+            f"batch#{batch_id}", what, json.dumps(doc), self.expires()
+        )
 
     async def cancelled(self, batch_id: str) -> bool:
         return await self.records.get(f"batch#{batch_id}", "cancel") is not None
