@@ -124,7 +124,7 @@ class ChunkProcessor:
             body = await self.endpoints.call(str(request["url"]), dict(request["body"]))
         except OrchestraError as exc:
             return False, output_line(custom_id, exc.status, exc.to_body())
-        except Exception as exc:  # noqa: BLE001 - a line's failure is an error line, never the chunk's
+        except Exception as exc:  # a line's failure is an error line, never the chunk's
             envelope = error_envelope(
                 f"the request failed: {type(exc).__name__}", "server_error", "internal_error"
             )

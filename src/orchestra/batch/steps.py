@@ -35,9 +35,8 @@ def chunks_of(data: bytes, chunk_lines: int) -> list[dict[str, int]]:
     ``chunk_lines`` non-blank lines (``end`` exclusive; line numbers 1-based)."""
     manifest: list[dict[str, int]] = []
     start = position = count = 0
-    first = number = 0
-    for raw in data.split(b"\n"):
-        number += 1
+    first = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
         if raw.strip():
             if count == 0:
                 start, first = position, number
