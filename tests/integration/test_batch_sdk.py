@@ -112,19 +112,46 @@ def test_unknown_ids_are_404s_in_openais_shape(client):
     assert missing.value.body["param"] == "input_file_id"
 
 
-def test_cancel_and_list(client):
-    file_id = upload(client, [chat_line(f"c{i}", "sim-small", "hi") for i in range(30)])
-    batch = client.batches.create(
+@pytest.fixture(scope="module")
+def slow() -> Iterator[openai.OpenAI]:
+    """Simulated models taking their usual time: 2 chunks of 3 lines in flight at once."""
+    stores = memory_stores()
+    stores.records, stores.blobs = memory_workflow_stores()
+    settings = Settings(api_keys=KEY, batch_chunk_lines=3, batch_concurrency=2)
+    app = create_app(build_services(settings, {}, stores=stores))
+    with serve_in_thread(app) as url:
+        yield openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+
+
+def create(client: openai.OpenAI, file_id: str) -> openai.types.Batch:
+    return client.batches.create(
         input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    cancelled = client.batches.cancel(batch.id)
-    assert cancelled.status in ("cancelling", "cancelled", "completed")
-    done = wait(client, batch.id)
-    assert done.status in ("cancelled", "completed")
-    if done.status == "cancelled":
-        assert done.cancelled_at and done.request_counts.completed <= 30
+
+
+def test_cancel_keeps_the_lines_that_finished(slow):
+    batch = create(slow, upload(slow, [chat_line(f"c{i}", "sim-small", "hi") for i in range(30)]))
+    while slow.batches.retrieve(batch.id).request_counts.completed == 0:  # a chunk finished
+        time.sleep(0.01)
+    cancelling = slow.batches.cancel(batch.id)
+    assert cancelling.status == "cancelling" and cancelling.cancelling_at
+    done = wait(slow, batch.id)
+    assert done.status == "cancelled" and done.cancelled_at
+    kept = done.request_counts.completed
+    assert 0 < kept < 30 and done.request_counts.failed == 0
+    assert len(slow.files.content(done.output_file_id).text.splitlines()) == kept
+    finished = wait(slow, create(slow, upload(slow, [chat_line("x", "sim-small", "hi")])).id)
+    with pytest.raises(openai.ConflictError):
+        slow.batches.cancel(finished.id)
+
+
+def test_list_pages(client):
+    file_id = upload(client, [chat_line("l", "sim-small", "hi")])
+    batch = create(client, file_id)
+    wait(client, batch.id)
     listed = client.batches.list(limit=100)
     assert batch.id in [b.id for b in listed.data]
     page = client.batches.list(limit=1)
     assert len(page.data) == 1 and page.has_more
+    assert page.data[0].id == batch.id  # newest first
     assert file_id in [f.id for f in client.files.list().data]
