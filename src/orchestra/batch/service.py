@@ -5,10 +5,15 @@ a 404, as an unknown one is."""
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 
-from orchestra.batch.files import UPLOAD_PURPOSES, FileRecord, check_batch_file, new_file_id
+from orchestra.batch.files import (
+    UPLOAD_PURPOSES,
+    FileRecord,
+    check_batch_file,
+    new_file_id,
+    sortable_hex,
+)
 from orchestra.batch.protocols import Starter
 from orchestra.batch.store import BatchRecord, BatchState, BatchStore
 from orchestra.caller import current_principal
@@ -102,7 +107,7 @@ class BatchService:
         source = await self._input(request)
         now = int(time.time())
         header = BatchRecord(
-            id="batch_" + secrets.token_hex(12),
+            id="batch_" + sortable_hex(),
             input_file_id=source.id,
             endpoint=request.endpoint,
             completion_window=request.completion_window,

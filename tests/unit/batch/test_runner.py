@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
@@ -98,6 +99,9 @@ async def test_a_batch_completes_with_output_and_error_files_and_counts():
         CreateBatch(
             input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
+    )
+    assert re.fullmatch(r"batch_[0-9a-f]{24}", batch.id) and re.fullmatch(
+        r"file-[0-9a-f]{24}", upload.id
     )
     done = await finished(batches, batch.id)
     assert done.status == "completed" and done.completed_at and done.in_progress_at
