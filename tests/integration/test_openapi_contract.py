@@ -117,12 +117,15 @@ def filter_body(ctx: Any, body: Any) -> bool:
 #: request (window, capabilities), more models than ``multi_max_models``, a named model whose
 #: provider is not configured
 DEPLOYMENT_REFUSALS = {"no_candidates", "invalid_request"}
+#: 400s about an uploaded file's contents (a batch file's lines), which a multipart schema's
+#: ``format: binary`` cannot state
+CONTENT_REFUSALS = {"invalid_file"}
 
 
 def positive_data_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' positive_data_acceptance, except for the refusals above (only those)."""
     refused = response.status_code == 400 and case.meta.generation.mode.is_positive
-    if refused and response.json()["error"].get("code") in DEPLOYMENT_REFUSALS:
+    if refused and response.json()["error"].get("code") in DEPLOYMENT_REFUSALS | CONTENT_REFUSALS:
         return None
     return positive_data_acceptance(ctx, response, case)
 

@@ -1,9 +1,20 @@
 """The batch state machine, defined once: CDK deploys it, the tests execute or inspect it.
 
-CONTRACT STUB (issue 20): the batch helper replaces ``definition``'s body; the names and
-signatures below are what ``infra/constructs/batch_machine.py`` relies on. The deployed
-definition has a DISTRIBUTED Map whose ItemReader reads a chunk manifest (JSONL) from the
-files bucket (``${FilesBucketName}``) under ``MANIFEST_PREFIX``.
+Input ``{"batch_id"}``; the execution is named after the batch id. Payloads are references
+(the batch id, a chunk's byte range), never lines: every line's answer goes to S3.
+
+    Prepare (``prepare``: the chunk manifest, ``batches/<id>/manifest.jsonl``)
+    Process (Map over the manifest, ``max_concurrency`` chunks at once; each item a
+             ``chunk`` task; one that fails after its retries is caught per item:
+             ``chunk_failed`` writes its lines as error lines)
+    Finalize (``finalize``: output and error files) -> Done
+    any other failure -> RecordFailure (``fail``) -> Failed
+
+Deployed (``distributed=True``) the Map is DISTRIBUTED: its ItemReader reads the manifest
+JSONL from the files bucket (``${FilesBucketName}``), each chunk a child execution, failed
+items tolerated (100 %: a chunk's failure is its lines' error lines, never the batch's).
+``distributed=False`` is the same machine with an INLINE Map over the manifest that
+Prepare returns (what moto's interpreter executes).
 """
 
 from __future__ import annotations
@@ -18,29 +29,128 @@ BUCKET = "FilesBucketName"
 BATCHES_PREFIX = "batches/"
 #: where uploaded files are kept in the bucket
 FILES_PREFIX = "files/"
+#: errors the Lambda service raises that a retry usually cures
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+_CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
+_ITEM = {"batch_id.$": "$.batch_id", "item.$": "$.item"}
+
+
+def _task(step: str, payload: dict[str, Any], nxt: str | None, **extra: Any) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {
+            "FunctionName": "${" + STEPS_ARN + "}",
+            "Payload": {"step": step, **payload},
+        },
+        "Retry": [
+            {
+                "ErrorEquals": LAMBDA_TRANSIENT,
+                "IntervalSeconds": 2,
+                "MaxAttempts": 3,
+                "BackoffRate": 2.0,
+                "JitterStrategy": "FULL",
+            }
+        ],
+        **extra,
+    }
+    if nxt is None:
+        state["End"] = True
+    else:
+        state["Next"] = nxt
+    return state
+
+
+def _processor(chunk_timeout_s: int, mode: str) -> dict[str, Any]:
+    chunk = _task("chunk", _ITEM, None, TimeoutSeconds=chunk_timeout_s)
+    chunk["ResultSelector"] = {"chunk.$": "$.Payload.chunk"}
+    chunk["Catch"] = [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ChunkFailed"}
+    ]
+    failed = _task("chunk_failed", {**_ITEM, "error.$": "$.error"}, None, TimeoutSeconds=120)
+    failed["ResultSelector"] = {"chunk.$": "$.Payload.chunk"}
+    config: dict[str, str] = {"Mode": mode}
+    if mode == "DISTRIBUTED":
+        config["ExecutionType"] = "STANDARD"
+    return {
+        "ProcessorConfig": config,
+        "StartAt": "Chunk",
+        "States": {"Chunk": chunk, "ChunkFailed": failed},
+    }
+
+
+def _process(chunk_timeout_s: int, max_concurrency: int, distributed: bool) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Map",
+        "ItemSelector": {"batch_id.$": "$.batch_id", "item.$": "$$.Map.Item.Value"},
+        "MaxConcurrency": max_concurrency,
+        "ItemProcessor": _processor(chunk_timeout_s, "DISTRIBUTED" if distributed else "INLINE"),
+        "ResultPath": None,
+        "Next": "Finalize",
+        "Catch": _CATCH_ALL,
+    }
+    if distributed:
+        state["ItemReader"] = {
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": {"InputType": "JSONL"},
+            "Parameters": {
+                "Bucket": "${" + BUCKET + "}",
+                "Key.$": "States.Format('" + BATCHES_PREFIX + "{}/manifest.jsonl', $.batch_id)",
+            },
+        }
+        state["ToleratedFailurePercentage"] = 100
+        state["ResultSelector"] = {"chunks.$": "States.ArrayLength($)"}
+        state["Label"] = "Chunks"
+    else:
+        state["ItemsPath"] = "$.prepared.manifest"
+    return state
 
 
 def definition(
     *, chunk_timeout_s: int = 900, max_concurrency: int = 8, distributed: bool = True
 ) -> dict[str, Any]:
     """The Amazon States Language definition (with the placeholders)."""
+    ref = {"batch_id.$": "$.batch_id"}
+    prepared = {"chunks.$": "$.Payload.chunks", "total.$": "$.Payload.total"}
+    if not distributed:
+        prepared["manifest.$"] = "$.Payload.manifest"
     return {
+        "Comment": "Orchestra batch: chunks of an OpenAI batch file through the gateway",
         "StartAt": "Prepare",
         "States": {
-            "Prepare": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke",
-                "Parameters": {
-                    "FunctionName": "${" + STEPS_ARN + "}",
-                    "Payload": {"step": "prepare", "batch_id.$": "$.batch_id"},
-                },
-                "TimeoutSeconds": chunk_timeout_s,
-                "End": True,
-            }
+            "Prepare": _task(
+                "prepare",
+                {**ref, "inline": not distributed},
+                "Process",
+                TimeoutSeconds=chunk_timeout_s,
+                ResultSelector=prepared,
+                ResultPath="$.prepared",
+                Catch=_CATCH_ALL,
+            ),
+            "Process": _process(chunk_timeout_s, max_concurrency, distributed),
+            "Finalize": _task(
+                "finalize",
+                ref,
+                "Done",
+                TimeoutSeconds=chunk_timeout_s,
+                ResultPath=None,
+                Catch=_CATCH_ALL,
+            ),
+            "Done": {"Type": "Succeed"},
+            "RecordFailure": _task(
+                "fail", {**ref, "error.$": "$.error"}, "Failed", ResultPath=None
+            ),
+            "Failed": {"Type": "Fail", "Error": "BatchFailed", "Cause": "see the batch record"},
         },
     }
 
 
 def render(function_arn: str, bucket: str, **options: Any) -> str:
+    """The definition as JSON with the function ARN and bucket filled in."""
     text = json.dumps(definition(**options))
     return text.replace("${" + STEPS_ARN + "}", function_arn).replace("${" + BUCKET + "}", bucket)

@@ -166,6 +166,7 @@ def build_services(
     # the other roots' modules, imported here: a function importing this module for
     # ``build_generate`` does not load the use cases it does not serve
     from orchestra.compose.admin import governance_services
+    from orchestra.compose.batches import batch_service, batch_steps, file_service
     from orchestra.compose.debate import debate_service, debate_steps
     from orchestra.compose.multi import multi_generate
     from orchestra.compose.panel import fanout_of, selector
@@ -175,6 +176,7 @@ def build_services(
     generate = gateway(core, embed)
     panel, fanout = selector(core), fanout_of(generate)
     steps = debate_steps(core, fanout)
+    files, batching = file_service(core), batch_steps(core, generate, embed)
     return served(
         core,
         gateway=generate,
@@ -184,4 +186,7 @@ def build_services(
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,
         **governance_services(settings, core.stores, core.governor),
+        files=files,
+        batches=batch_service(core, files, lambda: batching),
+        batch_steps=batching,
     )

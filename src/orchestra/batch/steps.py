@@ -1,0 +1,211 @@
+"""The batch steps: what each task of the batch state machine does (and the local runner).
+
+- ``prepare``: reads the input file once and writes the chunk manifest (one JSONL line per
+  ``chunk_lines`` lines: byte range and first line number); the batch is in progress.
+- ``chunk``: one ranged read of its bytes, its lines through :class:`ChunkProcessor` as the
+  batch's creator, its two part files, then its counts (added once).
+- ``chunk_failed``: a chunk whose task failed after its retries: every line of it becomes an
+  error line (a failed line never fails the batch).
+- ``finalize``: the parts concatenated into the output and error files (File records,
+  purpose ``batch_output``), status completed, or cancelled when the flag is set.
+- ``fail``: anything else went wrong: status failed, with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from orchestra.batch.files import FileRecord, new_file_id
+from orchestra.batch.processor import ChunkProcessor, custom_ids, failed_line
+from orchestra.batch.store import BatchStore, manifest_key, part_key
+from orchestra.caller import Principal
+from orchestra.errors import WorkflowFailed
+from orchestra.governance.admission import current_admission
+
+if TYPE_CHECKING:
+    from orchestra.governance.admission import Governor
+
+
+def chunks_of(data: bytes, chunk_lines: int) -> list[dict[str, int]]:
+    """The manifest: ``{"chunk", "start", "end", "first_line", "lines"}`` per chunk of
+    ``chunk_lines`` non-blank lines (``end`` exclusive; line numbers 1-based)."""
+    manifest: list[dict[str, int]] = []
+    start = position = count = 0
+    first = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.strip():
+            if count == 0:
+                start, first = position, number
+            count += 1
+        position = min(position + len(raw) + 1, len(data))
+        if count == chunk_lines:
+            manifest.append(_chunk(len(manifest), start, position, first, count))
+            count = 0
+    if count:
+        manifest.append(_chunk(len(manifest), start, position, first, count))
+    return manifest
+
+
+def _chunk(index: int, start: int, end: int, first: int, lines: int) -> dict[str, int]:
+    return {"chunk": index, "start": start, "end": end, "first_line": first, "lines": lines}
+
+
+class BatchSteps:
+    def __init__(
+        self,
+        store: BatchStore,
+        processor: ChunkProcessor,
+        chunk_lines: int = 100,
+        governor: Governor | None = None,
+    ) -> None:
+        self.store = store
+        self.processor = processor
+        self.chunk_lines = chunk_lines
+        self.governor = governor
+
+    @contextlib.asynccontextmanager
+    async def _as_creator(self, key_id: str | None) -> AsyncIterator[None]:
+        """The chunk's calls admitted as the key that created the batch."""
+        if self.governor is None:
+            yield
+            return
+        admission = await self.governor.admit(Principal(key_id or "anonymous"))
+        token = current_admission.set(admission)
+        try:
+            yield
+        finally:
+            current_admission.reset(token)
+
+    async def run(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One step from a state-machine event ``{"step": ..., "batch_id": ..., ...}``."""
+        step, batch_id = event.get("step"), str(event.get("batch_id") or "")
+        if step == "prepare":
+            return await self.prepare(batch_id, inline=bool(event.get("inline")))
+        if step == "chunk":
+            return await self.chunk(batch_id, _item(event))
+        if step == "chunk_failed":
+            return await self.chunk_failed(batch_id, _item(event), event.get("error"))
+        if step == "finalize":
+            return await self.finalize(batch_id)
+        if step == "fail":
+            return await self.fail(batch_id, event.get("error"))
+        raise WorkflowFailed(f"unknown batch step {step!r}")
+
+    async def prepare(self, batch_id: str, inline: bool = True) -> dict[str, Any]:
+        """The manifest (returned only for the inline Map; the distributed one reads it)."""
+        state = await self.store.state(batch_id)
+        source = await self.store.file(state.header.input_file_id)
+        data = await self.store.blobs.get(source.blob)
+        manifest = chunks_of(data, self.chunk_lines)
+        text = "".join(json.dumps(c, separators=(",", ":")) + "\n" for c in manifest)
+        await self.store.blobs.put(manifest_key(batch_id), text.encode())
+        total = sum(c["lines"] for c in manifest)
+        prepared = {"in_progress_at": int(time.time()), "total": total, "chunks": len(manifest)}
+        await self.store.mark(batch_id, "prepared", prepared)
+        result: dict[str, Any] = {"batch_id": batch_id, "chunks": len(manifest), "total": total}
+        if inline:
+            result["manifest"] = manifest
+        return result
+
+    async def chunk(self, batch_id: str, item: dict[str, int]) -> dict[str, Any]:
+        number = item["chunk"]
+        if await self.store.is_chunk_done(batch_id, number):
+            return {"chunk": number, "repeated": True}
+        state = await self.store.state(batch_id)
+        source = await self.store.file(state.header.input_file_id)
+        data = await self.store.blobs.get(source.blob, item["start"], item["end"])
+        async with self._as_creator(state.header.key_id):
+            result = await self.processor.process(data, lambda: self.store.cancelled(batch_id))
+        await self._parts(batch_id, number, b"".join(result.output), b"".join(result.errors))
+        await self.store.chunk_done(batch_id, number, result.completed, result.failed)
+        return {"chunk": number, "completed": result.completed, "failed": result.failed}
+
+    async def chunk_failed(self, batch_id: str, item: dict[str, int], error: Any) -> dict[str, Any]:
+        number = item["chunk"]
+        if await self.store.is_chunk_done(batch_id, number):
+            return {"chunk": number, "repeated": True}
+        state = await self.store.state(batch_id)
+        source = await self.store.file(state.header.input_file_id)
+        data = await self.store.blobs.get(source.blob, item["start"], item["end"])
+        message = f"the chunk of lines {item['first_line']}.. failed: {cause_of(error)}"
+        lines = [failed_line(c, "batch_chunk_failed", message) for c in custom_ids(data)]
+        await self._parts(batch_id, number, b"", b"".join(lines))
+        await self.store.chunk_done(batch_id, number, 0, len(lines))
+        return {"chunk": number, "completed": 0, "failed": len(lines)}
+
+    async def _parts(self, batch_id: str, number: int, output: bytes, errors: bytes) -> None:
+        await self.store.blobs.put(part_key(batch_id, number, "out"), output)
+        await self.store.blobs.put(part_key(batch_id, number, "err"), errors)
+
+    async def finalize(self, batch_id: str) -> dict[str, Any]:
+        state = await self.store.state(batch_id)
+        if state.outcome is not None:
+            return {"status": state.outcome["status"]}
+        await self.store.mark(batch_id, "finalizing", {"finalizing_at": int(time.time())})
+        chunks = int((state.prepared or {}).get("chunks", 0))
+        owner = state.header.key_id
+        output = await self._file(batch_id, chunks, "out", "output", owner)
+        errors = await self._file(batch_id, chunks, "err", "errors", owner)
+        status = "cancelled" if state.cancel is not None else "completed"
+        outcome = {"status": status, "at": int(time.time()), "output_file_id": output}
+        outcome["error_file_id"] = errors
+        await self.store.mark(batch_id, "outcome", outcome)
+        await self.store.blobs.delete(
+            [part_key(batch_id, n, k) for n in range(chunks) for k in ("out", "err")]
+        )
+        return {"status": status}
+
+    async def _file(
+        self, batch_id: str, chunks: int, kind: str, name: str, owner: str | None
+    ) -> str | None:
+        """The parts as one file (a File record), or None when they hold nothing."""
+        key = f"batches/{batch_id}/{name}.jsonl"
+        parts = [part_key(batch_id, n, kind) for n in range(chunks)]
+        size = await self.store.blobs.concat(key, parts, "application/jsonl")
+        if size == 0:
+            await self.store.blobs.delete([key])
+            return None
+        record = FileRecord(
+            id=new_file_id(),
+            bytes=size,
+            created_at=int(time.time()),
+            filename=f"batch_{batch_id.removeprefix('batch_')}_{name}.jsonl",
+            purpose="batch_output",
+            key_id=owner,
+            blob=key,
+        )
+        await self.store.add_file(record, None)
+        return record.id
+
+    async def fail(self, batch_id: str, error: Any) -> dict[str, Any]:
+        outcome = {"status": "failed", "at": int(time.time()), "error": cause_of(error)}
+        await self.store.mark(batch_id, "outcome", outcome)
+        return {"status": "failed"}
+
+
+def _item(event: dict[str, Any]) -> dict[str, int]:
+    """The manifest item: ``event["item"]`` (as the Map hands it) or the event itself."""
+    item = event.get("item", event)
+    try:
+        return {k: int(item[k]) for k in ("chunk", "start", "end", "first_line")}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WorkflowFailed(f"malformed chunk event: {sorted(event)}") from exc
+
+
+def cause_of(error: Any) -> str:
+    """Step Functions' caught error (``{"Error", "Cause"}``, the Cause being the Lambda's
+    ``{"errorType", "errorMessage"}`` JSON) as one short line."""
+    if not isinstance(error, dict):
+        return str(error or "unknown error")[:1_000]
+    kind, cause = error.get("Error"), error.get("Cause")
+    try:
+        detail = json.loads(cause) if isinstance(cause, str) else None
+    except ValueError:
+        detail = None
+    if isinstance(detail, dict) and "errorMessage" in detail:
+        kind, cause = detail.get("errorType") or kind, detail["errorMessage"]
+    return (f"{kind}: {cause}" if kind and cause else str(cause or kind or error))[:1_000]
