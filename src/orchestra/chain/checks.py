@@ -235,7 +235,10 @@ def bind_inputs(chain: Chain, given: dict[str, Any]) -> dict[str, Any]:
         raise InvalidRequest("inputs: an object of name -> value", param="inputs")
     for name in given:
         if name not in chain.inputs:
-            raise invalid(f"inputs.{name}", f"not an input of this chain ({', '.join(chain.inputs) or 'none'})")
+            raise invalid(
+                f"inputs.{name}",
+                f"not an input of this chain ({', '.join(chain.inputs) or 'none'})",
+            )
     bound: dict[str, Any] = {}
     for name, spec in chain.inputs.items():
         if name not in given:

@@ -70,7 +70,10 @@ class ClassifyRequest:
             + ", ".join(self.labels)
             + "."
         )
-        return [{"role": "system", "content": instruction}, {"role": "user", "content": self.prompt}]
+        return [
+            {"role": "system", "content": instruction},
+            {"role": "user", "content": self.prompt},
+        ]
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,19 @@ def equals(value: Any, expected: Any) -> bool:
     """Equal as JSON values; a text compares with its surrounding blanks trimmed (so a
     model's ``"yes\\n"`` equals ``yes``) and with a non-text expectation as its JSON form."""
     if not isinstance(value, str) and not isinstance(expected, str):
-        return bool(value == expected and type(value) is type(expected) or _same_number(value, expected))
+        same_type = type(value) is type(expected) and bool(value == expected)
+        return same_type or _same_number(value, expected)
     return as_text(value).strip() == as_text(expected).strip()
 
 
 def _same_number(a: Any, b: Any) -> bool:
     numbers = (int, float)
     return (
-        isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool)
-        and not isinstance(b, bool) and a == b
+        isinstance(a, numbers)
+        and isinstance(b, numbers)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and a == b
     )
 
 
@@ -198,9 +205,11 @@ def parse_json_path(text: str) -> tuple[str | int, ...]:
                 f"'{text}': unsupported at '{text[position:]}' (only .key, [0] and ['key'])"
             )
         name, index, single, double = match.groups()
-        keys.append(int(index) if index is not None else next(
-            k for k in (name, single, double) if k is not None
-        ))
+        keys.append(
+            int(index)
+            if index is not None
+            else next(k for k in (name, single, double) if k is not None)
+        )
         position = match.end()
     return tuple(keys)
 
@@ -241,7 +250,7 @@ def regex_bound(pattern: str) -> int:
     unbounded = cost.unbounded + (1 if cost.possessive else 0)
     if cost.factor > REGEX_STEP_BUDGET:
         raise InvalidRequest("the regex has too many repeats and optional parts")
-    bound = int(math.floor((REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1))))
+    bound = math.floor((REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1)))
     bound = min(bound, REGEX_MAX_INPUT)
     if bound < REGEX_MIN_INPUT and unbounded > 1:
         raise InvalidRequest(

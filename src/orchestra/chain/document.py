@@ -111,7 +111,9 @@ class When(_Model):
 
     @model_validator(mode="after")
     def _one_test(self) -> When:
-        tests = [n for n in ("contains", "regex", "json_path", "classify") if n in self.model_fields_set]
+        tests: list[str] = [
+            n for n in ("contains", "regex", "json_path", "classify") if n in self.model_fields_set
+        ]
         if "equals" in self.model_fields_set and "json_path" not in tests:
             tests.append("equals")
         if len(tests) != 1:

@@ -244,11 +244,18 @@ class _Pricer:
             history = self.threads.get(step.thread, 0)
             self.threads[step.thread] = history + prompt + step.max_tokens
             prompt += history
-        calls.append(self.price(path, step.id, step.kind, step.model, prompt, step.max_tokens, runs))
+        calls.append(
+            self.price(path, step.id, step.kind, step.model, prompt, step.max_tokens, runs)
+        )
         return step.max_tokens
 
     def _parallel(
-        self, step: ParallelStep, path: str, runs: int, loop: dict[str, int], calls: list[CallEstimate]
+        self,
+        step: ParallelStep,
+        path: str,
+        runs: int,
+        loop: dict[str, int],
+        calls: list[CallEstimate],
     ) -> int:
         outs = [
             self.step(b, f"{path}.branches[{i}]", runs, loop, calls)
@@ -258,19 +265,43 @@ class _Pricer:
         if combine.strategy == "judge":
             prompt = JUDGE_PROMPT_TOKENS + sum(outs)
             model = combine.judge or "auto"
-            calls.append(self.price(f"{path}.combine", step.id, "judge", model, prompt, JUDGE_MAX_TOKENS, runs))
+            calls.append(
+                self.price(
+                    f"{path}.combine", step.id, "judge", model, prompt, JUDGE_MAX_TOKENS, runs
+                )
+            )
         if combine.template is not None:
             return self.tokens(combine.template, loop)
         return max(outs)
 
     def _condition(
-        self, step: ConditionStep, path: str, runs: int, loop: dict[str, int], calls: list[CallEstimate]
+        self,
+        step: ConditionStep,
+        path: str,
+        runs: int,
+        loop: dict[str, int],
+        calls: list[CallEstimate],
     ) -> int:
         classify = step.when.classify
         if classify is not None:
             value = self.tokens(step.value, loop)
-            prompt = 3 + 2 * PER_MESSAGE_OVERHEAD + 20 + self.tokens(classify.prompt, {**loop, "value": value})
-            calls.append(self.price(f"{path}.when.classify", step.id, "classify", classify.model, prompt, classify.max_tokens, runs))
+            prompt = (
+                3
+                + 2 * PER_MESSAGE_OVERHEAD
+                + 20
+                + self.tokens(classify.prompt, {**loop, "value": value})
+            )
+            calls.append(
+                self.price(
+                    f"{path}.when.classify",
+                    step.id,
+                    "classify",
+                    classify.model,
+                    prompt,
+                    classify.max_tokens,
+                    runs,
+                )
+            )
         sides: list[tuple[float, list[CallEstimate], int]] = []
         for name, steps in (("then", step.then), ("else", step.else_)):
             side: list[CallEstimate] = []
@@ -310,7 +341,14 @@ class _Pricer:
         return 0
 
     def price(
-        self, path: str, step_id: str, kind: str, model: str, prompt: int, max_tokens: int, runs: int
+        self,
+        path: str,
+        step_id: str,
+        kind: str,
+        model: str,
+        prompt: int,
+        max_tokens: int,
+        runs: int,
     ) -> CallEstimate:
         chosen = self._model(model, prompt, max_tokens, path)
         cost = worst_case_nanos(chosen, prompt, max_tokens) / NANOS_PER_USD

@@ -39,7 +39,7 @@ def decide(when: dict[str, Any], value: Any) -> bool:
         ({"contains": "moon"}, "tides", False),
         ({"contains": "b"}, ["a", "b"], True),
         ({"contains": "b"}, ["abc"], False),
-        ({"contains": "\"a\""}, {"a": 1}, True),
+        ({"contains": '"a"'}, {"a": 1}, True),
         ({"regex": r"^\s*yes\b"}, "  yes, of course", True),
         ({"regex": r"^\s*yes\b"}, "yesterday", False),
         ({"regex": r"(?i)APPROVED"}, "approved", True),

@@ -53,7 +53,12 @@ def base() -> dict[str, Any]:
                 "step": {"kind": "generate", "prompt": "{{ item }} ({{ index }})"},
             },
             {"id": "ask", "kind": "conversation", "thread": "t", "system": "s", "prompt": "Q?"},
-            {"id": "ask2", "kind": "conversation", "thread": "t", "prompt": "{{ steps.ask.output }}"},
+            {
+                "id": "ask2",
+                "kind": "conversation",
+                "thread": "t",
+                "prompt": "{{ steps.ask.output }}",
+            },
         ],
         "outputs": {"result": "{{ steps.check.output }} {{ steps.expand.output | json }}"},
     }
@@ -144,34 +149,99 @@ def mutate(path: list[Any], value: Any, *, delete: bool = False) -> dict[str, An
 
 CASES = [
     # (where, value, param, message fragment)
-    (["steps", 0, "prompt"], "{{ steps.drafts.output }}", "steps[0].prompt", "unknown reference 'steps.drafts' (not a step that always runs"),
-    (["steps", 0, "prompt"], "{{ inputs.topik }}", "steps[0].prompt", "unknown reference 'inputs.topik'"),
+    (
+        ["steps", 0, "prompt"],
+        "{{ steps.drafts.output }}",
+        "steps[0].prompt",
+        "unknown reference 'steps.drafts' (not a step that always runs",
+    ),
+    (
+        ["steps", 0, "prompt"],
+        "{{ inputs.topik }}",
+        "steps[0].prompt",
+        "unknown reference 'inputs.topik'",
+    ),
     (["steps", 0, "prompt"], "{{ steps.nope.output }}", "steps[0].prompt", "(no such step)"),
     (["steps", 0, "prompt"], "{{ item }}", "steps[0].prompt", "unknown reference 'item'"),
     (["steps", 0, "prompt"], "{{ inputs.topic", "steps[0].prompt", "unclosed"),
     (["steps", 0, "system"], "{{ inputs.__class__ }}", "steps[0].system", "not a key"),
-    (["steps", 1, "branches", 0, "prompt"], "{{ steps.b.output }}", "steps[1].branches[0].prompt", "unknown reference 'steps.b'"),
-    (["steps", 1, "branches", 1, "id"], "a", "steps[1].branches[1].id", "step id 'a' is already used at steps[1].branches[0]"),
-    (["steps", 1, "combine"], {"strategy": "vote", "template": "x"}, "steps[1].combine", "exactly one of 'strategy' or 'template'"),
-    (["steps", 1, "combine"], {"strategy": "vote", "judge": "m"}, "steps[1].combine", "'judge' goes with strategy 'judge'"),
+    (
+        ["steps", 1, "branches", 0, "prompt"],
+        "{{ steps.b.output }}",
+        "steps[1].branches[0].prompt",
+        "unknown reference 'steps.b'",
+    ),
+    (
+        ["steps", 1, "branches", 1, "id"],
+        "a",
+        "steps[1].branches[1].id",
+        "step id 'a' is already used at steps[1].branches[0]",
+    ),
+    (
+        ["steps", 1, "combine"],
+        {"strategy": "vote", "template": "x"},
+        "steps[1].combine",
+        "exactly one of 'strategy' or 'template'",
+    ),
+    (
+        ["steps", 1, "combine"],
+        {"strategy": "vote", "judge": "m"},
+        "steps[1].combine",
+        "'judge' goes with strategy 'judge'",
+    ),
     (["steps", 1, "combine"], {"strategy": "majority"}, "steps[1].combine.strategy", "vote"),
     (["steps", 1, "branches"], [], "steps[1].branches", "at least 1"),
-    (["steps", 2, "then", 0, "prompt"], "{{ steps.no.output }}", "steps[2].then[0].prompt", "unknown reference 'steps.no'"),
+    (
+        ["steps", 2, "then", 0, "prompt"],
+        "{{ steps.no.output }}",
+        "steps[2].then[0].prompt",
+        "unknown reference 'steps.no'",
+    ),
     (["steps", 2, "when"], {"contains": "x", "regex": "y"}, "steps[2].when", "exactly one of"),
     (["steps", 2, "when"], {}, "steps[2].when", "got none"),
     (["steps", 2, "when"], {"regex": "(a+)+$"}, "steps[2].when.regex", "repeat inside a repeat"),
     (["steps", 2, "when"], {"regex": "(a"}, "steps[2].when.regex", "not a valid regex"),
     (["steps", 2, "when"], {"json_path": "a.b"}, "steps[2].when.json_path", "must start with $"),
     (["steps", 2, "when"], {"json_path": "$.a[*]"}, "steps[2].when.json_path", "unsupported"),
-    (["steps", 2, "when"], {"classify": {"prompt": "p", "labels": ["y", "n"], "equals": "m"}}, "steps[2].when.classify", "not one of the labels"),
-    (["steps", 2, "when"], {"classify": {"prompt": "{{ item }}", "labels": ["y", "n"], "equals": "y"}}, "steps[2].when.classify.prompt", "unknown reference 'item'"),
+    (
+        ["steps", 2, "when"],
+        {"classify": {"prompt": "p", "labels": ["y", "n"], "equals": "m"}},
+        "steps[2].when.classify",
+        "not one of the labels",
+    ),
+    (
+        ["steps", 2, "when"],
+        {"classify": {"prompt": "{{ item }}", "labels": ["y", "n"], "equals": "y"}},
+        "steps[2].when.classify.prompt",
+        "unknown reference 'item'",
+    ),
     (["steps", 2, "then"], [], None, None),  # else alone is fine
-    (["steps", 2, "value"], "{{ steps.yes.output }}", "steps[2].value", "unknown reference 'steps.yes'"),
-    (["steps", 3, "over"], "{{ steps.outline.output | json }}", "steps[3].over", "must be a reference"),
-    (["steps", 3, "over"], "steps.expand.output", "steps[3].over", "unknown reference 'steps.expand'"),
+    (
+        ["steps", 2, "value"],
+        "{{ steps.yes.output }}",
+        "steps[2].value",
+        "unknown reference 'steps.yes'",
+    ),
+    (
+        ["steps", 3, "over"],
+        "{{ steps.outline.output | json }}",
+        "steps[3].over",
+        "must be a reference",
+    ),
+    (
+        ["steps", 3, "over"],
+        "steps.expand.output",
+        "steps[3].over",
+        "unknown reference 'steps.expand'",
+    ),
     (["steps", 3, "as"], "index", "steps[3].as", "reserved"),
     (["steps", 3, "concurrency"], 0, "steps[3].concurrency", "greater than or equal to 1"),
-    (["steps", 3, "step", "prompt"], "{{ steps.expand_item.output }}", "steps[3].step.prompt", "unknown reference"),
+    (
+        ["steps", 3, "step", "prompt"],
+        "{{ steps.expand_item.output }}",
+        "steps[3].step.prompt",
+        "unknown reference",
+    ),
     (["steps", 3, "step", "kind"], "loop", "steps[3].step.kind", "'kind' must be one of"),
     (["steps", 4, "kind"], "shout", "steps[4].kind", "'kind' must be one of"),
     (["steps", 5, "system"], "again", "steps[5].system", "first step of thread 't' only"),
@@ -180,8 +250,18 @@ CASES = [
     (["steps", 0, "promt"], "typo", "steps[0].promt", "Extra inputs are not permitted"),
     (["steps", 0, "max_tokens"], 0, "steps[0].max_tokens", "greater than or equal to 1"),
     (["steps", 0, "temperature"], 3, "steps[0].temperature", "less than or equal to 2"),
-    (["steps", 5, "prompt"], "{{ steps.ask.model }}", "steps[5].prompt", "referenced as steps.ask.output"),
-    (["outputs", "result"], "{{ steps.yes.output }}", "outputs.result", "unknown reference 'steps.yes'"),
+    (
+        ["steps", 5, "prompt"],
+        "{{ steps.ask.model }}",
+        "steps[5].prompt",
+        "referenced as steps.ask.output",
+    ),
+    (
+        ["outputs", "result"],
+        "{{ steps.yes.output }}",
+        "outputs.result",
+        "unknown reference 'steps.yes'",
+    ),
     (["outputs", "result"], "{{ item }}", "outputs.result", "unknown reference 'item'"),
     (["inputs", "topic", "type"], "text", "inputs.topic.type", "string"),
     (["limits"], {"max_steps": 0}, "limits.max_steps", "greater than or equal to 1"),
@@ -191,7 +271,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("where", "value", "param", "fragment"), CASES)
-def test_each_error_names_its_path(where: list[Any], value: Any, param: str | None, fragment: str | None) -> None:
+def test_each_error_names_its_path(
+    where: list[Any], value: Any, param: str | None, fragment: str | None
+) -> None:
     doc = mutate(where, value)
     if param is None:
         parse_chain(doc)
@@ -225,7 +307,11 @@ def test_parallel_branches_are_visible_after_the_parallel_step() -> None:
 def test_a_later_step_in_a_condition_list_sees_its_earlier_siblings() -> None:
     doc = base()
     doc["steps"][2]["then"].append(
-        {"id": "yes2", "kind": "generate", "prompt": "{{ steps.yes.output }} {{ steps.outline.output }}"}
+        {
+            "id": "yes2",
+            "kind": "generate",
+            "prompt": "{{ steps.yes.output }} {{ steps.outline.output }}",
+        }
     )
     parse_chain(doc)
 

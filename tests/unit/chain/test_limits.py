@@ -38,12 +38,16 @@ def gen(sid: str, prompt: str = "hi", **extra: Any) -> dict[str, Any]:
 
 
 def chain_of(*steps: dict[str, Any], **top: Any) -> Any:
-    return parse_chain({"inputs": {"topic": {"type": "string", "default": ""}}, "steps": list(steps), **top})
+    return parse_chain(
+        {"inputs": {"topic": {"type": "string", "default": ""}}, "steps": list(steps), **top}
+    )
 
 
 def test_one_explicit_call_is_priced_on_its_model() -> None:
     # Given one call on the cheap model with a 4-character prompt and 100 output tokens
-    estimate = check(chain_of(gen("a", "abcd", model="p/cheap", max_tokens=100)), GatewayLimits(), CATALOG)
+    estimate = check(
+        chain_of(gen("a", "abcd", model="p/cheap", max_tokens=100)), GatewayLimits(), CATALOG
+    )
     # Then the worst case is the prompt estimate at the input price + 100 at the output price
     prompt = 3 + 4 + estimate_text_tokens("abcd")
     assert estimate.calls[0].prompt_tokens == prompt
@@ -112,7 +116,10 @@ def test_a_condition_counts_both_lists_but_prices_the_dearer() -> None:
             "value": "{{ steps.a.output }}",
             "when": {"contains": "x"},
             "then": [gen("t1", model="p/cheap", max_tokens=10)],
-            "else": [gen("e1", model="p/dear", max_tokens=10), gen("e2", model="p/dear", max_tokens=10)],
+            "else": [
+                gen("e1", model="p/dear", max_tokens=10),
+                gen("e2", model="p/dear", max_tokens=10),
+            ],
         },
     )
     estimate = check(chain, GatewayLimits(), CATALOG)
@@ -155,21 +162,44 @@ def test_a_conversation_carries_its_history_into_the_estimate() -> None:
 @pytest.mark.parametrize(
     ("steps", "gateway", "fragment"),
     [
-        ([gen(f"s{i}") for i in range(4)], GatewayLimits(max_steps=3), "4 steps, above this gateway's max_steps of 3"),
+        (
+            [gen(f"s{i}") for i in range(4)],
+            GatewayLimits(max_steps=3),
+            "4 steps, above this gateway's max_steps of 3",
+        ),
         (
             [{"id": "p", "kind": "parallel", "branches": [gen(f"b{i}") for i in range(5)]}],
             GatewayLimits(max_fanout=4),
             "5 wide, above this gateway's max_fanout of 4",
         ),
         (
-            [{"id": "m", "kind": "map", "over": "inputs.topic", "step": {"id": "n", "kind": "map", "over": "item", "max_items": 1, "step": gen("g")}}],
+            [
+                {
+                    "id": "m",
+                    "kind": "map",
+                    "over": "inputs.topic",
+                    "step": {
+                        "id": "n",
+                        "kind": "map",
+                        "over": "item",
+                        "max_items": 1,
+                        "step": gen("g"),
+                    },
+                }
+            ],
             GatewayLimits(max_depth=2),
             "3 levels deep, above this gateway's max_depth of 2",
         ),
-        ([gen("a", max_tokens=1000)], GatewayLimits(max_cost_usd=0.001), "above max_cost_usd $0.0010 (the dearest step: steps[0] 'a'"),
+        (
+            [gen("a", max_tokens=1000)],
+            GatewayLimits(max_cost_usd=0.001),
+            "above max_cost_usd $0.0010 (the dearest step: steps[0] 'a'",
+        ),
     ],
 )
-def test_each_gateway_limit_is_named(steps: list[dict[str, Any]], gateway: GatewayLimits, fragment: str) -> None:
+def test_each_gateway_limit_is_named(
+    steps: list[dict[str, Any]], gateway: GatewayLimits, fragment: str
+) -> None:
     with pytest.raises(InvalidRequest) as caught:
         check(chain_of(*steps), gateway, CATALOG)
     assert caught.value.param == "limits" and fragment in caught.value.message
@@ -194,7 +224,9 @@ def test_a_chain_limit_above_the_gateways_is_refused() -> None:
 
 
 def test_gateway_limits_come_from_settings() -> None:
-    settings = Settings(chain_max_steps=9, chain_max_depth=2, chain_max_fanout=5, chain_max_cost_usd=0.2)
+    settings = Settings(
+        chain_max_steps=9, chain_max_depth=2, chain_max_fanout=5, chain_max_cost_usd=0.2
+    )
     assert GatewayLimits.from_settings(settings) == GatewayLimits(9, 2, 5, 0.2)
 
 

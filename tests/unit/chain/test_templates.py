@@ -146,7 +146,9 @@ def test_fuzz_the_renderer_never_reaches_python(prefix: str, expression: str) ->
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["__class__", "__dict__", "__globals__", "_x", "__init__", "mro()", "format"]))
+@given(
+    st.sampled_from(["__class__", "__dict__", "__globals__", "_x", "__init__", "mro()", "format"])
+)
 def test_fuzz_attribute_names_are_refused_or_missing_keys(name: str) -> None:
     for source in (f"{{{{ inputs.{name} }}}}", f"{{{{ steps.a.output.{name} }}}}"):
         with pytest.raises((InvalidRequest, WorkflowFailed)):
