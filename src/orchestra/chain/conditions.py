@@ -251,7 +251,7 @@ def regex_bound(pattern: str) -> int:
     if cost.factor > REGEX_STEP_BUDGET:
         raise InvalidRequest("the regex has too many repeats and optional parts")
     bound = math.floor((REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1)))
-    bound = min(bound, REGEX_MAX_INPUT)
+    bound: int = math.floor((REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1)))
     if bound < REGEX_MIN_INPUT and unbounded > 1:
         raise InvalidRequest(
             f"the regex has {unbounded} unbounded repeats that may backtrack: use at most one"
