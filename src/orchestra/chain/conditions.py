@@ -250,8 +250,8 @@ def regex_bound(pattern: str) -> int:
     unbounded = cost.unbounded + (1 if cost.possessive else 0)
     if cost.factor > REGEX_STEP_BUDGET:
         raise InvalidRequest("the regex has too many repeats and optional parts")
-    bound = math.floor((REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1)))
-    bound: int = math.floor((REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1)))
+    room: float = (REGEX_STEP_BUDGET / cost.factor) ** (1 / (unbounded + 1))
+    bound = min(math.floor(room), REGEX_MAX_INPUT)
     if bound < REGEX_MIN_INPUT and unbounded > 1:
         raise InvalidRequest(
             f"the regex has {unbounded} unbounded repeats that may backtrack: use at most one"
