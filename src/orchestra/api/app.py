@@ -43,11 +43,11 @@ def admin_routers() -> list[APIRouter]:
 def default_routers() -> list[APIRouter]:
     """Every route (local serve, the tests): the generate function's, multi, debates, the
     admin API and spend."""
-    from orchestra.api.routes import debates, multi
+    from orchestra.api.routes import chains, debates, multi
 
     *answers, models, health = generate_routers()
     admin, spend, _ = admin_routers()
-    return [*answers, multi.router, debates.router, admin, spend, models, health]
+    return [*answers, multi.router, debates.router, admin, spend, models, health, chains.router]
 
 
 def create_app(services: Served, routers: Sequence[APIRouter] | None = None) -> FastAPI:

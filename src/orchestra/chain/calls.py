@@ -141,7 +141,7 @@ async def classify(
     completer: Completer, classifier: Any, value: Any, context: Context
 ) -> tuple[bool, Completion, str]:
     """Ask the model for one label; ``then`` when it is the classifier's ``equals``."""
-    prompt = render(classifier.prompt, context) or ""
+    prompt = render(classifier.prompt, {**context, "value": value}) or ""
     labels = ", ".join(classifier.labels)
     system = f"Classify the text. Answer with exactly one of these labels: {labels}."
     user = f"{prompt}\n\n<text>\n{as_text(value)}\n</text>"

@@ -166,6 +166,7 @@ def build_services(
     # the other roots' modules, imported here: a function importing this module for
     # ``build_generate`` does not load the use cases it does not serve
     from orchestra.compose.admin import governance_services
+    from orchestra.compose.chains import chain_service, chain_steps
     from orchestra.compose.debate import debate_service, debate_steps
     from orchestra.compose.multi import multi_generate
     from orchestra.compose.panel import fanout_of, selector
@@ -183,5 +184,7 @@ def build_services(
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,
+        chain_steps=(chained := chain_steps(core, generate)),
+        chains=chain_service(core, lambda: chained),
         **governance_services(settings, core.stores, core.governor),
     )
