@@ -16,9 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from orchestra.storage.protocols import (
+    RECORD_FIELDS,
     BreakerState,
     check_catalog_fields,
     check_counter_names,
+    check_record_counters,
     plain_numbers,
 )
 
@@ -144,3 +146,87 @@ class MemoryResponseBackend:
         if found is None or found[1] <= self._clock():
             return None
         return found[0]
+
+
+class MemoryRecordBackend:
+    """``RecordBackend`` over a dict of partitions; each item is a dict of attributes (the
+    ``doc``, ``expires_at`` and counters), as in DynamoDB, so a ``put`` replaces an item's
+    counters too. Expiry is not enforced in memory (a local process does not live that long).
+    """
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._items: dict[str, dict[str, dict[str, Any]]] = {}
+
+    async def _tick(self) -> None:
+        self.calls += 1
+        await asyncio.sleep(0)
+
+    async def put_new(self, pk: str, sk: str, doc: str, expires_at: int | None) -> bool:
+        await self._tick()
+        partition = self._items.setdefault(pk, {})
+        if sk in partition:
+            return False
+        partition[sk] = _record(doc, expires_at)
+        return True
+
+    async def put(self, pk: str, sk: str, doc: str, expires_at: int | None) -> None:
+        await self._tick()
+        self._items.setdefault(pk, {})[sk] = _record(doc, expires_at)
+
+    async def get(self, pk: str, sk: str) -> str | None:
+        await self._tick()
+        doc = self._items.get(pk, {}).get(sk, {}).get("doc")
+        return None if doc is None else str(doc)
+
+    async def load(self, pk: str) -> dict[str, str]:
+        await self._tick()
+        partition = self._items.get(pk, {})
+        return {sk: str(item["doc"]) for sk, item in sorted(partition.items()) if "doc" in item}
+
+    async def add(
+        self, pk: str, sk: str, counters: dict[str, int], expires_at: int | None
+    ) -> dict[str, int]:
+        check_record_counters(counters)
+        await self._tick()
+        item = self._items.setdefault(pk, {}).setdefault(sk, {})
+        for name, amount in counters.items():
+            item[name] = int(item.get(name, 0)) + int(amount)
+        if expires_at is not None:
+            item["expires_at"] = int(expires_at)
+        return _counters(item)
+
+    async def counters(self, pk: str, sk: str) -> dict[str, int]:
+        await self._tick()
+        return _counters(self._items.get(pk, {}).get(sk, {}))
+
+    async def page(
+        self, pk: str, *, after: str | None = None, limit: int = 20, descending: bool = True
+    ) -> list[tuple[str, str]]:
+        await self._tick()
+        rows = sorted(
+            (
+                (sk, str(item["doc"]))
+                for sk, item in self._items.get(pk, {}).items()
+                if "doc" in item
+            ),
+            reverse=descending,
+        )
+        if after is not None:
+            rows = [row for row in rows if (row[0] < after if descending else row[0] > after)]
+        return rows[: max(limit, 0)]
+
+    async def delete(self, pk: str, sk: str) -> None:
+        await self._tick()
+        self._items.get(pk, {}).pop(sk, None)
+
+
+def _record(doc: str, expires_at: int | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"doc": doc}
+    if expires_at is not None:
+        item["expires_at"] = int(expires_at)
+    return item
+
+
+def _counters(item: dict[str, Any]) -> dict[str, int]:
+    return {name: int(value) for name, value in item.items() if name not in RECORD_FIELDS}

@@ -208,3 +208,16 @@ class BlobStore(Protocol):
     async def delete(self, keys: Sequence[str]) -> None:
         """Remove the objects (absent ones are ignored)."""
         ...
+
+
+#: attributes of a workflow record item that are not counters (key, document, TTL)
+RECORD_FIELDS = frozenset({"pk", "sk", "doc", "expires_at"})
+
+
+def check_record_counters(counters: dict[str, int]) -> None:
+    """Reject ``RecordBackend.add`` counters named like the item's key, document or TTL
+    (``ValueError``): adding to them would corrupt the record."""
+    check_counter_names(counters)
+    clash = RECORD_FIELDS & counters.keys()
+    if clash:
+        raise ValueError(f"reserved counter names: {sorted(clash)}")
