@@ -22,7 +22,7 @@ from orchestra.compose.records import workflow_records
 from orchestra.compose.roots import Options, gateway, served
 from orchestra.compose.services import Services
 from orchestra.config import Settings
-from orchestra.errors import WorkflowUnavailable
+from orchestra.errors import InvalidRequest, WorkflowUnavailable
 from orchestra.generate.service import Generate
 from orchestra.schemas.chat import ChatRequest
 from orchestra.storage.stepfunctions import StepFunctionsStarter
@@ -55,15 +55,52 @@ def chain_store(core: Core) -> ChainStore:
 
 
 def limit_check(core: Core) -> LimitCheck:
-    """The gateway's chain limits and the catalog's prices (``chain/limits.py``)."""
+    """The gateway's chain limits and the catalog's prices (``chain/limits.py`` when it is
+    there; until then the size/depth/fan-out caps of :func:`structural_limits`)."""
 
     async def check(chain: Chain) -> float:
-        from orchestra.chain.limits import check_limits
-
+        try:
+            from orchestra.chain.limits import check_limits  # type: ignore[import-not-found]
+        except ImportError:
+            return structural_limits(chain, core.settings)
         catalog = await core.catalog.current()
         return float(check_limits(chain, core.settings, catalog))
 
     return check
+
+
+def structural_limits(chain: Chain, settings: Settings) -> float:
+    """Steps (a map counts max_items x its step), depth and fan-out against the chain's
+    and the gateway's caps (the lower wins); the estimate is left to ``chain/limits.py``."""
+    own = chain.limits
+    caps = {
+        "max_steps": min(own.max_steps or settings.chain_max_steps, settings.chain_max_steps),
+        "max_depth": min(own.max_depth or settings.chain_max_depth, settings.chain_max_depth),
+        "max_fanout": min(own.max_fanout or settings.chain_max_fanout, settings.chain_max_fanout),
+    }
+    steps = depth = 0
+    for located in chain.walk():
+        step = located.step
+        weight = 1
+        parent = located.parent
+        while parent is not None:  # a step inside a map runs once per item
+            outer = chain.find(parent)
+            weight *= getattr(outer, "max_items", 1)
+            parent = next((s.parent for s in chain.walk() if s.path == parent), None)
+        steps, depth = steps + weight, max(depth, located.depth)
+        fan = max(len(getattr(step, "branches", [])), getattr(step, "max_items", 0))
+        if fan > caps["max_fanout"]:
+            raise InvalidRequest(
+                f"{located.path}: fan-out {fan} is over the limit {caps['max_fanout']}",
+                param=located.path,
+            )
+    for name, value in (("max_steps", steps), ("max_depth", depth)):
+        if value > caps[name]:
+            raise InvalidRequest(
+                f"limits.{name}: the chain has {value}, over the limit {caps[name]}",
+                param=f"limits.{name}",
+            )
+    return 0.0
 
 
 def chain_steps(core: Core, generate: Generate) -> ChainSteps:
