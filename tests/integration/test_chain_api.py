@@ -55,7 +55,9 @@ def test_put_versions_a_chain_and_the_same_document_keeps_its_version(client: Te
     }  # fmt: skip
     again = client.put("/v1/chains/brief-a", content=BRIEF_YAML, headers=yaml)
     assert again.json()["version"] == 1
-    changed = client.put("/v1/chains/brief-a", content=BRIEF_YAML + "description: v2\n", headers=yaml)
+    changed = client.put(
+        "/v1/chains/brief-a", content=BRIEF_YAML + "description: v2\n", headers=yaml
+    )
     assert changed.json()["version"] == 2
     assert client.get("/v1/chains/brief-a").json()["chain"]["description"] == "v2"
     assert "description" not in client.get("/v1/chains/brief-a?version=1").json()["chain"]
@@ -73,7 +75,9 @@ def test_a_stored_chain_runs_in_the_background_and_shows_every_step(client: Test
     assert view["chain"] == "brief-b" and view["version"] == 1
     assert [s["id"] for s in view["steps"]] == ["outline", "summary"]
     first = view["steps"][0]
-    assert first["input"] == "Outline tides in 3 bullets" and first["model"] == "simulator/sim-small"
+    assert (
+        first["input"] == "Outline tides in 3 bullets" and first["model"] == "simulator/sim-small"
+    )
     assert first["latency_ms"] > 0 and first["cost_usd"] > 0 and first["usage"]["total_tokens"] > 0
     assert view["outputs"]["brief"] == view["steps"][1]["output"]
     assert view["cost_usd"] > 0 and "execution_arn" not in view

@@ -67,7 +67,11 @@ def _completion(text: str, model: str) -> Reply:
             "created": 1,
             "model": model,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
             ],
             "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28},
         }
@@ -171,7 +175,9 @@ def _run_in_cloud(service: ChainService, chain: dict[str, Any], **inputs: Any) -
     raise AssertionError("the execution did not finish")
 
 
-def _run_locally(tmp_path: Path, upstream: FakeUpstream, chain: dict[str, Any], **inputs: Any) -> dict[str, Any]:
+def _run_locally(
+    tmp_path: Path, upstream: FakeUpstream, chain: dict[str, Any], **inputs: Any
+) -> dict[str, Any]:
     settings = Settings(
         mode="local",
         config=str(_providers(tmp_path, upstream.base_url)),
@@ -184,7 +190,9 @@ def _run_locally(tmp_path: Path, upstream: FakeUpstream, chain: dict[str, Any], 
 
     async def run() -> dict[str, Any]:
         services = build_services(settings, {"UP_KEY": KEY})
-        started = await services.chains.start_inline(InlineChainRunRequest(chain=chain, inputs=inputs))
+        started = await services.chains.start_inline(
+            InlineChainRunRequest(chain=chain, inputs=inputs)
+        )
         runner = services.chains.starter
         while runner._running:
             await asyncio.wait(set(runner._running))

@@ -11,7 +11,10 @@ def test_the_machine_loops_next_run_fan_join_and_ends_in_finish_or_fail() -> Non
     states = definition()["States"]
     assert definition()["StartAt"] == "Begin" and states["Begin"]["Next"] == "Next"
     route = states["Route"]
-    assert {c["StringEquals"]: c["Next"] for c in route["Choices"]} == {"single": "Run", "fan": "Fan"}
+    assert {c["StringEquals"]: c["Next"] for c in route["Choices"]} == {
+        "single": "Run",
+        "fan": "Fan",
+    }
     assert route["Default"] == "Finish"
     assert states["Run"]["Next"] == states["Join"]["Next"] == "Next"
     assert states["Fan"]["Next"] == "Join" and states["Finish"]["Next"] == "Done"

@@ -13,7 +13,9 @@ from orchestra.storage.memory import MemoryRecordBackend
 from support.chains import ScriptedCompleter, steps_over, stored_run
 
 
-async def _run(document: dict[str, Any], answer: Any = None, **inputs: Any) -> tuple[Any, ScriptedCompleter, list[ChainStep]]:
+async def _run(
+    document: dict[str, Any], answer: Any = None, **inputs: Any
+) -> tuple[Any, ScriptedCompleter, list[ChainStep]]:
     store = ChainStore(MemoryRecordBackend())
     completer = ScriptedCompleter(answer)
     run_id = await stored_run(store, document, inputs)
@@ -104,7 +106,11 @@ async def test_a_condition_walks_into_the_branch_it_chose_then_goes_on() -> None
 
 async def test_a_classify_condition_asks_the_model_for_a_label() -> None:
     when = {"classify": {"prompt": "Is it urgent?", "labels": ["yes", "no"], "equals": "yes"}}
-    run, completer, _ = await _run(_condition(when), lambda r: "Yes" if "labels" in str(r.messages[0].content) else "ok", text="fire!")
+    run, completer, _ = await _run(
+        _condition(when),
+        lambda r: "Yes" if "labels" in str(r.messages[0].content) else "ok",
+        text="fire!",
+    )
     assert run.steps["steps[0]"].branch == "then" and run.steps["steps[0]"].output == "yes"
     assert "fire!" in completer.seen[0].messages[-1].content
 
@@ -123,7 +129,14 @@ async def test_a_map_runs_its_step_per_line_and_lists_the_outputs() -> None:
         ],
         "outputs": {"all": "{{ steps.expand.output }}"},
     }  # fmt: skip
-    run, _, _ = await _run(doc, lambda r: "one\n\ntwo\nthree" if r.messages[-1].content == "outline" else r.messages[-1].content.upper())
+    run, _, _ = await _run(
+        doc,
+        lambda r: (
+            "one\n\ntwo\nthree"
+            if r.messages[-1].content == "outline"
+            else r.messages[-1].content.upper()
+        ),
+    )
     assert run.outcome.outputs == {"all": ["0: ONE", "1: TWO", "2: THREE"]}
     assert run.steps["steps[1].items[2]"].input == "2: three"
 
@@ -153,7 +166,7 @@ async def test_a_conversation_thread_carries_its_messages() -> None:
 async def test_a_failed_step_fails_the_run_with_its_path_and_error() -> None:
     doc = {"steps": [{"id": "a", "kind": "generate", "prompt": "x"},
                      {"id": "b", "kind": "generate", "prompt": "never"}]}  # fmt: skip
-    run, completer, seen = await _run(doc, lambda r: "FAIL")
+    run, _, seen = await _run(doc, lambda r: "FAIL")
     assert run.outcome.status == "failed"
     assert "steps[0] (a)" in run.outcome.error and "upstream_server_error" in run.outcome.error
     assert run.steps["steps[0]"].status == "failed" and "steps[1]" not in run.steps

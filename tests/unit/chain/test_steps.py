@@ -31,7 +31,9 @@ def _event(name: str, run_id: str) -> dict:
 
 async def test_the_sample_events_walk_a_chain_step_by_step() -> None:
     store = ChainStore(MemoryRecordBackend())
-    steps = steps_over(store, ScriptedCompleter(lambda r: "a\nb" if r.messages[-1].content == "outline" else "x"))
+    steps = steps_over(
+        store, ScriptedCompleter(lambda r: "a\nb" if r.messages[-1].content == "outline" else "x")
+    )
     run_id = await stored_run(store, DOC)
     first = await steps.run(_event("next", run_id))
     assert first == {"run_id": run_id, "cursor": "steps[0]", "kind": "single", "items": []}
@@ -53,7 +55,9 @@ async def test_fail_records_the_lambda_error_as_one_line() -> None:
     await steps_over(store, ScriptedCompleter()).run(_event("fail", run_id))
     outcome = (await store.load(run_id)).outcome
     assert outcome.status == "failed"
-    assert outcome.error == "WorkflowFailed: steps[0] (outline): upstream_server_error: upstream down"
+    assert (
+        outcome.error == "WorkflowFailed: steps[0] (outline): upstream_server_error: upstream down"
+    )
 
 
 async def test_a_failed_item_is_recorded_and_the_join_fails_the_map() -> None:

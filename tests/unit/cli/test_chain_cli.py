@@ -10,7 +10,6 @@ from orchestra.cli import main
 from orchestra.config import get_settings
 
 
-
 @pytest.fixture
 def simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
@@ -31,13 +30,23 @@ def test_a_chain_file_runs_and_prints_each_step(
         ' step: {kind: generate, model: sim-small, prompt: "{{ item }}"}}\n'
         'outputs:\n  first: "{{ steps.outline.output }}"\n'
     )
-    code = main(["chain", "run", str(path), "--input", "topic=tides", "--input-json", 'items=["x","y"]'])
+    code = main(
+        ["chain", "run", str(path), "--input", "topic=tides", "--input-json", 'items=["x","y"]']
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     lines = out.splitlines()
     assert lines[0].startswith("chain run chrun_")
-    assert lines[1].startswith("steps[0]") and "outline" in lines[1] and "simulator/sim-small" in lines[1]
-    assert [line.split()[0] for line in lines[2:5]] == ["steps[1]", "steps[1].items[0]", "steps[1].items[1]"]
+    assert (
+        lines[1].startswith("steps[0]")
+        and "outline" in lines[1]
+        and "simulator/sim-small" in lines[1]
+    )
+    assert [line.split()[0] for line in lines[2:5]] == [
+        "steps[1]",
+        "steps[1].items[0]",
+        "steps[1].items[1]",
+    ]
     assert "== succeeded" in out and "-- first:" in out
 
 
@@ -45,7 +54,9 @@ def test_a_missing_input_or_a_bad_file_exits_2_and_a_failed_run_1(
     simulated: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text('inputs:\n  topic: {type: string}\nsteps:\n  - {id: a, kind: generate, prompt: "{{ inputs.topic }}"}\n')
+    path.write_text(
+        'inputs:\n  topic: {type: string}\nsteps:\n  - {id: a, kind: generate, prompt: "{{ inputs.topic }}"}\n'
+    )
     assert main(["chain", "run", str(path)]) == 2
     assert "topic" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"

@@ -120,7 +120,9 @@ async def start_inline_run(
     request: Request, key: Annotated[str | None, Depends(_idempotency_key)]
 ) -> Response:
     services = await authorized(request)
-    body = _parsed(InlineChainRunRequest, await read_body(request, services.settings.max_body_bytes))
+    body = _parsed(
+        InlineChainRunRequest, await read_body(request, services.settings.max_body_bytes)
+    )
     return _started(await chains_of(services).start_inline(body, key))
 
 
