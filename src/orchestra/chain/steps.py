@@ -31,7 +31,7 @@ from orchestra.chain import calls
 from orchestra.chain.document import Chain, ConditionStep, MapStep, ParallelStep, parse_chain
 from orchestra.chain.protocols import Completer
 from orchestra.chain.store import ChainStore, Outcome, Run
-from orchestra.chain.templates import parse, parse_reference
+from orchestra.chain.templates import as_text, parse, parse_reference
 from orchestra.errors import WorkflowFailed
 from orchestra.governance.admission import current_admission
 from orchestra.schemas.chain import ChainStep
@@ -267,9 +267,9 @@ class ChainSteps:
                 and earlier.path != path
                 and earlier.status == "succeeded"
             ):
-                messages.append(ChatMessage(role="user", content=calls.as_text(earlier.input)))
+                messages.append(ChatMessage(role="user", content=as_text(earlier.input)))
                 messages.append(
-                    ChatMessage(role="assistant", content=calls.as_text(earlier.output))
+                    ChatMessage(role="assistant", content=as_text(earlier.output))
                 )
         prompt = calls.render(step.prompt, scope) or ""
         messages.append(ChatMessage(role="user", content=prompt))

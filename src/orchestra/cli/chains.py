@@ -32,7 +32,8 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any] | None:
 def _line(step: ChainStep) -> str:
     """``steps[1] draft  up/m-a  812 ms  $0.000123  The first words…``"""
     text = step.output if isinstance(step.output, str) else json.dumps(step.output)
-    head = " ".join((step.error if step.status == "failed" else text or "").split())[:80]
+    shown = (step.error or "") if step.status == "failed" else text or ""
+    head = " ".join(shown.split())[:80]
     latency = f"{step.latency_ms:.0f} ms" if step.latency_ms is not None else "-"
     mark = "FAILED " if step.status == "failed" else ""
     return f"{step.path:<24} {step.id or '':<12} {step.model or '-':<24} {latency:>8}  ${step.cost_usd:.6f}  {mark}{head}"
