@@ -268,9 +268,7 @@ class ChainSteps:
                 and earlier.status == "succeeded"
             ):
                 messages.append(ChatMessage(role="user", content=as_text(earlier.input)))
-                messages.append(
-                    ChatMessage(role="assistant", content=as_text(earlier.output))
-                )
+                messages.append(ChatMessage(role="assistant", content=as_text(earlier.output)))
         prompt = calls.render(step.prompt, scope) or ""
         messages.append(ChatMessage(role="user", content=prompt))
         result = await calls.call(self.completer, step, path, messages, prompt)
