@@ -42,12 +42,12 @@ def admin_routers() -> list[APIRouter]:
 
 def default_routers() -> list[APIRouter]:
     """Every route (local serve, the tests): the generate function's, multi, debates, the
-    admin API and spend."""
-    from orchestra.api.routes import batches, debates, files, multi
+    admin API, spend, and the workflows (chains, files, batches)."""
+    from orchestra.api.routes import batches, chains, debates, files, multi
 
     *answers, models, health = generate_routers()
     admin, spend, _ = admin_routers()
-    workflows = [files.router, batches.router]
+    workflows = [chains.router, files.router, batches.router]
     return [*answers, multi.router, debates.router, admin, spend, models, health, *workflows]
 
 

@@ -305,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = verbs.add_parser("models", help="list routable models ranked for a profile")
     models.add_argument("--profile", default="balanced")
     models.set_defaults(func=cmd_models)
+    from orchestra.cli.chains import chain_parser
+
+    chain_parser(verbs)
     return parser
 
 

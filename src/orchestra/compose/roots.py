@@ -55,6 +55,7 @@ ROOTS: dict[str, str] = {
     "multi_generate": "orchestra.compose.multi:build_multi",
     "debate_api": "orchestra.compose.debate:build_debate_api",
     "admin": "orchestra.compose.admin:build_admin",
+    "workflows_api": "orchestra.compose.workflows:build_workflows_api",
 }
 
 
@@ -167,6 +168,7 @@ def build_services(
     # ``build_generate`` does not load the use cases it does not serve
     from orchestra.compose.admin import governance_services
     from orchestra.compose.batches import batch_service, batch_steps, file_service
+    from orchestra.compose.chains import chain_service, chain_steps
     from orchestra.compose.debate import debate_service, debate_steps
     from orchestra.compose.multi import multi_generate
     from orchestra.compose.panel import fanout_of, selector
@@ -177,6 +179,7 @@ def build_services(
     panel, fanout = selector(core), fanout_of(generate)
     steps = debate_steps(core, fanout)
     files, batching = file_service(core), batch_steps(core, generate, embed)
+    chained = chain_steps(core, generate)
     return served(
         core,
         gateway=generate,
@@ -185,8 +188,10 @@ def build_services(
         multi=multi_generate(core, generate, panel, fanout),
         debates=debate_service(core, steps.store, panel, lambda: steps),
         debate_steps=steps,
-        **governance_services(settings, core.stores, core.governor),
+        chains=chain_service(core, lambda: chained),
+        chain_steps=chained,
         files=files,
         batches=batch_service(core, files, lambda: batching),
         batch_steps=batching,
+        **governance_services(settings, core.stores, core.governor),
     )

@@ -1,6 +1,8 @@
-"""The debate's AWS Step Functions starter: one Standard execution per debate.
+"""The workflows' AWS Step Functions starter: one Standard execution per debate, chain run
+or batch, named after its id (``input_key`` names the id in the execution's input).
 
-It implements :class:`orchestra.debate.service.Starter` (as the local runner does); boto3
+It implements the ``Starter`` protocols of ``debate.service`` and ``chain.protocols`` (as
+the local runners do); boto3
 and botocore are imported only when a call is made, so importing this module costs nothing.
 """
 
@@ -10,18 +12,29 @@ import asyncio
 import json
 from typing import Any
 
-from orchestra.errors import DebateUnavailable
+from orchestra.errors import DebateUnavailable, OrchestraError
 
 
 class StepFunctionsStarter:
-    """Starts one Standard execution per debate, named after the debate id."""
+    """Starts one Standard execution per run, named after its id. ``input_key``: the id's
+    field in the input (``debate_id``, ``run_id``, ``batch_id``); ``error``: the typed
+    error raised when Step Functions refuses (a 503), and ``what`` names the run in it."""
 
     #: Step Functions refuses a second execution of the same name: starting again is safe
     idempotent = True
 
-    def __init__(self, state_machine_arn: str, client: Any = None) -> None:
+    def __init__(
+        self,
+        state_machine_arn: str,
+        client: Any = None,
+        *,
+        input_key: str = "debate_id",
+        error: type[OrchestraError] = DebateUnavailable,
+        what: str = "debate",
+    ) -> None:
         self.arn = state_machine_arn
         self._client = client
+        self.input_key, self.error, self.what = input_key, error, what
 
     @property
     def client(self) -> Any:
@@ -31,24 +44,24 @@ class StepFunctionsStarter:
             self._client = boto3.client("stepfunctions")
         return self._client
 
-    def execution_arn(self, debate_id: str) -> str:
-        return self.arn.replace(":stateMachine:", ":execution:") + ":" + debate_id
+    def execution_arn(self, run_id: str) -> str:
+        return self.arn.replace(":stateMachine:", ":execution:") + ":" + run_id
 
-    async def start(self, debate_id: str) -> str | None:
+    async def start(self, run_id: str) -> str | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        payload = json.dumps({"debate_id": debate_id})
+        payload = json.dumps({self.input_key: run_id})
         try:
             response = await asyncio.to_thread(
-                self.client.start_execution, stateMachineArn=self.arn, name=debate_id, input=payload
+                self.client.start_execution, stateMachineArn=self.arn, name=run_id, input=payload
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return self.execution_arn(debate_id)
+                return self.execution_arn(run_id)
             code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise DebateUnavailable(f"could not start the debate: {code}") from exc
+            raise self.error(f"could not start the {self.what}: {code}") from exc
         except BotoCoreError as exc:
-            raise DebateUnavailable(f"could not start the debate: {type(exc).__name__}") from exc
+            raise self.error(f"could not start the {self.what}: {type(exc).__name__}") from exc
         return str(response["executionArn"])
 
     async def status(self, execution_arn: str) -> tuple[str, str | None]:

@@ -1,0 +1,131 @@
+"""The chain functions' composition: the steps, the service, and the Completer over Generate.
+
+A chain step's model call is a ``Generate.generate`` of a ChatRequest, so it goes through
+the normal routing, fallback, breakers, cache and limits; :class:`GenerateCompleter` adapts
+it to the chain package's own :class:`~orchestra.chain.protocols.Completer`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Unpack
+
+from orchestra.chain.document import Chain
+from orchestra.chain.protocols import Completion, Starter
+from orchestra.chain.runner import LocalRunner
+from orchestra.chain.service import ChainService, LimitCheck
+from orchestra.chain.steps import ChainSteps
+from orchestra.chain.store import ChainStore
+from orchestra.compose.core import Core, build_core
+from orchestra.compose.records import workflow_records
+from orchestra.compose.roots import Options, gateway, served
+from orchestra.compose.services import Services
+from orchestra.config import Settings
+from orchestra.errors import InvalidRequest, WorkflowUnavailable
+from orchestra.generate.service import Generate
+from orchestra.schemas.chat import ChatRequest
+from orchestra.storage.stepfunctions import StepFunctionsStarter
+
+
+class GenerateCompleter:
+    """One chain call = one ``Generate.generate`` (a non-streamed chat completion)."""
+
+    def __init__(self, generate: Generate) -> None:
+        self.generate = generate
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        started = time.perf_counter()
+        answer = await self.generate.generate(request)
+        response = answer.response
+        choice = response.choices[0] if response is not None and response.choices else None
+        text = choice.message.content if choice is not None else None
+        return Completion(
+            text=text if isinstance(text, str) else "",
+            model=answer.model.id,
+            usage=answer.usage,
+            cost_usd=answer.cost_usd,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            finish_reason=choice.finish_reason if choice is not None else None,
+        )
+
+
+def chain_store(core: Core) -> ChainStore:
+    return ChainStore(workflow_records(core), ttl_days=core.settings.workflows_ttl_days)
+
+
+def limit_check(core: Core) -> LimitCheck:
+    """The gateway's chain limits and the catalog's prices (``chain/limits.py`` when it is
+    there; until then the size/depth/fan-out caps of :func:`structural_limits`)."""
+
+    async def check(chain: Chain) -> float:
+        try:
+            from orchestra.chain.limits import check_limits  # type: ignore[import-not-found]
+        except ImportError:
+            return structural_limits(chain, core.settings)
+        catalog = await core.catalog.current()
+        return float(check_limits(chain, core.settings, catalog))
+
+    return check
+
+
+def structural_limits(chain: Chain, settings: Settings) -> float:
+    """Steps (a map counts max_items x its step), depth and fan-out against the chain's
+    and the gateway's caps (the lower wins); the estimate is left to ``chain/limits.py``."""
+    own = chain.limits
+    caps = {
+        "max_steps": min(own.max_steps or settings.chain_max_steps, settings.chain_max_steps),
+        "max_depth": min(own.max_depth or settings.chain_max_depth, settings.chain_max_depth),
+        "max_fanout": min(own.max_fanout or settings.chain_max_fanout, settings.chain_max_fanout),
+    }
+    steps = depth = 0
+    for located in chain.walk():
+        step = located.step
+        weight = 1
+        parent = located.parent
+        while parent is not None:  # a step inside a map runs once per item
+            outer = chain.find(parent)
+            weight *= getattr(outer, "max_items", 1)
+            parent = next((s.parent for s in chain.walk() if s.path == parent), None)
+        steps, depth = steps + weight, max(depth, located.depth)
+        fan = max(len(getattr(step, "branches", [])), getattr(step, "max_items", 0))
+        if fan > caps["max_fanout"]:
+            raise InvalidRequest(
+                f"{located.path}: fan-out {fan} is over the limit {caps['max_fanout']}",
+                param=located.path,
+            )
+    for name, value in (("max_steps", steps), ("max_depth", depth)):
+        if value > caps[name]:
+            raise InvalidRequest(
+                f"limits.{name}: the chain has {value}, over the limit {caps[name]}",
+                param=f"limits.{name}",
+            )
+    return 0.0
+
+
+def chain_steps(core: Core, generate: Generate) -> ChainSteps:
+    return ChainSteps(chain_store(core), GenerateCompleter(generate), core.catalog, core.governor)
+
+
+def starter(core: Core, steps: Callable[[], ChainSteps]) -> Starter:
+    """Step Functions deployed; otherwise the local runner over ``steps()``."""
+    settings = core.settings
+    if settings.mode == "aws" and settings.chain_state_machine_arn:
+        return StepFunctionsStarter(
+            settings.chain_state_machine_arn,
+            input_key="run_id",
+            error=WorkflowUnavailable,
+            what="chain run",
+        )
+    return LocalRunner(steps())
+
+
+def chain_service(core: Core, steps: Callable[[], ChainSteps]) -> ChainService:
+    return ChainService(chain_store(core), core.catalog, starter(core, steps), limit_check(core))
+
+
+def build_chain_steps(
+    settings: Settings, environ: Mapping[str, str], **options: Unpack[Options]
+) -> Services:
+    core = build_core(settings, environ, **options)
+    return served(core, chain_steps=chain_steps(core, gateway(core)))

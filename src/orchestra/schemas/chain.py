@@ -1,0 +1,116 @@
+"""Chain wire models: the answers of ``/v1/chains*``, and the step record a run stores.
+
+A run is stored as one header, one document per step result and its outcome (see
+``chain.store``); ``GET /v1/chains/runs/{id}`` reads them back as :class:`ChainRunView`.
+Declared with ``defer_build`` like the debate's: functions that serve no chains do not
+build them at a cold start.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestra.schemas.chat import Usage
+
+RunStatus = Literal["running", "succeeded", "failed"]
+StepStatus = Literal["succeeded", "failed"]
+
+
+class ChainStep(BaseModel):
+    """One step's result (a top-level step, a condition's nested step, a parallel branch
+    or one map item), written by the invocation that ran it."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    id: str | None = None
+    #: where it sits in the chain: ``steps[2].then[0]``, ``steps[1].branches[0]``,
+    #: ``steps[3].items[4]``
+    path: str
+    kind: str
+    status: StepStatus = "succeeded"
+    #: the rendered prompt (or a condition's rendered value, a map's item)
+    input: Any = None
+    output: Any = None
+    model: str | None = None
+    latency_ms: float | None = None
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    #: a condition's branch taken (``then`` / ``else``)
+    branch: str | None = None
+    #: a conversation step's thread
+    thread: str | None = None
+
+
+class ChainSaved(BaseModel):
+    """``PUT /v1/chains/{name}``'s answer."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    object: Literal["chain"] = "chain"
+    name: str
+    version: int
+    created_at: int
+    steps: int
+
+
+class ChainDefinition(ChainSaved):
+    """``GET /v1/chains/{name}``: the stored version and its document."""
+
+    chain: dict[str, Any]
+
+
+class ChainRunRequest(BaseModel):
+    """``POST /v1/chains/{name}/runs``."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1)
+
+
+class InlineChainRunRequest(BaseModel):
+    """``POST /v1/chains/runs``: the chain document in the body."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    chain: dict[str, Any]
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChainRunStarted(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    id: str
+    object: Literal["chain.run"] = "chain.run"
+    status: RunStatus
+    status_url: str
+    chain: str | None = None
+    version: int | None = None
+    execution_arn: str | None = None
+
+
+class ChainRunView(BaseModel):
+    """``GET /v1/chains/runs/{id}``."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    id: str
+    object: Literal["chain.run"] = "chain.run"
+    status: RunStatus
+    chain: str | None = None
+    version: int | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    steps: list[ChainStep] = Field(default_factory=list)
+    outputs: dict[str, Any] | None = None
+    cost_usd: float = 0.0
+    usage: Usage | None = None
+    latency_ms: float | None = None
+    created_at: float | None = None
+    error: str | None = None
+    execution_arn: str | None = None
+    console_url: str | None = None

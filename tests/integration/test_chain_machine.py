@@ -1,0 +1,245 @@
+"""Chains end to end: the generic state machine, executed by moto, running the real handler.
+
+The run is stored in the workflows table (DynamoDB under moto) and started as a Standard
+execution of ``orchestra.chain.machine``'s definition; moto's Step Functions interpreter
+runs it, and every Lambda task is dispatched in-process to ``functions/chain_steps``, whose
+model calls go to an OpenAI-compatible upstream on 127.0.0.1. The same chain through the
+local runner must write the same transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from orchestra.catalog.models import Catalog
+from orchestra.catalog.source import CatalogSource
+from orchestra.chain.machine import render
+from orchestra.chain.service import ChainService
+from orchestra.chain.store import ChainStore
+from orchestra.compose import build_services
+from orchestra.config import Settings
+from orchestra.errors import WorkflowUnavailable
+from orchestra.schemas.chain import InlineChainRunRequest
+from orchestra.storage.stepfunctions import StepFunctionsStarter
+from orchestra.storage.workflows import DynamoDBRecordBackend
+
+from support.lambda_api import ALL_TABLES, Context, close_apps, deployed, import_handler
+from support.upstream import FakeUpstream, Reply, running_in_thread
+
+KEY = "sk-chain-upstream-1a2b3c4d5e6f"
+ROLE = "arn:aws:iam::123456789012:role/steps"
+MOTO = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+TABLE = "orch-workflows"
+
+CHAIN: dict[str, Any] = {
+    "name": "brief",
+    "inputs": {"topic": {"type": "string"}},
+    "steps": [
+        {"id": "outline", "kind": "generate", "model": "m-a", "prompt": "Outline {{ inputs.topic }}"},
+        {"id": "drafts", "kind": "parallel", "combine": {"template": "{{ steps.a.output }} | {{ steps.b.output }}"},
+         "branches": [{"id": "a", "kind": "generate", "model": "m-a", "prompt": "Draft A of {{ steps.outline.output }}"},
+                      {"id": "b", "kind": "generate", "model": "m-b", "prompt": "Draft B of {{ steps.outline.output }}"}]},
+        {"id": "check", "kind": "condition", "value": "{{ steps.outline.output }}", "when": {"contains": "moon"},
+         "then": [{"id": "lunar", "kind": "generate", "model": "m-b", "prompt": "Lunar note"}],
+         "else": [{"id": "plain", "kind": "generate", "model": "m-b", "prompt": "Plain note"}]},
+        {"id": "expand", "kind": "map", "over": "steps.outline.output", "concurrency": 2,
+         "step": {"kind": "generate", "model": "m-a", "prompt": "Expand {{ item }}"}},
+    ],
+    "outputs": {"drafts": "{{ steps.drafts.output }}", "expanded": "{{ steps.expand.output }}"},
+}  # fmt: skip
+
+
+def _completion(text: str, model: str) -> Reply:
+    return Reply.json(
+        {
+            "id": "chatcmpl-chain",
+            "object": "chat.completion",
+            "created": 1,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28},
+        }
+    )
+
+
+def responder(seen: dict[str, Any]) -> Reply:
+    body = seen["body"]
+    prompt = body["messages"][-1]["content"]
+    if prompt.startswith("Outline"):
+        return _completion("moon\ntides\nsea", body["model"])
+    if "FAILME" in prompt:
+        return Reply.json({"error": {"message": "upstream down"}}, status=500)
+    return _completion(f"[{body['model']}] {prompt.splitlines()[0]}", body["model"])
+
+
+def _providers(tmp_path: Path, base_url: str) -> Path:
+    models = [
+        {"id": name, "context_window": 32000, "input_price": 1e-6, "output_price": 2e-6,
+         "quality": 1300, "capabilities": []}
+        for name in ("m-a", "m-b")
+    ]  # fmt: skip
+    entry = {"name": "up", "type": "openai", "base_url": base_url + "/v1",
+             "api_key_env": "UP_KEY", "models": models}  # fmt: skip
+    path = tmp_path / "providers.yaml"
+    path.write_text(json.dumps({"providers": [entry]}))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _close_apps() -> Iterator[None]:
+    yield
+    close_apps()
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstream]:
+    with running_in_thread(FakeUpstream(responder=responder)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def cloud(
+    tmp_path: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """The workflows table, the state machine (the core definition) and the steps function,
+    whose invocations run the real handler in-process."""
+    config = _providers(tmp_path, upstream.base_url)
+    tables = {**ALL_TABLES, "workflows": TABLE}
+    with deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=tables):
+        monkeypatch.setenv("ORCHESTRA_WORKFLOWS_TABLE", TABLE)
+        steps = import_handler("chain_steps", "chain_steps_machine")
+        events: list[dict[str, Any]] = []
+        environment = threading.Lock()  # one execution environment: one event at a time
+
+        def invoke(
+            self: Any, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+        ) -> bytes:
+            event = json.loads(body)
+            events.append(event)
+            try:
+                with environment:
+                    result = steps.handler(event, Context("chain_steps"))
+                return json.dumps(result).encode()
+            except Exception as exc:  # as Lambda reports an unhandled error
+                response_headers["x-amz-function-error"] = "Unhandled"
+                error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+                return json.dumps(error).encode()
+
+        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        boto3.client("iam").create_role(RoleName="steps", AssumeRolePolicyDocument="{}")
+        function = boto3.client("lambda").create_function(
+            FunctionName="chain-steps", Runtime="python3.13", Role=ROLE,
+            Handler="handler.handler", Code={"ZipFile": b"unused"},
+        )["FunctionArn"]  # fmt: skip
+        machine = boto3.client("stepfunctions").create_state_machine(
+            name="chain", definition=render(function), roleArn=ROLE, type="STANDARD"
+        )["stateMachineArn"]
+        starter = StepFunctionsStarter(
+            machine, input_key="run_id", error=WorkflowUnavailable, what="chain run"
+        )
+        store = ChainStore(DynamoDBRecordBackend(TABLE))
+        service = ChainService(store, CatalogSource(base=Catalog([])), starter)
+        yield {"events": events, "service": service, "machine": machine}
+        steps.function.close()
+
+
+def _run_in_cloud(service: ChainService, chain: dict[str, Any], **inputs: Any) -> dict[str, Any]:
+    async def start() -> str:
+        run = await service.start_inline(InlineChainRunRequest(chain=chain, inputs=inputs))
+        return run.header.id
+
+    run_id = asyncio.run(start())
+    sfn = boto3.client("stepfunctions")
+    for _ in range(600):
+        view = asyncio.run(service.view(run_id)).model_dump(exclude_none=True)
+        arn = view["execution_arn"]
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            return asyncio.run(service.view(run_id)).model_dump(exclude_none=True)
+        time.sleep(0.05)
+    raise AssertionError("the execution did not finish")
+
+
+def _run_locally(
+    tmp_path: Path, upstream: FakeUpstream, chain: dict[str, Any], **inputs: Any
+) -> dict[str, Any]:
+    settings = Settings(
+        mode="local",
+        config=str(_providers(tmp_path, upstream.base_url)),
+        allow_private_base_urls=True,
+        chain_state_machine_arn=None,
+        workflows_table=None,
+        api_keys=None,
+        provider_keys_secret=None,
+    )
+
+    async def run() -> dict[str, Any]:
+        services = build_services(settings, {"UP_KEY": KEY})
+        started = await services.chains.start_inline(
+            InlineChainRunRequest(chain=chain, inputs=inputs)
+        )
+        runner = services.chains.starter
+        while runner._running:
+            await asyncio.wait(set(runner._running))
+        view = await services.chains.view(started.header.id)
+        await services.aclose()
+        return view.model_dump(exclude_none=True)
+
+    return asyncio.run(run())
+
+
+def _transcript(view: dict[str, Any]) -> Any:
+    steps = [(s["path"], s.get("id"), s["status"], s.get("input"), s.get("output"), s.get("model"),
+              s.get("branch")) for s in view["steps"]]  # fmt: skip
+    return view["status"], steps, view.get("outputs"), view.get("error")
+
+
+def test_every_kind_runs_on_step_functions_as_it_does_locally(
+    cloud: dict[str, Any], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    view = _run_in_cloud(cloud["service"], CHAIN, topic="tides")
+    assert view["status"] == "succeeded", view.get("error")
+    paths = [s["path"] for s in view["steps"]]
+    assert paths == [
+        "steps[0]", "steps[1]", "steps[1].branches[0]", "steps[1].branches[1]",
+        "steps[2]", "steps[2].then[0]",
+        "steps[3]", "steps[3].items[0]", "steps[3].items[1]", "steps[3].items[2]",
+    ]  # fmt: skip
+    assert view["outputs"] == {
+        "drafts": "[m-a] Draft A of moon | [m-b] Draft B of moon",
+        "expanded": ["[m-a] Expand moon", "[m-a] Expand tides", "[m-a] Expand sea"],
+    }
+    assert view["usage"]["total_tokens"] == 7 * 28  # outline, 2 branches, 1 nested, 3 items
+    assert view["execution_arn"].endswith(view["id"]) and "states/home" in view["console_url"]
+    kinds = [e["step"] for e in cloud["events"]]
+    assert kinds[0] == "next" and kinds[-1] == "finish" and kinds.count("join") == 2
+    assert max(len(json.dumps(e)) for e in cloud["events"]) < 300  # references only
+    assert _transcript(_run_locally(tmp_path, upstream, CHAIN, topic="tides")) == _transcript(view)
+
+
+def test_a_failing_step_fails_the_execution_and_the_run_says_where(
+    cloud: dict[str, Any], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    chain = {"steps": [{"id": "one", "kind": "generate", "model": "m-a", "prompt": "FAILME"},
+                       {"id": "two", "kind": "generate", "model": "m-a", "prompt": "never"}]}  # fmt: skip
+    view = _run_in_cloud(cloud["service"], chain)
+    assert view["status"] == "failed"
+    assert "steps[0] (one)" in view["error"]
+    assert [s["path"] for s in view["steps"]] == ["steps[0]"]
+    assert [e["step"] for e in cloud["events"]][-1] == "fail"
+    assert _transcript(_run_locally(tmp_path, upstream, chain)) == _transcript(view)
