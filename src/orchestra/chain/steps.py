@@ -279,14 +279,11 @@ class ChainSteps:
     ) -> ChainStep:
         started = time.time()
         value = parse(step.value).evaluate(scope)
+        decision, done = await calls.decide(self.completer, step, value, scope)
         fields: dict[str, Any] = {}
-        if step.when.classify is not None:
-            hit, done, label = await calls.classify(
-                self.completer, step.when.classify, value, scope
-            )
-            fields = {**calls.measured(done), "output": label}
-        else:
-            hit = calls.matches(step.when, value)
+        if done is not None:
+            fields = {**calls.measured(done), "output": decision.label}
+        hit = decision.matched
         branch = "then" if hit else "else"
         fields.setdefault("output", branch)
         if nested:

@@ -58,6 +58,8 @@ class RunHeader(BaseModel):
     key_id: str | None = None
     fingerprint: str = ""
     created_at: float = 0.0
+    #: the worst-case cost checked before the start (USD); None when nothing was checked
+    estimate_usd: float | None = None
 
 
 class Outcome(BaseModel):

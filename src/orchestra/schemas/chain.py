@@ -114,3 +114,5 @@ class ChainRunView(BaseModel):
     error: str | None = None
     execution_arn: str | None = None
     console_url: str | None = None
+    #: the worst-case cost checked (and held against the key's budget) before the start
+    estimate_usd: float | None = None
