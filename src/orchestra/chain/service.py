@@ -168,6 +168,7 @@ class ChainService:
 
     async def view(self, run_id: str) -> ChainRunView:
         run = await self.store.load(run_id)
+        run = run.settled(parse_chain(run.header.chain))
         status: RunStatus = "running"
         error = None
         if run.outcome is not None:
@@ -176,8 +177,8 @@ class ChainService:
         elif run.execution_arn:
             live, live_error = await self.starter.status(run.execution_arn)
             if live in ("FAILED", "TIMED_OUT", "ABORTED"):
-                run = await self.store.load(run_id)  # the last step may have recorded why
-                outcome_error = run.outcome.error if run.outcome else None
+                again = await self.store.load(run_id)  # the last step may have recorded why
+                outcome_error = again.outcome.error if again.outcome else None
                 status, error = "failed", outcome_error or live_error or live
         return render(run, status, error)
 

@@ -44,6 +44,8 @@ class ChainStep(BaseModel):
     branch: str | None = None
     #: a conversation step's thread
     thread: str | None = None
+    #: a classify condition's label (the model's answer, matched to one of the labels)
+    label: str | None = None
 
 
 class ChainSaved(BaseModel):
