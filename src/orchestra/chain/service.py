@@ -124,7 +124,7 @@ class ChainService:
             return await self._resume(self._same(found, header))
         estimate = await self._within_limits(chain, inputs)
         if estimate is not None:
-            header.estimate_usd = round(estimate.total_usd, 6)
+            header.estimate_usd = round(estimate.total_usd, 9)  # what is held, in nanos
         stored_header, created = await self.store.create(header)
         run = await self.store.load(stored_header.id)
         return await self._resume(run if created else self._same(run, header), fresh=created)
