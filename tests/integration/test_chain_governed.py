@@ -96,7 +96,5 @@ def test_every_step_is_admitted_as_the_runs_creator_and_spends_on_its_key(
     assert ledger.holds[0].nanos == round(view["estimate_usd"] * 1e9)
     # And both steps' calls were held, settled and spent on the creator's key
     assert len(ledger.holds) == 3 and ledger.live == {}
-    assert [(r.key_id, r.model) for r in fakes.spend.rows] == [
-        (KEY_ID, "simulator/sim-small")
-    ] * 2
+    assert [(r.key_id, r.model) for r in fakes.spend.rows] == [(KEY_ID, "simulator/sim-small")] * 2
     assert {s.id for scope in (h.scopes for h in ledger.holds) for s in scope} == {KEY_ID}

@@ -168,9 +168,7 @@ async def _governed(budget: str) -> FakeLedger:
     return ledger
 
 
-async def test_a_run_whose_worst_case_exceeds_the_budget_left_is_refused_before_it_starts() -> (
-    None
-):
+async def test_a_run_whose_worst_case_exceeds_the_budget_left_is_refused_before_it_starts() -> None:
     # Given a key with a $0.003 day budget, $0.002 of it spent, and a chain whose worst
     # case (1,000 tokens out on up/a) is about $0.002: it fits the budget, not what is left
     ledger = await _governed("0.003")
@@ -184,7 +182,11 @@ async def test_a_run_whose_worst_case_exceeds_the_budget_left_is_refused_before_
         await chains.start_inline(InlineChainRunRequest(chain=dear))
     # Then it is the 429 any call over budget gets, and nothing ran or stays held
     assert caught.value.status == 429
-    assert starter.started == [] and ledger.live == {} and ledger.committed["key:ci-bot"] == to_nanos(0.002)
+    assert (
+        starter.started == []
+        and ledger.live == {}
+        and ledger.committed["key:ci-bot"] == to_nanos(0.002)
+    )
 
 
 async def test_a_run_that_fits_the_budget_holds_its_estimate_and_releases_it() -> None:
