@@ -86,9 +86,9 @@ def cmd_chain_run(args: argparse.Namespace) -> int:
         status = await runner.execute(started.header.id, on_step=show)
         view = await services.chains.view(started.header.id)
         await services.aclose()
-        print(
-            f"\n== {status}  cost ${view.cost_usd:.6f}, {view.usage.total_tokens if view.usage else 0} tokens"
-        )
+        tokens = view.usage.total_tokens if view.usage else 0
+        worst = f" (worst case ${view.estimate_usd:.6f})" if view.estimate_usd else ""
+        print(f"\n== {status}  cost ${view.cost_usd:.6f}{worst}, {tokens} tokens")
         if view.error:
             print(view.error)
         for name, value in (view.outputs or {}).items():
