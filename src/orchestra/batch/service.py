@@ -4,6 +4,7 @@ a 404, as an unknown one is."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 
@@ -97,8 +98,8 @@ class FileService:
 
     async def _matching(
         self, after: str | None, wanted: int, purpose: str | None
-    ) -> list[FileRecord]:
-        matched: list[FileRecord] = []
+    ) -> builtins.list[FileRecord]:
+        matched: builtins.list[FileRecord] = []
         while len(matched) < wanted:
             found = await self.store.files(_caller(), after, wanted)
             matched += [f for f in found if purpose is None or f.purpose == purpose]
