@@ -99,10 +99,15 @@ def validation_error(errors: list[Any]) -> InvalidRequest:
 def allowed_methods(request: Request, known: set[str]) -> str:
     """Every method the API documents at this path, for a 405's ``Allow``: Starlette names
     only the first matching route's, and a path may have one route per method
-    (``/v1/admin/keys``). Read from the OpenAPI document (built once; a 405 is rare)."""
+    (``/v1/admin/keys``). Read from the OpenAPI document (built once; a 405 is rare).
+    A path documented literally is that path's methods alone, though a template matches it
+    too (``POST /v1/chains/runs`` beside ``/v1/chains/{name}``, which names no chain "runs")."""
     path = request.url.path
+    paths = request.app.openapi().get("paths", {})
+    if path in paths:
+        return ", ".join(sorted(m.upper() for m in paths[path] if m.isalpha()))
     methods = set(known)
-    for template, operations in request.app.openapi().get("paths", {}).items():
+    for template, operations in paths.items():
         pattern = re.sub(r"\{[^}:]+:path\}", ".+", template)
         pattern = re.sub(r"\{[^}]+\}", "[^/]+", pattern)
         if re.fullmatch(pattern, path):

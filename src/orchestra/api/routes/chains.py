@@ -52,6 +52,8 @@ def _name(name: str) -> str:
             "A chain name is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
             param="name",
         )
+    if name == "runs":  # ``/v1/chains/runs`` is where inline chains run
+        raise InvalidRequest("'runs' is reserved: name the chain otherwise", param="name")
     return name
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from orchestra.api.deps import Authorized, NotServed, Served, only_query
@@ -29,6 +30,8 @@ _UPLOAD = {
                 "schema": {
                     "type": "object",
                     "required": ["file", "purpose"],
+                    # at most 8 form fields are read (more is a 400 naming ``file``)
+                    "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "purpose": {"type": "string", "enum": ["batch"]},
@@ -58,6 +61,8 @@ async def _upload(request: Request, limit: int) -> tuple[bytes, str, str]:
         form = await request.form(max_files=1, max_fields=8)
     except MultiPartException as exc:
         raise InvalidRequest(f"Malformed multipart body: {exc.message}", param="file") from exc
+    except HTTPException as exc:  # Starlette's wrapping of the same, inside an app
+        raise InvalidRequest(f"Malformed multipart body: {exc.detail}", param="file") from exc
     upload, purpose = form.get("file"), form.get("purpose")
     if not isinstance(upload, UploadFile):
         raise InvalidRequest("Missing required parameter: 'file'", param="file")
