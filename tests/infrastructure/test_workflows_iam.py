@@ -255,3 +255,17 @@ def test_a_variable_added_after_construction_is_counted_too(tmp_path: Path) -> N
     room = ENVIRONMENT_LIMIT - environment_size(api.variables)
     with pytest.raises(ValueError, match="the workflows_api function's environment"):
         api.add_environment("ORCHESTRA_TOO_MUCH", "x" * room)
+
+
+def test_a_batch_cut_into_more_chunks_than_the_map_can_return_stops_the_synth() -> None:
+    # Given the Distributed Map's result (one small object per chunk) capped at 256 KiB
+    from infra.config import MAX_BATCH_CHUNKS
+
+    # Then a stage whose largest batch makes more chunks than that is refused, naming why
+    with pytest.raises(ValueError, match="batch_chunk_lines"):
+        load_stage("dev", {"workflows": {"batch_chunk_lines": 1}})  # 50,000 chunks
+    with pytest.raises(ValueError, match="256 KiB"):
+        load_stage("dev", {"workflows": {"batch_max_lines": MAX_BATCH_CHUNKS * 100 + 1}})
+    # And the defaults, and a stage at the bound, are accepted
+    assert load_stage("dev").workflows.batch_chunk_lines is None
+    load_stage("dev", {"workflows": {"batch_max_lines": MAX_BATCH_CHUNKS, "batch_chunk_lines": 1}})
