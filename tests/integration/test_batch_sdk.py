@@ -155,3 +155,14 @@ def test_list_pages(client):
     assert len(page.data) == 1 and page.has_more
     assert page.data[0].id == batch.id  # newest first
     assert file_id in [f.id for f in client.files.list().data]
+
+
+def test_listing_files_by_purpose_reads_past_newer_output_files(client):
+    # Given a finished batch: its output file is newer than its input file
+    file_id = upload(client, [chat_line("p", "sim-small", "hi")])
+    wait(client, create(client, file_id).id)
+    # When the newest batch-purpose file is asked for
+    page = client.files.list(purpose="batch", limit=1)
+    # Then it is the input file, not an empty page that says there is more
+    assert [f.id for f in page.data] == [file_id]
+    assert all(f.purpose == "batch" for f in page.data)

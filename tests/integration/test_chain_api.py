@@ -108,7 +108,7 @@ def test_an_idempotency_key_gives_the_same_run_and_409_for_another_request(
         ({"steps": [{"id": "a", "kind": "sing", "prompt": "x"}]}, "steps[0]", "kind"),
         ({"steps": [{"id": "a", "kind": "parallel",
                      "branches": [{"id": f"b{i}", "kind": "generate", "prompt": "x"} for i in range(9)]}]},
-         "steps[0]", "fan-out 9"),
+         "limits", "9 wide, above this gateway's max_fanout of 8 (the widest step: steps[0])"),
     ],
 )  # fmt: skip
 def test_bad_chains_are_refused_before_start_naming_the_path(

@@ -4,6 +4,7 @@ a 404, as an unknown one is."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 
@@ -83,14 +84,29 @@ class FileService:
         return await self.store.blobs.get((await self.record(file_id)).blob)
 
     async def list(self, after: str | None, limit: int, purpose: str | None = None) -> FileList:
-        found = await self.store.files(_caller(), after, limit + 1)
-        page = [f.public() for f in found[:limit] if purpose is None or f.purpose == purpose]
+        """Newest first. The purpose filter reads on past files of other purposes (a
+        batch's output files are newer than its input), so a page is never empty while
+        ``has_more`` says there are more."""
+        found = await self._matching(after, limit + 1, purpose)
+        page = [f.public() for f in found[:limit]]
         return FileList(
             data=page,
             first_id=page[0].id if page else None,
             last_id=page[-1].id if page else None,
             has_more=len(found) > limit,
         )
+
+    async def _matching(
+        self, after: str | None, wanted: int, purpose: str | None
+    ) -> builtins.list[FileRecord]:
+        matched: builtins.list[FileRecord] = []
+        while len(matched) < wanted:
+            found = await self.store.files(_caller(), after, wanted)
+            matched += [f for f in found if purpose is None or f.purpose == purpose]
+            if len(found) < wanted:
+                break
+            after = found[-1].id
+        return matched[:wanted]
 
     async def delete(self, file_id: str) -> FileDeleted:
         await self.store.delete_file(await self.record(file_id))

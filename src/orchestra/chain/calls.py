@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestra.catalog.models import Catalog, ModelInfo
+from orchestra.chain.conditions import Decision, compile_when
+from orchestra.chain.limits import JUDGE_MAX_TOKENS
 from orchestra.chain.protocols import Completer, Completion
 from orchestra.chain.templates import as_text, parse
 from orchestra.errors import OrchestraError, WorkflowFailed
@@ -101,64 +103,27 @@ async def call(
 # conditions
 
 
-def _json_path(value: Any, path: str) -> Any:
-    """``$.a.b[0]`` over a dict/list (a JSON string is parsed first); None when absent."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    for name, index in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", path.removeprefix("$")):
-        if name and isinstance(value, dict):
-            value = value.get(name)
-        elif index and isinstance(value, list) and int(index) < len(value):
-            value = value[int(index)]
-        else:
-            return None
-    return value
-
-
-def _same(value: Any, expected: Any) -> bool:
-    return bool(value == expected or as_text(value).strip() == as_text(expected).strip())
-
-
-def matches(when: Any, value: Any) -> bool:
-    """The static tests (equals, contains, regex, json_path); classify is :func:`classify`."""
-    test = when.test
-    if test == "contains":
-        return bool(when.contains in as_text(value))
-    if test == "regex":
-        return re.search(when.regex, as_text(value)) is not None
-    if test == "json_path":
-        found = _json_path(value, when.json_path)
-        if "equals" in when.model_fields_set:
-            return _same(found, when.equals)
-        return found is not None
-    return _same(value, when.equals)
-
-
-async def classify(
-    completer: Completer, classifier: Any, value: Any, context: Context
-) -> tuple[bool, Completion, str]:
-    """Ask the model for one label; ``then`` when it is the classifier's ``equals``."""
-    prompt = render(classifier.prompt, {**context, "value": value}) or ""
-    labels = ", ".join(classifier.labels)
-    system = f"Classify the text. Answer with exactly one of these labels: {labels}."
-    user = f"{prompt}\n\n<text>\n{as_text(value)}\n</text>"
+async def decide(
+    completer: Completer, step: Any, value: Any, context: Context
+) -> tuple[Decision, Completion | None]:
+    """The condition's test (``conditions.compile_when``: one implementation of each rule);
+    a classify test's one model call is made here, through the normal route."""
+    test = compile_when(step.when)
+    if not test.needs_model:
+        return test.decide(value), None
+    classify = step.when.classify
+    prompt = render(classify.prompt, {**context, "value": value}) or ""
+    if not any(ref.root == "value" for ref in parse(classify.prompt).references()):
+        prompt = f"{prompt}\n\n<text>\n{as_text(value)}\n</text>"  # the value, always shown
+    ask = test.request(prompt)
     request = ChatRequest(
-        model=classifier.model,
-        messages=[
-            ChatMessage(role="system", content=system),
-            ChatMessage(role="user", content=user),
-        ],
-        max_tokens=classifier.max_tokens,
+        model=ask.model,
+        messages=[ChatMessage(**m) for m in ask.messages()],
+        max_tokens=ask.max_tokens,
         temperature=0,
     )
     done = await completer.complete(request)
-    answer = done.text.strip().lower()
-    label = next((lab for lab in classifier.labels if lab.lower() == answer), None)
-    label = label or next((lab for lab in classifier.labels if lab.lower() in answer), "")
-    return label == classifier.equals, done, label
+    return test.decide(value, done.text), done
 
 
 # parallel combine
@@ -192,7 +157,8 @@ async def combine(
         return decision.content, None, chosen
     asked = [ChatMessage(role="user", content=as_text(b.input)) for b in branches[:1]]
     request = judge_request(asked, [a.text for a in answers])
-    request = request.model_copy(update={"model": how.judge or "auto"})
+    update = {"model": how.judge or "auto", "max_tokens": JUDGE_MAX_TOKENS}
+    request = request.model_copy(update=update)
     done = await completer.complete(request)
     verdict = parse_verdict(done.text, len(answers))
     index = (

@@ -132,14 +132,22 @@ def _count(step: AnyStep) -> int:
 
 
 def fanout(chain: Chain) -> int:
-    widest = 1
+    return widest(chain)[0]
+
+
+def widest(chain: Chain) -> tuple[int, str | None]:
+    """The widest fan-out and the path of the step that has it (None: no fan-out)."""
+    found: tuple[int, str | None] = (1, None)
     for located in chain.walk():
         step = located.step
+        width = 0
         if isinstance(step, ParallelStep):
-            widest = max(widest, len(step.branches))
+            width = len(step.branches)
         elif isinstance(step, MapStep):
-            widest = max(widest, step.concurrency, step.max_items)
-    return widest
+            width = max(step.concurrency, step.max_items)
+        if width > found[0]:
+            found = (width, located.path)
+    return found
 
 
 def check(
@@ -161,7 +169,8 @@ def check(
     )
     _within("max_steps", estimate.steps, own.max_steps, gateway.max_steps, "steps")
     _within("max_depth", estimate.depth, own.max_depth, gateway.max_depth, "levels deep")
-    _within("max_fanout", estimate.fanout, own.max_fanout, gateway.max_fanout, "wide")
+    where = widest(chain)[1]
+    _within("max_fanout", estimate.fanout, own.max_fanout, gateway.max_fanout, "wide", where)
     _Pricer(chain, _models(catalog), inputs or {}).run(estimate)
     cap = _lowest(own.max_cost_usd, gateway.max_cost_usd)
     if cap is not None and estimate.total_usd > cap:
@@ -183,11 +192,14 @@ def _lowest(a: float | None, b: float | None) -> float | None:
     return min(present) if present else None
 
 
-def _within(name: str, value: int, own: int | None, gateway: int, unit: str) -> None:
+def _within(
+    name: str, value: int, own: int | None, gateway: int, unit: str, where: str | None = None
+) -> None:
     cap = int(_lowest(own, gateway) or gateway)
     if value > cap:
         whose = "the chain's" if own is not None and own <= gateway else "this gateway's"
-        raise _refuse(f"the chain is {value} {unit}, above {whose} {name} of {cap}")
+        step = f" (the widest step: {where})" if where else ""
+        raise _refuse(f"the chain is {value} {unit}, above {whose} {name} of {cap}{step}")
 
 
 def _models(catalog: Catalog | Iterable[ModelInfo]) -> Catalog:

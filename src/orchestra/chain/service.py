@@ -14,12 +14,13 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from orchestra.caller import current_principal
 from orchestra.catalog.source import CatalogSource
 from orchestra.chain.document import Chain, parse_chain
+from orchestra.chain.limits import Estimate
 from orchestra.chain.protocols import Starter
 from orchestra.chain.store import ChainStore, Run, RunHeader, StoredChain
 from orchestra.errors import WorkflowConflict
@@ -36,8 +37,9 @@ from orchestra.schemas.chain import (
 from orchestra.schemas.chat import Usage
 
 CONSOLE = "https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{arn}"
-#: checks a chain against the limits before a run starts; its worst-case cost (USD)
-LimitCheck = Callable[[Chain], Awaitable[float]]
+#: checks a chain (with the run's inputs) against the limits before a run starts: the
+#: estimate (its worst-case cost), or :class:`InvalidRequest` naming the limit
+LimitCheck = Callable[[Chain, Mapping[str, Any]], Awaitable[Estimate]]
 
 
 def run_id_for(idempotency_key: str | None) -> str:
@@ -120,7 +122,9 @@ class ChainService:
         )
         if idempotency_key and (found := await self.store.get_run(header.id)) is not None:
             return await self._resume(self._same(found, header))
-        await self._within_limits(chain)
+        estimate = await self._within_limits(chain, inputs)
+        if estimate is not None:
+            header.estimate_usd = round(estimate.total_usd, 9)  # what is held, in nanos
         stored_header, created = await self.store.create(header)
         run = await self.store.load(stored_header.id)
         return await self._resume(run if created else self._same(run, header), fresh=created)
@@ -144,22 +148,27 @@ class ChainService:
             )
         return found
 
-    async def _within_limits(self, chain: Chain) -> None:
+    async def _within_limits(self, chain: Chain, inputs: Mapping[str, Any]) -> Estimate | None:
         """Size, depth, fan-out and cost caps; then the caller's budget, through a hold of
-        the worst case that is released at once (its refusal is the 402/429 it would be)."""
+        the worst case that is released at once (its refusal is the 429 any call over
+        budget gets): a run that cannot fit is refused before its first call."""
         if self.check is None:
-            return
-        estimate = await self.check(chain)
+            return None
+        estimate = await self.check(chain, inputs)
         admission = current_admission.get()
-        if admission is None or admission.ledger is None or not admission.scopes or estimate <= 0:
-            return
+        if admission is None or admission.ledger is None or not admission.scopes:
+            return estimate
+        if estimate.total_usd <= 0:
+            return estimate
         hold, _ = await admission.ledger.hold(
-            admission.scopes, to_nanos(estimate), 0, count_request=False
+            admission.scopes, to_nanos(estimate.total_usd), 0, count_request=False
         )
         await admission.ledger.release(hold)
+        return estimate
 
     async def view(self, run_id: str) -> ChainRunView:
         run = await self.store.load(run_id)
+        run = run.settled(parse_chain(run.header.chain))
         status: RunStatus = "running"
         error = None
         if run.outcome is not None:
@@ -168,8 +177,8 @@ class ChainService:
         elif run.execution_arn:
             live, live_error = await self.starter.status(run.execution_arn)
             if live in ("FAILED", "TIMED_OUT", "ABORTED"):
-                run = await self.store.load(run_id)  # the last step may have recorded why
-                outcome_error = run.outcome.error if run.outcome else None
+                again = await self.store.load(run_id)  # the last step may have recorded why
+                outcome_error = again.outcome.error if again.outcome else None
                 status, error = "failed", outcome_error or live_error or live
         return render(run, status, error)
 
@@ -198,6 +207,7 @@ def render(run: Run, status: RunStatus, error: str | None) -> ChainRunView:
         usage=Usage.of(prompt, completion),
         latency_ms=span,
         created_at=run.header.created_at,
+        estimate_usd=run.header.estimate_usd,
         error=error,
         execution_arn=arn,
         console_url=CONSOLE.format(region=region, arn=arn) if region else None,

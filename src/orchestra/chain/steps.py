@@ -52,12 +52,12 @@ class Loaded:
     context: dict[str, Any]
 
 
-def context_of(run: Run) -> dict[str, Any]:
+def context_of(run: Run, chain: Chain) -> dict[str, Any]:
     """``inputs`` and ``steps.<id>.output`` of every succeeded step (map items excluded:
-    their inner step's id repeats per item)."""
+    their inner step's id repeats per item; a condition's output is its list's last)."""
     outputs = {
         s.id: {"output": s.output}
-        for s in run.ordered()
+        for s in run.settled(chain).ordered()
         if s.id and s.status == "succeeded" and ".items[" not in s.path
     }
     return {"inputs": run.header.inputs, "steps": outputs}
@@ -123,7 +123,7 @@ class ChainSteps:
     async def load(self, run_id: str) -> Loaded:
         run = await self.store.load(run_id)
         chain = parse_chain(run.header.chain)
-        return Loaded(run, chain, context_of(run))
+        return Loaded(run, chain, context_of(run, chain))
 
     # next
 
@@ -279,23 +279,17 @@ class ChainSteps:
     ) -> ChainStep:
         started = time.time()
         value = parse(step.value).evaluate(scope)
-        fields: dict[str, Any] = {}
-        if step.when.classify is not None:
-            hit, done, label = await calls.classify(
-                self.completer, step.when.classify, value, scope
-            )
-            fields = {**calls.measured(done), "output": label}
-        else:
-            hit = calls.matches(step.when, value)
-        branch = "then" if hit else "else"
-        fields.setdefault("output", branch)
-        if nested:
-            inner = step.then if hit else step.else_
+        decision, done = await calls.decide(self.completer, step, value, scope)
+        fields: dict[str, Any] = {"label": decision.label}
+        if done is not None:
+            fields.update(calls.measured(done))
+        branch = "then" if decision.matched else "else"
+        if nested:  # the list runs here; at the top level the machine walks into it
             local = {**scope, "steps": dict(scope["steps"])}
-            for i, child in enumerate(inner):
+            for i, child in enumerate(step.then if decision.matched else step.else_):
                 done_child = await self.execute(loaded, child, f"{path}.{branch}[{i}]", local)
-                if child.id:
-                    local["steps"][child.id] = {"output": done_child.output}
+                local["steps"][child.id] = {"output": done_child.output}
+                fields["output"] = done_child.output
         return calls.result(step, path, started, input=value, branch=branch, **fields)
 
     async def _fan(self, jobs: list[Any]) -> list[ChainStep | BaseException]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from orchestra.chain.document import Chain, ConditionStep
 from orchestra.errors import WorkflowConflict, WorkflowNotFound
 from orchestra.schemas.chain import ChainStep
 from orchestra.storage.protocols import RecordBackend
@@ -58,6 +59,8 @@ class RunHeader(BaseModel):
     key_id: str | None = None
     fingerprint: str = ""
     created_at: float = 0.0
+    #: the worst-case cost checked before the start (USD); None when nothing was checked
+    estimate_usd: float | None = None
 
 
 class Outcome(BaseModel):
@@ -80,6 +83,22 @@ class Run(BaseModel):
 
     def ordered(self) -> list[ChainStep]:
         return [self.steps[p] for p in sorted(self.steps, key=path_order)]
+
+    def settled(self, chain: Chain) -> Run:
+        """The run with each condition's output filled in: the output of the last step of
+        the list it took (None for an empty list or one still running). Derived, not
+        stored: at the top level that list runs after the condition's own invocation, so a
+        reference to the condition and the run view see the same value either way."""
+        steps = dict(self.steps)
+        for located in reversed(list(chain.walk())):  # inner conditions first
+            step, done = located.step, steps.get(located.path)
+            if not isinstance(step, ConditionStep) or done is None or done.branch is None:
+                continue
+            taken = step.then if done.branch == "then" else step.else_
+            last = steps.get(f"{located.path}.{done.branch}[{len(taken) - 1}]") if taken else None
+            output = last.output if last is not None and last.status == "succeeded" else None
+            steps[located.path] = done.model_copy(update={"output": output})
+        return self.model_copy(update={"steps": steps})
 
 
 class ChainStore:

@@ -32,6 +32,8 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any] | None:
 def _line(step: ChainStep) -> str:
     """``steps[1] draft  up/m-a  812 ms  $0.000123  The first words…``"""
     text = step.output if isinstance(step.output, str) else json.dumps(step.output)
+    if step.branch is not None:  # a condition: its output is its list's, shown below it
+        text = f"-> {step.branch}" + (f" ({step.label})" if step.label else "")
     shown = (step.error or "") if step.status == "failed" else text or ""
     head = " ".join(shown.split())[:80]
     latency = f"{step.latency_ms:.0f} ms" if step.latency_ms is not None else "-"
@@ -84,9 +86,9 @@ def cmd_chain_run(args: argparse.Namespace) -> int:
         status = await runner.execute(started.header.id, on_step=show)
         view = await services.chains.view(started.header.id)
         await services.aclose()
-        print(
-            f"\n== {status}  cost ${view.cost_usd:.6f}, {view.usage.total_tokens if view.usage else 0} tokens"
-        )
+        tokens = view.usage.total_tokens if view.usage else 0
+        worst = f" (worst case ${view.estimate_usd:.6f})" if view.estimate_usd else ""
+        print(f"\n== {status}  cost ${view.cost_usd:.6f}{worst}, {tokens} tokens")
         if view.error:
             print(view.error)
         for name, value in (view.outputs or {}).items():

@@ -26,7 +26,7 @@ from orchestra.compose.roots import Options, embeddings, gateway, served
 from orchestra.compose.services import Services
 from orchestra.config import Settings
 from orchestra.embed.service import Embed
-from orchestra.errors import InvalidRequest
+from orchestra.errors import InvalidRequest, WorkflowUnavailable
 from orchestra.generate.service import Generate
 from orchestra.schemas.chat import ChatRequest
 from orchestra.schemas.embeddings import EmbeddingRequest
@@ -80,9 +80,14 @@ def starter(core: Core, steps: Callable[[], BatchSteps]) -> Starter:
     """Step Functions deployed; otherwise the local runner over ``steps()``."""
     settings = core.settings
     if settings.mode == "aws" and settings.batch_state_machine_arn:
-        from orchestra.storage.stepfunctions_batch import StepFunctionsBatchStarter
+        from orchestra.storage.stepfunctions import StepFunctionsStarter
 
-        return StepFunctionsBatchStarter(settings.batch_state_machine_arn)
+        return StepFunctionsStarter(
+            settings.batch_state_machine_arn,
+            input_key="batch_id",
+            error=WorkflowUnavailable,
+            what="batch",
+        )
     return LocalRunner(steps(), settings.batch_concurrency)
 
 

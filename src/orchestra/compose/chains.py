@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Unpack
+from typing import Any, Unpack
 
 from orchestra.chain.document import Chain
+from orchestra.chain.limits import Estimate, GatewayLimits
+from orchestra.chain.limits import check as check_limits
 from orchestra.chain.protocols import Completion, Starter
 from orchestra.chain.runner import LocalRunner
 from orchestra.chain.service import ChainService, LimitCheck
@@ -22,7 +24,7 @@ from orchestra.compose.records import workflow_records
 from orchestra.compose.roots import Options, gateway, served
 from orchestra.compose.services import Services
 from orchestra.config import Settings
-from orchestra.errors import InvalidRequest, WorkflowUnavailable
+from orchestra.errors import WorkflowUnavailable
 from orchestra.generate.service import Generate
 from orchestra.schemas.chat import ChatRequest
 from orchestra.storage.stepfunctions import StepFunctionsStarter
@@ -55,52 +57,18 @@ def chain_store(core: Core) -> ChainStore:
 
 
 def limit_check(core: Core) -> LimitCheck:
-    """The gateway's chain limits and the catalog's prices (``chain/limits.py`` when it is
-    there; until then the size/depth/fan-out caps of :func:`structural_limits`)."""
+    """The gateway's chain limits, priced on the models this gateway serves (its configured
+    providers'; the whole catalog if none is served), so ``auto`` is priced as the dearest
+    model the router could actually pick, not the dearest one anywhere."""
+    limits = GatewayLimits.from_settings(core.settings)
+    providers = core.router.providers
 
-    async def check(chain: Chain) -> float:
-        try:
-            from orchestra.chain.limits import check_limits  # type: ignore[import-not-found]
-        except ImportError:
-            return structural_limits(chain, core.settings)
+    async def check(chain: Chain, inputs: Mapping[str, Any]) -> Estimate:
         catalog = await core.catalog.current()
-        return float(check_limits(chain, core.settings, catalog))
+        served = [m for m in catalog if m.provider in providers]
+        return check_limits(chain, limits, served or list(catalog), inputs)
 
     return check
-
-
-def structural_limits(chain: Chain, settings: Settings) -> float:
-    """Steps (a map counts max_items x its step), depth and fan-out against the chain's
-    and the gateway's caps (the lower wins); the estimate is left to ``chain/limits.py``."""
-    own = chain.limits
-    caps = {
-        "max_steps": min(own.max_steps or settings.chain_max_steps, settings.chain_max_steps),
-        "max_depth": min(own.max_depth or settings.chain_max_depth, settings.chain_max_depth),
-        "max_fanout": min(own.max_fanout or settings.chain_max_fanout, settings.chain_max_fanout),
-    }
-    steps = depth = 0
-    for located in chain.walk():
-        step = located.step
-        weight = 1
-        parent = located.parent
-        while parent is not None:  # a step inside a map runs once per item
-            outer = chain.find(parent)
-            weight *= getattr(outer, "max_items", 1)
-            parent = next((s.parent for s in chain.walk() if s.path == parent), None)
-        steps, depth = steps + weight, max(depth, located.depth)
-        fan = max(len(getattr(step, "branches", [])), getattr(step, "max_items", 0))
-        if fan > caps["max_fanout"]:
-            raise InvalidRequest(
-                f"{located.path}: fan-out {fan} is over the limit {caps['max_fanout']}",
-                param=located.path,
-            )
-    for name, value in (("max_steps", steps), ("max_depth", depth)):
-        if value > caps[name]:
-            raise InvalidRequest(
-                f"limits.{name}: the chain has {value}, over the limit {caps[name]}",
-                param=f"limits.{name}",
-            )
-    return 0.0
 
 
 def chain_steps(core: Core, generate: Generate) -> ChainSteps:

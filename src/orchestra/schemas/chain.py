@@ -44,6 +44,8 @@ class ChainStep(BaseModel):
     branch: str | None = None
     #: a conversation step's thread
     thread: str | None = None
+    #: a classify condition's label (the model's answer, matched to one of the labels)
+    label: str | None = None
 
 
 class ChainSaved(BaseModel):
@@ -114,3 +116,5 @@ class ChainRunView(BaseModel):
     error: str | None = None
     execution_arn: str | None = None
     console_url: str | None = None
+    #: the worst-case cost checked (and held against the key's budget) before the start
+    estimate_usd: float | None = None

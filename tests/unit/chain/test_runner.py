@@ -100,6 +100,8 @@ async def test_a_condition_walks_into_the_branch_it_chose_then_goes_on() -> None
     run, _, seen = await _run(_condition({"contains": "urgent"}), text="this is urgent")
     assert [s.path for s in seen] == ["steps[0]", "steps[0].then[0]", "steps[1]"]
     assert run.steps["steps[0]"].branch == "then"
+    # and a reference to the condition is the output of the last step of its list
+    assert run.steps["steps[1]"].input == "after echo: yes"
     run, _, seen = await _run(_condition({"regex": "^calm"}), text="urgent")
     assert [s.path for s in seen] == ["steps[0]", "steps[0].else[0]", "steps[1]"]
 
@@ -111,7 +113,7 @@ async def test_a_classify_condition_asks_the_model_for_a_label() -> None:
         lambda r: "Yes" if "labels" in str(r.messages[0].content) else "ok",
         text="fire!",
     )
-    assert run.steps["steps[0]"].branch == "then" and run.steps["steps[0]"].output == "yes"
+    assert run.steps["steps[0]"].branch == "then" and run.steps["steps[0]"].label == "yes"
     assert "fire!" in completer.seen[0].messages[-1].content
 
 

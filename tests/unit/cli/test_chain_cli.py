@@ -48,6 +48,7 @@ def test_a_chain_file_runs_and_prints_each_step(
         "steps[1].items[1]",
     ]
     assert "== succeeded" in out and "-- first:" in out
+    assert "(worst case $" in out  # the estimate checked before the start
 
 
 def test_a_missing_input_or_a_bad_file_exits_2_and_a_failed_run_1(
