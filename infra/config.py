@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestra.cache.records import MAX_TTL_S, Namespace
-from orchestra.config import env_name
+from orchestra.config import Settings, env_name
 
 GuardrailMode = Literal["block", "flag", "off"]
 #: Bedrock's own patterns for ``guardrailIdentifier`` (an id or a guardrail ARN) and version
@@ -119,6 +119,10 @@ class CacheDefaults(BaseModel):
         }
 
 
+#: a batch's chunks at most: ~16 bytes of Map result each stays well under 256 KiB
+MAX_BATCH_CHUNKS = 10_000
+
+
 class WorkflowDefaults(BaseModel):
     """Stage-wide limits of chains and batches (docs/workflows.md), each named as its
     ``orchestra.config.Settings`` field and shipped as that setting's environment variable
@@ -132,6 +136,21 @@ class WorkflowDefaults(BaseModel):
     chain_max_cost_usd: float | None = Field(default=None, gt=0)
     batch_max_lines: int | None = Field(default=None, ge=1)
     batch_chunk_lines: int | None = Field(default=None, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _chunks_fit_the_map_result(self) -> WorkflowDefaults:
+        """The Distributed Map returns its children's results (``{"chunk": n}`` each) in its
+        state output, which Step Functions caps at 256 KiB: at most MAX_BATCH_CHUNKS chunks."""
+        fields = Settings.model_fields
+        lines = self.batch_max_lines or fields["batch_max_lines"].default
+        chunk = self.batch_chunk_lines or fields["batch_chunk_lines"].default
+        if -(-lines // chunk) > MAX_BATCH_CHUNKS:
+            raise ValueError(
+                f"workflows.batch_max_lines / batch_chunk_lines ({lines} / {chunk}) makes more "
+                f"than {MAX_BATCH_CHUNKS} chunks: the batch machine's Map result would pass "
+                "Step Functions' 256 KiB; raise batch_chunk_lines"
+            )
+        return self
 
     def environment(self) -> dict[str, str]:
         """The set fields as environment variables (``ORCHESTRA_CHAIN_MAX_STEPS=50``)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aws_cdk import Acknowledgment, CfnElement, Stack, Token, Validations
 
 from constructs import IConstruct
+from infra.stacks.workflows import BATCH_OUTPUT_FILES
 
 if TYPE_CHECKING:
     from infra.stacks.data import DataStack
@@ -99,13 +100,13 @@ def _acknowledge_workflows(stack: ServiceStack, region: str, account: str) -> No
         role = machine.state_machine.role
         _ack(role, "IAM5[Resource::*]", XRAY + " Log delivery APIs likewise need '*'.")
         _ack(role, f"IAM5[Resource::<{_logical(fns[steps].function)}.Arn>:*]", LAMBDA_VERSIONS)
-        _ack(
-            api,
-            f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:"
-            f"<{_logical(machine.state_machine)}.Name>:*]",
-            "Executions are named after each chain run or batch id at run time; the ARN is "
-            "limited to the executions of this one state machine (DescribeExecution only).",
-        )
+    _ack(
+        api,
+        f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:"
+        f"<{_logical(stack.chain.state_machine)}.Name>:*]",
+        "Executions are named after each chain run id at run time; the ARN is limited to "
+        "the executions of this one state machine (DescribeExecution only).",
+    )
     _ack(
         stack.batch.state_machine.role,
         f"IAM5[Resource::arn:<AWS::Partition>:states:{region}:{account}:execution:"
@@ -124,6 +125,13 @@ def _acknowledge_workflows(stack: ServiceStack, region: str, account: str) -> No
                 f"Object keys are file and batch ids minted at run time under {prefixes}; "
                 "each role gets only the prefixes and actions it uses.",
             )
+    for name in BATCH_OUTPUT_FILES:
+        _ack(
+            api,
+            f"IAM5[Resource::{bucket}/batches/*/{name}]",
+            "A batch's output and error files (batches/<batch id>/<name>) may be deleted "
+            "through DELETE /v1/files/{id}; batch ids are minted at run time.",
+        )
 
 
 def _acknowledge_api(stack: ServiceStack) -> None:

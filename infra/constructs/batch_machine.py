@@ -48,6 +48,12 @@ class BatchMachine(Construct):
         self._grant_map(config, bucket)
 
     def _grant_map(self, config: StageConfig, bucket: s3.IBucket) -> None:
+        """As AWS documents the Distributed Map's least privileges
+        (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html:
+        StartExecution on ``stateMachine:<name>``, Describe/StopExecution on
+        ``execution:<name>/*``) and its ItemReader's (s3:GetObject on the object a JSONL
+        reader reads, https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html),
+        scoped to the manifests under ``batches/``. No ResultWriter: no s3:PutObject."""
         name = machine_name(config, "batch")
         stack = Stack.of(self)
         itself = stack.format_arn(

@@ -81,6 +81,7 @@ class OrchestraFunction(Construct):
             **environment,
         }
         check_environment(name, variables)
+        self.name, self.variables = name, variables
         self.function = lambda_.Function(
             self,
             "Function",
@@ -109,6 +110,13 @@ class OrchestraFunction(Construct):
             if snapstart
             else self.function
         )
+
+    def add_environment(self, key: str, value: str) -> None:
+        """A variable known only once other resources exist (a state machine's ARN),
+        counted against the 4 KB like those given at construction."""
+        self.variables = {**self.variables, key: value}
+        check_environment(self.name, self.variables)
+        self.function.add_environment(key, value)
 
 
 def environment_size(variables: Mapping[str, str]) -> int:

@@ -7,25 +7,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from aws_cdk import ArnFormat, Aws, Fn, Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_stepfunctions as sfn
 
 from constructs import Construct
 from infra.config import ALL_FUNCTIONS, API_FUNCTIONS, STREAMING_FUNCTIONS, StageConfig
 from infra.constructs.api import OrchestraApi
-from infra.constructs.batch_machine import BatchMachine
-from infra.constructs.chain_machine import ChainMachine
 from infra.constructs.debate_machine import DebateMachine
 from infra.constructs.function import OrchestraFunction
 from infra.constructs.key_admin import KeyAdministration
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.schedules import SyncSchedules
+from infra.stacks.access import (
+    BREAKER_READ,
+    BREAKER_RW,
+    CACHE_RW,
+    CATALOG_READ,
+    CATALOG_SYNC,
+    DEBATES_RW,
+    GOVERNANCE_ADMIN,
+    GOVERNANCE_LEDGER,
+    GOVERNANCE_READ,
+    METRICS_RW,
+    RESPONSES_RW,
+    SPEND_READ,
+)
 from infra.stacks.data import DataStack
-from orchestra.batch.machine import BATCHES_PREFIX, FILES_PREFIX
+from infra.stacks.workflows import (
+    WORKFLOW_FUNCTIONS,
+    Workflows,
+    executions,
+    import_files_bucket,
+    workflows_environment,
+)
 from orchestra.config import env_name
 from orchestra.storage.tables import (
     BREAKERS_TABLE,
@@ -38,42 +54,6 @@ from orchestra.storage.tables import (
     WORKFLOWS_TABLE,
 )
 
-#: exactly the DynamoDB actions each access pattern issues (see orchestra.storage.dynamodb)
-CATALOG_READ = ("dynamodb:Scan", "dynamodb:GetItem")
-#: the sync: one Scan for the current catalog, one UpdateItem per model it refreshes
-#: (PutItem: ``CatalogBackend.upsert`` of a model with no fields)
-CATALOG_SYNC = ("dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:PutItem")
-BREAKER_RW = (
-    "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-)
-METRICS_RW = ("dynamodb:UpdateItem", "dynamodb:Query")
-BREAKER_READ = ("dynamodb:BatchGetItem",)
-#: one conditional or plain PutItem per fact, one Query per debate (``debate.store``)
-DEBATES_RW = ("dynamodb:PutItem", "dynamodb:Query")
-#: stored Responses answers: one PutItem per answer, one consistent GetItem per
-#: ``previous_response_id`` or GET (``storage.dynamodb``)
-RESPONSES_RW = ("dynamodb:PutItem", "dynamodb:GetItem")
-#: the ledger: one conditional UpdateItem per hold and per settle, GetItem for usage; key
-#: and team policies: GetItem, cached per instance (``storage.governance``)
-GOVERNANCE_LEDGER = ("dynamodb:GetItem", "dynamodb:UpdateItem")
-#: a debate's creator admitted when it starts: policies read, no model called here
-GOVERNANCE_READ = ("dynamodb:GetItem",)
-#: the admin API: policies read, written, listed (Query by team, Scan) and deleted
-GOVERNANCE_ADMIN = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-)
-#: spend reports: one Query per day of spend rows (``storage.spend``)
-SPEND_READ = ("dynamodb:Query",)
-#: answers from cache: one GetItem per lookup, one PutItem per stored answer
-#: (``storage.cache``); no Scan, no Query: an entry is only ever read by its key
-CACHE_RW = ("dynamodb:GetItem", "dynamodb:PutItem")
 #: the functions that answer through ``Generate.generate`` (every inbound format: chat,
 #: Messages, Responses, Gemini); multi-generate and debates build a Generate for its
 #: fallback runner only, which the cache does not sit in front of
@@ -81,24 +61,10 @@ CACHE_FUNCTIONS = ("generate",)
 BEDROCK_INVOKE = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 #: functions that call models: routing, breakers and metrics tables, provider keys
 MODEL_CALLERS = ("generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps")
-#: workflow records (``storage.workflows``): PutItem (``put``/``put_new``), consistent
-#: GetItem (``get``, ``counters``), Query (``load``, ``page``), UpdateItem (``add``),
-#: DeleteItem (``delete``), each only where the use case issues it
-WORKFLOWS_API_RW = (
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",  # a batch's counters read back, the cancel flag, file listings
-    "dynamodb:Query",
-    "dynamodb:DeleteItem",  # DELETE /v1/files/{id}
-)
-#: a chain run's steps: the run's documents written and read back; no counters, no deletes
-CHAIN_STEPS_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
-#: a batch's steps: its documents, and the completed/failed counters added per chunk
-BATCH_STEPS_RW = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem")
-#: S3 (``storage.blobs``): GetObject (ranged reads, and HeadObject), PutObject (put, and
-#: every multipart action but Abort), DeleteObject (DeleteObjects), AbortMultipartUpload
-BLOB_READ = ("s3:GetObject",)
-BLOB_RW = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+#: the providers file goes where a catalog is built: the model callers, and the workflows
+#: API, which prices a chain against the catalog (models and deployments the file names
+#: included) before it starts the run
+PROVIDERS_FILE_FUNCTIONS = (*MODEL_CALLERS, "workflows_api")
 #: the tables each function reads or writes, by the environment variable of each
 TABLES = {
     "generate": (
@@ -158,13 +124,7 @@ class ServiceStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kw)
         self.config, self.data = config, data
-        #: the data stack's files bucket, imported by its fixed export names
-        self.files_bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "FilesBucket",
-            bucket_arn=Fn.import_value(data.files_export("Arn")),
-            bucket_name=Fn.import_value(data.files_export("Name")),
-        )
+        self.files_bucket = import_files_bucket(self, data)
         self.add_stack_dependency(data)
         self.functions = {
             name: OrchestraFunction(
@@ -184,17 +144,10 @@ class ServiceStack(Stack):
             self, "Debate", config=config, steps=self.functions["debate_steps"].target
         )
         self._grant_debates()
-        self.chain = ChainMachine(
-            self, "Chain", config=config, steps=self.functions["chain_steps"].target
+        self.workflows = Workflows(
+            self, config=config, data=data, functions=self.functions, bucket=self.files_bucket
         )
-        self.batch = BatchMachine(
-            self,
-            "Batch",
-            config=config,
-            steps=self.functions["batch_steps"].target,
-            bucket=self.files_bucket,
-        )
-        self._grant_workflows()
+        self.chain, self.batch = self.workflows.chain, self.workflows.batch
         self.api = OrchestraApi(
             self,
             "Http",
@@ -237,8 +190,8 @@ class ServiceStack(Stack):
             env.update(config.governance.environment())
         if name in CACHE_FUNCTIONS:
             env.update(self._cache_environment())
-        if WORKFLOWS_TABLE in TABLES[name]:
-            env.update(self._workflows_environment(name))
+        if name in WORKFLOW_FUNCTIONS:
+            env.update(workflows_environment(config, name, self.files_bucket))
         if config.bedrock_guardrail_id and name in MODEL_CALLERS:
             env[env_name("bedrock_guardrail_id")] = config.bedrock_guardrail_id
             env[env_name("bedrock_guardrail_version")] = str(config.bedrock_guardrail_version)
@@ -251,18 +204,6 @@ class ServiceStack(Stack):
         if vectors is not None:
             env[env_name("cache_vector_bucket")] = vectors.bucket_name
             env[env_name("cache_vector_index")] = vectors.index_name
-        return env
-
-    def _workflows_environment(self, name: str) -> dict[str, str]:
-        """Records expire with their files; the limits each function checks; the bucket
-        for the functions that read or write files (chain steps never do)."""
-        config = self.config
-        env = {env_name("workflows_ttl_days"): str(config.files_retention_days)}
-        env.update(config.workflows.environment())
-        if name != "chain_steps":
-            env[env_name("files_bucket")] = self.files_bucket.bucket_name
-        if name == "workflows_api":
-            env[env_name("batch_max_file_bytes")] = str(config.upload_max_bytes)
         return env
 
     def _runtime_environment(self, name: str) -> dict[str, str]:
@@ -281,7 +222,7 @@ class ServiceStack(Stack):
             env[env_name("stream_keepalive_s")] = str(self.config.stream_keepalive_s)
         if self.config.bedrock and name in MODEL_CALLERS:
             env[env_name("bedrock_region")] = Aws.REGION
-        if self.config.providers_file and name in MODEL_CALLERS:
+        if self.config.providers_file and name in PROVIDERS_FILE_FUNCTIONS:
             env[env_name("config_json")] = providers_json(self.config.providers_file)
         return env
 
@@ -321,46 +262,10 @@ class ServiceStack(Stack):
         api.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["states:DescribeExecution", "states:StopExecution"],
-                resources=[_executions(machine)],
+                resources=[executions(machine)],
             )
         )
-        api.function.add_environment(
-            env_name("debate_state_machine_arn"), machine.state_machine_arn
-        )
-
-    def _grant_workflows(self) -> None:
-        """Records and files, each function exactly what it issues; the workflows API
-        starts both machines and reads their executions (``console_url``, status)."""
-        data, fns = self.data, self.functions
-        api, chain, batch = fns["workflows_api"], fns["chain_steps"], fns["batch_steps"]
-        _grant(data.tables["models"], api.role, CATALOG_READ)
-        _grant(data.tables["breakers"], api.role, BREAKER_READ)
-        _grant(data.tables["governance"], api.role, GOVERNANCE_LEDGER)
-        _grant(data.tables["workflows"], api.role, WORKFLOWS_API_RW)
-        _grant(data.tables["workflows"], chain.role, CHAIN_STEPS_RW)
-        _grant(data.tables["workflows"], batch.role, BATCH_STEPS_RW)
-        bucket = self.files_bucket
-        _grant_objects(bucket, api.role, f"{FILES_PREFIX}*", BLOB_RW)
-        _grant_objects(bucket, api.role, f"{BATCHES_PREFIX}*", BLOB_READ)  # output files
-        _grant_objects(bucket, batch.role, f"{FILES_PREFIX}*", BLOB_READ)
-        _grant_objects(bucket, batch.role, f"{BATCHES_PREFIX}*", BLOB_RW)
-        for role in (api.role, batch.role):
-            # without it S3 answers 403 for a missing key, not 404: ``size`` and ``concat``
-            # tell an absent part from a failure (listing names, never reading objects)
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
-            )
-        for machine, setting in (
-            (self.chain.state_machine, "chain_state_machine_arn"),
-            (self.batch.state_machine, "batch_state_machine_arn"),
-        ):
-            machine.grant_start_execution(api.role)
-            api.role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["states:DescribeExecution"], resources=[_executions(machine)]
-                )
-            )
-            api.function.add_environment(env_name(setting), machine.state_machine_arn)
+        api.add_environment(env_name("debate_state_machine_arn"), machine.state_machine_arn)
 
     def _grant_admin(self) -> None:
         """The admin function: policies, spend rows, the client keys (read and rewritten)
@@ -384,25 +289,6 @@ class ServiceStack(Stack):
 
 def _grant(table: dynamodb.ITable, role: iam.IGrantable, actions: Iterable[str]) -> None:
     table.grant(role, *actions)
-
-
-def _grant_objects(
-    bucket: s3.IBucket, role: iam.IRole, pattern: str, actions: Iterable[str]
-) -> None:
-    """``actions`` on the objects under one prefix of the bucket, and nothing else."""
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects(pattern)])
-    )
-
-
-def _executions(machine: sfn.StateMachine) -> str:
-    """The ARN pattern of the machine's own executions (named after each run at run time)."""
-    return Stack.of(machine).format_arn(
-        service="states",
-        resource="execution",
-        resource_name=f"{machine.state_machine_name}:*",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
 
 
 def _bedrock_statement() -> iam.PolicyStatement:

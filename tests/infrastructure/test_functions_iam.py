@@ -303,7 +303,7 @@ def test_a_providers_file_reaches_the_model_callers_validated(tmp_path: Path) ->
         Template.from_stack(build(app, config)["service"]).to_json(), "AWS::Lambda::Function"
     )
 
-    # Then every function that calls models (and only those) reads it from its environment
+    # Then every function that builds a catalog (and only those) reads it from its environment
     shipped = {
         props["Properties"]["Handler"].split(".")[1]: props["Properties"]["Environment"][
             "Variables"
@@ -312,7 +312,9 @@ def test_a_providers_file_reaches_the_model_callers_validated(tmp_path: Path) ->
         if "Handler" in props["Properties"]
     }
     with_file = {name for name, value in shipped.items() if value}
-    assert with_file == {"generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps"}
+    # (the workflows API prices chains against the catalog the file extends)
+    callers = {"generate", "multi_generate", "debate_steps", "chain_steps", "batch_steps"}
+    assert with_file == {*callers, "workflows_api"}
     assert json.loads(shipped["generate"]) == {
         "providers": [{"name": "openai-2", "type": "openai", "api_key_env": "OPENAI_API_KEY_2"}]
     }

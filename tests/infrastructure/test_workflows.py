@@ -186,49 +186,7 @@ def test_failures_of_both_machines_alarm(dev: Synth) -> None:
     assert any(k.startswith("MonitoringBatchFailures") for k in names)
 
 
-# --- IAM of the functions --------------------------------------------------------------------
-
-
-def test_workflow_table_grants_are_what_each_function_issues(dev: Synth) -> None:
-    template = dev.json("service")
-    want = {
-        "WorkflowsApiRole": {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:Query",
-            "dynamodb:DeleteItem",
-        },
-        "ChainStepsRole": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"},
-        "BatchStepsRole": {
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:Query",
-            "dynamodb:UpdateItem",
-        },
-    }
-    for role, actions in want.items():
-        granted = role_policy(template, role)
-        assert _actions(granted, "WorkflowsTable") == actions, role
-
-
-def test_bucket_grants_are_scoped_to_prefixes(dev: Synth) -> None:
-    template = dev.json("service")
-    rw = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
-    api = role_policy(template, "WorkflowsApiRole")
-    assert _actions(api, "/files/*") == rw
-    assert _actions(api, "/batches/*") == {"s3:GetObject"}
-    batch = role_policy(template, "BatchStepsRole")
-    assert _actions(batch, "/files/*") == {"s3:GetObject"}
-    assert _actions(batch, "/batches/*") == rw
-    chain = role_policy(template, "ChainStepsRole")
-    assert not any(a.startswith("s3:") for st in chain for a in as_list(st["Action"]))
-    for role in ("WorkflowsApiRole", "BatchStepsRole"):  # 404 for a missing key, not 403
-        (listing,) = [
-            st for st in role_policy(template, role) if "s3:ListBucket" in as_list(st["Action"])
-        ]
-        assert as_list(listing["Action"]) == ["s3:ListBucket"]
-        assert "FilesBucketArn" in json.dumps(listing["Resource"])
+# --- IAM of the functions (exact actions: test_workflows_iam.py) --------------------------------------------------------------------
 
 
 def test_no_s3_or_dynamodb_action_on_a_bare_wildcard(dev: Synth) -> None:
@@ -240,15 +198,6 @@ def test_no_s3_or_dynamodb_action_on_a_bare_wildcard(dev: Synth) -> None:
                     text = json.dumps(resource)
                     scoped = any(p in text for p in ("/files/*", "/batches/*", "/index/*"))
                     assert scoped or "*" not in text, (role, text)
-
-
-def test_the_workflows_api_starts_and_reads_both_machines(dev: Synth) -> None:
-    granted = role_policy(dev.json("service"), "WorkflowsApiRole")
-    starts = [st for st in granted if "states:StartExecution" in as_list(st["Action"])]
-    assert {"ChainStateMachine" in json.dumps(st) for st in starts} == {True, False}
-    described = [st for st in granted if "states:DescribeExecution" in as_list(st["Action"])]
-    assert len(described) == 2
-    assert all(as_list(st["Action"]) == ["states:DescribeExecution"] for st in described)
 
 
 def test_the_steps_functions_call_models(dev: Synth) -> None:
