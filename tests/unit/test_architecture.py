@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "secrets": 1,
     "transport": 1,
     "storage": 1,
+    # Amazon States Language pieces the state machines share (the Lambda task, render)
+    "states": 1,
     # key and team policies, the budget/rate ledger, spend, key issuing, and the request
     # policies (admission, metering, guardrails seam): records, schemas, pricing below them,
     # providers only as annotations (storage/governance.py reads its records)

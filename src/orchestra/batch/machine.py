@@ -19,8 +19,10 @@ Prepare returns (what moto's interpreter executes).
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from orchestra import states
+from orchestra.states import lambda_task
 
 #: placeholders CDK's ``definition_substitutions`` fills
 STEPS_ARN = "BatchStepsFunctionArn"
@@ -29,41 +31,12 @@ BUCKET = "FilesBucketName"
 BATCHES_PREFIX = "batches/"
 #: where uploaded files are kept in the bucket
 FILES_PREFIX = "files/"
-#: errors the Lambda service raises that a retry usually cures
-LAMBDA_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 _CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
 _ITEM = {"batch_id.$": "$.batch_id", "item.$": "$.item"}
 
 
 def _task(step: str, payload: dict[str, Any], nxt: str | None, **extra: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {
-            "FunctionName": "${" + STEPS_ARN + "}",
-            "Payload": {"step": step, **payload},
-        },
-        "Retry": [
-            {
-                "ErrorEquals": LAMBDA_TRANSIENT,
-                "IntervalSeconds": 2,
-                "MaxAttempts": 3,
-                "BackoffRate": 2.0,
-                "JitterStrategy": "FULL",
-            }
-        ],
-        **extra,
-    }
-    if nxt is None:
-        state["End"] = True
-    else:
-        state["Next"] = nxt
-    return state
+    return lambda_task(STEPS_ARN, step, payload, nxt, **extra)
 
 
 def _processor(chunk_timeout_s: int, mode: str) -> dict[str, Any]:
@@ -99,7 +72,7 @@ def _process(chunk_timeout_s: int, max_concurrency: int, distributed: bool) -> d
             "Resource": "arn:aws:states:::s3:getObject",
             "ReaderConfig": {"InputType": "JSONL"},
             "Parameters": {
-                "Bucket": "${" + BUCKET + "}",
+                "Bucket": states.placeholder(BUCKET),
                 "Key.$": "States.Format('" + BATCHES_PREFIX + "{}/manifest.jsonl', $.batch_id)",
             },
         }
@@ -152,5 +125,4 @@ def definition(
 
 def render(function_arn: str, bucket: str, **options: Any) -> str:
     """The definition as JSON with the function ARN and bucket filled in."""
-    text = json.dumps(definition(**options))
-    return text.replace("${" + STEPS_ARN + "}", function_arn).replace("${" + BUCKET + "}", bucket)
+    return states.render(definition(**options), {STEPS_ARN: function_arn, BUCKET: bucket})

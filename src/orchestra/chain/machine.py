@@ -20,49 +20,22 @@ A condition is a ``single`` step recording its branch; ``next`` then walks into 
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from orchestra import states
+from orchestra.states import lambda_task
 
 #: the placeholder CDK's ``definition_substitutions`` fills with the chain steps function
 STEPS_ARN = "ChainStepsFunctionArn"
 STEP_NEXT, STEP_RUN, STEP_JOIN, STEP_FINISH, STEP_FAIL = "next", "run", "join", "finish", "fail"
 STEPS = (STEP_NEXT, STEP_RUN, STEP_JOIN, STEP_FINISH, STEP_FAIL)
 KIND_SINGLE, KIND_FAN, KIND_DONE = "single", "fan", "done"
-#: errors the Lambda service raises that a retry usually cures
-LAMBDA_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 _REF = {"run_id.$": "$.run_id", "cursor.$": "$.cursor"}
 _CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
 
 
 def _task(step: str, payload: dict[str, Any], nxt: str | None, **extra: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {
-            "FunctionName": "${" + STEPS_ARN + "}",
-            "Payload": {"step": step, **payload},
-        },
-        "Retry": [
-            {
-                "ErrorEquals": LAMBDA_TRANSIENT,
-                "IntervalSeconds": 2,
-                "MaxAttempts": 3,
-                "BackoffRate": 2.0,
-                "JitterStrategy": "FULL",
-            }
-        ],
-        **extra,
-    }
-    if nxt is None:
-        state["End"] = True
-    else:
-        state["Next"] = nxt
-    return state
+    return lambda_task(STEPS_ARN, step, payload, nxt, **extra)
 
 
 def _fan(step_timeout_s: int, max_concurrency: int) -> dict[str, Any]:
@@ -145,5 +118,4 @@ def definition(*, step_timeout_s: int = 300, max_concurrency: int = 16) -> dict[
 
 def render(function_arn: str, **options: Any) -> str:
     """The definition as JSON with the steps function's ARN filled in (moto, local tools)."""
-    text = json.dumps(definition(**options))
-    return text.replace("${" + STEPS_ARN + "}", function_arn)
+    return states.render(definition(**options), {STEPS_ARN: function_arn})

@@ -18,47 +18,20 @@ or by CDK's ``definition_substitutions``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from orchestra import states
+from orchestra.states import lambda_task
 
 STEPS_ARN = "DebateStepsFunctionArn"
 STEP_INIT, STEP_TURN, STEP_CONVERGE = "init", "turn", "converge"
 STEP_SYNTHESIZE, STEP_FINALIZE, STEP_FAIL = "synthesize", "finalize", "fail"
 STEPS = (STEP_INIT, STEP_TURN, STEP_CONVERGE, STEP_SYNTHESIZE, STEP_FINALIZE, STEP_FAIL)
-#: errors the Lambda service raises that a retry usually cures
-LAMBDA_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 _CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}]
 
 
 def _task(step: str, payload: dict[str, str], nxt: str | None, **extra: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {
-            "FunctionName": "${" + STEPS_ARN + "}",
-            "Payload": {"step": step, **payload},
-        },
-        "Retry": [
-            {
-                "ErrorEquals": LAMBDA_TRANSIENT,
-                "IntervalSeconds": 2,
-                "MaxAttempts": 3,
-                "BackoffRate": 2.0,
-                "JitterStrategy": "FULL",
-            }
-        ],
-        **extra,
-    }
-    if nxt is None:
-        state["End"] = True
-    else:
-        state["Next"] = nxt
-    return state
+    return lambda_task(STEPS_ARN, step, payload, nxt, **extra)
 
 
 def _round(turn_timeout_s: int, max_concurrency: int) -> dict[str, Any]:
@@ -165,5 +138,4 @@ def definition(*, turn_timeout_s: int = 120, max_concurrency: int = 8) -> dict[s
 
 def render(function_arn: str, **options: Any) -> str:
     """The definition as JSON with the steps function's ARN filled in (moto, local tools)."""
-    text = json.dumps(definition(**options))
-    return text.replace("${" + STEPS_ARN + "}", function_arn)
+    return states.render(definition(**options), {STEPS_ARN: function_arn})
