@@ -161,10 +161,23 @@ class S3BlobStore:
         return await _Multipart(self, key, content_type).write(present)
 
     async def delete(self, keys: Sequence[str]) -> None:
+        """Delete ``keys`` (absent ones are no error), every batch tried before raising.
+
+        In quiet mode S3 answers 200 and lists only the keys it refused (``Errors``, e.g.
+        AccessDenied): those are a ``StorageError`` naming how many and the first code,
+        never the keys (an object's name can carry a caller's data).
+        """
         unique = list(dict.fromkeys(keys))
+        refused: list[str] = []
         for i in range(0, len(unique), DELETE_BATCH):
             batch = [{"Key": key} for key in unique[i : i + DELETE_BATCH]]
-            await self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            response = await self._call("delete_objects", Delete={"Objects": batch, "Quiet": True})
+            refused += [str(e.get("Code", "Unknown")) for e in response.get("Errors") or []]
+        if refused:
+            raise StorageError(
+                f"S3 delete_objects on {self.bucket} refused {len(refused)} of "
+                f"{len(unique)} keys: {refused[0]}"
+            )
 
 
 class _Multipart:

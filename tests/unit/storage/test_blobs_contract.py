@@ -172,3 +172,44 @@ async def test_s3_failures_are_storage_errors(s3: Any) -> None:
     store = S3BlobStore("no-such-bucket", s3)
     with pytest.raises(StorageError, match="NoSuchBucket"):
         await store.put("files/a", b"a")
+
+
+async def test_s3_delete_refused_per_key_is_a_storage_error_without_the_key(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given S3 deletes what it may and, quiet, lists the key it refused (a 200 answer)
+    store = S3BlobStore(BUCKET, s3)
+    await store.put("files/secret-name.jsonl", b"a")
+    await store.put("files/b.jsonl", b"b")
+    real = s3.delete_objects
+
+    def partly(**kwargs: Any) -> Any:
+        response = real(**kwargs)
+        response["Errors"] = [
+            {"Key": "files/secret-name.jsonl", "Code": "AccessDenied", "Message": "Access Denied"}
+        ]
+        return response
+
+    monkeypatch.setattr(s3, "delete_objects", partly)
+    # When both are deleted, Then the refusal is raised with the count and the code
+    with pytest.raises(StorageError, match="refused 1 of 2 keys: AccessDenied") as caught:
+        await store.delete(["files/secret-name.jsonl", "files/b.jsonl"])
+    assert "secret-name" not in str(caught.value)
+
+
+async def test_s3_delete_tries_every_batch_before_raising(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blobs, "DELETE_BATCH", 2)
+    store = S3BlobStore(BUCKET, s3)
+    sent: list[int] = []
+
+    def refuse_all(**kwargs: Any) -> Any:
+        objects = kwargs["Delete"]["Objects"]
+        sent.append(len(objects))
+        return {"Errors": [{"Key": o["Key"], "Code": "InternalError"} for o in objects]}
+
+    monkeypatch.setattr(s3, "delete_objects", refuse_all)
+    with pytest.raises(StorageError, match="refused 5 of 5 keys: InternalError"):
+        await store.delete([f"k{i}" for i in range(5)])
+    assert sent == [2, 2, 1]
