@@ -3,7 +3,7 @@
 Lines of a chunk run concurrently (``concurrency`` at once); the results are written in
 input order. Before each line starts the ``cancel`` flag is asked (at most every
 ``cancel_check_s``): once set, no further line starts and those already running finish, so a
-cancelled batch keeps every answer it paid for. A line that fails is an error line carrying
+cancelled (or expired) batch keeps every answer it paid for. A line that fails is an error line carrying
 the status and OpenAI error body the endpoint would have answered with; it never fails the
 chunk.
 """
@@ -55,12 +55,39 @@ def custom_ids(data: bytes) -> list[str]:
     return [json.loads(raw)["custom_id"] for raw in data.split(b"\n") if raw.strip()]
 
 
+#: the token counts a batch sums over its completed lines (OpenAI's ``Batch.usage``)
+USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
+
+
+def usage_of(body: dict[str, Any]) -> dict[str, int]:
+    """A response body's token counts under the batch's names (chat and embeddings)."""
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return {}
+    prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+    cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+    reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
+    total = _int(usage.get("total_tokens")) or prompt + completion
+    counts = (prompt, completion, total, cached, reasoning)
+    return {k: v for k, v in zip(USAGE_KEYS, counts, strict=True) if v}
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 @dataclass
 class ChunkResult:
     output: list[bytes] = field(default_factory=list)
     errors: list[bytes] = field(default_factory=list)
-    #: lines not started because the batch was cancelled
-    skipped: int = 0
+    #: the custom ids of the lines not started because the batch was stopped
+    skipped_ids: list[str] = field(default_factory=list)
+    #: tokens summed over the completed lines (:data:`USAGE_KEYS`)
+    usage: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_ids)
 
     @property
     def completed(self) -> int:
@@ -101,7 +128,7 @@ class ChunkProcessor:
         flag = CancelFlag(cancelled, self.cancel_check_s)
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(raw: bytes) -> tuple[bool, bytes] | None:
+        async def one(raw: bytes) -> tuple[bool, bytes, dict[str, int]] | None:
             async with gate:
                 if await flag.is_set():
                     return None
@@ -109,24 +136,26 @@ class ChunkProcessor:
 
         done = await asyncio.gather(*(one(raw) for raw in lines))
         result = ChunkResult()
-        for item in done:
+        for raw, item in zip(lines, done, strict=True):
             if item is None:
-                result.skipped += 1
-            else:
-                (result.output if item[0] else result.errors).append(item[1])
+                result.skipped_ids.append(str(json.loads(raw)["custom_id"]))
+                continue
+            (result.output if item[0] else result.errors).append(item[1])
+            for key, count in item[2].items():
+                result.usage[key] = result.usage.get(key, 0) + count
         return result
 
-    async def line(self, raw: bytes) -> tuple[bool, bytes]:
-        """(succeeded, its output or error line)."""
+    async def line(self, raw: bytes) -> tuple[bool, bytes, dict[str, int]]:
+        """(succeeded, its output or error line, its token counts)."""
         request = json.loads(raw)
         custom_id = str(request["custom_id"])
         try:
             body = await self.endpoints.call(str(request["url"]), dict(request["body"]))
         except OrchestraError as exc:
-            return False, output_line(custom_id, exc.status, exc.to_body())
+            return False, output_line(custom_id, exc.status, exc.to_body()), {}
         except Exception as exc:  # a line's failure is an error line, never the chunk's
             envelope = error_envelope(
                 f"the request failed: {type(exc).__name__}", "server_error", "internal_error"
             )
-            return False, output_line(custom_id, 500, envelope)
-        return True, output_line(custom_id, 200, body)
+            return False, output_line(custom_id, 500, envelope), {}
+        return True, output_line(custom_id, 200, body), usage_of(body)

@@ -24,10 +24,13 @@ from orchestra.schemas.batch import (
     BatchError,
     BatchErrors,
     BatchList,
+    BatchUsage,
     CreateBatch,
     FileDeleted,
     FileList,
     FileObject,
+    InputTokensDetails,
+    OutputTokensDetails,
     RequestCounts,
 )
 
@@ -210,6 +213,7 @@ def view(state: BatchState) -> Batch:
             completed=state.counts.get("completed", 0),
             failed=state.counts.get("failed", 0),
         ),
+        usage=usage(state.counts),
     )
     if state.prepared is not None:
         batch.status, batch.in_progress_at = "in_progress", state.prepared.get("in_progress_at")
@@ -222,6 +226,19 @@ def view(state: BatchState) -> Batch:
     return batch
 
 
+def usage(counts: dict[str, int]) -> BatchUsage:
+    """OpenAI's ``usage``: tokens summed over the completed lines (the chunks' counters)."""
+    return BatchUsage(
+        input_tokens=counts.get("input_tokens", 0),
+        input_tokens_details=InputTokensDetails(cached_tokens=counts.get("cached_tokens", 0)),
+        output_tokens=counts.get("output_tokens", 0),
+        output_tokens_details=OutputTokensDetails(
+            reasoning_tokens=counts.get("reasoning_tokens", 0)
+        ),
+        total_tokens=counts.get("total_tokens", 0),
+    )
+
+
 def _ended(batch: Batch, outcome: dict[str, object]) -> None:
     status, at = str(outcome["status"]), outcome.get("at")
     stamp = int(at) if isinstance(at, int | float) else None
@@ -232,6 +249,8 @@ def _ended(batch: Batch, outcome: dict[str, object]) -> None:
         batch.completed_at = stamp
     elif status == "cancelled":
         batch.cancelled_at = stamp
+    elif status == "expired":
+        batch.expired_at = stamp
     elif status == "failed":
         batch.failed_at = stamp
         message = str(outcome.get("error") or "the batch failed")

@@ -7,7 +7,13 @@
 - ``chunk_failed``: a chunk whose task failed after its retries: every line of it becomes an
   error line (a failed line never fails the batch).
 - ``finalize``: the parts concatenated into the output and error files (File records,
-  purpose ``batch_output``), status completed, or cancelled when the flag is set.
+  purpose ``batch_output``), status completed, or cancelled when the flag is set, or
+  expired when the completion window closed before every line ran.
+
+Expiry is a check in the steps (deployed and local alike): past the batch's ``expires_at``
+a chunk starts no further line (those running finish, as with cancel), writes each line it
+did not start as a ``batch_expired`` error line (OpenAI's) and marks the batch ``expired``.
+The execution itself has no timeout: a timed-out execution would never finalize.
 - ``fail``: anything else went wrong: status failed, with the reason.
 """
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestra.batch.files import FileRecord, new_file_id
@@ -50,6 +56,10 @@ def chunks_of(data: bytes, chunk_lines: int) -> list[dict[str, int]]:
     return manifest
 
 
+#: OpenAI's message for a request its batch's completion window closed on
+EXPIRED_MESSAGE = "This request could not be executed before the completion window expired."
+
+
 def _chunk(index: int, start: int, end: int, first: int, lines: int) -> dict[str, int]:
     return {"chunk": index, "start": start, "end": end, "first_line": first, "lines": lines}
 
@@ -66,6 +76,8 @@ class BatchSteps:
         self.processor = processor
         self.chunk_lines = chunk_lines
         self.governor = governor
+        #: the time the completion window is checked against (tests move it)
+        self.clock: Callable[[], float] = time.time
 
     @contextlib.asynccontextmanager
     async def _as_creator(self, key_id: str | None) -> AsyncIterator[None]:
@@ -118,11 +130,24 @@ class BatchSteps:
         state = await self.store.state(batch_id)
         source = await self.store.file(state.header.input_file_id)
         data = await self.store.blobs.get(source.blob, item["start"], item["end"])
+        deadline = state.header.expires_at
+
+        async def stopped() -> bool:
+            return self.clock() >= deadline or await self.store.cancelled(batch_id)
+
         async with self._as_creator(state.header.key_id):
-            result = await self.processor.process(data, lambda: self.store.cancelled(batch_id))
+            result = await self.processor.process(data, stopped)
+        if result.skipped and not await self.store.cancelled(batch_id):
+            await self._expired(batch_id, result.skipped_ids, result.errors)
         await self._parts(batch_id, number, b"".join(result.output), b"".join(result.errors))
-        await self.store.chunk_done(batch_id, number, result.completed, result.failed)
+        await self.store.chunk_done(batch_id, number, result.completed, result.failed, result.usage)
         return {"chunk": number, "completed": result.completed, "failed": result.failed}
+
+    async def _expired(self, batch_id: str, custom_ids: list[str], errors: list[bytes]) -> None:
+        """Lines a closed window stopped: OpenAI's ``batch_expired`` error lines, and the
+        batch marked expired (once, at the first chunk that saw it)."""
+        errors += [failed_line(c, "batch_expired", EXPIRED_MESSAGE) for c in custom_ids]
+        await self.store.mark(batch_id, "expired", {"expired_at": int(self.clock())})
 
     async def chunk_failed(self, batch_id: str, item: dict[str, int], error: Any) -> dict[str, Any]:
         number = item["chunk"]
@@ -150,7 +175,11 @@ class BatchSteps:
         owner = state.header.key_id
         output = await self._file(batch_id, chunks, "out", "output", owner)
         errors = await self._file(batch_id, chunks, "err", "errors", owner)
-        status = "cancelled" if state.cancel is not None else "completed"
+        status = "completed"
+        if state.cancel is not None:
+            status = "cancelled"
+        elif state.expired is not None:
+            status = "expired"
         outcome = {"status": status, "at": int(time.time()), "output_file_id": output}
         outcome["error_file_id"] = errors
         await self.store.mark(batch_id, "outcome", outcome)

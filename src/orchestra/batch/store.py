@@ -5,8 +5,10 @@ Key layout (pk / sk; docs/workflows.md):
 - ``file#<id>`` / ``meta``: the :class:`FileRecord`; its bytes at ``blob`` (uploads:
   ``files/<id>.jsonl``); listed under ``files#<key id>`` / ``<created_at:010d>#<id>``.
 - ``batch#<id>`` / ``header`` (written once), ``execution``, ``prepared``, ``cancel``,
-  ``finalizing``, ``outcome``: each written by the one step that owns it, so no step
-  rewrites another's document; counters ``counts`` (completed, failed, chunks_done).
+  ``expired``, ``finalizing``, ``outcome``: each written by the one step that owns it, so no step
+  rewrites another's document; counters ``counts`` (completed, failed, chunks_done and the
+  completed lines' tokens: input_tokens, output_tokens, total_tokens, cached_tokens,
+  reasoning_tokens).
   Listed under ``batches#<key id>`` / ``<created_at:010d>#<id>``.
 - ``batchchunk#<id>`` / ``<chunk:06d>``: a chunk's counts, written once (a retried chunk
   adds its counts once).
@@ -50,6 +52,7 @@ class BatchState(BaseModel):
     execution_arn: str | None = None
     prepared: dict[str, Any] | None = None
     cancel: dict[str, Any] | None = None
+    expired: dict[str, Any] | None = None
     finalizing: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     counts: dict[str, int] = Field(default_factory=dict)
@@ -129,14 +132,15 @@ class BatchStore:
             execution_arn=(found.get("execution") or {}).get("arn"),
             prepared=found.get("prepared"),
             cancel=found.get("cancel"),
+            expired=found.get("expired"),
             finalizing=found.get("finalizing"),
             outcome=found.get("outcome"),
             counts=await self.records.counters(f"batch#{batch_id}", "counts"),
         )
 
     async def mark(self, batch_id: str, what: str, doc: dict[str, Any]) -> bool:
-        """Write the step's document once (``prepared``, ``cancel``, ``finalizing``,
-        ``outcome``, ``execution``): False when it was already there."""
+        """Write the step's document once (``prepared``, ``cancel``, ``expired``,
+        ``finalizing``, ``outcome``, ``execution``): False when it was already there."""
         return await self.records.put_new(
             f"batch#{batch_id}", what, json.dumps(doc), self.expires()
         )
@@ -144,12 +148,20 @@ class BatchStore:
     async def cancelled(self, batch_id: str) -> bool:
         return await self.records.get(f"batch#{batch_id}", "cancel") is not None
 
-    async def chunk_done(self, batch_id: str, chunk: int, completed: int, failed: int) -> None:
-        """Count a chunk's lines once, however often the chunk ran."""
+    async def chunk_done(
+        self,
+        batch_id: str,
+        chunk: int,
+        completed: int,
+        failed: int,
+        usage: dict[str, int] | None = None,
+    ) -> None:
+        """Count a chunk's lines and tokens once, however often the chunk ran: one
+        conditional put and one counter update (UpdateItem ADD) per chunk, never per line."""
         doc = json.dumps({"completed": completed, "failed": failed})
         expires = self.expires()
         if await self.records.put_new(f"batchchunk#{batch_id}", f"{chunk:06d}", doc, expires):
-            counts = {"completed": completed, "failed": failed, "chunks_done": 1}
+            counts = {"completed": completed, "failed": failed, "chunks_done": 1, **(usage or {})}
             await self.records.add(f"batch#{batch_id}", "counts", counts, expires)
 
     async def is_chunk_done(self, batch_id: str, chunk: int) -> bool:

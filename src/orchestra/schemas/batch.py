@@ -63,6 +63,24 @@ class BatchErrors(BaseModel):
     data: list[BatchError] = Field(default_factory=list)
 
 
+class InputTokensDetails(BaseModel):
+    cached_tokens: int = 0
+
+
+class OutputTokensDetails(BaseModel):
+    reasoning_tokens: int = 0
+
+
+class BatchUsage(BaseModel):
+    """Tokens over the batch's completed lines (OpenAI's ``Batch.usage``)."""
+
+    input_tokens: int = 0
+    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
+    output_tokens: int = 0
+    output_tokens_details: OutputTokensDetails = Field(default_factory=OutputTokensDetails)
+    total_tokens: int = 0
+
+
 class Batch(BaseModel):
     id: str
     object: Literal["batch"] = "batch"
@@ -84,6 +102,7 @@ class Batch(BaseModel):
     cancelled_at: int | None = None
     request_counts: RequestCounts = Field(default_factory=RequestCounts)
     metadata: dict[str, str] | None = None
+    usage: BatchUsage | None = None
 
 
 class BatchList(BaseModel):
