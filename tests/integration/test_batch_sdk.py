@@ -166,3 +166,25 @@ def test_listing_files_by_purpose_reads_past_newer_output_files(client):
     # Then it is the input file, not an empty page that says there is more
     assert [f.id for f in page.data] == [file_id]
     assert all(f.purpose == "batch" for f in page.data)
+
+
+def test_usage_and_the_output_files_retention_parse_in_the_sdk(client):
+    file_id = upload(
+        client, [chat_line("u1", "sim-small", "hi"), chat_line("u2", "sim-small", "yo")]
+    )
+    done = wait(client, create(client, file_id).id)
+    assert done.status == "completed" and done.usage is not None
+    assert done.usage.input_tokens > 0 and done.usage.output_tokens > 0
+    assert done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
+    output = client.files.retrieve(done.output_file_id)
+    assert output.expires_at is not None and output.expires_at > output.created_at
+
+
+def test_an_empty_file_and_a_zero_limit_are_400s_naming_their_field(client):
+    with pytest.raises(openai.BadRequestError) as empty:
+        client.files.create(file=("empty.jsonl", io.BytesIO(b"\n")), purpose="batch")
+    assert empty.value.code == "invalid_file" and empty.value.param == "file"
+    for listing in (client.batches.list, client.files.list):
+        with pytest.raises(openai.BadRequestError) as zero:
+            listing(limit=0)
+        assert zero.value.param == "limit"

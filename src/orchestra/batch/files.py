@@ -94,7 +94,9 @@ def check_batch_file(data: bytes, *, max_bytes: int, max_lines: int) -> Checked:
         seen.add(custom_id)
         url = line_url
     if url is None:
-        raise InvalidRequest("file has no requests: expected JSONL lines", param="file")
+        raise InvalidRequest(
+            "file has no requests: expected JSONL lines", param="file", code="invalid_file"
+        )
     return Checked(lines=count, url=url)
 
 

@@ -206,6 +206,7 @@ class BatchSteps:
             purpose="batch_output",
             key_id=owner,
             blob=key,
+            expires_at=self.store.expires(),  # the retention: the record's own TTL
         )
         await self.store.add_file(record, None)
         return record.id

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from orchestra.api.deps import Authorized, NotServed, Served, only_query
+from orchestra.api.routes.batches import page_limit
 from orchestra.errors import InvalidRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -87,10 +88,10 @@ async def create_file(request: Request, services: Authorized) -> Response:
 async def list_files(
     services: Authorized,
     after: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    limit: Annotated[int, Query(description="1 to 10,000")] = 10_000,
     purpose: str | None = None,
 ) -> Response:
-    found = await files_of(services).list(after, limit, purpose)
+    found = await files_of(services).list(after, page_limit(limit, 10_000), purpose)
     return Response(found.model_dump_json(), media_type="application/json")
 
 
