@@ -136,6 +136,8 @@ class WorkflowDefaults(BaseModel):
     chain_max_cost_usd: float | None = Field(default=None, gt=0)
     batch_max_lines: int | None = Field(default=None, ge=1)
     batch_chunk_lines: int | None = Field(default=None, ge=1, le=10_000)
+    #: lines of one chunk in flight at once in batch_steps (the app's default: 8)
+    batch_line_concurrency: int | None = Field(default=None, ge=1, le=256)
 
     @model_validator(mode="after")
     def _chunks_fit_the_map_result(self) -> WorkflowDefaults:

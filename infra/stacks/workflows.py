@@ -72,7 +72,7 @@ WORKFLOW_LIMITS: dict[str, tuple[str, ...]] = {
         "batch_max_lines",
     ),
     "chain_steps": (),
-    "batch_steps": ("batch_chunk_lines",),
+    "batch_steps": ("batch_chunk_lines", "batch_line_concurrency"),
 }
 WORKFLOW_FUNCTIONS = tuple(WORKFLOW_LIMITS)
 

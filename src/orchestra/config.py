@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     #: lines per chunk (one task invocation), and chunks processed at once
     batch_chunk_lines: int = Field(default=100, ge=1, le=10_000)
     batch_concurrency: int = Field(default=8, ge=1, le=1_000)
+    #: lines of one chunk in flight at once (inside one batch_steps invocation); at most
+    #: batch_concurrency x this many requests of one batch run together
+    batch_line_concurrency: int = Field(default=8, ge=1, le=256)
     #: Bedrock (Converse) in this region, signed with the function's role
     bedrock_region: str | None = None
     catalog_cache_s: int = 300

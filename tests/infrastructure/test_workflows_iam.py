@@ -17,7 +17,12 @@ from support.cdk_synth import Synth, as_list, of_type, role_policy
 pytestmark = pytest.mark.slow
 
 #: the stage's workflow limits as environment variables (not the file-size cap)
-LIMITS = ("ORCHESTRA_CHAIN_MAX_", "ORCHESTRA_BATCH_MAX_LINES", "ORCHESTRA_BATCH_CHUNK_LINES")
+LIMITS = (
+    "ORCHESTRA_CHAIN_MAX_",
+    "ORCHESTRA_BATCH_MAX_LINES",
+    "ORCHESTRA_BATCH_CHUNK_LINES",
+    "ORCHESTRA_BATCH_LINE_CONCURRENCY",
+)
 
 
 def _table_actions(granted: list[dict[str, Any]], table: str) -> set[str]:
@@ -209,6 +214,7 @@ def test_the_workflow_functions_fit_the_largest_providers_file(tmp_path: Path) -
         "chain_max_cost_usd": 5.0,
         "batch_max_lines": 50_000,
         "batch_chunk_lines": 100,
+        "batch_line_concurrency": 16,
     }
     overrides = {"providers_file": str(_largest_providers_file(tmp_path)), "workflows": workflows}
     app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(tmp_path / "out"))
@@ -241,7 +247,7 @@ def test_the_workflow_functions_fit_the_largest_providers_file(tmp_path: Path) -
             "ORCHESTRA_BATCH_MAX_LINES",
         },
         "chain_steps": set(),
-        "batch_steps": {"ORCHESTRA_BATCH_CHUNK_LINES"},
+        "batch_steps": {"ORCHESTRA_BATCH_CHUNK_LINES", "ORCHESTRA_BATCH_LINE_CONCURRENCY"},
     }
 
 

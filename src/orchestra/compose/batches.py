@@ -72,7 +72,7 @@ def file_service(core: Core) -> FileService:
 
 def batch_steps(core: Core, generate: Generate, embed: Embed) -> BatchSteps:
     settings = core.settings
-    processor = ChunkProcessor(GatewayEndpoints(generate, embed), settings.batch_concurrency)
+    processor = ChunkProcessor(GatewayEndpoints(generate, embed), settings.batch_line_concurrency)
     return BatchSteps(batch_store(core), processor, settings.batch_chunk_lines, core.governor)
 
 
