@@ -206,9 +206,7 @@ class ChainService:
         return "failed", cause(live_error if live_error in STOPPED else live), RUN_FAILED
 
 
-def render(
-    run: Run, status: RunStatus, error: str | None, code: str | None = None
-) -> ChainRunView:
+def render(run: Run, status: RunStatus, error: str | None, code: str | None = None) -> ChainRunView:
     steps = run.ordered()
     prompt = completion = 0
     for step in steps:

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 from orchestra.caller import Principal
 from orchestra.catalog.source import CatalogSource
 from orchestra.chain import calls
-from orchestra.chain.document import Chain, ConditionStep, MapStep, ParallelStep, parse_chain
-from orchestra.chain.protocols import Completer
-from orchestra.chain.store import ChainStore, Outcome, Run
 from orchestra.chain.cursor import after as cursor_after
 from orchestra.chain.cursor import map_items
+from orchestra.chain.document import Chain, ConditionStep, MapStep, ParallelStep, parse_chain
 from orchestra.chain.failures import RUN_FAILED, cause, failure
+from orchestra.chain.protocols import Completer
+from orchestra.chain.store import ChainStore, Outcome, Run
 from orchestra.chain.templates import as_text, parse
 from orchestra.errors import WorkflowFailed
 from orchestra.governance.admission import current_admission
@@ -41,6 +41,7 @@ from orchestra.schemas.chat import ChatMessage
 
 if TYPE_CHECKING:
     from orchestra.governance.admission import Governor
+
 
 @dataclass
 class Loaded:
@@ -193,9 +194,7 @@ class ChainSteps:
     ) -> WorkflowFailed:
         """Record the step as failed (why, and the error's code); the error to raise."""
         message, code = failure(exc)
-        failed = calls.result(
-            step, path, started, status="failed", error=message, error_code=code
-        )
+        failed = calls.result(step, path, started, status="failed", error=message, error_code=code)
         await self._record(loaded, failed)
         return WorkflowFailed(f"{path} ({step.id}): {message}", code=code)
 
@@ -358,7 +357,8 @@ class ChainSteps:
         run = await self.store.get_run(run_id)
         steps = run.ordered() if run is not None else []
         codes = [s.error_code for s in steps if s.status == "failed" and s.error_code]
-        outcome = Outcome(status="failed", error=cause(error), code=codes[0] if codes else RUN_FAILED)
+        outcome = Outcome(
+            status="failed", error=cause(error), code=codes[0] if codes else RUN_FAILED
+        )
         await self.store.finish(run_id, outcome)
         return {"status": "failed"}
-
