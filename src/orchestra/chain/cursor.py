@@ -58,9 +58,7 @@ def map_items(step: MapStep, context: dict[str, Any]) -> list[Any]:
     if isinstance(value, str):
         return [line.strip() for line in value.splitlines() if line.strip()]
     if not isinstance(value, list):
-        raise WorkflowFailed(
-            f"{step.id}: '{step.over}' is neither a list nor text (it is {_kind(value)})"
-        )
+        raise WorkflowFailed(f"'{step.over}' is neither a list nor text (it is {_kind(value)})")
     return value
 
 

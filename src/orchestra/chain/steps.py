@@ -137,13 +137,14 @@ class ChainSteps:
         return {**answer, "kind": "single"}
 
     async def _map_count(self, loaded: Loaded, step: MapStep, path: str) -> int:
-        items = map_items(step, loaded.context)
-        if len(items) > step.max_items:
-            error = f"{step.id}: {len(items)} items, more than max_items {step.max_items}"
-            await self._record(
-                loaded, calls.result(step, path, time.time(), status="failed", error=error)
-            )
-            raise WorkflowFailed(error)
+        """How many items the map runs; too many (or no list to map over) fails the step."""
+        started = time.time()
+        try:
+            items = map_items(step, loaded.context)
+            if len(items) > step.max_items:
+                raise WorkflowFailed(f"{len(items)} items, more than max_items {step.max_items}")
+        except WorkflowFailed as exc:
+            raise await self._failed(loaded, step, path, started, exc) from exc
         return len(items)
 
     async def _record(self, loaded: Loaded, result: ChainStep) -> ChainStep:
@@ -285,9 +286,7 @@ class ChainSteps:
     ) -> ChainStep:
         values = map_items(step, scope)
         if len(values) > step.max_items:
-            raise WorkflowFailed(
-                f"{step.id}: {len(values)} items, more than max_items {step.max_items}"
-            )
+            raise WorkflowFailed(f"{len(values)} items, more than max_items {step.max_items}")
         jobs = [
             self.execute(
                 loaded, step.step, f"{path}.items[{i}]", {**scope, step.as_: v, "index": i}
