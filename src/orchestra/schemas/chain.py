@@ -139,15 +139,15 @@ class ChainRunView(BaseModel):
 def wire(model: BaseModel) -> str:
     """A chain answer as JSON: every top-level field present (null when it does not
     apply, as OpenAI's objects are), a step's unset fields left out, times whole seconds."""
-    doc = model.model_dump(mode="json")
+    shown = model.model_dump(mode="json", exclude_none=True)
+    doc = {name: shown.get(name) for name in type(model).model_fields}
     if isinstance(doc.get("steps"), list):
         doc["steps"] = [_step(s) for s in doc["steps"]]
     return json.dumps(doc, ensure_ascii=False)
 
 
 def _step(step: dict[str, Any]) -> dict[str, Any]:
-    shown = {k: v for k, v in step.items() if v is not None}
     for key in ("started_at", "finished_at"):
-        if key in shown:
-            shown[key] = int(shown[key])
-    return shown
+        if key in step:
+            step[key] = int(step[key])
+    return step
