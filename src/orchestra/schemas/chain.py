@@ -141,8 +141,9 @@ def wire(model: BaseModel) -> str:
     apply, as OpenAI's objects are), a step's unset fields left out, times whole seconds."""
     shown = model.model_dump(mode="json", exclude_none=True)
     doc = {name: shown.get(name) for name in type(model).model_fields}
-    if isinstance(doc.get("steps"), list):
-        doc["steps"] = [_step(s) for s in doc["steps"]]
+    steps = doc.get("steps")
+    if isinstance(steps, list):
+        doc["steps"] = [_step(s) for s in steps]
     return json.dumps(doc, ensure_ascii=False)
 
 
