@@ -80,7 +80,8 @@ def test_a_stored_chain_runs_in_the_background_and_shows_every_step(client: Test
     )
     assert first["latency_ms"] > 0 and first["cost_usd"] > 0 and first["usage"]["total_tokens"] > 0
     assert view["outputs"]["brief"] == view["steps"][1]["output"]
-    assert view["cost_usd"] > 0 and "execution_arn" not in view
+    assert view["cost_usd"] > 0 and view["execution_arn"] is None  # local: no execution
+    assert view["source"] == "stored" and view["error"] is None
 
 
 def test_an_idempotency_key_gives_the_same_run_and_409_for_another_request(

@@ -18,7 +18,7 @@ from orchestra.chain.conditions import Decision, compile_when
 from orchestra.chain.limits import JUDGE_MAX_TOKENS
 from orchestra.chain.protocols import Completer, Completion
 from orchestra.chain.templates import as_text, parse
-from orchestra.errors import OrchestraError, WorkflowFailed
+from orchestra.errors import WorkflowFailed
 from orchestra.fusion import strategies
 from orchestra.fusion.prompts import judge_request, parse_verdict
 from orchestra.schemas.chain import ChainStep
@@ -35,13 +35,6 @@ _FUSION = {
 
 def render(template: str | None, context: Context) -> str | None:
     return None if template is None else parse(template).render(context)
-
-
-def failure(exc: BaseException) -> str:
-    """A step error as one short line (typed errors by code and message)."""
-    if isinstance(exc, OrchestraError):
-        return f"{exc.code}: {exc}"[:2_000]
-    return f"{type(exc).__name__}: {exc}"[:2_000]
 
 
 def result(step: Any, path: str, started: float, **fields: Any) -> ChainStep:

@@ -25,6 +25,8 @@ STEP_ID = r"^[a-z][a-z0-9_]{0,63}$"
 CHAIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 #: the largest document accepted (bytes of JSON or YAML)
 MAX_DOCUMENT_BYTES = 256_000
+#: how deep a document may nest (steps nest at most chain_max_depth; schemas a few more)
+MAX_NESTING = 64
 DEFAULT_MAX_TOKENS = 512
 
 StepId = Annotated[str, Field(pattern=STEP_ID)]
@@ -280,6 +282,7 @@ def load_chain(text: str | bytes, content_type: str | None = None) -> Chain:
 
 
 def _parse_text(text: str, content_type: str | None) -> Any:
+    too_deep = f"the chain is nested more than {MAX_NESTING} levels deep"
     if content_type and "json" in content_type.lower():
         try:
             return json.loads(text)
@@ -287,8 +290,12 @@ def _parse_text(text: str, content_type: str | None) -> Any:
             raise InvalidRequest(
                 f"the chain is not valid JSON: {exc.msg} at line {exc.lineno}", param="chain"
             ) from exc
+        except RecursionError:
+            raise InvalidRequest(too_deep, param="chain") from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise InvalidRequest(too_deep, param="chain") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -300,6 +307,7 @@ def parse_chain(data: Any, *, name: str | None = None) -> Chain:
     ``name`` (the PUT's path) must match the document's when both are given."""
     if not isinstance(data, dict):
         raise InvalidRequest("a chain document is an object with 'steps'", param="chain")
+    _shallow(data)
     try:
         chain = Chain.model_validate(data)
     except ValidationError as exc:
@@ -314,6 +322,23 @@ def parse_chain(data: Any, *, name: str | None = None) -> Chain:
 
     check_chain(chain)
     return chain
+
+
+def _shallow(data: dict[str, Any]) -> None:
+    """Refuse a document nested deeper than any chain needs, naming where (before anything
+    recursive, validation, digests, JSON dumps, meets it)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        value, at = stack.pop()
+        if len(at) > MAX_NESTING:
+            path = format_path(at[:8]) + "..."
+            raise InvalidRequest(
+                f"{path}: nested more than {MAX_NESTING} levels deep", param=format_path(at[:8])
+            )
+        if isinstance(value, dict):
+            stack.extend((v, (*at, str(k))) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, (*at, i)) for i, v in enumerate(value))
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:

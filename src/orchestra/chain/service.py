@@ -20,6 +20,7 @@ from typing import Any
 from orchestra.caller import current_principal
 from orchestra.catalog.source import CatalogSource
 from orchestra.chain.document import Chain, parse_chain
+from orchestra.chain.failures import RUN_FAILED, STOPPED, cause
 from orchestra.chain.limits import Estimate
 from orchestra.chain.protocols import Starter
 from orchestra.chain.store import ChainStore, Run, RunHeader, StoredChain
@@ -29,6 +30,7 @@ from orchestra.governance.records import to_nanos
 from orchestra.schemas.chain import (
     ChainDefinition,
     ChainRunRequest,
+    ChainRunStarted,
     ChainRunView,
     ChainSaved,
     InlineChainRunRequest,
@@ -169,21 +171,42 @@ class ChainService:
     async def view(self, run_id: str) -> ChainRunView:
         run = await self.store.load(run_id)
         run = run.settled(parse_chain(run.header.chain))
-        status: RunStatus = "running"
-        error = None
+        return render(run, *await self.state(run))
+
+    async def started(self, run: Run) -> ChainRunStarted:
+        """``POST .../runs``' answer: a new run is running; a replayed one says where it
+        is now, as ``GET`` would."""
+        status, _, _ = await self.state(run)
+        return ChainRunStarted(
+            id=run.header.id,
+            status=status,
+            status_url=f"/v1/chains/runs/{run.header.id}",
+            chain=run.header.name,
+            version=run.header.version,
+            source="inline" if run.header.version is None else "stored",
+            created_at=int(run.header.created_at),
+            execution_arn=run.execution_arn,
+        )
+
+    async def state(self, run: Run) -> tuple[RunStatus, str | None, str | None]:
+        """The run's status, error and error code: its recorded outcome, else (deployed)
+        what Step Functions says of its execution."""
         if run.outcome is not None:
-            status = "succeeded" if run.outcome.status == "succeeded" else "failed"
-            error = run.outcome.error
-        elif run.execution_arn:
-            live, live_error = await self.starter.status(run.execution_arn)
-            if live in ("FAILED", "TIMED_OUT", "ABORTED"):
-                again = await self.store.load(run_id)  # the last step may have recorded why
-                outcome_error = again.outcome.error if again.outcome else None
-                status, error = "failed", outcome_error or live_error or live
-        return render(run, status, error)
+            if run.outcome.status == "succeeded":
+                return "succeeded", None, None
+            return "failed", run.outcome.error, run.outcome.code or RUN_FAILED
+        if not run.execution_arn:
+            return "running", None, None
+        live, live_error = await self.starter.status(run.execution_arn)
+        if live not in ("FAILED", "TIMED_OUT", "ABORTED"):
+            return "running", None, None
+        again = await self.store.load(run.header.id)  # the last step may have recorded why
+        if again.outcome is not None and again.outcome.error:
+            return "failed", again.outcome.error, again.outcome.code or RUN_FAILED
+        return "failed", cause(live_error if live_error in STOPPED else live), RUN_FAILED
 
 
-def render(run: Run, status: RunStatus, error: str | None) -> ChainRunView:
+def render(run: Run, status: RunStatus, error: str | None, code: str | None = None) -> ChainRunView:
     steps = run.ordered()
     prompt = completion = 0
     for step in steps:
@@ -200,15 +223,17 @@ def render(run: Run, status: RunStatus, error: str | None) -> ChainRunView:
         status=status,
         chain=run.header.name,
         version=run.header.version,
+        source="inline" if run.header.version is None else "stored",
         inputs=run.header.inputs,
         steps=steps,
         outputs=run.outcome.outputs if run.outcome else None,
         cost_usd=round(sum(s.cost_usd for s in steps), 10),
         usage=Usage.of(prompt, completion),
         latency_ms=span,
-        created_at=run.header.created_at,
+        created_at=int(run.header.created_at),
         estimate_usd=run.header.estimate_usd,
         error=error,
+        error_code=code,
         execution_arn=arn,
         console_url=CONSOLE.format(region=region, arn=arn) if region else None,
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,10 +27,13 @@ from typing import TYPE_CHECKING, Any
 from orchestra.caller import Principal
 from orchestra.catalog.source import CatalogSource
 from orchestra.chain import calls
+from orchestra.chain.cursor import after as cursor_after
+from orchestra.chain.cursor import map_items
 from orchestra.chain.document import Chain, ConditionStep, MapStep, ParallelStep, parse_chain
+from orchestra.chain.failures import RUN_FAILED, cause, failure
 from orchestra.chain.protocols import Completer
 from orchestra.chain.store import ChainStore, Outcome, Run
-from orchestra.chain.templates import as_text, parse, parse_reference
+from orchestra.chain.templates import as_text, parse
 from orchestra.errors import WorkflowFailed
 from orchestra.governance.admission import current_admission
 from orchestra.schemas.chain import ChainStep
@@ -39,8 +41,6 @@ from orchestra.schemas.chat import ChatMessage
 
 if TYPE_CHECKING:
     from orchestra.governance.admission import Governor
-
-_INDEXED = re.compile(r"^(.*)\[(\d+)\]$")
 
 
 @dataclass
@@ -61,16 +61,6 @@ def context_of(run: Run, chain: Chain) -> dict[str, Any]:
         if s.id and s.status == "succeeded" and ".items[" not in s.path
     }
     return {"inputs": run.header.inputs, "steps": outputs}
-
-
-def map_items(step: MapStep, context: dict[str, Any]) -> list[Any]:
-    """The list a map runs over: a list as such, text one item per non-empty line."""
-    value = parse_reference(step.over).resolve(context)
-    if isinstance(value, str):
-        return [line.strip() for line in value.splitlines() if line.strip()]
-    if not isinstance(value, list):
-        raise WorkflowFailed(f"{step.id}: '{step.over}' is neither a list nor text")
-    return value
 
 
 class ChainSteps:
@@ -129,7 +119,7 @@ class ChainSteps:
 
     async def next(self, run_id: str, cursor: str) -> dict[str, Any]:
         loaded = await self.load(run_id)
-        path = self._after(loaded, cursor)
+        path = cursor_after(loaded.chain, loaded.run, cursor)
         answer: dict[str, Any] = {
             "run_id": run_id,
             "cursor": path or "",
@@ -146,43 +136,15 @@ class ChainSteps:
             return {**answer, "kind": "fan", "items": list(range(count))}
         return {**answer, "kind": "single"}
 
-    def _after(self, loaded: Loaded, cursor: str) -> str | None:
-        """The path after ``cursor`` ("" = the start); None when the chain is done."""
-        if not cursor:
-            return "steps[0]"
-        step = loaded.chain.find(cursor)
-        if isinstance(step, ConditionStep):
-            done = loaded.run.steps.get(cursor)
-            branch = done.branch if done is not None else None
-            inner = step.then if branch == "then" else step.else_ if branch == "else" else []
-            if inner:
-                return f"{cursor}.{branch}[0]"
-        return self._sibling(loaded.chain, cursor)
-
-    def _sibling(self, chain: Chain, path: str) -> str | None:
-        found = _INDEXED.match(path)
-        if found is None:
-            raise WorkflowFailed(f"malformed step path {path!r}")
-        prefix, index = found.group(1), int(found.group(2))
-        if prefix == "steps":
-            siblings: list[Any] = chain.steps
-        else:
-            owner, _, branch = prefix.rpartition(".")
-            condition = chain.find(owner)
-            assert isinstance(condition, ConditionStep)
-            siblings = condition.then if branch == "then" else condition.else_
-        if index + 1 < len(siblings):
-            return f"{prefix}[{index + 1}]"
-        return None if prefix == "steps" else self._sibling(chain, prefix.rpartition(".")[0])
-
     async def _map_count(self, loaded: Loaded, step: MapStep, path: str) -> int:
-        items = map_items(step, loaded.context)
-        if len(items) > step.max_items:
-            error = f"{step.id}: {len(items)} items, more than max_items {step.max_items}"
-            await self._record(
-                loaded, calls.result(step, path, time.time(), status="failed", error=error)
-            )
-            raise WorkflowFailed(error)
+        """How many items the map runs; too many (or no list to map over) fails the step."""
+        started = time.time()
+        try:
+            items = map_items(step, loaded.context)
+            if len(items) > step.max_items:
+                raise WorkflowFailed(f"{len(items)} items, more than max_items {step.max_items}")
+        except WorkflowFailed as exc:
+            raise await self._failed(loaded, step, path, started, exc) from exc
         return len(items)
 
     async def _record(self, loaded: Loaded, result: ChainStep) -> ChainStep:
@@ -225,10 +187,17 @@ class ChainSteps:
             async with self._as_creator(loaded.run):
                 result = await self._execute(loaded, step, path, scope, nested)
         except Exception as exc:
-            failed = calls.result(step, path, started, status="failed", error=calls.failure(exc))
-            await self._record(loaded, failed)
-            raise WorkflowFailed(f"{path} ({step.id}): {failed.error}") from exc
+            raise await self._failed(loaded, step, path, started, exc) from exc
         return await self._record(loaded, result)
+
+    async def _failed(
+        self, loaded: Loaded, step: Any, path: str, started: float, exc: Exception
+    ) -> WorkflowFailed:
+        """Record the step as failed (why, and the error's code); the error to raise."""
+        message, code = failure(exc)
+        failed = calls.result(step, path, started, status="failed", error=message, error_code=code)
+        await self._record(loaded, failed)
+        return WorkflowFailed(f"{path} ({step.id}): {message}", code=code)
 
     async def _execute(
         self, loaded: Loaded, step: Any, path: str, scope: dict[str, Any], nested: bool
@@ -317,9 +286,7 @@ class ChainSteps:
     ) -> ChainStep:
         values = map_items(step, scope)
         if len(values) > step.max_items:
-            raise WorkflowFailed(
-                f"{step.id}: {len(values)} items, more than max_items {step.max_items}"
-            )
+            raise WorkflowFailed(f"{len(values)} items, more than max_items {step.max_items}")
         jobs = [
             self.execute(
                 loaded, step.step, f"{path}.items[{i}]", {**scope, step.as_: v, "index": i}
@@ -343,9 +310,7 @@ class ChainSteps:
                 count = len(map_items(step, loaded.context))
                 result = self._listed(loaded, step, cursor, count, started)
         except Exception as exc:
-            failed = calls.result(step, cursor, started, status="failed", error=calls.failure(exc))
-            await self._record(loaded, failed)
-            raise WorkflowFailed(f"{cursor} ({step.id}): {failed.error}") from exc
+            raise await self._failed(loaded, step, cursor, started, exc) from exc
         await self._record(loaded, result)
         return {"ok": True}
 
@@ -387,22 +352,12 @@ class ChainSteps:
         return {"status": "succeeded"}
 
     async def fail(self, run_id: str, error: Any) -> dict[str, Any]:
-        await self.store.finish(run_id, Outcome(status="failed", error=_cause(error)))
+        """The run's error in plain words; its code is the first failed step's."""
+        run = await self.store.get_run(run_id)
+        steps = run.ordered() if run is not None else []
+        codes = [s.error_code for s in steps if s.status == "failed" and s.error_code]
+        outcome = Outcome(
+            status="failed", error=cause(error), code=codes[0] if codes else RUN_FAILED
+        )
+        await self.store.finish(run_id, outcome)
         return {"status": "failed"}
-
-
-def _cause(error: Any) -> str:
-    """Step Functions' caught error (``{"Error", "Cause"}``) as one short line."""
-    import json
-
-    if not isinstance(error, dict):
-        return str(error or "unknown error")[:2_000]
-    kind, cause = error.get("Error"), error.get("Cause")
-    try:
-        detail = json.loads(cause) if isinstance(cause, str) else None
-    except ValueError:
-        detail = None
-    if isinstance(detail, dict) and "errorMessage" in detail:
-        kind, cause = detail.get("errorType") or kind, detail["errorMessage"]
-    text = f"{kind}: {cause}" if kind and cause else str(cause or kind or error)
-    return text[:2_000]

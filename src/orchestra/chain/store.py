@@ -69,6 +69,8 @@ class Outcome(BaseModel):
     status: str
     outputs: dict[str, Any] | None = None
     error: str | None = None
+    #: the failed run's error code (its first failed step's, else ``chain_failed``)
+    code: str | None = None
 
 
 class Run(BaseModel):

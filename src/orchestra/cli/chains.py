@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
@@ -54,6 +55,8 @@ def cmd_chain_run(args: argparse.Namespace) -> int:
     inputs = _inputs(args)
     if inputs is None:
         return 2
+    # the runner logs a failed run for servers; here the summary below says it once
+    logging.getLogger("orchestra.chain").setLevel(logging.ERROR)
     try:
         with open(args.file, "rb") as handle:
             kind = "application/json" if args.file.endswith(".json") else "application/yaml"
@@ -90,7 +93,7 @@ def cmd_chain_run(args: argparse.Namespace) -> int:
         worst = f" (worst case ${view.estimate_usd:.6f})" if view.estimate_usd else ""
         print(f"\n== {status}  cost ${view.cost_usd:.6f}{worst}, {tokens} tokens")
         if view.error:
-            print(view.error)
+            print(f"error ({view.error_code}): {view.error}")
         for name, value in (view.outputs or {}).items():
             shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             print(f"-- {name}:\n{shown}")

@@ -8,6 +8,7 @@ build them at a cold start.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,8 @@ from orchestra.schemas.chat import Usage
 
 RunStatus = Literal["running", "succeeded", "failed"]
 StepStatus = Literal["succeeded", "failed"]
+#: a run of a stored chain (``POST /v1/chains/{name}/runs``) or of an inline document
+RunSource = Literal["stored", "inline"]
 
 
 class ChainStep(BaseModel):
@@ -38,6 +41,9 @@ class ChainStep(BaseModel):
     usage: Usage | None = None
     cost_usd: float = 0.0
     error: str | None = None
+    #: a failed step's error code (``model_not_found``, ``upstream_server_error``...)
+    error_code: str | None = None
+    #: epoch seconds: stored to the millisecond, shown whole (ints) by the API
     started_at: float | None = None
     finished_at: float | None = None
     #: a condition's branch taken (``then`` / ``else``)
@@ -85,14 +91,20 @@ class InlineChainRunRequest(BaseModel):
 
 
 class ChainRunStarted(BaseModel):
+    """``POST .../runs``' 202 (a replay of its Idempotency-Key: the run's status now)."""
+
     model_config = ConfigDict(defer_build=True)
 
     id: str
     object: Literal["chain.run"] = "chain.run"
     status: RunStatus
     status_url: str
+    #: the stored chain's name, or an inline document's own ``name`` (else null)
     chain: str | None = None
+    #: the stored chain's version; null for an inline chain
     version: int | None = None
+    source: RunSource = "stored"
+    created_at: int | None = None
     execution_arn: str | None = None
 
 
@@ -106,15 +118,37 @@ class ChainRunView(BaseModel):
     status: RunStatus
     chain: str | None = None
     version: int | None = None
+    source: RunSource = "stored"
     inputs: dict[str, Any] = Field(default_factory=dict)
     steps: list[ChainStep] = Field(default_factory=list)
     outputs: dict[str, Any] | None = None
     cost_usd: float = 0.0
     usage: Usage | None = None
     latency_ms: float | None = None
-    created_at: float | None = None
+    created_at: int | None = None
+    #: why the run failed, in plain words (which step, and why)
     error: str | None = None
+    #: the failed run's error code (its first failed step's, else ``chain_failed``)
+    error_code: str | None = None
     execution_arn: str | None = None
     console_url: str | None = None
     #: the worst-case cost checked (and held against the key's budget) before the start
     estimate_usd: float | None = None
+
+
+def wire(model: BaseModel) -> str:
+    """A chain answer as JSON: every top-level field present (null when it does not
+    apply, as OpenAI's objects are), a step's unset fields left out, times whole seconds."""
+    shown = model.model_dump(mode="json", exclude_none=True)
+    doc = {name: shown.get(name) for name in type(model).model_fields}
+    steps = doc.get("steps")
+    if isinstance(steps, list):
+        doc["steps"] = [_step(s) for s in steps]
+    return json.dumps(doc, ensure_ascii=False)
+
+
+def _step(step: dict[str, Any]) -> dict[str, Any]:
+    for key in ("started_at", "finished_at"):
+        if key in step:
+            step[key] = int(step[key])
+    return step

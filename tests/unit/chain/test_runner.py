@@ -170,6 +170,7 @@ async def test_a_failed_step_fails_the_run_with_its_path_and_error() -> None:
                      {"id": "b", "kind": "generate", "prompt": "never"}]}  # fmt: skip
     run, _, seen = await _run(doc, lambda r: "FAIL")
     assert run.outcome.status == "failed"
-    assert "steps[0] (a)" in run.outcome.error and "upstream_server_error" in run.outcome.error
+    assert run.outcome.error == "steps[0] (a): upstream down"  # no class name, no code
+    assert run.outcome.code == "upstream_server_error"  # the failed step's, beside it
     assert run.steps["steps[0]"].status == "failed" and "steps[1]" not in run.steps
     assert [s.path for s in seen] == ["steps[0]"]

@@ -156,7 +156,8 @@ async def test_a_failed_execution_shows_as_failed_with_its_error() -> None:
     chains = service(Starter(live="TIMED_OUT"))
     run = await chains.start_inline(InlineChainRunRequest(chain=ONE))
     view = await chains.view(run.header.id)
-    assert view.status == "failed" and view.error == "States.Timeout"
+    assert view.status == "failed" and view.error == "a step took longer than its timeout"
+    assert view.error_code == "chain_failed"
 
 
 async def _governed(budget: str) -> FakeLedger:

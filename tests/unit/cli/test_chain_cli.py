@@ -72,3 +72,4 @@ def test_a_missing_input_or_a_bad_file_exits_2_and_a_failed_run_1(
     assert main(["chain", "run", str(failing), "--input-json", 'items=["a","b"]']) == 1
     out = capsys.readouterr().out
     assert "== failed" in out and "more than max_items 1" in out
+    assert "error (workflow_failed): steps[0] (m): 2 items, more than max_items 1" in out

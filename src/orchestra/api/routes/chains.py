@@ -25,6 +25,7 @@ from orchestra.schemas.chain import (
     ChainRunView,
     ChainSaved,
     InlineChainRunRequest,
+    wire,
 )
 
 router = APIRouter()
@@ -59,7 +60,7 @@ def _name(name: str) -> str:
 
 def _json(model: BaseModel, status: int = 200, **headers: str) -> Response:
     return Response(
-        model.model_dump_json(exclude_none=True),
+        wire(model),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -104,17 +105,9 @@ async def get_chain(
     return _json(await chains_of(services).get(_name(name), version))
 
 
-def _started(run: Run) -> Response:
-    url = f"/v1/chains/runs/{run.header.id}"
-    started = ChainRunStarted(
-        id=run.header.id,
-        status="running",
-        status_url=url,
-        chain=run.header.name,
-        version=run.header.version,
-        execution_arn=run.execution_arn,
-    )
-    return _json(started, 202, location=url)
+async def _started(chains: ChainService, run: Run) -> Response:
+    started = await chains.started(run)
+    return _json(started, 202, location=started.status_url)
 
 
 @router.post("/v1/chains/runs", status_code=202, response_model=ChainRunStarted)
@@ -125,7 +118,8 @@ async def start_inline_run(
     body = _parsed(
         InlineChainRunRequest, await read_body(request, services.settings.max_body_bytes)
     )
-    return _started(await chains_of(services).start_inline(body, key))
+    chains = chains_of(services)
+    return await _started(chains, await chains.start_inline(body, key))
 
 
 @router.post("/v1/chains/{name}/runs", status_code=202, response_model=ChainRunStarted)
@@ -134,4 +128,5 @@ async def start_run(
 ) -> Response:
     services = await authorized(request)
     body = _parsed(ChainRunRequest, await read_body(request, services.settings.max_body_bytes))
-    return _started(await chains_of(services).start_named(_name(name), body, key))
+    chains = chains_of(services)
+    return await _started(chains, await chains.start_named(_name(name), body, key))
