@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from orchestra.catalog.models import Catalog, ModelInfo
@@ -176,9 +177,9 @@ def check(
     if cap is not None and estimate.total_usd > cap:
         dearest = max(estimate.calls, key=lambda c: c.total_usd)
         raise _refuse(
-            f"the chain may cost up to ${estimate.total_usd:.4f}, above max_cost_usd"
-            f" ${cap:.4f} (the dearest step: {dearest.path} '{dearest.step_id}',"
-            f" ${dearest.total_usd:.4f} on {dearest.priced_as})"
+            f"the chain may cost up to {usd(estimate.total_usd)}, above max_cost_usd"
+            f" {usd(cap)} (the dearest step: {dearest.path} '{dearest.step_id}',"
+            f" {usd(dearest.total_usd)} on {dearest.priced_as})"
         )
     return estimate
 
@@ -379,3 +380,9 @@ class _Pricer:
                 param=f"{path}.model",
             )
         return max(fitting, key=lambda m: worst_case_nanos(m, prompt, max_tokens))
+
+
+def usd(amount: float) -> str:
+    """Dollars to four significant digits, never rounded to zero or shown as an exponent
+    (``$0.000001``, ``$0.3008``): a tiny cap must read as what it is."""
+    return "$" + format(Decimal(f"{amount:.4g}"), "f")

@@ -193,7 +193,7 @@ def test_a_conversation_carries_its_history_into_the_estimate() -> None:
         (
             [gen("a", max_tokens=1000)],
             GatewayLimits(max_cost_usd=0.001),
-            "above max_cost_usd $0.0010 (the dearest step: steps[0] 'a'",
+            "above max_cost_usd $0.001 (the dearest step: steps[0] 'a'",
         ),
     ],
 )
@@ -239,3 +239,13 @@ def test_the_brief_example_with_the_bundled_catalog() -> None:
     assert 0 < estimate.total_usd <= 0.50
     body = estimate.as_dict()
     assert body["total_usd"] == pytest.approx(sum(c["cost_usd"] for c in body["calls"]), abs=1e-5)
+
+
+def test_dollar_amounts_keep_their_digits_however_small() -> None:
+    # Given a cap of a millionth of a dollar, when it is named in a refusal, it reads as one
+    from orchestra.chain.limits import usd
+
+    assert usd(0.000001) == "$0.000001"
+    assert usd(0.30084321) == "$0.3008"
+    assert usd(0.001) == "$0.001"
+    assert usd(12.5) == "$12.5"
