@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.chain.document import Chain, ConditionStep
 from orchestra.errors import WorkflowConflict, WorkflowNotFound
 from orchestra.schemas.chain import ChainStep
+from orchestra.storage.expiry import ExpiringStore
 from orchestra.storage.protocols import RecordBackend
 
 HEADER, EXECUTION, OUTCOME, LATEST = "header", "execution", "outcome", "latest"
-DEFAULT_TTL_DAYS = 30
 
 
 def digest(chain: dict[str, Any]) -> str:
@@ -103,21 +101,7 @@ class Run(BaseModel):
         return self.model_copy(update={"steps": steps})
 
 
-class ChainStore:
-    def __init__(
-        self,
-        backend: RecordBackend,
-        *,
-        ttl_days: int = DEFAULT_TTL_DAYS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.backend = backend
-        self.ttl_days = ttl_days
-        self._clock = clock
-
-    def _expires(self) -> int:
-        return int(self._clock() + self.ttl_days * 86_400)
-
+class ChainStore(ExpiringStore[RecordBackend]):
     # definitions
 
     async def save(self, name: str, chain: dict[str, Any]) -> tuple[StoredChain, bool]:
