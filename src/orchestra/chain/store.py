@@ -118,7 +118,7 @@ class ChainStore(ExpiringStore[RecordBackend]):
             if await self.backend.put_new(
                 f"chain#{name}", f"v#{version:06d}", stored.model_dump_json(), None
             ):
-                pointer = json.dumps({"version": version})
+                pointer = json.dumps({"version": version, "created_at": stored.created_at})
                 await self.backend.put(f"chain#{name}", LATEST, pointer, None)
                 await self.backend.put("chains", name, pointer, None)
                 return stored, True
@@ -132,6 +132,20 @@ class ChainStore(ExpiringStore[RecordBackend]):
             version = int(json.loads(pointer)["version"])
         doc = await self.backend.get(f"chain#{name}", f"v#{version:06d}")
         return StoredChain.model_validate_json(doc) if doc is not None else None
+
+    async def names(self) -> list[tuple[str, int]]:
+        """Every stored chain as (name, its latest version's created_at), newest first (a
+        tie by name). One query of the ``chains`` listing partition: definitions are few,
+        and its sort key is the name, so the order is made here; a listing doc written
+        before it carried ``created_at`` costs one read of that chain."""
+        found: list[tuple[str, int]] = []
+        for name, doc in (await self.backend.load("chains")).items():
+            created = json.loads(doc).get("created_at")
+            if created is None:
+                stored = await self.get(name)
+                created = stored.created_at if stored is not None else 0
+            found.append((name, int(created)))
+        return sorted(found, key=lambda item: (-item[1], item[0]))
 
     async def load_chain(self, name: str, version: int | None = None) -> StoredChain:
         stored = await self.get(name, version)
