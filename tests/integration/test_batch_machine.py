@@ -26,7 +26,13 @@ from orchestra.config import Settings
 from orchestra.schemas.batch import CreateBatch
 
 from support.lambda_api import TABLES, deployed
-from support.stepfunctions import MOTO, completion, machine_on_steps, providers_file
+from support.stepfunctions import (
+    MOTO,
+    completion,
+    local_settings,
+    machine_on_steps,
+    providers_file,
+)
 from support.upstream import FakeUpstream, Reply, running_in_thread
 from support.workflow_stores import memory_workflow_stores
 
@@ -128,11 +134,7 @@ def _in_cloud() -> tuple[dict[str, Any], list[Any], list[Any]]:
 
 
 def _locally(tmp_path: Path, upstream: FakeUpstream) -> tuple[dict[str, Any], list[Any], list[Any]]:
-    settings = Settings(
-        mode="local", config=str(_providers(tmp_path, upstream.base_url)), allow_private_base_urls=True,
-        batch_state_machine_arn=None, workflows_table=None, files_bucket=None, api_keys=None,
-        provider_keys_secret=None, batch_chunk_lines=5,
-    )  # fmt: skip
+    settings = local_settings(_providers(tmp_path, upstream.base_url), batch_chunk_lines=5)
 
     async def run() -> tuple[dict[str, Any], list[Any], list[Any]]:
         stores = memory_stores()

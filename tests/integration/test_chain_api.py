@@ -164,7 +164,6 @@ def test_get_chains_lists_the_stored_chains_in_openais_list_shape(client: TestCl
     [
         ({"limit": 0}, "limit"),
         ({"limit": 101}, "limit"),
-        ({"after": "nope"}, "after"),
         ({"order": "asc"}, "order"),
     ],
 )
@@ -174,3 +173,9 @@ def test_get_chains_refuses_a_bad_query_naming_it(
     answer = client.get("/v1/chains", params=query)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["param"] == param
+
+
+def test_get_chains_after_an_unknown_name_is_a_404_naming_after(client: TestClient) -> None:
+    answer = client.get("/v1/chains", params={"after": "never-stored"})
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["param"] == "after"

@@ -25,14 +25,19 @@ from orchestra.chain.machine import render
 from orchestra.chain.service import ChainService
 from orchestra.chain.store import ChainStore
 from orchestra.compose import build_services
-from orchestra.config import Settings
 from orchestra.errors import WorkflowUnavailable
 from orchestra.schemas.chain import InlineChainRunRequest
 from orchestra.storage.stepfunctions import StepFunctionsStarter
 from orchestra.storage.workflows import DynamoDBRecordBackend
 
 from support.lambda_api import ALL_TABLES, close_apps, deployed
-from support.stepfunctions import MOTO, completion, machine_on_steps, providers_file
+from support.stepfunctions import (
+    MOTO,
+    completion,
+    local_settings,
+    machine_on_steps,
+    providers_file,
+)
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
 KEY = "sk-chain-upstream-1a2b3c4d5e6f"
@@ -126,15 +131,7 @@ def _run_in_cloud(service: ChainService, chain: dict[str, Any], **inputs: Any) -
 def _run_locally(
     tmp_path: Path, upstream: FakeUpstream, chain: dict[str, Any], **inputs: Any
 ) -> dict[str, Any]:
-    settings = Settings(
-        mode="local",
-        config=str(_providers(tmp_path, upstream.base_url)),
-        allow_private_base_urls=True,
-        chain_state_machine_arn=None,
-        workflows_table=None,
-        api_keys=None,
-        provider_keys_secret=None,
-    )
+    settings = local_settings(_providers(tmp_path, upstream.base_url))
 
     async def run() -> dict[str, Any]:
         services = build_services(settings, {"UP_KEY": KEY})

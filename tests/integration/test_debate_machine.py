@@ -35,7 +35,13 @@ from support.lambda_api import (
     load_handler,
     sample_event,
 )
-from support.stepfunctions import MOTO, completion, machine_on_steps, providers_file
+from support.stepfunctions import (
+    MOTO,
+    completion,
+    local_settings,
+    machine_on_steps,
+    providers_file,
+)
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
 KEY = "sk-debate-upstream-7a6b5c4d3e2f"
@@ -154,15 +160,7 @@ def _run_locally(
     tmp_path: Path, upstream: FakeUpstream, script: Script, **request: Any
 ) -> dict[str, Any]:
     upstream.responder = responder(script)
-    settings = Settings(  # local mode, whatever the cloud fixture put in the environment
-        mode="local",
-        config=str(_providers(tmp_path, upstream.base_url)),
-        allow_private_base_urls=True,
-        debate_state_machine_arn=None,
-        debates_table=None,
-        api_keys=None,
-        provider_keys_secret=None,
-    )
+    settings = local_settings(_providers(tmp_path, upstream.base_url))
 
     async def run() -> dict[str, Any]:
         services = build_services(settings, {"UP_KEY": KEY})

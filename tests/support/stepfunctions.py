@@ -21,6 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
+from orchestra.config import Settings
+
 from support.lambda_api import Context, deployed, import_handler
 from support.upstream import Reply
 
@@ -141,3 +143,22 @@ def machine_on_steps(
         yield machine
     finally:
         steps.function.close()
+
+
+def local_settings(config: Path, **overrides: Any) -> Settings:
+    """The same providers run locally (the local runners), whatever a cloud fixture put in
+    the environment: no state machine, workflow table, files bucket or keys."""
+    local: dict[str, Any] = {
+        "mode": "local",
+        "config": str(config),
+        "allow_private_base_urls": True,
+        "debate_state_machine_arn": None,
+        "chain_state_machine_arn": None,
+        "batch_state_machine_arn": None,
+        "debates_table": None,
+        "workflows_table": None,
+        "files_bucket": None,
+        "api_keys": None,
+        "provider_keys_secret": None,
+    }
+    return Settings(**(local | overrides))

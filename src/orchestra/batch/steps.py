@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestra.batch.files import FileRecord, new_file_id
 from orchestra.batch.processor import ChunkProcessor, custom_ids, failed_line
-from orchestra.batch.store import BatchStore, manifest_key, part_key
+from orchestra.batch.store import BatchState, BatchStore, manifest_key, part_key
 from orchestra.errors import WorkflowFailed
 from orchestra.governance.admission import admitted_as
 from orchestra.states import cause_line
@@ -109,13 +109,20 @@ class BatchSteps:
             result["manifest"] = manifest
         return result
 
-    async def chunk(self, batch_id: str, item: dict[str, int]) -> dict[str, Any]:
-        number = item["chunk"]
-        if await self.store.is_chunk_done(batch_id, number):
-            return {"chunk": number, "repeated": True}
+    async def _lines(self, batch_id: str, item: dict[str, int]) -> tuple[BatchState, bytes] | None:
+        """The batch and the chunk's lines (one ranged read of the input file); None when
+        the chunk is done already (a retried or repeated task counts it once)."""
+        if await self.store.is_chunk_done(batch_id, item["chunk"]):
+            return None
         state = await self.store.state(batch_id)
         source = await self.store.file(state.header.input_file_id)
-        data = await self.store.blobs.get(source.blob, item["start"], item["end"])
+        return state, await self.store.blobs.get(source.blob, item["start"], item["end"])
+
+    async def chunk(self, batch_id: str, item: dict[str, int]) -> dict[str, Any]:
+        number = item["chunk"]
+        if (found := await self._lines(batch_id, item)) is None:
+            return {"chunk": number, "repeated": True}
+        state, data = found
         deadline = state.header.expires_at
 
         async def stopped() -> bool:
@@ -137,11 +144,9 @@ class BatchSteps:
 
     async def chunk_failed(self, batch_id: str, item: dict[str, int], error: Any) -> dict[str, Any]:
         number = item["chunk"]
-        if await self.store.is_chunk_done(batch_id, number):
+        if (found := await self._lines(batch_id, item)) is None:
             return {"chunk": number, "repeated": True}
-        state = await self.store.state(batch_id)
-        source = await self.store.file(state.header.input_file_id)
-        data = await self.store.blobs.get(source.blob, item["start"], item["end"])
+        _, data = found
         message = f"the chunk of lines {item['first_line']}.. failed: {cause_line(error, 1_000)}"
         lines = [failed_line(c, "batch_chunk_failed", message) for c in custom_ids(data)]
         await self._parts(batch_id, number, b"", b"".join(lines))

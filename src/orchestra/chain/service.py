@@ -24,7 +24,7 @@ from orchestra.chain.failures import RUN_FAILED, STOPPED, cause
 from orchestra.chain.limits import Estimate
 from orchestra.chain.protocols import Starter
 from orchestra.chain.store import ChainStore, Run, RunHeader, StoredChain
-from orchestra.errors import InvalidRequest, WorkflowConflict
+from orchestra.errors import WorkflowConflict, WorkflowNotFound
 from orchestra.governance.admission import current_admission
 from orchestra.governance.records import to_nanos
 from orchestra.schemas.chain import (
@@ -98,7 +98,7 @@ class ChainService:
         start = 0
         if after is not None:
             if after not in names:
-                raise InvalidRequest(f"No chain named '{after}' to list after", param="after")
+                raise WorkflowNotFound(f"No chain named '{after}' to list after", param="after")
             start = names.index(after) + 1
         page = names[start : start + limit]
         data = [await self._saved(name) for name in page]

@@ -9,7 +9,7 @@ import pytest
 from orchestra.chain.document import parse_chain
 from orchestra.chain.service import ChainService
 from orchestra.chain.store import ChainStore
-from orchestra.errors import InvalidRequest
+from orchestra.errors import WorkflowNotFound
 from orchestra.storage.memory import MemoryRecordBackend
 
 from support.chains import catalog
@@ -71,9 +71,9 @@ async def test_no_chains_is_an_empty_list() -> None:
     )
 
 
-async def test_after_an_unknown_name_is_a_400_naming_after() -> None:
+async def test_after_an_unknown_name_is_a_404_naming_after() -> None:
     chains, _ = await stored("alpha")
-    with pytest.raises(InvalidRequest) as raised:
+    with pytest.raises(WorkflowNotFound) as raised:
         await chains.list("nope", 20)
     assert raised.value.param == "after" and "nope" in raised.value.message
 

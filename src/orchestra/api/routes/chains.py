@@ -83,7 +83,10 @@ def _parsed(model: type[BaseModel], body: bytes) -> Any:
 async def list_chains(
     services: Authorized,
     after: str | None = None,
-    limit: Annotated[int, Query(description="1 to 100")] = 20,
+    # bounds stated for the contract, checked by page_limit (its 400 names ``limit``)
+    limit: Annotated[
+        int, Query(description="1 to 100", json_schema_extra={"minimum": 1, "maximum": 100})
+    ] = 20,
 ) -> Response:
     return _json(await chains_of(services).list(after, page_limit(limit, 100)))
 
