@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ def providers_file(
     tmp_path: Path,
     base_url: str,
     names: list[str],
-    extra: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    extra: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """One OpenAI-compatible provider ``up`` at ``base_url`` (key in ``UP_KEY``) serving
     ``names`` (and the ``extra`` model entries), written as ``providers.yaml``."""
