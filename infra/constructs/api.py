@@ -84,6 +84,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/spend", "admin"),
     Route("GET", "/health", "generate", public=True),
     # workflows (docs/workflows.md): chains, and OpenAI Files and Batches
+    Route("GET", "/v1/chains", "workflows_api"),
     Route("PUT", "/v1/chains/{name}", "workflows_api"),
     Route("GET", "/v1/chains/{name}", "workflows_api"),
     Route("POST", "/v1/chains/{name}/runs", "workflows_api"),

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 from infra.config import StageConfig
-from infra.constructs.chain_machine import machine_name, standard_machine
+from infra.constructs.state_machine import machine_name, standard_machine
 from orchestra.batch.machine import BATCHES_PREFIX, BUCKET, STEPS_ARN, definition
 
 

@@ -18,6 +18,7 @@ from support.cdk_synth import Synth, as_list, methods_by_route, of_type, role_po
 pytestmark = pytest.mark.slow
 
 WORKFLOW_ROUTES = {
+    ("GET", "/v1/chains"),
     ("PUT", "/v1/chains/{name}"),
     ("GET", "/v1/chains/{name}"),
     ("POST", "/v1/chains/{name}/runs"),

@@ -9,15 +9,14 @@ The local runner, given the same file, writes the same output and error lines.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from orchestra.batch.machine import render
 from orchestra.compose.batches import batch_service, file_service
@@ -26,14 +25,19 @@ from orchestra.compose.roots import build_services
 from orchestra.config import Settings
 from orchestra.schemas.batch import CreateBatch
 
-from support.lambda_api import TABLES, Context, deployed, import_handler
+from support.lambda_api import TABLES, deployed
+from support.stepfunctions import (
+    MOTO,
+    completion,
+    local_settings,
+    machine_on_steps,
+    providers_file,
+)
 from support.upstream import FakeUpstream, Reply, running_in_thread
 from support.workflow_stores import memory_workflow_stores
 
 KEY = "sk-batch-upstream-1a2b3c4d5e6f"
-ROLE = "arn:aws:iam::123456789012:role/steps"
 BUCKET = "orch-files"
-MOTO = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
 def reply(seen: dict[str, Any]) -> Reply:
@@ -44,32 +48,11 @@ def reply(seen: dict[str, Any]) -> Reply:
         return Reply.json(
             {"error": {"message": "bad prompt", "type": "invalid_request_error"}}, status=400
         )
-    return Reply.json(
-        {
-            "id": "chatcmpl-batch",
-            "object": "chat.completion",
-            "created": 1,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "echo " + prompt},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-        }
-    )
+    return completion("echo " + prompt, body["model"], 5, 2)
 
 
 def _providers(tmp_path: Path, base_url: str) -> Path:
-    model = {"id": "m-a", "context_window": 32000, "input_price": 1e-6, "output_price": 2e-6,
-             "quality": 1300, "capabilities": []}  # fmt: skip
-    entry = {"name": "up", "type": "openai", "base_url": base_url + "/v1",
-             "api_key_env": "UP_KEY", "models": [model]}  # fmt: skip
-    path = tmp_path / "providers.yaml"
-    path.write_text(json.dumps({"providers": [entry]}))
-    return path
+    return providers_file(tmp_path, base_url, ["m-a"])
 
 
 def jsonl(prompts: list[str]) -> bytes:
@@ -101,38 +84,10 @@ def cloud(
         monkeypatch.setenv("ORCHESTRA_WORKFLOWS_TABLE", "orch-workflows")
         monkeypatch.setenv("ORCHESTRA_FILES_BUCKET", BUCKET)
         monkeypatch.setenv("ORCHESTRA_BATCH_CHUNK_LINES", "5")
-        steps = import_handler("batch_steps", "batch_steps_machine")
-        events: list[dict[str, Any]] = []
-        environment = threading.Lock()  # one execution environment: one event at a time
-
-        def invoke(
-            self: Any, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
-        ) -> bytes:
-            event = json.loads(body)
-            events.append(event)
-            try:
-                with environment:
-                    result = steps.handler(event, Context("batch_steps"))
-                return json.dumps(result).encode()
-            except Exception as exc:  # as Lambda reports an unhandled error
-                response_headers["x-amz-function-error"] = "Unhandled"
-                return json.dumps(
-                    {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-                ).encode()
-
-        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-        boto3.client("iam").create_role(RoleName="steps", AssumeRolePolicyDocument="{}")
-        function = boto3.client("lambda").create_function(
-            FunctionName="batch-steps", Runtime="python3.13", Role=ROLE,
-            Handler="handler.handler", Code={"ZipFile": b"unused"},
-        )["FunctionArn"]  # fmt: skip
-        machine = boto3.client("stepfunctions").create_state_machine(
-            name="batch", definition=render(function, BUCKET, distributed=False),
-            roleArn=ROLE, type="STANDARD",
-        )["stateMachineArn"]  # fmt: skip
-        monkeypatch.setenv("ORCHESTRA_BATCH_STATE_MACHINE_ARN", machine)
-        yield {"events": events}
-        steps.function.close()
+        definition = functools.partial(render, bucket=BUCKET, distributed=False)
+        with machine_on_steps(monkeypatch, "batch_steps", "batch", definition) as machine:
+            monkeypatch.setenv("ORCHESTRA_BATCH_STATE_MACHINE_ARN", machine.arn)
+            yield {"events": machine.events}
 
 
 def _lines(data: bytes) -> list[tuple[str, int | None, Any]]:
@@ -179,11 +134,7 @@ def _in_cloud() -> tuple[dict[str, Any], list[Any], list[Any]]:
 
 
 def _locally(tmp_path: Path, upstream: FakeUpstream) -> tuple[dict[str, Any], list[Any], list[Any]]:
-    settings = Settings(
-        mode="local", config=str(_providers(tmp_path, upstream.base_url)), allow_private_base_urls=True,
-        batch_state_machine_arn=None, workflows_table=None, files_bucket=None, api_keys=None,
-        provider_keys_secret=None, batch_chunk_lines=5,
-    )  # fmt: skip
+    settings = local_settings(_providers(tmp_path, upstream.base_url), batch_chunk_lines=5)
 
     async def run() -> tuple[dict[str, Any], list[Any], list[Any]]:
         stores = memory_stores()

@@ -129,3 +129,53 @@ def test_unknown_chains_runs_and_bad_ids(client: TestClient) -> None:
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "run_id"
     html = client.put("/v1/chains/x", content="<x/>", headers={"content-type": "text/html"})
     assert html.status_code == 400 and html.json()["error"]["param"] == "Content-Type"
+
+
+def test_get_chains_lists_the_stored_chains_in_openais_list_shape(client: TestClient) -> None:
+    # Given two stored chains
+    yaml = {"content-type": "application/yaml"}
+    for name in ("listed-a", "listed-b"):
+        assert client.put(f"/v1/chains/{name}", content=BRIEF_YAML, headers=yaml).status_code == 200
+    # When every chain is listed, a page at a time
+    seen: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        query = {"limit": 1} | ({"after": after} if after else {})
+        page = client.get("/v1/chains", params=query)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert set(body) == {"object", "data", "first_id", "last_id", "has_more"}
+        assert body["object"] == "list" and body["first_id"] == body["last_id"]
+        seen += body["data"]
+        if not body["has_more"]:
+            break
+        after = body["last_id"]
+    # Then each appears once, as its latest version, newest first
+    mine = {c["name"]: c for c in seen if c["name"].startswith("listed-")}
+    assert mine["listed-b"] | {"created_at": 0} == {
+        "object": "chain", "name": "listed-b", "version": 1, "created_at": 0, "steps": 2,
+    }  # fmt: skip
+    assert len(seen) == len({c["name"] for c in seen})
+    assert [c["created_at"] for c in seen] == sorted((c["created_at"] for c in seen), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"order": "asc"}, "order"),
+    ],
+)
+def test_get_chains_refuses_a_bad_query_naming_it(
+    client: TestClient, query: dict[str, Any], param: str
+) -> None:
+    answer = client.get("/v1/chains", params=query)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == param
+
+
+def test_get_chains_after_an_unknown_name_is_a_404_naming_after(client: TestClient) -> None:
+    answer = client.get("/v1/chains", params={"after": "never-stored"})
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"]["param"] == "after"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from orchestra.catalog.models import Catalog
 from orchestra.catalog.source import CatalogSource
@@ -27,18 +25,22 @@ from orchestra.chain.machine import render
 from orchestra.chain.service import ChainService
 from orchestra.chain.store import ChainStore
 from orchestra.compose import build_services
-from orchestra.config import Settings
 from orchestra.errors import WorkflowUnavailable
 from orchestra.schemas.chain import InlineChainRunRequest
 from orchestra.storage.stepfunctions import StepFunctionsStarter
 from orchestra.storage.workflows import DynamoDBRecordBackend
 
-from support.lambda_api import ALL_TABLES, Context, close_apps, deployed, import_handler
+from support.lambda_api import ALL_TABLES, close_apps, deployed
+from support.stepfunctions import (
+    MOTO,
+    completion,
+    local_settings,
+    machine_on_steps,
+    providers_file,
+)
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
 KEY = "sk-chain-upstream-1a2b3c4d5e6f"
-ROLE = "arn:aws:iam::123456789012:role/steps"
-MOTO = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 TABLE = "orch-workflows"
 
 CHAIN: dict[str, Any] = {
@@ -60,22 +62,7 @@ CHAIN: dict[str, Any] = {
 
 
 def _completion(text: str, model: str) -> Reply:
-    return Reply.json(
-        {
-            "id": "chatcmpl-chain",
-            "object": "chat.completion",
-            "created": 1,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28},
-        }
-    )
+    return completion(text, model, 20, 8)
 
 
 def responder(seen: dict[str, Any]) -> Reply:
@@ -89,16 +76,7 @@ def responder(seen: dict[str, Any]) -> Reply:
 
 
 def _providers(tmp_path: Path, base_url: str) -> Path:
-    models = [
-        {"id": name, "context_window": 32000, "input_price": 1e-6, "output_price": 2e-6,
-         "quality": 1300, "capabilities": []}
-        for name in ("m-a", "m-b")
-    ]  # fmt: skip
-    entry = {"name": "up", "type": "openai", "base_url": base_url + "/v1",
-             "api_key_env": "UP_KEY", "models": models}  # fmt: skip
-    path = tmp_path / "providers.yaml"
-    path.write_text(json.dumps({"providers": [entry]}))
-    return path
+    return providers_file(tmp_path, base_url, ["m-a", "m-b"])
 
 
 @pytest.fixture(autouse=True)
@@ -121,42 +99,17 @@ def cloud(
     whose invocations run the real handler in-process."""
     config = _providers(tmp_path, upstream.base_url)
     tables = {**ALL_TABLES, "workflows": TABLE}
-    with deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=tables):
+    with (
+        deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=tables),
+        machine_on_steps(monkeypatch, "chain_steps", "chain", render) as machine,
+    ):
         monkeypatch.setenv("ORCHESTRA_WORKFLOWS_TABLE", TABLE)
-        steps = import_handler("chain_steps", "chain_steps_machine")
-        events: list[dict[str, Any]] = []
-        environment = threading.Lock()  # one execution environment: one event at a time
-
-        def invoke(
-            self: Any, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
-        ) -> bytes:
-            event = json.loads(body)
-            events.append(event)
-            try:
-                with environment:
-                    result = steps.handler(event, Context("chain_steps"))
-                return json.dumps(result).encode()
-            except Exception as exc:  # as Lambda reports an unhandled error
-                response_headers["x-amz-function-error"] = "Unhandled"
-                error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-                return json.dumps(error).encode()
-
-        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-        boto3.client("iam").create_role(RoleName="steps", AssumeRolePolicyDocument="{}")
-        function = boto3.client("lambda").create_function(
-            FunctionName="chain-steps", Runtime="python3.13", Role=ROLE,
-            Handler="handler.handler", Code={"ZipFile": b"unused"},
-        )["FunctionArn"]  # fmt: skip
-        machine = boto3.client("stepfunctions").create_state_machine(
-            name="chain", definition=render(function), roleArn=ROLE, type="STANDARD"
-        )["stateMachineArn"]
         starter = StepFunctionsStarter(
-            machine, input_key="run_id", error=WorkflowUnavailable, what="chain run"
+            machine.arn, input_key="run_id", error=WorkflowUnavailable, what="chain run"
         )
         store = ChainStore(DynamoDBRecordBackend(TABLE))
         service = ChainService(store, CatalogSource(base=Catalog([])), starter)
-        yield {"events": events, "service": service, "machine": machine}
-        steps.function.close()
+        yield {"events": machine.events, "service": service, "machine": machine.arn}
 
 
 def _run_in_cloud(service: ChainService, chain: dict[str, Any], **inputs: Any) -> dict[str, Any]:
@@ -178,15 +131,7 @@ def _run_in_cloud(service: ChainService, chain: dict[str, Any], **inputs: Any) -
 def _run_locally(
     tmp_path: Path, upstream: FakeUpstream, chain: dict[str, Any], **inputs: Any
 ) -> dict[str, Any]:
-    settings = Settings(
-        mode="local",
-        config=str(_providers(tmp_path, upstream.base_url)),
-        allow_private_base_urls=True,
-        chain_state_machine_arn=None,
-        workflows_table=None,
-        api_keys=None,
-        provider_keys_secret=None,
-    )
+    settings = local_settings(_providers(tmp_path, upstream.base_url))
 
     async def run() -> dict[str, Any]:
         services = build_services(settings, {"UP_KEY": KEY})

@@ -29,11 +29,11 @@ from support.lambda_api import (
     Context,
     body_of,
     close_apps,
-    deployed,
     import_handler,
     load_handler,
     sample_event,
 )
+from support.stepfunctions import simulated_aws
 
 DEBATE_ID = "dbt_0123456789abcdef0123456789"
 STEP_ORDER = ["init", "turn", "converge", "synthesize", "finalize", "fail"]
@@ -47,11 +47,7 @@ def _close_apps() -> Iterator[None]:
 
 @pytest.fixture
 def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    config = tmp_path / "empty.yaml"
-    config.write_text("providers: []\n")
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")  # the labelled simulator as upstream
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
-    with deployed(monkeypatch, config, {}, tables=ALL_TABLES) as dynamodb:
+    with simulated_aws(tmp_path, monkeypatch, ALL_TABLES) as dynamodb:
         yield dynamodb
 
 

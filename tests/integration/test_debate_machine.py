@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from orchestra.compose import build_services
 from orchestra.config import Settings
@@ -34,15 +32,19 @@ from support.lambda_api import (
     body_of,
     close_apps,
     deployed,
-    import_handler,
     load_handler,
     sample_event,
+)
+from support.stepfunctions import (
+    MOTO,
+    completion,
+    local_settings,
+    machine_on_steps,
+    providers_file,
 )
 from support.upstream import FakeUpstream, Reply, running_in_thread
 
 KEY = "sk-debate-upstream-7a6b5c4d3e2f"
-ROLE = "arn:aws:iam::123456789012:role/steps"
-MOTO = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 #: what each model says: its first answer, its revision, or an HTTP status to fail with
 Script = dict[str, dict[str, str | int]]
 
@@ -64,22 +66,7 @@ ONE_FAILS: Script = {
 
 
 def _completion(text: str, model: str) -> Reply:
-    return Reply.json(
-        {
-            "id": "chatcmpl-debate",
-            "object": "chat.completion",
-            "created": 1,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
-        }
-    )
+    return completion(text, model, 50, 10)
 
 
 def responder(script: Script) -> Any:
@@ -98,17 +85,9 @@ def responder(script: Script) -> Any:
 
 
 def _providers(tmp_path: Path, base_url: str) -> Path:
-    models = [
-        {"id": name, "context_window": 32000, "input_price": 1e-6, "output_price": 2e-6,
-         "quality": 1300, "capabilities": []}
-        for name in ("m-a", "m-b", "m-c", "m-d", "m-e")
-    ]  # fmt: skip
-    models.append({**models[0], "id": "judge", "quality": 1450})
-    entry = {"name": "up", "type": "openai", "base_url": base_url + "/v1",
-             "api_key_env": "UP_KEY", "models": models}  # fmt: skip
-    path = tmp_path / "providers.yaml"
-    path.write_text(json.dumps({"providers": [entry]}))
-    return path
+    judge = {"id": "judge", "context_window": 32000, "input_price": 1e-6, "output_price": 2e-6,
+             "quality": 1450, "capabilities": []}  # fmt: skip
+    return providers_file(tmp_path, base_url, ["m-a", "m-b", "m-c", "m-d", "m-e"], [judge])
 
 
 @pytest.fixture(autouse=True)
@@ -130,39 +109,12 @@ def cloud(
     """Tables, secrets, the state machine (from the core definition) and the steps function,
     whose invocations run the real handler in-process."""
     config = _providers(tmp_path, upstream.base_url)
-    with deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=ALL_TABLES):
-        steps = import_handler("debate_steps", "debate_steps_machine")
-        events: list[dict[str, Any]] = []
-        # moto runs Map iterations on threads; one execution environment serves one event
-        # at a time (Lambda scales out with more environments), so this one is serialised
-        environment = threading.Lock()
-
-        def invoke(
-            self: Any, name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
-        ) -> bytes:
-            event = json.loads(body)
-            events.append(event)
-            try:
-                with environment:
-                    result = steps.handler(event, Context("debate_steps"))
-                return json.dumps(result).encode()
-            except Exception as exc:  # as Lambda reports an unhandled error
-                response_headers["x-amz-function-error"] = "Unhandled"
-                error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-                return json.dumps(error).encode()
-
-        monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
-        boto3.client("iam").create_role(RoleName="steps", AssumeRolePolicyDocument="{}")
-        function = boto3.client("lambda").create_function(
-            FunctionName="debate-steps", Runtime="python3.13", Role=ROLE,
-            Handler="handler.handler", Code={"ZipFile": b"unused"},
-        )["FunctionArn"]  # fmt: skip
-        machine = boto3.client("stepfunctions").create_state_machine(
-            name="debate", definition=render(function), roleArn=ROLE, type="STANDARD"
-        )["stateMachineArn"]
-        monkeypatch.setenv("ORCHESTRA_DEBATE_STATE_MACHINE_ARN", machine)
-        yield {"events": events, "steps": steps, "config": config}
-        steps.function.close()
+    with (
+        deployed(monkeypatch, config, {"UP_KEY": KEY}, moto_config=MOTO, tables=ALL_TABLES),
+        machine_on_steps(monkeypatch, "debate_steps", "debate", render) as machine,
+    ):
+        monkeypatch.setenv("ORCHESTRA_DEBATE_STATE_MACHINE_ARN", machine.arn)
+        yield {"events": machine.events, "steps": machine.steps, "config": config}
 
 
 def _api(
@@ -208,15 +160,7 @@ def _run_locally(
     tmp_path: Path, upstream: FakeUpstream, script: Script, **request: Any
 ) -> dict[str, Any]:
     upstream.responder = responder(script)
-    settings = Settings(  # local mode, whatever the cloud fixture put in the environment
-        mode="local",
-        config=str(_providers(tmp_path, upstream.base_url)),
-        allow_private_base_urls=True,
-        debate_state_machine_arn=None,
-        debates_table=None,
-        api_keys=None,
-        provider_keys_secret=None,
-    )
+    settings = local_settings(_providers(tmp_path, upstream.base_url))
 
     async def run() -> dict[str, Any]:
         services = build_services(settings, {"UP_KEY": KEY})

@@ -30,14 +30,13 @@ from support.lambda_api import (
     Context,
     body_of,
     close_apps,
-    deployed,
     import_handler,
     load_handler,
     sample_event,
 )
+from support.stepfunctions import ROLE, simulated_aws
 
 TABLE, BUCKET = "orch-workflows", "orch-files"
-ROLE = "arn:aws:iam::123456789012:role/steps"
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:x"
 RUN_ID = "chrun_" + "0" * 26  # the chain_steps sample events' run
 
@@ -50,12 +49,8 @@ def _close_apps() -> Iterator[None]:
 
 @pytest.fixture
 def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    config = tmp_path / "empty.yaml"
-    config.write_text("providers: []\n")
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")  # the labelled simulator as upstream
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
     tables = {**ALL_TABLES, "workflows": TABLE}
-    with deployed(monkeypatch, config, {}, tables=tables):
+    with simulated_aws(tmp_path, monkeypatch, tables):
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
         monkeypatch.setenv("ORCHESTRA_WORKFLOWS_TABLE", TABLE)
         monkeypatch.setenv("ORCHESTRA_FILES_BUCKET", BUCKET)

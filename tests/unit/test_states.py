@@ -64,3 +64,47 @@ def test_every_machine_uses_the_one_task_shape_and_fills_every_placeholder(
 def test_render_replaces_each_named_placeholder_only() -> None:
     text = states.render({"a": "${A}", "b": "${B}", "c": "${C}"}, {"A": "1", "B": "2"})
     assert json.loads(text) == {"a": "1", "b": "2", "c": "${C}"}
+
+
+class Boom(Exception):
+    pass
+
+
+def test_caught_is_what_a_catch_hands_on_and_cause_line_reads_it_back() -> None:
+    error = states.caught(Boom("the upstream said no"))
+    assert error["Error"] == "Boom"
+    assert json.loads(error["Cause"]) == {
+        "errorType": "Boom",
+        "errorMessage": "the upstream said no",
+    }
+    assert states.cause_line(error) == "Boom: the upstream said no"
+    parts = states.read_caught(error)
+    assert parts is not None and parts.lambda_error == json.loads(error["Cause"])
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            {"Error": "States.Timeout", "Cause": "the task timed out"},
+            "States.Timeout: the task timed out",
+        ),
+        ({"Error": "States.Timeout"}, "States.Timeout"),
+        ({"Error": "X", "Cause": '{"not": "lambda"}'}, 'X: {"not": "lambda"}'),
+        ("TIMED_OUT", "TIMED_OUT"),
+        (None, "unknown error"),
+    ],
+)
+def test_cause_line_says_any_caught_error_in_one_line(error: Any, line: str) -> None:
+    assert states.cause_line(error) == line
+
+
+def test_cause_line_is_cut_at_its_limit() -> None:
+    error = states.caught(Boom("x" * 5_000))
+    assert len(states.cause_line(error)) == 2_000
+    assert len(states.cause_line(error, 1_000)) == 1_000
+
+
+def test_a_status_is_not_a_caught_error() -> None:
+    assert states.read_caught("ABORTED") is None
+    assert states.read_caught({"Error": "E", "Cause": "plain"}).detail is None  # type: ignore[union-attr]

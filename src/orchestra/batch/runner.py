@@ -8,19 +8,13 @@ once): prepare, then the chunks ``concurrency`` at a time (a chunk that raises b
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from orchestra.batch.steps import BatchSteps
+from orchestra.states import caught
 
 log = logging.getLogger("orchestra.batch")
-
-
-def caught(exc: BaseException) -> dict[str, str]:
-    """An exception as Step Functions hands it to a Catch: ``{"Error", "Cause"}``."""
-    cause = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-    return {"Error": type(exc).__name__, "Cause": json.dumps(cause)}
 
 
 class LocalRunner:

@@ -19,18 +19,17 @@ The execution itself has no timeout: a timed-out execution would never finalize.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from orchestra.batch.files import FileRecord, new_file_id
 from orchestra.batch.processor import ChunkProcessor, custom_ids, failed_line
-from orchestra.batch.store import BatchStore, manifest_key, part_key
-from orchestra.caller import Principal
+from orchestra.batch.store import BatchState, BatchStore, manifest_key, part_key
 from orchestra.errors import WorkflowFailed
-from orchestra.governance.admission import current_admission
+from orchestra.governance.admission import admitted_as
+from orchestra.states import cause_line
 
 if TYPE_CHECKING:
     from orchestra.governance.admission import Governor
@@ -79,19 +78,6 @@ class BatchSteps:
         #: the time the completion window is checked against (tests move it)
         self.clock: Callable[[], float] = time.time
 
-    @contextlib.asynccontextmanager
-    async def _as_creator(self, key_id: str | None) -> AsyncIterator[None]:
-        """The chunk's calls admitted as the key that created the batch."""
-        if self.governor is None:
-            yield
-            return
-        admission = await self.governor.admit(Principal(key_id or "anonymous"))
-        token = current_admission.set(admission)
-        try:
-            yield
-        finally:
-            current_admission.reset(token)
-
     async def run(self, event: dict[str, Any]) -> dict[str, Any]:
         """One step from a state-machine event ``{"step": ..., "batch_id": ..., ...}``."""
         step, batch_id = event.get("step"), str(event.get("batch_id") or "")
@@ -123,19 +109,26 @@ class BatchSteps:
             result["manifest"] = manifest
         return result
 
-    async def chunk(self, batch_id: str, item: dict[str, int]) -> dict[str, Any]:
-        number = item["chunk"]
-        if await self.store.is_chunk_done(batch_id, number):
-            return {"chunk": number, "repeated": True}
+    async def _lines(self, batch_id: str, item: dict[str, int]) -> tuple[BatchState, bytes] | None:
+        """The batch and the chunk's lines (one ranged read of the input file); None when
+        the chunk is done already (a retried or repeated task counts it once)."""
+        if await self.store.is_chunk_done(batch_id, item["chunk"]):
+            return None
         state = await self.store.state(batch_id)
         source = await self.store.file(state.header.input_file_id)
-        data = await self.store.blobs.get(source.blob, item["start"], item["end"])
+        return state, await self.store.blobs.get(source.blob, item["start"], item["end"])
+
+    async def chunk(self, batch_id: str, item: dict[str, int]) -> dict[str, Any]:
+        number = item["chunk"]
+        if (found := await self._lines(batch_id, item)) is None:
+            return {"chunk": number, "repeated": True}
+        state, data = found
         deadline = state.header.expires_at
 
         async def stopped() -> bool:
             return self.clock() >= deadline or await self.store.cancelled(batch_id)
 
-        async with self._as_creator(state.header.key_id):
+        async with admitted_as(self.governor, state.header.key_id):
             result = await self.processor.process(data, stopped)
         if result.skipped and not await self.store.cancelled(batch_id):
             await self._expired(batch_id, result.skipped_ids, result.errors)
@@ -151,12 +144,10 @@ class BatchSteps:
 
     async def chunk_failed(self, batch_id: str, item: dict[str, int], error: Any) -> dict[str, Any]:
         number = item["chunk"]
-        if await self.store.is_chunk_done(batch_id, number):
+        if (found := await self._lines(batch_id, item)) is None:
             return {"chunk": number, "repeated": True}
-        state = await self.store.state(batch_id)
-        source = await self.store.file(state.header.input_file_id)
-        data = await self.store.blobs.get(source.blob, item["start"], item["end"])
-        message = f"the chunk of lines {item['first_line']}.. failed: {cause_of(error)}"
+        _, data = found
+        message = f"the chunk of lines {item['first_line']}.. failed: {cause_line(error, 1_000)}"
         lines = [failed_line(c, "batch_chunk_failed", message) for c in custom_ids(data)]
         await self._parts(batch_id, number, b"", b"".join(lines))
         await self.store.chunk_done(batch_id, number, 0, len(lines))
@@ -212,7 +203,7 @@ class BatchSteps:
         return record.id
 
     async def fail(self, batch_id: str, error: Any) -> dict[str, Any]:
-        outcome = {"status": "failed", "at": int(time.time()), "error": cause_of(error)}
+        outcome = {"status": "failed", "at": int(time.time()), "error": cause_line(error, 1_000)}
         await self.store.mark(batch_id, "outcome", outcome)
         return {"status": "failed"}
 
@@ -224,18 +215,3 @@ def _item(event: dict[str, Any]) -> dict[str, int]:
         return {k: int(item[k]) for k in ("chunk", "start", "end", "first_line")}
     except (KeyError, TypeError, ValueError) as exc:
         raise WorkflowFailed(f"malformed chunk event: {sorted(event)}") from exc
-
-
-def cause_of(error: Any) -> str:
-    """Step Functions' caught error (``{"Error", "Cause"}``, the Cause being the Lambda's
-    ``{"errorType", "errorMessage"}`` JSON) as one short line."""
-    if not isinstance(error, dict):
-        return str(error or "unknown error")[:1_000]
-    kind, cause = error.get("Error"), error.get("Cause")
-    try:
-        detail = json.loads(cause) if isinstance(cause, str) else None
-    except ValueError:
-        detail = None
-    if isinstance(detail, dict) and "errorMessage" in detail:
-        kind, cause = detail.get("errorType") or kind, detail["errorMessage"]
-    return (f"{kind}: {cause}" if kind and cause else str(cause or kind or error))[:1_000]

@@ -106,10 +106,13 @@ class BatchStore:
         return [FileRecord.model_validate_json(doc) for _, doc in page]
 
     async def delete_file(self, record: FileRecord) -> None:
+        """The bytes first, then the records: a refused object delete (S3 AccessDenied, an
+        outage) raises before any record is gone, so the file is still listed and the
+        DELETE can be retried; the other order would leave bytes no record points to."""
+        await self.blobs.delete([record.blob])
         await self.records.delete(f"file#{record.id}", "meta")
         sort = f"{record.created_at:010d}#{record.id}"
         await self.records.delete(f"files#{owner(record.key_id)}", sort)
-        await self.blobs.delete([record.blob])
 
     # --- batches ----------------------------------------------------------------------
 

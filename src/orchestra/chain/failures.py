@@ -9,10 +9,10 @@ its message alone, never its ``errorType``; when Step Functions itself stopped t
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from orchestra.errors import OrchestraError
+from orchestra.states import read_caught
 
 MAX_CHARS = 2_000
 #: the run's code when no step recorded one (the error came from the walk itself)
@@ -41,17 +41,15 @@ def failure(exc: BaseException) -> tuple[str, str]:
 
 def cause(error: Any) -> str:
     """Step Functions' caught error (or a status) as one clean line."""
-    if not isinstance(error, dict):
+    parts = read_caught(error)
+    if parts is None:
         text = str(error or "").strip()
         return STOPPED.get(text, text or "the run failed")[:MAX_CHARS]
-    kind, raw = error.get("Error"), error.get("Cause")
-    try:
-        detail = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        detail = None
-    if isinstance(detail, dict) and detail.get("errorMessage"):
-        return str(detail["errorMessage"])[:MAX_CHARS]
-    if isinstance(raw, str) and raw.strip() and detail is None:
+    raised = parts.lambda_error
+    if raised is not None and raised.get("errorMessage"):
+        return str(raised["errorMessage"])[:MAX_CHARS]
+    raw = parts.cause
+    if isinstance(raw, str) and raw.strip() and parts.detail is None:
         return raw.strip()[:MAX_CHARS]
-    stopped = STOPPED.get(str(kind), "")
+    stopped = STOPPED.get(str(parts.error), "")
     return (stopped or "the run failed")[:MAX_CHARS]

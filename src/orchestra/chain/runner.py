@@ -9,24 +9,18 @@ under the same concurrency bound as the Map), so both write the same transcript.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from orchestra.chain.steps import ChainSteps
 from orchestra.schemas.chain import ChainStep, RunStatus
+from orchestra.states import caught
 
 log = logging.getLogger("orchestra.chain")
 
 #: called with each step result as it is written (the CLI prints it)
 StepHook = Callable[[ChainStep], Awaitable[None]]
-
-
-def caught(exc: BaseException) -> dict[str, str]:
-    """An exception as Step Functions hands it to a Catch: ``{"Error", "Cause"}``."""
-    cause = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-    return {"Error": type(exc).__name__, "Cause": json.dumps(cause)}
 
 
 class LocalRunner:

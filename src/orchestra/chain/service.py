@@ -24,11 +24,12 @@ from orchestra.chain.failures import RUN_FAILED, STOPPED, cause
 from orchestra.chain.limits import Estimate
 from orchestra.chain.protocols import Starter
 from orchestra.chain.store import ChainStore, Run, RunHeader, StoredChain
-from orchestra.errors import WorkflowConflict
+from orchestra.errors import WorkflowConflict, WorkflowNotFound
 from orchestra.governance.admission import current_admission
 from orchestra.governance.records import to_nanos
 from orchestra.schemas.chain import (
     ChainDefinition,
+    ChainList,
     ChainRunRequest,
     ChainRunStarted,
     ChainRunView,
@@ -89,6 +90,30 @@ class ChainService:
             created_at=stored.created_at,
             steps=step_count(chain),
             chain=stored.chain,
+        )
+
+    async def list(self, after: str | None, limit: int) -> ChainList:
+        """Up to ``limit`` chains after the one named ``after`` (newest first)."""
+        names = [name for name, _ in await self.store.names()]
+        start = 0
+        if after is not None:
+            if after not in names:
+                raise WorkflowNotFound(f"No chain named '{after}' to list after", param="after")
+            start = names.index(after) + 1
+        page = names[start : start + limit]
+        data = [await self._saved(name) for name in page]
+        return ChainList(
+            data=data,
+            first_id=page[0] if page else None,
+            last_id=page[-1] if page else None,
+            has_more=start + limit < len(names),
+        )
+
+    async def _saved(self, name: str) -> ChainSaved:
+        stored = await self.store.load_chain(name)
+        steps = step_count(parse_chain(stored.chain))
+        return ChainSaved(
+            name=name, version=stored.version, created_at=stored.created_at, steps=steps
         )
 
     async def start_named(

@@ -18,13 +18,10 @@ references (the run id, a step path, an item index), never outputs: those are st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestra.caller import Principal
 from orchestra.catalog.source import CatalogSource
 from orchestra.chain import calls
 from orchestra.chain.cursor import after as cursor_after
@@ -35,7 +32,7 @@ from orchestra.chain.protocols import Completer
 from orchestra.chain.store import ChainStore, Outcome, Run
 from orchestra.chain.templates import as_text, parse
 from orchestra.errors import WorkflowFailed
-from orchestra.governance.admission import current_admission
+from orchestra.governance.admission import admitted_as
 from orchestra.schemas.chain import ChainStep
 from orchestra.schemas.chat import ChatMessage
 
@@ -80,18 +77,6 @@ class ChainSteps:
         self.catalog = catalog
         self.governor = governor
         self.max_concurrency = max_concurrency
-
-    @contextlib.asynccontextmanager
-    async def _as_creator(self, run: Run) -> AsyncIterator[None]:
-        if self.governor is None:
-            yield
-            return
-        admission = await self.governor.admit(Principal(run.header.key_id or "anonymous"))
-        token = current_admission.set(admission)
-        try:
-            yield
-        finally:
-            current_admission.reset(token)
 
     async def run(self, event: dict[str, Any]) -> dict[str, Any]:
         """One step from a state-machine event ``{"step": ..., "run_id": ..., ...}``."""
@@ -184,7 +169,7 @@ class ChainSteps:
         at the top level the state machine does that."""
         started = time.time()
         try:
-            async with self._as_creator(loaded.run):
+            async with admitted_as(self.governor, loaded.run.header.key_id):
                 result = await self._execute(loaded, step, path, scope, nested)
         except Exception as exc:
             raise await self._failed(loaded, step, path, started, exc) from exc
@@ -327,7 +312,7 @@ class ChainSteps:
             "steps": {**scope["steps"], **{p.id: {"output": p.output} for p in done if p.id}},
         }
         catalog = await self.catalog.current()
-        async with self._as_creator(loaded.run):
+        async with admitted_as(self.governor, loaded.run.header.key_id):
             output, judge, model = await calls.combine(self.completer, catalog, step, done, local)
         fields = calls.measured(judge) if judge is not None else {"model": model}
         fields["model"] = model

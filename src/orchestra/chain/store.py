@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from orchestra.chain.document import Chain, ConditionStep
 from orchestra.errors import WorkflowConflict, WorkflowNotFound
 from orchestra.schemas.chain import ChainStep
+from orchestra.storage.expiry import ExpiringStore
 from orchestra.storage.protocols import RecordBackend
 
 HEADER, EXECUTION, OUTCOME, LATEST = "header", "execution", "outcome", "latest"
-DEFAULT_TTL_DAYS = 30
 
 
 def digest(chain: dict[str, Any]) -> str:
@@ -103,21 +101,7 @@ class Run(BaseModel):
         return self.model_copy(update={"steps": steps})
 
 
-class ChainStore:
-    def __init__(
-        self,
-        backend: RecordBackend,
-        *,
-        ttl_days: int = DEFAULT_TTL_DAYS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.backend = backend
-        self.ttl_days = ttl_days
-        self._clock = clock
-
-    def _expires(self) -> int:
-        return int(self._clock() + self.ttl_days * 86_400)
-
+class ChainStore(ExpiringStore[RecordBackend]):
     # definitions
 
     async def save(self, name: str, chain: dict[str, Any]) -> tuple[StoredChain, bool]:
@@ -134,7 +118,7 @@ class ChainStore:
             if await self.backend.put_new(
                 f"chain#{name}", f"v#{version:06d}", stored.model_dump_json(), None
             ):
-                pointer = json.dumps({"version": version})
+                pointer = json.dumps({"version": version, "created_at": stored.created_at})
                 await self.backend.put(f"chain#{name}", LATEST, pointer, None)
                 await self.backend.put("chains", name, pointer, None)
                 return stored, True
@@ -148,6 +132,20 @@ class ChainStore:
             version = int(json.loads(pointer)["version"])
         doc = await self.backend.get(f"chain#{name}", f"v#{version:06d}")
         return StoredChain.model_validate_json(doc) if doc is not None else None
+
+    async def names(self) -> list[tuple[str, int]]:
+        """Every stored chain as (name, its latest version's created_at), newest first (a
+        tie by name). One query of the ``chains`` listing partition: definitions are few,
+        and its sort key is the name, so the order is made here; a listing doc written
+        before it carried ``created_at`` costs one read of that chain."""
+        found: list[tuple[str, int]] = []
+        for name, doc in (await self.backend.load("chains")).items():
+            created = json.loads(doc).get("created_at")
+            if created is None:
+                stored = await self.get(name)
+                created = stored.created_at if stored is not None else 0
+            found.append((name, int(created)))
+        return sorted(found, key=lambda item: (-item[1], item[0]))
 
     async def load_chain(self, name: str, version: int | None = None) -> StoredChain:
         stored = await self.get(name, version)

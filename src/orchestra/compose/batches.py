@@ -24,6 +24,7 @@ from orchestra.compose.core import Core, build_core
 from orchestra.compose.records import blob_store, workflow_records
 from orchestra.compose.roots import Options, embeddings, gateway, served
 from orchestra.compose.services import Services
+from orchestra.compose.starters import state_machine
 from orchestra.config import Settings
 from orchestra.embed.service import Embed
 from orchestra.errors import InvalidRequest, WorkflowUnavailable
@@ -79,16 +80,14 @@ def batch_steps(core: Core, generate: Generate, embed: Embed) -> BatchSteps:
 def starter(core: Core, steps: Callable[[], BatchSteps]) -> Starter:
     """Step Functions deployed; otherwise the local runner over ``steps()``."""
     settings = core.settings
-    if settings.mode == "aws" and settings.batch_state_machine_arn:
-        from orchestra.storage.stepfunctions import StepFunctionsStarter
-
-        return StepFunctionsStarter(
-            settings.batch_state_machine_arn,
-            input_key="batch_id",
-            error=WorkflowUnavailable,
-            what="batch",
-        )
-    return LocalRunner(steps(), settings.batch_concurrency)
+    machine = state_machine(
+        settings,
+        settings.batch_state_machine_arn,
+        input_key="batch_id",
+        error=WorkflowUnavailable,
+        what="batch",
+    )
+    return machine if machine is not None else LocalRunner(steps(), settings.batch_concurrency)
 
 
 def batch_service(core: Core, files: FileService, steps: Callable[[], BatchSteps]) -> BatchService:

@@ -23,11 +23,11 @@ from orchestra.compose.core import Core, build_core
 from orchestra.compose.records import workflow_records
 from orchestra.compose.roots import Options, gateway, served
 from orchestra.compose.services import Services
+from orchestra.compose.starters import state_machine
 from orchestra.config import Settings
 from orchestra.errors import WorkflowUnavailable
 from orchestra.generate.service import Generate
 from orchestra.schemas.chat import ChatRequest
-from orchestra.storage.stepfunctions import StepFunctionsStarter
 
 
 class GenerateCompleter:
@@ -77,15 +77,11 @@ def chain_steps(core: Core, generate: Generate) -> ChainSteps:
 
 def starter(core: Core, steps: Callable[[], ChainSteps]) -> Starter:
     """Step Functions deployed; otherwise the local runner over ``steps()``."""
-    settings = core.settings
-    if settings.mode == "aws" and settings.chain_state_machine_arn:
-        return StepFunctionsStarter(
-            settings.chain_state_machine_arn,
-            input_key="run_id",
-            error=WorkflowUnavailable,
-            what="chain run",
-        )
-    return LocalRunner(steps())
+    arn = core.settings.chain_state_machine_arn
+    machine = state_machine(
+        core.settings, arn, input_key="run_id", error=WorkflowUnavailable, what="chain run"
+    )
+    return machine if machine is not None else LocalRunner(steps())
 
 
 def chain_service(core: Core, steps: Callable[[], ChainSteps]) -> ChainService:

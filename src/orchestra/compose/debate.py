@@ -9,6 +9,7 @@ from orchestra.compose.core import Core, Stores, build_core
 from orchestra.compose.panel import fanout_of, selector
 from orchestra.compose.roots import Options, gateway, served
 from orchestra.compose.services import Services
+from orchestra.compose.starters import state_machine
 from orchestra.config import Settings
 from orchestra.debate.runner import LocalRunner
 from orchestra.debate.service import DebateService, Starter
@@ -17,7 +18,6 @@ from orchestra.debate.store import DebateStore
 from orchestra.panel.fanout import FanOut
 from orchestra.panel.selection import Selector
 from orchestra.storage.memory import MemoryDebateBackend
-from orchestra.storage.stepfunctions import StepFunctionsStarter
 
 
 def debate_store(settings: Settings, stores: Stores) -> DebateStore:
@@ -38,10 +38,8 @@ def debate_steps(core: Core, fanout: FanOut) -> DebateSteps:
 
 def starter(core: Core, steps: Callable[[], DebateSteps]) -> Starter:
     """Step Functions deployed; otherwise the local runner over ``steps()``."""
-    settings = core.settings
-    if settings.mode == "aws" and settings.debate_state_machine_arn:
-        return StepFunctionsStarter(settings.debate_state_machine_arn)
-    return LocalRunner(steps())
+    machine = state_machine(core.settings, core.settings.debate_state_machine_arn)
+    return machine if machine is not None else LocalRunner(steps())
 
 
 def debate_service(

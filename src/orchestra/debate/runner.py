@@ -8,23 +8,17 @@ that it writes the same transcript as the state machine executed by moto.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from orchestra.debate.steps import DebateSteps
 from orchestra.schemas.debate import DebateStatus
+from orchestra.states import caught
 
 log = logging.getLogger("orchestra.debate")
 
 RoundHook = Callable[[int, dict[str, Any]], Awaitable[None]]
-
-
-def caught(exc: BaseException) -> dict[str, str]:
-    """An exception as Step Functions hands it to a Catch: ``{"Error", "Cause"}``."""
-    cause = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-    return {"Error": type(exc).__name__, "Cause": json.dumps(cause)}
 
 
 class LocalRunner:

@@ -17,22 +17,19 @@ figures (ids, round numbers, agreement), never transcripts: the transcript is in
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from orchestra.caller import Principal
 from orchestra.catalog.models import Catalog, ModelInfo
 from orchestra.catalog.source import CatalogSource
 from orchestra.debate import prompts
 from orchestra.debate.store import DebateStore, Outcome, Synthesis
 from orchestra.errors import DebateFailed
 from orchestra.fusion.strategies import Answer, clustering_of, vote
-from orchestra.governance.admission import current_admission
+from orchestra.governance.admission import admitted_as
 from orchestra.panel.fanout import FanOut, ModelRun
 from orchestra.panel.summary import summary
-from orchestra.schemas.debate import Debate, RoundSummary, Turn
+from orchestra.schemas.debate import RoundSummary, Turn
+from orchestra.states import cause_line
 
 if TYPE_CHECKING:
     from orchestra.governance.admission import Governor
@@ -70,20 +67,6 @@ class DebateSteps:
         self.fanout = fanout
         self.governor = governor
 
-    @contextlib.asynccontextmanager
-    async def _as_creator(self, debate: Debate) -> AsyncIterator[None]:
-        """The step's calls admitted as the debate's creator (a debate started before
-        governance, or by no key, is admitted as anonymous)."""
-        if self.governor is None:
-            yield
-            return
-        admission = await self.governor.admit(Principal(debate.key_id or "anonymous"))
-        token = current_admission.set(admission)
-        try:
-            yield
-        finally:
-            current_admission.reset(token)
-
     async def run(self, event: dict[str, Any]) -> dict[str, Any]:
         """One step from a state-machine event ``{"step": ..., "debate_id": ..., ...}``."""
         step = event.get("step")
@@ -114,7 +97,7 @@ class DebateSteps:
         debate = await self.store.load(debate_id)
         catalog = await self.catalog.current()
         request = prompts.turn_request(debate, round_no, participant)
-        async with self._as_creator(debate):
+        async with admitted_as(self.governor, debate.key_id):
             model = catalog.get(participant)
             run = await self.fanout.call(model, request, debate.turn_timeout_s)
         turn = _turn_of(run, round_no, participant)
@@ -145,7 +128,7 @@ class DebateSteps:
         turns = [t for t in debate.turns_of(last.round) if t.answer]
         catalog = await self.catalog.current()
         request = prompts.synthesis_request(debate, turns, last.agreement)
-        async with self._as_creator(debate):
+        async with admitted_as(self.governor, debate.key_id):
             judge = catalog.get(debate.judge)
             run = await self.fanout.call(judge, request, debate.turn_timeout_s)
         usage, _ = run.usage()
@@ -167,7 +150,7 @@ class DebateSteps:
         return {"status": "SUCCEEDED"}
 
     async def fail(self, debate_id: str, error: Any) -> dict[str, Any]:
-        await self.store.finish(debate_id, Outcome(status="FAILED", error=_cause(error)))
+        await self.store.finish(debate_id, Outcome(status="FAILED", error=cause_line(error)))
         return {"status": "FAILED"}
 
 
@@ -195,19 +178,3 @@ def _turn_of(run: ModelRun, round_no: int, participant: str) -> Turn:
     if round_no > 1:
         turn.changed, turn.why = changed, why
     return turn
-
-
-def _cause(error: Any) -> str:
-    """Step Functions' caught error (``{"Error", "Cause"}``, the Cause being the Lambda's
-    ``{"errorType", "errorMessage"}`` JSON) as one short line."""
-    if not isinstance(error, dict):
-        return str(error or "unknown error")[:2_000]
-    kind, cause = error.get("Error"), error.get("Cause")
-    try:
-        detail = json.loads(cause) if isinstance(cause, str) else None
-    except ValueError:
-        detail = None
-    if isinstance(detail, dict) and "errorMessage" in detail:
-        kind, cause = detail.get("errorType") or kind, detail["errorMessage"]
-    text = f"{kind}: {cause}" if kind and cause else str(cause or kind or error)
-    return text[:2_000]

@@ -9,18 +9,15 @@ rewrites only its own document. Reading a debate is one query.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from pydantic import BaseModel, ConfigDict
 
 from orchestra.errors import DebateNotFound
 from orchestra.schemas.chat import Usage
 from orchestra.schemas.debate import Debate, DebateStatus, RoundSummary, Turn
+from orchestra.storage.expiry import ExpiringStore
 from orchestra.storage.protocols import DebateBackend
 
 HEADER, EXECUTION, SYNTHESIS, OUTCOME = "header", "execution", "synthesis", "outcome"
-DEFAULT_TTL_DAYS = 30
 
 
 def round_key(round_no: int) -> str:
@@ -49,21 +46,7 @@ class Outcome(BaseModel):
     error: str | None = None
 
 
-class DebateStore:
-    def __init__(
-        self,
-        backend: DebateBackend,
-        *,
-        ttl_days: int = DEFAULT_TTL_DAYS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.backend = backend
-        self.ttl_days = ttl_days
-        self._clock = clock
-
-    def _expires(self) -> int:
-        return int(self._clock() + self.ttl_days * 86_400)
-
+class DebateStore(ExpiringStore[DebateBackend]):
     async def create(self, debate: Debate) -> tuple[Debate, bool]:
         """Store a new debate; an existing one with that id is returned instead (idempotent)."""
         header = debate.model_dump_json(exclude={"rounds", "turns"})

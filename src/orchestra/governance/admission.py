@@ -15,13 +15,15 @@ nothing per request. A policy store that cannot be read refuses the request with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
+from orchestra.caller import Principal
 from orchestra.errors import OrchestraError, StorageError
 from orchestra.governance.headers import rate_headers
 from orchestra.governance.ledger import Scope
@@ -29,7 +31,6 @@ from orchestra.governance.protocols import RateState
 from orchestra.governance.records import GuardrailMode, KeyPolicy, Limits, Nanos, TeamPolicy
 
 if TYPE_CHECKING:
-    from orchestra.caller import Principal
     from orchestra.config import Settings
     from orchestra.governance.protocols import PolicyStore
 
@@ -256,3 +257,21 @@ class Governor:
 
 def _limits_anything(limits: Limits) -> bool:
     return limits.metered or limits.max_request_usd is not None
+
+
+@contextlib.asynccontextmanager
+async def admitted_as(governor: Governor | None, key_id: str | None) -> AsyncIterator[None]:
+    """The block's model calls admitted as ``key_id``: a workflow step (a debate turn, a
+    chain step, a batch chunk) runs later and elsewhere than the request that started it,
+    so it is admitted again as the key that created the run (its budget, limits and
+    spend). No key (a run started before governance, or by none) is ``anonymous``; no
+    governor (governance off) admits nothing."""
+    if governor is None:
+        yield
+        return
+    admission = await governor.admit(Principal(key_id or "anonymous"))
+    token = current_admission.set(admission)
+    try:
+        yield
+    finally:
+        current_admission.reset(token)

@@ -72,6 +72,19 @@ class ChainDefinition(ChainSaved):
     chain: dict[str, Any]
 
 
+class ChainList(BaseModel):
+    """``GET /v1/chains``: stored chains (their latest versions), newest first; the ids
+    are the chains' names (``after`` takes one)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    object: Literal["list"] = "list"
+    data: list[ChainSaved]
+    first_id: str | None = None
+    last_id: str | None = None
+    has_more: bool = False
+
+
 class ChainRunRequest(BaseModel):
     """``POST /v1/chains/{name}/runs``."""
 

@@ -4,32 +4,18 @@ one JSON record per response id over a :class:`ResponseBackend`, expiring after
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pydantic_core
 
 from orchestra.errors import StorageError
+from orchestra.storage.expiry import ExpiringStore
 from orchestra.storage.protocols import ResponseBackend
 
-DEFAULT_TTL_DAYS = 30
 
-
-class ResponseStore:
-    def __init__(
-        self,
-        backend: ResponseBackend,
-        *,
-        ttl_days: int = DEFAULT_TTL_DAYS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.backend = backend
-        self.ttl_days = ttl_days
-        self._clock = clock
-
+class ResponseStore(ExpiringStore[ResponseBackend]):
     async def save(self, response_id: str, record: dict[str, Any]) -> None:
-        expires_at = int(self._clock() + self.ttl_days * 86_400)
+        expires_at = self._expires()
         await self.backend.put(response_id, pydantic_core.to_json(record).decode(), expires_at)
 
     async def load(self, response_id: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from orchestra.governance.admission import (
     Governor,
     GuardrailModes,
     admission_headers,
+    admitted_as,
     current_admission,
     rate_headers,
 )
@@ -148,3 +149,23 @@ def test_rate_headers_of_tokens() -> None:
         "x-ratelimit-remaining-tokens": "0",
         "x-ratelimit-reset-tokens": "3s",
     }
+
+
+async def test_admitted_as_sets_the_creators_admission_for_the_block_only() -> None:
+    # Given a workflow step run as the key that created the run
+    governor = Governor(Settings(), policies=_store(), ledger=FakeLedger())
+    assert current_admission.get() is None
+    async with admitted_as(governor, "ci"):
+        inside = current_admission.get()
+    # Then its calls were admitted as that key (its team's scopes too), and only inside
+    assert inside is not None and [s.id for s in inside.scopes] == ["ci", "ml"]
+    assert current_admission.get() is None
+
+
+async def test_admitted_as_without_governance_or_a_key() -> None:
+    async with admitted_as(None, "ci"):
+        assert current_admission.get() is None  # governance off: nothing admitted
+    governor = Governor(Settings(), policies=_store(), ledger=FakeLedger())
+    async with admitted_as(governor, None):
+        anonymous = current_admission.get()
+    assert anonymous is not None and anonymous.key_id == "anonymous"

@@ -56,7 +56,9 @@ async def create_batch(
 async def list_batches(
     services: Authorized,
     after: str | None = None,
-    limit: Annotated[int, Query(description="1 to 100")] = 20,
+    limit: Annotated[
+        int, Query(description="1 to 100", json_schema_extra={"minimum": 1, "maximum": 100})
+    ] = 20,
 ) -> Response:
     return _json(await batches_of(services).list(after, page_limit(limit, 100)))
 

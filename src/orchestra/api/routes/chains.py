@@ -1,4 +1,5 @@
-"""Chains: ``PUT``/``GET /v1/chains/{name}`` (versioned definitions, JSON or YAML),
+"""Chains: ``GET /v1/chains`` (the stored chains, newest first), ``PUT``/``GET
+/v1/chains/{name}`` (versioned definitions, JSON or YAML),
 ``POST /v1/chains/{name}/runs`` and ``POST /v1/chains/runs`` (inline; 202, the run goes on
 in the background or on Step Functions), ``GET /v1/chains/runs/{id}``."""
 
@@ -11,8 +12,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import Authorized, NotServed, authorized
+from orchestra.api.deps import Authorized, NotServed, authorized, only_query
 from orchestra.api.errors import validation_error
+from orchestra.api.routes.batches import page_limit
 from orchestra.api.routes.debates import _idempotency_key
 from orchestra.chain.document import CHAIN_NAME, load_chain, parse_chain
 from orchestra.chain.service import ChainService
@@ -20,6 +22,7 @@ from orchestra.chain.store import Run
 from orchestra.errors import InvalidRequest
 from orchestra.schemas.chain import (
     ChainDefinition,
+    ChainList,
     ChainRunRequest,
     ChainRunStarted,
     ChainRunView,
@@ -72,6 +75,20 @@ def _parsed(model: type[BaseModel], body: bytes) -> Any:
         return model.model_validate(json_object(body))
     except ValidationError as exc:
         raise validation_error(list(exc.errors())) from exc
+
+
+@router.get(
+    "/v1/chains", response_model=ChainList, dependencies=[Depends(only_query("after", "limit"))]
+)
+async def list_chains(
+    services: Authorized,
+    after: str | None = None,
+    # bounds stated for the contract, checked by page_limit (its 400 names ``limit``)
+    limit: Annotated[
+        int, Query(description="1 to 100", json_schema_extra={"minimum": 1, "maximum": 100})
+    ] = 20,
+) -> Response:
+    return _json(await chains_of(services).list(after, page_limit(limit, 100)))
 
 
 @router.put("/v1/chains/{name}", response_model=ChainSaved, openapi_extra=_YAML_OR_JSON)

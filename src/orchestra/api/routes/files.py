@@ -88,7 +88,10 @@ async def create_file(request: Request, services: Authorized) -> Response:
 async def list_files(
     services: Authorized,
     after: str | None = None,
-    limit: Annotated[int, Query(description="1 to 10,000")] = 10_000,
+    limit: Annotated[
+        int,
+        Query(description="1 to 10,000", json_schema_extra={"minimum": 1, "maximum": 10_000}),
+    ] = 10_000,
     purpose: str | None = None,
 ) -> Response:
     found = await files_of(services).list(after, page_limit(limit, 10_000), purpose)
