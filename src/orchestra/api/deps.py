@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from orchestra.api.auth import gateway_principal
 from orchestra.api.body import read_body
@@ -244,3 +244,25 @@ def only_query(*declared: str) -> Callable[[Request], Awaitable[None]]:
                 )
 
     return check
+
+
+def page_size(most: int, default: int = 20) -> Any:
+    """A list route's ``limit`` query (OpenAI's lists: chains, files, batches) as a
+    dependency: its bounds (1 to ``most``) documented for the contract and checked here,
+    not by FastAPI's bounds, so the 400 names ``limit`` itself, as OpenAI's does (a bound's
+    error would name ``query.limit``)."""
+    bounds = {"minimum": 1, "maximum": most}
+
+    # a default of Query(...), not Annotated: the annotation stays a plain string to resolve
+    def limit(
+        limit: int = Query(default, description=f"1 to {most:,}", json_schema_extra=bounds),
+    ) -> int:
+        if not 1 <= limit <= most:
+            raise InvalidRequest(
+                f"limit must be between 1 and {most}, got {limit}",
+                param="limit",
+                code="invalid_value",
+            )
+        return limit
+
+    return Depends(limit)

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from orchestra.api.body import validated
-from orchestra.api.deps import Authorized, Checked, NotServed, Served, checked_body, only_query
-from orchestra.errors import InvalidRequest
+from orchestra.api.deps import (
+    Authorized,
+    Checked,
+    NotServed,
+    Served,
+    checked_body,
+    only_query,
+    page_size,
+)
 from orchestra.schemas.batch import Batch, BatchList, CreateBatch
 
 if TYPE_CHECKING:
@@ -55,22 +62,10 @@ async def create_batch(
 )
 async def list_batches(
     services: Authorized,
+    limit: Annotated[int, page_size(100)],
     after: str | None = None,
-    limit: Annotated[
-        int, Query(description="1 to 100", json_schema_extra={"minimum": 1, "maximum": 100})
-    ] = 20,
 ) -> Response:
-    return _json(await batches_of(services).list(after, page_limit(limit, 100)))
-
-
-def page_limit(limit: int, most: int) -> int:
-    """``limit`` checked here, not by FastAPI's bounds: so the 400 names ``limit`` itself
-    (a bound's error would name ``query.limit``), as OpenAI's does."""
-    if not 1 <= limit <= most:
-        raise InvalidRequest(
-            f"limit must be between 1 and {most}, got {limit}", param="limit", code="invalid_value"
-        )
-    return limit
+    return _json(await batches_of(services).list(after, limit))
 
 
 @router.get("/v1/batches/{batch_id}", response_model=Batch)

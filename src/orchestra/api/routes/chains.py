@@ -12,9 +12,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from orchestra.api.body import json_object, read_body
-from orchestra.api.deps import Authorized, NotServed, authorized, only_query
+from orchestra.api.deps import Authorized, NotServed, authorized, only_query, page_size
 from orchestra.api.errors import validation_error
-from orchestra.api.routes.batches import page_limit
 from orchestra.api.routes.debates import _idempotency_key
 from orchestra.chain.document import CHAIN_NAME, load_chain, parse_chain
 from orchestra.chain.service import ChainService
@@ -82,13 +81,10 @@ def _parsed(model: type[BaseModel], body: bytes) -> Any:
 )
 async def list_chains(
     services: Authorized,
+    limit: Annotated[int, page_size(100)],
     after: str | None = None,
-    # bounds stated for the contract, checked by page_limit (its 400 names ``limit``)
-    limit: Annotated[
-        int, Query(description="1 to 100", json_schema_extra={"minimum": 1, "maximum": 100})
-    ] = 20,
 ) -> Response:
-    return _json(await chains_of(services).list(after, page_limit(limit, 100)))
+    return _json(await chains_of(services).list(after, limit))
 
 
 @router.put("/v1/chains/{name}", response_model=ChainSaved, openapi_extra=_YAML_OR_JSON)

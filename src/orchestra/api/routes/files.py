@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
-from orchestra.api.deps import Authorized, NotServed, Served, only_query
-from orchestra.api.routes.batches import page_limit
+from orchestra.api.deps import Authorized, NotServed, Served, only_query, page_size
 from orchestra.errors import InvalidRequest, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -87,14 +86,11 @@ async def create_file(request: Request, services: Authorized) -> Response:
 @router.get("/v1/files", dependencies=[Depends(only_query("after", "limit", "purpose", "order"))])
 async def list_files(
     services: Authorized,
+    limit: Annotated[int, page_size(10_000, 10_000)],
     after: str | None = None,
-    limit: Annotated[
-        int,
-        Query(description="1 to 10,000", json_schema_extra={"minimum": 1, "maximum": 10_000}),
-    ] = 10_000,
     purpose: str | None = None,
 ) -> Response:
-    found = await files_of(services).list(after, page_limit(limit, 10_000), purpose)
+    found = await files_of(services).list(after, limit, purpose)
     return Response(found.model_dump_json(), media_type="application/json")
 
 
