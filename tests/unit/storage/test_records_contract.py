@@ -86,9 +86,34 @@ async def test_add_counts_atomically_and_returns_every_counter(records: RecordBa
     assert await records.counters("batch#1", "counts") == after
 
 
-async def test_concurrent_adds_lose_nothing(records: RecordBackend) -> None:
+async def test_concurrent_adds_lose_nothing() -> None:
+    # the memory store's own atomicity (moto's DynamoDB is not thread-safe under concurrent
+    # updates, so the DynamoDB side is held to one ADD per call below: DynamoDB's guarantee)
+    records = MemoryRecordBackend()
     await asyncio.gather(*(records.add("batch#1", "counts", {"done": 1}, TTL) for _ in range(20)))
     assert await records.counters("batch#1", "counts") == {"done": 20}
+
+
+def test_a_dynamodb_add_is_one_atomic_update_with_no_read() -> None:
+    # Given a client that records the calls it is asked to make
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, dict[str, Any]]] = []
+
+        def update_item(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append(("update_item", kwargs))
+            return {"Attributes": {"done": {"N": "3"}, "pk": {"S": "batch#1"}}}
+
+    client = Recorder()
+    records = DynamoDBRecordBackend(TABLE, client)
+    # When counters are added
+    after = asyncio.run(records.add("batch#1", "counts", {"done": 1}, TTL))
+    # Then it is exactly one UpdateItem whose ADD DynamoDB applies atomically, no read first
+    assert [name for name, _ in client.calls] == ["update_item"]
+    update = client.calls[0][1]
+    assert "ADD #c0 :c0" in update["UpdateExpression"]
+    assert update["ReturnValues"] == "ALL_NEW"
+    assert after == {"done": 3}
 
 
 async def test_counters_live_beside_a_document_without_touching_it(
