@@ -39,6 +39,11 @@ log = logging.getLogger("orchestra.batch")
 #: a batch must finish within its completion window (OpenAI's only one: 24h)
 WINDOW_S = 86_400
 TERMINAL = ("completed", "failed", "cancelled", "expired")
+#: a download link's lifetime: the client follows it at once (S3 checks it when a GET starts)
+LINK_EXPIRES_S = 300
+#: a file larger than this is answered with a link, not its bytes (a Lambda response is
+#: at most 6 MB, headers included)
+INLINE_BYTES = 5_000_000
 
 
 def _caller() -> str:
@@ -46,10 +51,13 @@ def _caller() -> str:
 
 
 class FileService:
-    def __init__(self, store: BatchStore, max_bytes: int, max_lines: int) -> None:
+    def __init__(
+        self, store: BatchStore, max_bytes: int, max_lines: int, inline_bytes: int = INLINE_BYTES
+    ) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.max_lines = max_lines
+        self.inline_bytes = inline_bytes
 
     async def create(self, data: bytes, filename: str, purpose: str) -> FileObject:
         """Validate (line by line for purpose ``batch``) and store the file."""
@@ -85,6 +93,17 @@ class FileService:
 
     async def content(self, file_id: str) -> bytes:
         return await self.store.blobs.get((await self.record(file_id)).blob)
+
+    async def download(self, file_id: str) -> bytes | str:
+        """The file's bytes, or, when it is larger than ``inline_bytes`` and the blob store
+        can hand one out, a short-lived URL to fetch them from (a redirect: deployed, a
+        Lambda response could not carry them)."""
+        record = await self.record(file_id)
+        if record.bytes > self.inline_bytes:
+            link = await self.store.blobs.link(record.blob, LINK_EXPIRES_S)
+            if link is not None:
+                return link
+        return await self.store.blobs.get(record.blob)
 
     async def list(self, after: str | None, limit: int, purpose: str | None = None) -> FileList:
         """Newest first. The purpose filter reads on past files of other purposes (a
