@@ -49,7 +49,7 @@ class BlobServer(ThreadingHTTPServer):
 class _BlobHandler(BaseHTTPRequestHandler):
     server: BlobServer
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
         key = self.path.lstrip("/").split("?")[0]
         try:

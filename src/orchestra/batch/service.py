@@ -5,6 +5,7 @@ a 404, as an unknown one is."""
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import time
 
@@ -44,6 +45,17 @@ LINK_EXPIRES_S = 300
 #: a file larger than this is answered with a link, not its bytes (a Lambda response is
 #: at most 6 MB, headers included)
 INLINE_BYTES = 5_000_000
+
+
+def response_body_bytes(data: bytes) -> int:
+    """``data``'s size as a Lambda proxy response's body: a JSON string (quotes and
+    backslashes escaped, non-ASCII as ``\\uXXXX``: up to 3x for raw UTF-8), or base64
+    when it is not UTF-8."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return 4 * ((len(data) + 2) // 3)
+    return len(json.dumps(text))
 
 
 def _caller() -> str:
@@ -95,15 +107,21 @@ class FileService:
         return await self.store.blobs.get((await self.record(file_id)).blob)
 
     async def download(self, file_id: str) -> bytes | str:
-        """The file's bytes, or, when it is larger than ``inline_bytes`` and the blob store
-        can hand one out, a short-lived URL to fetch them from (a redirect: deployed, a
-        Lambda response could not carry them)."""
+        """The file's bytes, or a short-lived URL to fetch them from when the blob store
+        can hand one out (S3) and they would take more than ``inline_bytes`` in a Lambda
+        response (at most 6 MB): first by the recorded size (no read), then, for a file
+        under it, by its size as the response body (escaped, it can be larger)."""
         record = await self.record(file_id)
         if record.bytes > self.inline_bytes:
             link = await self.store.blobs.link(record.blob, LINK_EXPIRES_S)
             if link is not None:
                 return link
-        return await self.store.blobs.get(record.blob)
+        data = await self.store.blobs.get(record.blob)
+        if record.bytes <= self.inline_bytes and response_body_bytes(data) > self.inline_bytes:
+            link = await self.store.blobs.link(record.blob, LINK_EXPIRES_S)
+            if link is not None:
+                return link
+        return data
 
     async def list(self, after: str | None, limit: int, purpose: str | None = None) -> FileList:
         """Newest first. The purpose filter reads on past files of other purposes (a
