@@ -47,10 +47,14 @@ LINK_EXPIRES_S = 300
 INLINE_BYTES = 5_000_000
 
 
+#: the most a byte grows escaped in a JSON string (a control character: ``\\u0001``)
+ESCAPE_MAX = 6
+
+
 def response_body_bytes(data: bytes) -> int:
     """``data``'s size as a Lambda proxy response's body: a JSON string (quotes and
-    backslashes escaped, non-ASCII as ``\\uXXXX``: up to 3x for raw UTF-8), or base64
-    when it is not UTF-8."""
+    backslashes doubled, non-ASCII as ``\\uXXXX``: 3x for an accented letter, 6x for a
+    control character), or base64 when it is not UTF-8."""
     try:
         text = data.decode()
     except UnicodeDecodeError:
@@ -117,7 +121,8 @@ class FileService:
             if link is not None:
                 return link
         data = await self.store.blobs.get(record.blob)
-        if record.bytes <= self.inline_bytes and response_body_bytes(data) > self.inline_bytes:
+        may_grow_past = record.bytes <= self.inline_bytes < record.bytes * ESCAPE_MAX + 2
+        if may_grow_past and response_body_bytes(data) > self.inline_bytes:
             link = await self.store.blobs.link(record.blob, LINK_EXPIRES_S)
             if link is not None:
                 return link
