@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     #: lines of one chunk in flight at once (inside one batch_steps invocation); at most
     #: batch_concurrency x this many requests of one batch run together
     batch_line_concurrency: int = Field(default=8, ge=1, le=256)
+    #: GET /v1/files/{id}/content answers a larger file with a 302 to a presigned S3 URL
+    #: (a Lambda response is at most 6 MB); locally (memory) the bytes are always served
+    files_inline_bytes: int = Field(default=5_000_000, ge=0)
     #: Bedrock (Converse) in this region, signed with the function's role
     bedrock_region: str | None = None
     catalog_cache_s: int = 300

@@ -80,6 +80,9 @@ class Blobs:
         for key in keys:
             self.objects.pop(key, None)
 
+    async def link(self, key: str, expires_s: int) -> str | None:
+        return None
+
 
 def memory_workflow_stores() -> tuple[Any, Any]:
     """(records, blobs): the real memory backends if present, else the stand-ins."""

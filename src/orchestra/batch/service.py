@@ -5,6 +5,7 @@ a 404, as an unknown one is."""
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 import time
 
@@ -39,6 +40,26 @@ log = logging.getLogger("orchestra.batch")
 #: a batch must finish within its completion window (OpenAI's only one: 24h)
 WINDOW_S = 86_400
 TERMINAL = ("completed", "failed", "cancelled", "expired")
+#: a download link's lifetime: the client follows it at once (S3 checks it when a GET starts)
+LINK_EXPIRES_S = 300
+#: a file larger than this is answered with a link, not its bytes (a Lambda response is
+#: at most 6 MB, headers included)
+INLINE_BYTES = 5_000_000
+
+
+#: the most a byte grows escaped in a JSON string (a control character: ``\\u0001``)
+ESCAPE_MAX = 6
+
+
+def response_body_bytes(data: bytes) -> int:
+    """``data``'s size as a Lambda proxy response's body: a JSON string (quotes and
+    backslashes doubled, non-ASCII as ``\\uXXXX``: 3x for an accented letter, 6x for a
+    control character), or base64 when it is not UTF-8."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return 4 * ((len(data) + 2) // 3)
+    return len(json.dumps(text))
 
 
 def _caller() -> str:
@@ -46,10 +67,13 @@ def _caller() -> str:
 
 
 class FileService:
-    def __init__(self, store: BatchStore, max_bytes: int, max_lines: int) -> None:
+    def __init__(
+        self, store: BatchStore, max_bytes: int, max_lines: int, inline_bytes: int = INLINE_BYTES
+    ) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.max_lines = max_lines
+        self.inline_bytes = inline_bytes
 
     async def create(self, data: bytes, filename: str, purpose: str) -> FileObject:
         """Validate (line by line for purpose ``batch``) and store the file."""
@@ -85,6 +109,24 @@ class FileService:
 
     async def content(self, file_id: str) -> bytes:
         return await self.store.blobs.get((await self.record(file_id)).blob)
+
+    async def download(self, file_id: str) -> bytes | str:
+        """The file's bytes, or a short-lived URL to fetch them from when the blob store
+        can hand one out (S3) and they would take more than ``inline_bytes`` in a Lambda
+        response (at most 6 MB): first by the recorded size (no read), then, for a file
+        under it, by its size as the response body (escaped, it can be larger)."""
+        record = await self.record(file_id)
+        if record.bytes > self.inline_bytes:
+            link = await self.store.blobs.link(record.blob, LINK_EXPIRES_S)
+            if link is not None:
+                return link
+        data = await self.store.blobs.get(record.blob)
+        may_grow_past = record.bytes <= self.inline_bytes < record.bytes * ESCAPE_MAX + 2
+        if may_grow_past and response_body_bytes(data) > self.inline_bytes:
+            link = await self.store.blobs.link(record.blob, LINK_EXPIRES_S)
+            if link is not None:
+                return link
+        return data
 
     async def list(self, after: str | None, limit: int, purpose: str | None = None) -> FileList:
         """Newest first. The purpose filter reads on past files of other purposes (a

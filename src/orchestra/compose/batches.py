@@ -68,7 +68,12 @@ def batch_store(core: Core) -> BatchStore:
 
 def file_service(core: Core) -> FileService:
     settings = core.settings
-    return FileService(batch_store(core), settings.batch_max_file_bytes, settings.batch_max_lines)
+    return FileService(
+        batch_store(core),
+        settings.batch_max_file_bytes,
+        settings.batch_max_lines,
+        inline_bytes=settings.files_inline_bytes,
+    )
 
 
 def batch_steps(core: Core, generate: Generate, embed: Embed) -> BatchSteps:

@@ -65,6 +65,9 @@ class MemoryBlobStore:
         for key in keys:
             self._objects.pop(key, None)
 
+    async def link(self, key: str, expires_s: int) -> str | None:
+        return None  # served from memory by the process itself
+
     def content_type(self, key: str) -> str:
         """The stored content type (tests)."""
         return self._objects[key][1]
@@ -104,8 +107,12 @@ class S3BlobStore:
     def client(self) -> S3Client:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
-            self._client = boto3.client("s3")
+            # presigned links: SigV4 (all S3 takes in newer regions), on the regional
+            # virtual host (the global one answers a new bucket with a redirect to it)
+            config = Config(signature_version="s3v4", s3={"addressing_style": "virtual"})
+            self._client = boto3.client("s3", config=config)
         return self._client
 
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
@@ -159,6 +166,24 @@ class S3BlobStore:
             await self.put(key, data, content_type)
             return len(data)
         return await _Multipart(self, key, content_type).write(present)
+
+    async def link(self, key: str, expires_s: int) -> str | None:
+        """A presigned GetObject URL (signed locally, no S3 round trip), valid for
+        ``expires_s`` seconds, carrying the object's stored content type. Signed with this
+        function's role: S3 checks the role may read the key when the URL is used."""
+        try:
+            url = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=expires_s,
+                HttpMethod="GET",
+            )
+        except Exception as exc:
+            mapped = _map_error(exc, "generate_presigned_url", self.bucket)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return str(url)
 
     async def delete(self, keys: Sequence[str]) -> None:
         """Delete ``keys`` (absent ones are no error), every batch tried before raising.

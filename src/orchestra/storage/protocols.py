@@ -209,6 +209,12 @@ class BlobStore(Protocol):
         """Remove the objects (absent ones are ignored)."""
         ...
 
+    async def link(self, key: str, expires_s: int) -> str | None:
+        """A URL that GETs the object without our credentials for ``expires_s`` seconds
+        (S3: presigned), or None when the store can only serve the bytes itself (memory).
+        Lets a download too large for a Lambda response go straight to the store."""
+        ...
+
 
 #: attributes of a workflow record item that are not counters (key, document, TTL)
 RECORD_FIELDS = frozenset({"pk", "sk", "doc", "expires_at"})

@@ -42,6 +42,15 @@ _UPLOAD = {
     }
 }
 
+_CONTENT: dict[int | str, dict[str, object]] = {
+    200: {"content": {"application/jsonl": {"schema": {"type": "string", "format": "binary"}}}},
+    302: {
+        "description": "A file larger than files_inline_bytes, deployed: a presigned URL "
+        "(valid 5 minutes) to GET it from",
+        "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+    },
+}
+
 
 def files_of(services: Served) -> FileService:
     found: FileService | None = getattr(services, "files", None)
@@ -100,9 +109,15 @@ async def retrieve_file(file_id: str, services: Authorized) -> Response:
     return Response(found.model_dump_json(), media_type="application/json")
 
 
-@router.get("/v1/files/{file_id}/content")
+@router.get("/v1/files/{file_id}/content", responses=_CONTENT)
 async def file_content(file_id: str, services: Authorized) -> Response:
-    return Response(await files_of(services).content(file_id), media_type="application/jsonl")
+    """The bytes, or a 302 to a short-lived blob store URL for a file too large to answer
+    through Lambda (clients follow it; httpx, so the openai SDK, drops our Authorization
+    header on the way, the URL being another origin)."""
+    found = await files_of(services).download(file_id)
+    if isinstance(found, str):
+        return Response(status_code=302, headers={"Location": found, "Cache-Control": "no-store"})
+    return Response(found, media_type="application/jsonl")
 
 
 @router.delete("/v1/files/{file_id}")
