@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,22 +113,20 @@ def _in_cloud() -> tuple[dict[str, Any], list[Any], list[Any]]:
             input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         batch = await batches.create(request)
-        for _ in range(400):
-            batch = await batches.retrieve(batch.id)
-            if batch.status in ("completed", "failed", "cancelled"):
-                break
-            await asyncio.sleep(0.05)
-        assert batch.status == "completed", batch
-        output = _lines(await files.content(batch.output_file_id))
-        errors = _lines(await files.content(batch.error_file_id))
+        # waited for through Step Functions, then read: moto's DynamoDB is not thread-safe,
+        # and reading the table while the execution's thread writes it can race inside moto
         sfn = boto3.client("stepfunctions")
         arn = sfn.list_executions(stateMachineArn=Settings().batch_state_machine_arn)["executions"][
             0
         ]["executionArn"]
-        for _ in range(200):  # the last task wrote its record: let the execution end in moto
-            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                break
-            await asyncio.sleep(0.02)
+        deadline = time.monotonic() + 120
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not finish"
+            await asyncio.sleep(0.05)
+        batch = await batches.retrieve(batch.id)
+        assert batch.status == "completed", batch
+        output = _lines(await files.content(batch.output_file_id))
+        errors = _lines(await files.content(batch.error_file_id))
         return batch.model_dump(), output, errors
 
     return asyncio.run(run())

@@ -118,14 +118,17 @@ def _run_in_cloud(service: ChainService, chain: dict[str, Any], **inputs: Any) -
         return run.header.id
 
     run_id = asyncio.run(start())
+    # waited for through Step Functions, then read: moto's DynamoDB is not thread-safe, and
+    # reading the table while the execution's thread writes it can race inside moto
     sfn = boto3.client("stepfunctions")
-    for _ in range(600):
-        view = asyncio.run(service.view(run_id)).model_dump(exclude_none=True)
-        arn = view["execution_arn"]
-        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-            return asyncio.run(service.view(run_id)).model_dump(exclude_none=True)
+    starter = service.starter
+    assert isinstance(starter, StepFunctionsStarter)
+    arn = starter.execution_arn(run_id)
+    deadline = time.monotonic() + 120
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution did not finish"
         time.sleep(0.05)
-    raise AssertionError("the execution did not finish")
+    return asyncio.run(service.view(run_id)).model_dump(exclude_none=True)
 
 
 def _run_locally(
