@@ -22,12 +22,26 @@ BUCKET = "contract-files"
 MB = 1024 * 1024
 
 
-@pytest.fixture
-def s3() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def s3_bucket() -> Iterator[Any]:
+    """One moto S3 and bucket for the module (starting moto is most of a test's time)."""
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
+
+
+@pytest.fixture
+def s3(s3_bucket: Any) -> Iterator[Any]:
+    """The bucket, emptied after each test (objects and unfinished multipart uploads)."""
+    yield s3_bucket
+    for upload in s3_bucket.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []):
+        s3_bucket.abort_multipart_upload(
+            Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
+    for page in s3_bucket.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            s3_bucket.delete_object(Bucket=BUCKET, Key=item["Key"])
 
 
 @pytest.fixture(params=["memory", "s3"])

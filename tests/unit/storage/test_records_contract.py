@@ -24,12 +24,22 @@ TABLE = "contract-workflows"
 TTL = 1_800_000_000
 
 
-@pytest.fixture
-def moto_client() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def moto_table() -> Iterator[Any]:
+    """One moto DynamoDB and table for the module (starting moto is most of a test's time)."""
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(client, {"workflows": TABLE})
         yield client
+
+
+@pytest.fixture
+def moto_client(moto_table: Any) -> Iterator[Any]:
+    """The table, emptied after each test."""
+    yield moto_table
+    for page in moto_table.get_paginator("scan").paginate(TableName=TABLE):
+        for item in page["Items"]:
+            moto_table.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
