@@ -188,3 +188,16 @@ def test_an_empty_file_and_a_zero_limit_are_400s_naming_their_field(client):
         with pytest.raises(openai.BadRequestError) as zero:
             listing(limit=0)
         assert zero.value.param == "limit"
+
+
+def test_files_are_listed_newest_first_and_asc_is_refused_not_ignored(client):
+    # Given two files uploaded one after the other
+    first = upload(client, [chat_line("a", "sim-small", "hi")])
+    second = upload(client, [chat_line("b", "sim-small", "hi")])
+    # When they are listed in the order served, then newest first
+    listed = [f.id for f in client.files.list(order="desc")]
+    assert listed.index(second) < listed.index(first)
+    # And an order that is not served is a 400 naming it, never a page in the wrong order
+    with pytest.raises(openai.BadRequestError) as asc:
+        client.files.list(order="asc")
+    assert asc.value.param == "order"

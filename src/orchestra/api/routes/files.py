@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -98,7 +98,15 @@ async def list_files(
     limit: Annotated[int, page_size(10_000, 10_000)],
     after: str | None = None,
     purpose: str | None = None,
+    # newest first is the order served: ``asc`` is refused (naming ``order``), not ignored
+    order: Annotated[str, Query(json_schema_extra={"enum": ["desc"]})] = "desc",
 ) -> Response:
+    if order != "desc":
+        raise InvalidRequest(
+            f"order {order!r} is not served: files are listed newest first ('desc')",
+            param="order",
+            code="invalid_value",
+        )
     found = await files_of(services).list(after, limit, purpose)
     return Response(found.model_dump_json(), media_type="application/json")
 
