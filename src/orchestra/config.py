@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     simulator_seed: int = 7
     simulator_latency_scale: float = 1.0
     simulator_failure_rate: float = 0.0
+    #: a JSONL of questions and answers (``question``, ``answer``, optional ``choices``) the
+    #: simulator answers from, right at each model's accuracy (``orchestra eval``'s oracle)
+    simulator_oracle: str | None = None
+    #: per-model accuracy for the oracle's questions: ``sim-large=0.9,sim-small=0.5``
+    simulator_accuracy: str | None = None
 
     # --- governance (docs/governance.md) -------------------------------------------------
     #: comma-separated admin keys (local serve; deployed, an admin is a client key whose

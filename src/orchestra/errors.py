@@ -40,6 +40,7 @@ the API turns any of them into OpenAI's error shape in one place (``api/errors.p
     ├── DebateUnavailable (503, retryable: the debate's run could not be started)
     ├── WorkflowFailed (502: a chain step or batch cannot go on); WorkflowUnavailable (503)
     ├── GuardrailUnavailable (503, retryable: a remote guardrail failed; fails closed)
+    ├── GatewayCallFailed (a gateway ``orchestra eval`` called answered an error)
     └── PolicyRefusal (a policy refused the request: never a provider's fault, never retried)
         ├── BudgetExceeded (429 budget_exceeded: names the budget and when it resets)
         ├── RequestRateLimited (429 rate_limit_exceeded: requests or tokens per minute)
@@ -503,3 +504,15 @@ class Forbidden(PolicyRefusal):
     status = 403
     code = "admin_required"
     type = "permission_error"
+
+
+class GatewayCallFailed(OrchestraError):
+    """``orchestra eval``'s call to a gateway (in-process or ``--base-url``) answered an
+    error: ``status`` and ``code`` are the gateway's, ``retryable`` whether a rerun may pass
+    (429, 5xx, a timeout or a refused connection: status 0)."""
+
+    type = "api_error"
+
+    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
+        super().__init__(message, code=code or "gateway_error", status=status)
+        self.retryable = status in (0, 408, 409, 425, 429) or status >= 500

@@ -68,6 +68,9 @@ LAYERS: dict[str, int] = {
     "batch": 6,
     # HTTP, the composition roots, the edges
     "api": 7,
+    # orchestra eval: a client of the gateway's HTTP API (no use case, api or composition
+    # import: the CLI composes it); fusion's normaliser and the catalog below it
+    "evaluation": 7,
     "compose": 8,
     "aws_lambda": 9,
     "cli": 9,
