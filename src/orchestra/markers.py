@@ -51,3 +51,17 @@ DEBATERS = _quoted(rf'<{re.escape(ANSWER_TAG)} from="[^"]*">', ANSWER_TAG)
 YOUR_ANSWER = _quoted(rf"<{re.escape(YOUR_ANSWER_TAG)}>", YOUR_ANSWER_TAG)
 #: the last user turn inside :func:`conversation_block` (turns read ``USER: <text>``)
 LAST_USER_TURN = re.compile(rf"USER: (.*?)\n*</{re.escape(CONVERSATION_TAG)}>", re.DOTALL)
+
+#: ``orchestra eval``'s grading judge: the question being graded (the simulator finds it
+#: in its oracle and scores the quoted answers by the gold)
+GRADED_QUESTION_TAG = "graded_question"
+#: what says a prompt asks a judge to score answers to a graded question
+GRADING_MARK = f"<{GRADED_QUESTION_TAG}>"
+
+
+def graded_question_block(text: str) -> str:
+    return f"<{GRADED_QUESTION_TAG}>\n{text}\n</{GRADED_QUESTION_TAG}>"
+
+
+#: the text of :func:`graded_question_block`
+GRADED_QUESTION = _quoted(re.escape(GRADING_MARK), GRADED_QUESTION_TAG)

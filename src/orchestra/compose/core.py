@@ -225,6 +225,7 @@ def build_core(
             "seed": settings.simulator_seed,
             "latency_scale": settings.simulator_latency_scale,
             "failure_rate": settings.simulator_failure_rate,
+            **_oracle_options(settings),
         },
     )
     secrets = [c.api_key for c in registry.configs.values()]
@@ -268,6 +269,23 @@ def build_core(
         governor=governor,
         policies=policies,
     )
+
+
+def _oracle_options(settings: Settings) -> dict[str, float | int | str]:
+    """The simulator's oracle and accuracy overrides (``orchestra eval``), the accuracy
+    checked here so a typo fails at start-up, naming the setting."""
+    from orchestra.simulator.oracle import OracleError, parse_accuracy
+
+    options: dict[str, float | int | str] = {}
+    if settings.simulator_oracle:
+        options["oracle"] = settings.simulator_oracle
+    if settings.simulator_accuracy:
+        try:
+            parse_accuracy(settings.simulator_accuracy)
+        except OracleError as exc:
+            raise OracleError(f"ORCHESTRA_SIMULATOR_ACCURACY: {exc}") from None
+        options["accuracy"] = settings.simulator_accuracy
+    return options
 
 
 def governance(

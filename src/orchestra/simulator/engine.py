@@ -3,6 +3,9 @@
 Plain questions get arithmetic, a known fact (right or wrong by the model's accuracy) or a
 labelled generic reply; fusion's judge prompt and the debate's revision and synthesis
 prompts are recognised by the markers they are written with (:mod:`orchestra.markers`).
+With an oracle (:mod:`orchestra.simulator.oracle`), a question of its dataset is answered
+right at the model's accuracy, and ``orchestra eval``'s grading judge is answered with
+scores from the oracle's gold.
 """
 
 from __future__ import annotations
@@ -10,18 +13,29 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 
 from orchestra import markers
 from orchestra.schemas.chat import ChatRequest
 from orchestra.simulator.arithmetic import fmt, solve_arithmetic
 from orchestra.simulator.models import FACTS, SIMULATED_MODELS
+from orchestra.simulator.oracle import Oracle, OracleEntry, accuracy_of, matches_gold, oracle_reply
 
 
 class SimulatorEngine:
     """Deterministic answers: same seed, model and prompt -> same text."""
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(
+        self,
+        seed: int = 7,
+        *,
+        oracle: Oracle | None = None,
+        accuracy: Mapping[str, float] | None = None,
+    ) -> None:
         self.seed = seed
+        self.oracle = oracle
+        #: per-model accuracy on the oracle's questions (absent: the model's own)
+        self.accuracy = dict(accuracy or {})
 
     def _draw(self, *parts: str) -> float:
         digest = hashlib.blake2b("\x1f".join((str(self.seed), *parts)).encode(), digest_size=8)
@@ -30,6 +44,8 @@ class SimulatorEngine:
     def answer(self, model: str, request: ChatRequest) -> str:
         question = next((m.text() for m in reversed(request.messages) if m.role == "user"), "")
         candidates = markers.CANDIDATES.findall(question)
+        if candidates and markers.GRADING_MARK in question:
+            return self._grade(model, question, candidates)
         if candidates and markers.JUDGEMENT_MARK in question:
             return self._judge(model, question, candidates)
         debaters = markers.DEBATERS.findall(question)
@@ -37,7 +53,7 @@ class SimulatorEngine:
             return self._revise(model, question, debaters)
         if debaters and markers.SYNTHESIS_MARK in question:
             return self._synthesise(debaters)
-        return self._reply(model, question)
+        return self._reply(model, question, request.seed)
 
     def _revise(self, model: str, prompt: str, others: list[str]) -> str:
         """A debate revision: keep an answer the others share, else often adopt theirs."""
@@ -80,7 +96,9 @@ class SimulatorEngine:
         reason = "it agrees with my own answer" if scores[best] >= 0.8 else "none matched mine"
         return json.dumps({"best": best + 1, "reason": f"Answer {best + 1}: {reason}."})
 
-    def _reply(self, model: str, question: str) -> str:
+    def _reply(self, model: str, question: str, seed: int | None = None) -> str:
+        if self.oracle is not None and (entry := self.oracle.find(question)) is not None:
+            return self._from_oracle(model, entry, seed)
         spec = SIMULATED_MODELS.get(model, SIMULATED_MODELS["sim-medium"])
         right = self._draw(model, question, "right") < spec.accuracy
         value = solve_arithmetic(question)
@@ -93,6 +111,36 @@ class SimulatorEngine:
             if key in lowered:
                 return f"The answer is {good if right else bad}."
         return self._generic(model, question)
+
+    def _from_oracle(self, model: str, entry: OracleEntry, seed: int | None) -> str:
+        """Right with the model's accuracy; the draw keyed by the seed when one is sent, so
+        k samples of one model are k independent draws."""
+        assert self.oracle is not None
+        parts = (model, entry.question, "oracle", *(() if seed is None else (str(seed),)))
+        right = self._draw(*parts, "right") < accuracy_of(model, self.accuracy)
+        return oracle_reply(self.oracle, entry, right, self._draw(*parts, "pick"))
+
+    def _grade(self, model: str, prompt: str, candidates: list[str]) -> str:
+        """``orchestra eval``'s judge: each quoted answer scored 9 when it gives the
+        oracle's gold and 2 otherwise, the judge honest with its own accuracy (else the
+        score flips). Without the question in the oracle: agreeing answers 8, others 4."""
+        from orchestra.fusion.agreement import similarity
+        from orchestra.fusion.answers import normalize
+
+        block = markers.GRADED_QUESTION.search(prompt)
+        entry = self.oracle.find(block[1]) if self.oracle is not None and block else None
+        accuracy = accuracy_of(model, self.accuracy)
+        scores = []
+        for i, text in enumerate(candidates):
+            if entry is None:
+                others = [normalize(c) for j, c in enumerate(candidates) if j != i]
+                agree = any(similarity(normalize(text), o) >= 0.8 for o in others)
+                scores.append(8 if agree else 4)
+                continue
+            good = matches_gold(entry, text)
+            honest = self._draw(model, prompt, "grade", str(i)) < accuracy
+            scores.append(9 if good == honest else 2)
+        return json.dumps({"scores": scores, "reason": "Scored against the expected answer."})
 
     def _generic(self, model: str, question: str) -> str:
         words = re.findall(r"[A-Za-z][\w'-]*", question)[:12]

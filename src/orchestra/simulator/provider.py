@@ -22,6 +22,7 @@ from orchestra.schemas.chat import (
 )
 from orchestra.simulator.engine import SimulatorEngine
 from orchestra.simulator.models import SIMULATED_MODELS, SimulatedModel
+from orchestra.simulator.oracle import Oracle, parse_accuracy
 from orchestra.simulator.turn import Turn, TurnPlanner
 from orchestra.tokens import estimate_prompt_tokens
 
@@ -30,9 +31,15 @@ class SimulatorProvider:
     """A Provider backed by :class:`SimulatorEngine`, with latency and fault injection."""
 
     def __init__(self, config: ProviderConfig, engine: SimulatorEngine | None = None) -> None:
+        """Options: ``seed``, ``latency_scale``, ``failure_rate``; ``oracle`` (a dataset
+        JSONL whose questions are answered right at each model's accuracy) and ``accuracy``
+        (``sim-large=0.9,sim-small=0.5``: overrides of the models' accuracy there)."""
         self.name = config.name
         opts = config.options
-        self.engine = engine or SimulatorEngine(int(opts.get("seed", 7)))
+        oracle = Oracle.load(str(opts["oracle"])) if opts.get("oracle") else None
+        accuracy = parse_accuracy(str(opts.get("accuracy") or ""))
+        seed = int(opts.get("seed", 7))
+        self.engine = engine or SimulatorEngine(seed, oracle=oracle, accuracy=accuracy)
         self.latency_scale = float(opts.get("latency_scale", 1.0))
         self.failure_rate = float(opts.get("failure_rate", 0.0))
         self.turns = TurnPlanner(self.engine)
