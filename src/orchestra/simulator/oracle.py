@@ -220,7 +220,9 @@ def parse_accuracy(text: str | None) -> dict[str, float]:
             )
         if model not in SIMULATED_MODELS:
             known = ", ".join(SIMULATED_MODELS)
-            raise OracleError(f"simulator accuracy {part.strip()!r}: unknown model (known: {known})")
+            raise OracleError(
+                f"simulator accuracy {part.strip()!r}: unknown model (known: {known})"
+            )
         result[model] = value
     return result
 

@@ -199,7 +199,9 @@ def test_fusions_judge_re_asks_the_question_through_the_oracle(oracle, items):
 def test_the_provider_reads_the_oracle_and_accuracy_options(tmp_path):
     path = _jsonl(tmp_path, [{"question": "How many legs has a cat?", "answer": "#### 4"}])
     options = {"latency_scale": 0, "oracle": str(path), "accuracy": "sim-small=1"}
-    provider = SimulatorProvider(ProviderConfig(name="simulator", type="simulator", options=options))
+    provider = SimulatorProvider(
+        ProviderConfig(name="simulator", type="simulator", options=options)
+    )
     text = provider.engine.answer("sim-small", _ask("How many legs has a cat?\n\nThink."))
     assert text.endswith("The answer is 4.")
 
@@ -220,7 +222,9 @@ def test_a_bad_accuracy_setting_fails_at_start_up_naming_it(text, message):
 
 
 def test_settings_reach_the_simulator_options():
-    settings = Settings(simulator_oracle="/tmp/x.jsonl", simulator_accuracy="simulator/sim-large=0.9")
+    settings = Settings(
+        simulator_oracle="/tmp/x.jsonl", simulator_accuracy="simulator/sim-large=0.9"
+    )
     assert _oracle_options(settings) == {
         "oracle": "/tmp/x.jsonl",
         "accuracy": "simulator/sim-large=0.9",

@@ -1,0 +1,234 @@
+"""Grading: prompts, exact match by value, choice letters, the judge with the order swapped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orchestra import markers
+from orchestra.evaluation.grading import (
+    Grader,
+    GradingError,
+    check,
+    pick_judge,
+    prompt_messages,
+    read_scores,
+)
+from orchestra.evaluation.protocols import Reply
+from orchestra.evaluation.records import Item, Outcome, Sample
+
+NUMBER = Item(id="n", kind="exact", question="How much?", answer="1000")
+EIGHTEEN = Item(id="e", kind="exact", question="How much?", answer="18")
+WORD = Item(id="w", kind="exact", question="Capital of France?", answer="Paris")
+CHOICE = Item(id="c", kind="choice", question="Capital?", answer="B", choices=["Lyon", "Paris"])
+OPEN = Item(id="o", kind="judge", question="Explain tides.", answer="The Moon's pull.", rubric="r")
+
+
+@pytest.mark.parametrize(
+    ("item", "answer", "expected"),
+    [
+        (NUMBER, "$1,000.00", (True, "1000")),
+        (NUMBER, "The answer is 1,000.", (True, "1000")),
+        (NUMBER, "\\boxed{1000}", (True, "1000")),
+        (NUMBER, "The answer is 999.", (False, "999")),
+        (EIGHTEEN, "18 dollars", (True, "18")),
+        (EIGHTEEN, "The answer is 18.", (True, "18")),
+        (EIGHTEEN, "\\boxed{18}", (True, "18")),
+        (EIGHTEEN, "Final answer: $18.00", (True, "18")),
+        (EIGHTEEN, "The answer is 9 * 2 = 18.", (True, "18")),
+        # no final-answer marker: the last number of the reply (GSM8K practice)
+        (
+            EIGHTEEN,
+            "She sells 9 eggs a day at 2 dollars each, so she makes 18 every day.",
+            (True, "18"),
+        ),
+        (
+            EIGHTEEN,
+            "She sells 9 eggs a day at 2 dollars each and I cannot tell you more than that.",
+            (False, "2"),
+        ),
+        (
+            EIGHTEEN,
+            "I do not know, honestly, there is not enough information given here.",
+            (False, None),
+        ),
+        (EIGHTEEN, None, (False, None)),
+        (EIGHTEEN, "   ", (False, None)),
+        (WORD, "The answer is PARIS.", (True, "PARIS")),
+        (WORD, "paris", (True, "paris")),
+        (WORD, "The answer is Lyon.", (False, "Lyon")),
+        (CHOICE, "The answer is (B).", (True, "B")),
+        (CHOICE, "b", (True, "B")),
+        (CHOICE, "The answer is Paris.", (True, "B")),
+        (
+            CHOICE,
+            "Option A looks tempting but (A) is a trap; on reflection (B) fits the question.",
+            (True, "B"),
+        ),
+        (CHOICE, "The answer is (A).", (False, "A")),
+        (CHOICE, "The answer is (E).", (False, None)),
+    ],
+)
+def test_check_reads_numbers_units_casing_and_letters(item, answer, expected):
+    assert check(item, answer) == expected
+
+
+def test_prompts_put_the_question_first_and_say_how_to_end():
+    exact, choice, judge = (prompt_messages(i)[0]["content"] for i in (EIGHTEEN, CHOICE, OPEN))
+    assert exact.startswith("How much?\n\n") and "'The answer is X.'" in exact
+    assert "A. Lyon\nB. Paris" in choice and "'The answer is (X).'" in choice
+    assert judge == "Explain tides."
+    assert prompt_messages(EIGHTEEN)[0]["role"] == "user"
+
+
+async def test_exact_grades_also_mark_each_sample():
+    outcome = Outcome(
+        answer="The answer is 18.",
+        samples=[
+            Sample(model="a", answer="18"),
+            Sample(model="b", answer="The answer is 19."),
+            Sample(model="c", error="500 server_error: boom"),
+        ],
+    )
+    grade = await Grader().grade(EIGHTEEN, outcome, ["a"])
+    assert (grade.correct, grade.score, grade.extracted) == (True, 1.0, "18")
+    assert [s.correct for s in outcome.samples] == [True, False, None]
+
+
+class FakeJudge:
+    """A ChatClient whose judge scores by position: first answer ``first``, second ``second``,
+    or by content when ``by_text`` maps an answer to its score."""
+
+    def __init__(
+        self,
+        first: float = 9,
+        second: float = 3,
+        by_text: dict[str, int] | None = None,
+        reply: str | None = None,
+    ) -> None:
+        self.first, self.second, self.by_text, self.reply = first, second, by_text, reply
+        self.bodies: list[dict[str, Any]] = []
+
+    async def chat(self, body: dict[str, Any]) -> Reply:
+        self.bodies.append(body)
+        prompt = body["messages"][-1]["content"]
+        answers = markers.CANDIDATES.findall(prompt)
+        if self.reply is not None:
+            text = self.reply
+        elif self.by_text is not None:
+            text = json.dumps({"scores": [self.by_text[a] for a in answers], "reason": "r"})
+        else:
+            text = f'Here: {{"scores": [{self.first}, {self.second}], "reason": "r"}}'
+        body_out = {"choices": [{"message": {"content": text}}]}
+        return Reply(body_out, {"x-orchestra-cost-usd": "0.001"})
+
+
+async def test_the_judge_sees_both_orders_and_the_score_is_their_mean():
+    judge = FakeJudge(by_text={"Gravity of the Moon.": 8, "The Moon's pull.": 10})
+    grade = await Grader(judge, "judge-model").grade(
+        OPEN, Outcome(answer="Gravity of the Moon."), ["m"]
+    )
+    assert grade.orders == [0.8, 0.8] and grade.score == pytest.approx(0.8)
+    assert grade.correct and grade.judge == "judge-model"
+    assert (grade.calls, grade.cost_usd) == (2, pytest.approx(0.002))
+    first, second = (b["messages"][0]["content"] for b in judge.bodies)
+    assert markers.GRADING_MARK in first and "Rubric: r" in first
+    assert markers.CANDIDATES.findall(first) == ["Gravity of the Moon.", "The Moon's pull."]
+    assert markers.CANDIDATES.findall(second) == ["The Moon's pull.", "Gravity of the Moon."]
+    assert all(b["model"] == "judge-model" and b["temperature"] == 0 for b in judge.bodies)
+
+
+async def test_a_judge_favouring_the_first_position_is_averaged_out_and_visible():
+    # Given a judge that scores whatever it sees first 9 and second 3
+    grade = await Grader(FakeJudge(9, 3), "j").grade(OPEN, Outcome(answer="Anything."), ["m"])
+    # Then the answer gets 0.9 shown first and 0.3 shown second: 0.6, under the pass mark
+    assert grade.orders == [0.9, 0.3]
+    assert grade.score == pytest.approx(0.6) and not grade.correct
+
+
+async def test_an_unreadable_verdict_scores_zero_in_its_order():
+    grade = await Grader(FakeJudge(reply="I like both."), "j").grade(
+        OPEN, Outcome(answer="x"), ["m"]
+    )
+    assert grade.orders == [0.0, 0.0] and not grade.correct
+
+
+async def test_no_answer_is_wrong_without_a_judge_call():
+    judge = FakeJudge()
+    grade = await Grader(judge, "j").grade(OPEN, Outcome(error="500 x: y"), ["m"])
+    assert (grade.correct, grade.score, grade.calls) == (False, 0.0, 0) and judge.bodies == []
+
+
+async def test_the_judge_is_picked_from_another_maker_when_not_given():
+    judge = FakeJudge(by_text={"The Moon's pull.": 10})
+    grader = Grader(judge, available=["simulator/sim-large", "simulator/sim-medium"])
+    grade = await grader.grade(OPEN, Outcome(answer="The Moon's pull."), ["sim-large"])
+    assert grade.judge == "simulator/sim-medium" and grade.correct
+
+
+async def test_judge_items_without_any_judge_are_a_clear_error():
+    with pytest.raises(GradingError, match="--judge"):
+        await Grader(FakeJudge()).grade(OPEN, Outcome(answer="x"), ["m"])
+    with pytest.raises(GradingError):
+        await Grader(None, "j").grade(OPEN, Outcome(answer="x"), ["m"])
+
+
+def test_pick_judge_prefers_the_best_rated_model_of_another_maker():
+    served = ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4o"]
+    assert pick_judge(served, ["gpt-4o-mini"]) == "anthropic/claude-sonnet-4-5"
+    assert pick_judge(["openai/gpt-4o"], ["openai/gpt-4o-mini"]) is None
+    # simulated models each count as their own maker; the embedding model never judges
+    sims = [
+        "simulator/sim-small",
+        "simulator/sim-embed",
+        "simulator/sim-large",
+        "simulator/sim-medium",
+    ]
+    assert pick_judge(sims, ["sim-large"]) == "simulator/sim-medium"
+    assert pick_judge(sims, ["sim-medium", "auto"]) == "simulator/sim-large"
+    # unknown models rank last, in the order given
+    assert pick_judge(["local/a", "local/b"], ["sim-large"]) == "local/a"
+
+
+@pytest.mark.parametrize(
+    ("text", "scores"),
+    [
+        ('{"scores": [9, 2], "reason": "x"}', (9.0, 2.0)),
+        ('Sure.\n```json\n{"scores": [7.5, 11]}\n```', (7.5, 10.0)),
+        ('{"scores": [9]}', None),
+        ('{"scores": ["high", "low"]}', None),
+        ("9 and 2", None),
+        (None, None),
+    ],
+)
+def test_read_scores(text, scores):
+    assert read_scores(text) == scores
+
+
+class SimulatedJudge:
+    """The simulator's engine as the ChatClient: its oracle knows the item's reference."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    async def chat(self, body: dict[str, Any]) -> Reply:
+        from orchestra.schemas.chat import ChatRequest
+
+        text = self.engine.answer(body["model"], ChatRequest(**body))
+        return Reply({"choices": [{"message": {"content": text}}]})
+
+
+async def test_the_simulator_answers_the_grading_prompt_by_its_oracle(tmp_path):
+    from orchestra.simulator import SimulatorEngine
+    from orchestra.simulator.oracle import Oracle
+
+    path = tmp_path / "open.jsonl"
+    path.write_text(json.dumps({"question": OPEN.question, "answer": OPEN.answer, "rubric": "r"}))
+    engine = SimulatorEngine(7, oracle=Oracle.load(path), accuracy={"sim-large": 1.0})
+    grader = Grader(SimulatedJudge(engine), "sim-large")
+    right = await grader.grade(OPEN, Outcome(answer="The Moon's pull."), ["sim-small"])
+    wrong = await grader.grade(OPEN, Outcome(answer="Because of the wind."), ["sim-small"])
+    assert (right.correct, right.orders) == (True, [0.9, 0.9])
+    assert (wrong.correct, wrong.orders) == (False, [0.2, 0.2])
