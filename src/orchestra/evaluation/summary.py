@@ -181,7 +181,7 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
         missing=total - n,
         correct=correct,
         errors=sum(1 for r in rows if r.outcome.error is not None),
-        accuracy=correct * per,
+        accuracy=correct / n if n else 0.0,
         ci_low=low,
         ci_high=high,
         cost_usd=cost,
@@ -214,6 +214,8 @@ def _paired(own: Sequence[Result], base: Sequence[Result], spec: str) -> Paired:
 
 def _matched(entry: StrategyStats, table: Sequence[StrategyStats]) -> Matched:
     cheaper = [s for s in table if s.n and s.cost_per_item <= entry.cost_per_item]
+    if not cheaper:  # nothing measured at this cost, not even this strategy
+        return Matched(entry.spec, entry.accuracy, pareto=False)
     best = min(cheaper, key=lambda s: (-s.accuracy, s.cost_per_item, s is not entry))
     dominated = any(
         s is not entry
