@@ -84,8 +84,9 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _usd(value: float) -> str:
-    return "$0" if value == 0 else f"${value:.4g}"
+def _plain(text: str) -> str:
+    """Text shown as typed: markdown renders ``<...>`` as HTML (and hides it)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _cell(text: str) -> str:
@@ -103,8 +104,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _render(summary: Summary, title: str, meta: Mapping[str, str]) -> list[str]:
-    lines = [f"# {title}", ""]
-    lines += [f"- **{key}**: {value}" for key, value in meta.items()]
+    lines = [f"# {_plain(title)}", ""]
+    lines += [f"- **{_plain(key)}**: {_plain(value)}" for key, value in meta.items()]
     lines += ["", *_main(summary), *_matched_section(summary)]
     fused = [s for s in summary.strategies if s.calibration is not None and s.calibration.n]
     if fused:
@@ -122,26 +123,28 @@ def _main(summary: Summary) -> list[str]:
               "calls/item", "p50/p95 ms", "vs best single: Δ, McNemar p"]  # fmt: skip
     rows = []
     for s in summary.strategies:
-        if s.paired is not None:
+        if s.paired is not None and s.paired.n == 0:
+            versus = "no item in common"
+        elif s.paired is not None:
             versus = f"{100 * s.paired.delta:+.1f} pts, p={s.paired.p:.3g} (n={s.paired.n})"
         else:
             versus = "baseline" if s.spec == summary.baseline else ""
         rows.append([
             f"`{s.spec}`", f"{s.n}" + (f" ({s.missing} missing)" if s.missing else ""),
             f"{_pct(s.accuracy)} [{_pct(s.ci_low)}, {_pct(s.ci_high)}]", str(s.errors),
-            f"{_usd(s.cost_usd)} ({_usd(s.cost_per_item)})", f"{s.tokens_per_item:.0f}",
+            f"{plots.usd(s.cost_usd)} ({plots.usd(s.cost_per_item)})", f"{s.tokens_per_item:.0f}",
             f"{s.calls_per_item:.2f}", f"{_num(s.p50_ms)}/{_num(s.p95_ms)}", versus,
         ])  # fmt: skip
     lines = ["## Strategies", "", *_table(header, rows)]
     grading = sum(s.grading_cost_usd for s in summary.strategies)
     if grading:
-        lines += [f"Grading (judge calls) cost {_usd(grading)} on top.", ""]
+        lines += [f"Grading (judge calls) cost {plots.usd(grading)} on top.", ""]
     return [*lines, "![Accuracy against cost per item](accuracy_cost.svg)", "", _HOW["main"], ""]
 
 
 def _matched_section(summary: Summary) -> list[str]:
     rows = [
-        [f"`{s.spec}`", _usd(s.cost_per_item), _pct(s.accuracy), f"`{s.matched.best}`",
+        [f"`{s.spec}`", plots.usd(s.cost_per_item), _pct(s.accuracy), f"`{s.matched.best}`",
          _pct(s.matched.accuracy), "yes" if s.matched.pareto else "no"]
         for s in summary.strategies if s.matched is not None
     ]  # fmt: skip
@@ -150,7 +153,7 @@ def _matched_section(summary: Summary) -> list[str]:
     lines = ["## Accuracy at matched cost", "", *_table(header, rows)]
     for s in summary.strategies:
         if s.curve:
-            points = [[str(p.samples), _usd(p.cost_per_item), str(p.n), _pct(p.accuracy)]
+            points = [[str(p.samples), plots.usd(p.cost_per_item), str(p.n), _pct(p.accuracy)]
                       for p in s.curve]  # fmt: skip
             lines += [f"First j samples of `{s.spec}`, voted:", ""]
             lines += _table(["j", "cost/item", "n", "vote accuracy"], points)
