@@ -121,7 +121,8 @@ def calibration(pairs: Sequence[tuple[float, bool]], bins: int = 10) -> Calibrat
     squared = 0.0
     for raw, correct in pairs:
         confidence = min(1.0, max(0.0, raw))
-        members[min(int(confidence * bins), bins - 1)].append((confidence, correct))
+        # + 1e-9: a share like 3/5 computed in floating point belongs to bin 6 exactly
+        members[min(int(confidence * bins + 1e-9), bins - 1)].append((confidence, correct))
         squared += (confidence - float(correct)) ** 2
     total = len(pairs)
     table: list[Bin] = []

@@ -110,3 +110,11 @@ def test_accuracy_by_agreement_groups_rounded_levels() -> None:
         (0.67, 2, 0.5),
         (1.0, 1, 1.0),
     ]
+
+
+def test_vote_shares_land_in_their_own_bin() -> None:
+    # j/k shares on a bin edge (3/10, 7/10, 3/5) go up, as [low, high) says, whatever rounding
+    shares = [3 / 10, 7 / 10, 3 / 5, 1 - 0.9]
+    table = stats.calibration([(s, True) for s in shares]).table
+
+    assert [b.low for b in table if b.n] == pytest.approx([0.1, 0.3, 0.6, 0.7])
