@@ -1,0 +1,334 @@
+"""A run's figures per strategy (:func:`summarise`): what the report, its JSON and its
+pictures show.
+
+Every item a strategy has a result for counts: a failed item (``Outcome.error``) is
+counted wrong and shown in the ``errors`` column, so a strategy cannot look better by
+failing on hard items. Items not run yet (a run stopped by ``--max-cost``) are left out
+and shown as ``missing``. The formulas live in :mod:`.stats`; :mod:`.report` renders this.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from orchestra.evaluation import stats
+from orchestra.evaluation.records import Item, Result, Sample
+from orchestra.fusion.answers import normalize
+
+
+class StrategyLike(Protocol):
+    """What the report needs of a strategy (``strategies.Strategy`` has it)."""
+
+    @property
+    def spec(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def models(self) -> tuple[str, ...]: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def fused(self) -> bool: ...
+
+
+@dataclass
+class Paired:
+    """This strategy against the best single model on the items both have a result for."""
+
+    baseline: str
+    n: int
+    #: items only this strategy got right / only the baseline got right
+    b: int
+    c: int
+    #: accuracy difference on those items: (b - c) / n
+    delta: float
+    p: float
+
+
+@dataclass
+class Matched:
+    """The best accuracy any strategy reaches at no more cost per item than this one."""
+
+    best: str
+    accuracy: float
+    #: no other strategy is at least as cheap and at least as accurate (one strictly)
+    pareto: bool
+
+
+@dataclass
+class CurvePoint:
+    """A ``sample`` strategy cut to its first ``samples`` answers, voted."""
+
+    samples: int
+    cost_per_item: float
+    n: int
+    accuracy: float
+
+
+@dataclass
+class RoundStats:
+    round: int
+    #: items with a graded answer in this round
+    n: int
+    #: mean over participants of their accuracy in this round
+    participant_accuracy: float
+    #: accuracy of the round's majority answer (ties: the earliest answer's cluster)
+    majority_accuracy: float
+
+
+@dataclass
+class Flips:
+    """A participant's changes from round ``start`` to the next round (``end``), summed
+    over the items where it answered in both."""
+
+    participant: str
+    start: int
+    end: int
+    right_to_wrong: int
+    wrong_to_right: int
+
+
+@dataclass
+class DebateStats:
+    rounds: list[RoundStats]
+    flips: list[Flips]
+    final_accuracy: float
+
+
+@dataclass
+class StrategyStats:
+    spec: str
+    kind: str
+    fused: bool
+    #: items with a result (errors included); ``missing``: items without one yet
+    n: int
+    missing: int
+    correct: int
+    errors: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    cost_usd: float
+    cost_per_item: float
+    #: grading's own spend (judge calls), not part of the strategy's cost
+    grading_cost_usd: float
+    tokens_per_item: float
+    calls_per_item: float
+    #: over answered items (failures' wall time says little about the strategy)
+    p50_ms: float | None
+    p95_ms: float | None
+    paired: Paired | None = None
+    matched: Matched | None = None
+    curve: list[CurvePoint] = field(default_factory=list)
+    calibration: stats.Calibration | None = None
+    agreement: list[stats.Level] = field(default_factory=list)
+    debate: DebateStats | None = None
+
+
+@dataclass
+class Summary:
+    items: int
+    #: the best single strategy (by accuracy; ties: cheaper) the others are compared with
+    baseline: str | None
+    strategies: list[StrategyStats]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def summarise(
+    strategies: Sequence[StrategyLike],
+    items: Sequence[Item],
+    results: Mapping[tuple[str, str], Result],
+) -> Summary:
+    """Everything the report shows, from the results of ``items`` under ``strategies``."""
+    ids = [item.id for item in items]
+    rows = {
+        s.spec: [results[(s.spec, i)] for i in ids if (s.spec, i) in results] for s in strategies
+    }
+    table = [_basic(s, rows[s.spec], len(ids)) for s in strategies]
+    baseline = _baseline(table)
+    for strategy, entry in zip(strategies, table, strict=True):
+        own = rows[strategy.spec]
+        if baseline is not None and entry.spec != baseline.spec:
+            entry.paired = _paired(own, rows[baseline.spec], baseline.spec)
+        entry.matched = _matched(entry, table)
+        if strategy.kind == "sample":
+            entry.curve = _curve(own, strategy.k, entry.cost_per_item)
+        if strategy.fused:
+            _fused(entry, own)
+        if strategy.kind == "debate":
+            entry.debate = _debate(own, entry.accuracy)
+    return Summary(len(ids), baseline.spec if baseline else None, table)
+
+
+def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> StrategyStats:
+    n = len(rows)
+    correct = sum(1 for r in rows if r.correct)
+    low, high = stats.wilson(correct, n)
+    cost = sum(r.outcome.cost_usd for r in rows)
+    latencies = [r.outcome.latency_ms for r in rows if r.outcome.error is None]
+    per = 1 / n if n else 0.0
+    return StrategyStats(
+        spec=strategy.spec,
+        kind=strategy.kind,
+        fused=strategy.fused,
+        n=n,
+        missing=total - n,
+        correct=correct,
+        errors=sum(1 for r in rows if r.outcome.error is not None),
+        accuracy=correct / n if n else 0.0,
+        ci_low=low,
+        ci_high=high,
+        cost_usd=cost,
+        cost_per_item=cost * per,
+        grading_cost_usd=sum(r.grade.cost_usd for r in rows if r.grade is not None),
+        tokens_per_item=per
+        * sum(r.outcome.prompt_tokens + r.outcome.completion_tokens for r in rows),
+        calls_per_item=per * sum(r.outcome.calls for r in rows),
+        p50_ms=stats.percentile(latencies, 50) if latencies else None,
+        p95_ms=stats.percentile(latencies, 95) if latencies else None,
+    )
+
+
+def _baseline(table: Sequence[StrategyStats]) -> StrategyStats | None:
+    singles = [s for s in table if s.kind == "single" and s.n]
+    if not singles:
+        return None
+    # the most accurate; among equals the cheaper; then the first given
+    return min(singles, key=lambda s: (-s.accuracy, s.cost_per_item))
+
+
+def _paired(own: Sequence[Result], base: Sequence[Result], spec: str) -> Paired:
+    theirs = {r.item: r.correct for r in base}
+    pairs = [(r.correct, theirs[r.item]) for r in own if r.item in theirs]
+    b = sum(1 for mine, other in pairs if mine and not other)
+    c = sum(1 for mine, other in pairs if other and not mine)
+    n = len(pairs)
+    return Paired(spec, n, b, c, (b - c) / n if n else 0.0, stats.mcnemar(b, c))
+
+
+def _matched(entry: StrategyStats, table: Sequence[StrategyStats]) -> Matched:
+    cheaper = [s for s in table if s.n and s.cost_per_item <= entry.cost_per_item]
+    if not cheaper:  # nothing measured at this cost, not even this strategy
+        return Matched(entry.spec, entry.accuracy, pareto=False)
+    best = min(cheaper, key=lambda s: (-s.accuracy, s.cost_per_item, s is not entry))
+    dominated = any(
+        s is not entry
+        and s.cost_per_item <= entry.cost_per_item
+        and s.accuracy >= entry.accuracy
+        and (s.cost_per_item < entry.cost_per_item or s.accuracy > entry.accuracy)
+        for s in cheaper
+    )
+    return Matched(best.spec, best.accuracy, entry.n > 0 and not dominated)
+
+
+def vote(samples: Sequence[Sample]) -> Sample | None:
+    """The earliest answer of the largest cluster of equal normalised answers (fusion's
+    keys: numbers by value, letters, folded short text); ties go to the cluster whose first
+    answer came first. None when no sample answered."""
+    clusters: dict[str, list[Sample]] = {}
+    for sample in samples:
+        if sample.answer is not None and sample.error is None:
+            clusters.setdefault(normalize(sample.answer).key, []).append(sample)
+    if not clusters:
+        return None
+    winner = max(clusters.values(), key=len)
+    graded = [s for s in winner if s.correct is not None]
+    return graded[0] if graded else winner[0]
+
+
+def _curve(rows: Sequence[Result], k: int, cost_per_item: float) -> list[CurvePoint]:
+    """Vote accuracy of the first j samples, j = 1..k, at j/k of the strategy's cost.
+    Items whose winning answer was never graded (judge items) are left out; items that
+    failed before any sample count wrong."""
+    points = []
+    for j in range(1, k + 1):
+        outcomes: list[bool] = []
+        for row in rows:
+            winner = vote(row.outcome.samples[:j])
+            if winner is None:
+                outcomes.append(False)
+            elif winner.correct is not None:
+                outcomes.append(winner.correct)
+        accuracy = sum(outcomes) / len(outcomes) if outcomes else 0.0
+        points.append(CurvePoint(j, cost_per_item * j / k, len(outcomes), accuracy))
+    return points
+
+
+def _fused(entry: StrategyStats, rows: Sequence[Result]) -> None:
+    graded = [r for r in rows if r.grade is not None]
+    confidence = [(r.outcome.confidence, r.correct) for r in graded]
+    agreement = [(r.outcome.agreement, r.correct) for r in graded]
+    entry.calibration = stats.calibration([(c, y) for c, y in confidence if c is not None])
+    entry.agreement = stats.by_agreement([(a, y) for a, y in agreement if a is not None])
+
+
+def _participants(samples: Sequence[Sample]) -> dict[str, Sample]:
+    """A round's answers by participant: the model, ``model#2`` for its second seat."""
+    seats: dict[str, Sample] = {}
+    for sample in samples:
+        name, seat = sample.model, 1
+        while name in seats:
+            seat += 1
+            name = f"{sample.model}#{seat}"
+        seats[name] = sample
+    return seats
+
+
+def _debate(rows: Sequence[Result], final_accuracy: float) -> DebateStats:
+    # per item: round -> participant -> correct (graded answers only)
+    grid: list[dict[int, dict[str, bool]]] = []
+    majority: dict[int, list[bool]] = {}
+    for row in rows:
+        by_round: dict[int, list[Sample]] = {}
+        for sample in row.outcome.samples:
+            if sample.round is not None:
+                by_round.setdefault(sample.round, []).append(sample)
+        grid.append(
+            {
+                number: {
+                    p: s.correct for p, s in _participants(turns).items() if s.correct is not None
+                }
+                for number, turns in by_round.items()
+            }
+        )
+        for number, turns in by_round.items():
+            winner = vote(turns)
+            if winner is not None and winner.correct is not None:
+                majority.setdefault(number, []).append(winner.correct)
+    numbers = sorted({n for item in grid for n in item})
+    rounds = [_round(number, grid, majority.get(number, [])) for number in numbers]
+    flips = [f for a, b in itertools.pairwise(numbers) for f in _flips(grid, a, b)]
+    return DebateStats(rounds, flips, final_accuracy)
+
+
+def _round(
+    number: int, grid: Sequence[dict[int, dict[str, bool]]], votes: list[bool]
+) -> RoundStats:
+    answers: dict[str, list[bool]] = {}
+    for item in grid:
+        for participant, correct in item.get(number, {}).items():
+            answers.setdefault(participant, []).append(correct)
+    means = [sum(v) / len(v) for v in answers.values()]
+    return RoundStats(
+        round=number,
+        n=sum(1 for item in grid if item.get(number)),
+        participant_accuracy=sum(means) / len(means) if means else 0.0,
+        majority_accuracy=sum(votes) / len(votes) if votes else 0.0,
+    )
+
+
+def _flips(grid: Sequence[dict[int, dict[str, bool]]], start: int, end: int) -> list[Flips]:
+    counts: dict[str, list[int]] = {}
+    for item in grid:
+        before, after = item.get(start, {}), item.get(end, {})
+        for participant in before.keys() & after.keys():
+            tally = counts.setdefault(participant, [0, 0])
+            tally[0] += before[participant] and not after[participant]
+            tally[1] += after[participant] and not before[participant]
+    return [Flips(p, start, end, rw, wr) for p, (rw, wr) in sorted(counts.items())]
