@@ -188,3 +188,26 @@ async def test_the_estimate_prices_from_the_gateway_and_bounds_a_real_run(
     spent = await executor.run(strategy, ITEMS[0])
     found = estimate([strategy], ITEMS[:1], pricing, max_tokens=executor.max_tokens)
     assert found.unpriced == [] and 0 < spent.cost_usd <= found.worst_usd
+
+
+def _debating(final: str | None) -> GatewayClient:
+    """A gateway whose debate stays RUNNING (final None) or ends as ``final``."""
+    view = {"id": "dbt_1", "status": final or "RUNNING", "rounds": [], "error": "all turns failed"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            started = {"id": "dbt_1", "status": "RUNNING", "status_url": "/v1/debates/dbt_1"}
+            return httpx.Response(202, json=started)
+        return httpx.Response(200, json={**view, "usage": {"prompt_tokens": 0}})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://eval")
+    return GatewayClient(http, poll_s=0.01, timeout_s=0.05)
+
+
+@pytest.mark.parametrize(("final", "error"), [(None, "0 timeout"), ("FAILED", "0 debate_failed")])
+async def test_a_debate_that_never_ends_or_fails_is_retryable(
+    final: str | None, error: str
+) -> None:
+    outcome = await Executor(_debating(final)).run(parse("debate(a, b)"), ITEMS[0])
+    assert outcome.error is not None and outcome.error.startswith(error)
+    assert outcome.retryable is True and outcome.answer is None

@@ -52,15 +52,17 @@ class GatewayClient:
         deadline = started + self.timeout_s
         accepted = await self._call("POST", "/v1/debates", body)
         url = accepted.body.get("status_url") or f"/v1/debates/{accepted.body.get('id')}"
-        view = accepted
+        view, delay = accepted, self.poll_s / 16
         while view.body.get("status", RUNNING) == RUNNING:
-            if time.perf_counter() + self.poll_s > deadline:
+            if time.perf_counter() + delay > deadline:
                 raise GatewayCallFailed(
                     f"debate {accepted.body.get('id')} still running after {self.timeout_s:.0f} s",
                     status=0,
                     code="timeout",
                 )
-            await asyncio.sleep(self.poll_s)
+            await asyncio.sleep(delay)
+            # soon at first (an in-process debate ends in milliseconds), then every poll_s
+            delay = min(delay * 2, self.poll_s)
             view = await self._call("GET", str(url))
         view.latency_ms = (time.perf_counter() - started) * 1000
         return view

@@ -157,7 +157,7 @@ def estimate(
     tally = _Tally(pricing)
     per_strategy = {s.spec: 0.0 for s in strategies}
     grading, pairs = 0.0, 0
-    answer = (answer_tokens, max_tokens)
+    answer = (min(answer_tokens, max_tokens), max_tokens)  # no answer outgrows max_tokens
     for item in items:
         prompt = _prompt_tokens(item)
         for strategy in strategies:

@@ -240,7 +240,7 @@ def _debate(reply: Reply) -> Outcome:
         ],
     )
     if view.get("status") != "SUCCEEDED":
-        outcome.calls = len(turns)
+        outcome.answer, outcome.calls = None, len(turns)
         outcome.error = f"0 debate_{str(view.get('status')).lower()}: {view.get('error')}"
         outcome.retryable = True
     return outcome

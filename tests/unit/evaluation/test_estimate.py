@@ -111,3 +111,8 @@ def test_prices_come_from_the_models_list() -> None:
         {"id": "auto:quality", "object": "model", "owned_by": "orchestra"},
     ]
     assert pricing_from(models).prices == {"simulator/sim-large": Price(3e-6, 1.5e-5)}
+
+
+def test_an_expected_answer_never_outgrows_max_tokens() -> None:
+    found = _one("sim-large", answer_tokens=300, max_tokens=50)
+    assert found.total_usd == found.worst_usd == pytest.approx(18e-6 + 50 * 2e-6)
