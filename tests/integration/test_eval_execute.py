@@ -5,9 +5,11 @@ gateway's error becomes one."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -83,12 +85,21 @@ async def test_sample_makes_k_calls_and_votes(executor: Executor) -> None:
 
 
 @pytest.mark.xfail(
-    reason="needs the simulator's seed-in-draw (helper A's oracle work, not on main yet)",
+    reason="needs the simulator's oracle with seed-in-draw (helper A's work, not on this branch)",
     strict=False,
 )
-async def test_samples_differ_across_seeds_for_some_item(executor: Executor) -> None:
+async def test_samples_differ_across_seeds_for_some_item(tmp_path: Path) -> None:
+    # Given the simulator answering the items from an oracle (sim-small right 60% of the time)
+    oracle = tmp_path / "oracle.jsonl"
+    oracle.write_text(
+        "".join(json.dumps({"question": i.question, "answer": i.answer}) + "\n" for i in ITEMS)
+    )
     strategy = parse("sample(sim-small, k=5)")
-    outcomes = [await executor.run(strategy, item) for item in ITEMS]
+    async with _in_process(simulator_oracle=str(oracle)) as client:
+        executor = Executor(client, seed=1)
+        outcomes = [await executor.run(strategy, item) for item in ITEMS]
+    # Then the k samples (seeds S..S+4) are independent draws: some item gets different answers
+    assert all(o.error is None for o in outcomes)
     assert any(len({s.answer for s in o.samples}) > 1 for o in outcomes)
 
 
