@@ -1,0 +1,246 @@
+"""One item under one strategy -> an :class:`~orchestra.evaluation.records.Outcome`.
+
+What each kind sends (all through :class:`~orchestra.evaluation.client.GatewayClient`, the
+answer cache bypassed):
+
+* ``single``: one ``POST /v1/chat/completions`` (``model``, the prompt, ``max_tokens``,
+  ``seed``); the gateway's retries and fallbacks count as calls (``x-orchestra-attempts``);
+* ``sample``: k chat calls at once, ``seed`` = S + j and the strategy's temperature, voted
+  here with fusion's normaliser and clusters (the largest cluster's most central answer;
+  confidence = agreement = its share);
+* ``panel``: one ``POST /v1/multi-generate`` (``models``, ``strategy``, ``judge``);
+* ``debate``: ``POST /v1/debates``, polled until it ends; confidence = agreement of the
+  last round.
+
+A failed call never escapes: the outcome carries ``error`` (``"<status> <code>: <message>"``)
+and whether a rerun may pass (``retryable``), with whatever was spent before it failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from orchestra.errors import GatewayCallFailed
+from orchestra.evaluation.client import GatewayClient
+from orchestra.evaluation.protocols import Reply
+from orchestra.evaluation.records import Item, Outcome, Sample
+from orchestra.evaluation.strategies import Strategy
+from orchestra.fusion.agreement import cluster
+from orchestra.fusion.answers import normalize
+
+
+def _messages(item: Item) -> list[dict[str, str]]:
+    """The item's prompt: grading's (TEMPORARY fallback until ``grading`` is merged)."""
+    try:
+        from orchestra.evaluation.grading import prompt_messages
+    except ImportError:  # pragma: no cover - removed at merge
+        return [{"role": "user", "content": item.question}]
+    return prompt_messages(item)
+
+
+class Executor:
+    """Runs a strategy on an item through the gateway; the seed makes samples repeatable."""
+
+    def __init__(self, client: GatewayClient, *, max_tokens: int = 1024, seed: int = 0) -> None:
+        self.client = client
+        self.max_tokens = max_tokens
+        self.seed = seed
+
+    async def run(self, strategy: Strategy, item: Item) -> Outcome:
+        started = time.perf_counter()
+        messages = _messages(item)
+        try:
+            if strategy.kind == "sample":
+                outcome = await self._sample(strategy, messages)
+            elif strategy.kind == "panel":
+                outcome = _panel(await self.client.multi(self._panel_body(strategy, messages)))
+            elif strategy.kind == "debate":
+                outcome = _debate(await self.client.debate(self._debate_body(strategy, messages)))
+            else:
+                outcome = _single(await self.client.chat(self._chat_body(strategy, messages)))
+        except GatewayCallFailed as exc:
+            outcome = Outcome(error=_described(exc), retryable=exc.retryable)
+        outcome.latency_ms = (time.perf_counter() - started) * 1000
+        return outcome
+
+    def _chat_body(
+        self, strategy: Strategy, messages: list[dict[str, str]], seed: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": strategy.models[0],
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed if seed is None else seed,
+        }
+        if strategy.temperature is not None:
+            body["temperature"] = strategy.temperature
+        return body
+
+    def _panel_body(self, strategy: Strategy, messages: list[dict[str, str]]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "models": list(strategy.models),
+            "strategy": strategy.fusion,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+        if strategy.judge is not None:
+            body["judge"] = strategy.judge
+        return body
+
+    def _debate_body(self, strategy: Strategy, messages: list[dict[str, str]]) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "participants": list(strategy.models),
+            "messages": messages,
+            "max_rounds": strategy.rounds,
+            "threshold": strategy.threshold,
+            "max_tokens": self.max_tokens,
+        }
+        if strategy.judge is not None:
+            body["judge"] = strategy.judge
+        return body
+
+    async def _sample(self, strategy: Strategy, messages: list[dict[str, str]]) -> Outcome:
+        """k calls at once (as self-consistency is deployed); any failed sample fails the
+        item, so every result measures k real samples (a rerun retries it)."""
+        bodies = [self._chat_body(strategy, messages, self.seed + j) for j in range(strategy.k)]
+        replies = await asyncio.gather(
+            *(self.client.chat(b) for b in bodies), return_exceptions=True
+        )
+        outcome = Outcome()
+        failures: list[GatewayCallFailed] = []
+        for reply in replies:
+            if isinstance(reply, GatewayCallFailed):
+                failures.append(reply)
+                outcome.samples.append(Sample(model=strategy.models[0], error=_described(reply)))
+            elif isinstance(reply, BaseException):
+                raise reply
+            else:
+                _add_spend(outcome, _single(reply))
+                outcome.samples.append(Sample(model=_model_of(reply), answer=reply.text))
+        if failures:
+            outcome.error = f"{len(failures)} of {strategy.k} samples failed: " + _described(
+                failures[0]
+            )
+            outcome.retryable = all(f.retryable for f in failures)
+            return outcome
+        _vote(outcome)
+        return outcome
+
+
+def _described(exc: GatewayCallFailed) -> str:
+    return f"{exc.status} {exc.code}: {exc.message}"
+
+
+def _model_of(reply: Reply) -> str | None:
+    model = reply.body.get("model") or reply.headers.get("x-orchestra-model")
+    return model if isinstance(model, str) else None
+
+
+def _usage(body: dict[str, Any]) -> tuple[int, int]:
+    usage = body.get("usage")
+    if not isinstance(usage, dict):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+def _single(reply: Reply) -> Outcome:
+    """A chat completion; calls = the gateway's attempts (retries, fallbacks), at least 1."""
+    attempts = reply.headers.get("x-orchestra-attempts", "")
+    prompt, completion = _usage(reply.body)
+    return Outcome(
+        answer=reply.text,
+        model=_model_of(reply),
+        cost_usd=reply.cost_usd,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        calls=max(len([a for a in attempts.split(";") if a]), 1),
+    )
+
+
+def _add_spend(total: Outcome, part: Outcome) -> None:
+    total.cost_usd += part.cost_usd
+    total.prompt_tokens += part.prompt_tokens
+    total.completion_tokens += part.completion_tokens
+    total.calls += part.calls
+
+
+def _vote(outcome: Outcome) -> None:
+    """The samples' majority (fusion's clusters); ties go to the answer seen first."""
+    answers = [s.answer or "" for s in outcome.samples]
+    clustering = cluster([normalize(a) for a in answers])
+    winner = clustering.medoid(0) if clustering.clusters else None
+    outcome.answer = answers[winner] if winner is not None else None
+    outcome.model = outcome.samples[0].model if outcome.samples else None
+    outcome.agreement = outcome.confidence = round(clustering.share(0), 4) if answers else 0.0
+
+
+def _panel(reply: Reply) -> Outcome:
+    """A multi-generate answer: calls = results not skipped + the judge's or synthesiser's."""
+    body = reply.body
+    results = [r for r in body.get("results") or [] if isinstance(r, dict)]
+    fusion = body.get("fusion") or {}
+    aux = [fusion.get("judge"), fusion.get("synthesizer")]
+    calls = sum(r.get("status") != "skipped" for r in results)
+    calls += sum(isinstance(a, dict) and a.get("status") != "skipped" for a in aux)
+    prompt, completion = _usage(body)
+    samples = [
+        Sample(
+            model=str(r.get("model")),
+            answer=r.get("answer"),
+            error=(r.get("error") or {}).get("message") if r.get("status") == "error" else None,
+        )
+        for r in results
+    ]
+    return Outcome(
+        answer=reply.text,
+        model=body.get("winner") or body.get("model"),
+        cost_usd=reply.cost_usd,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        calls=calls,
+        confidence=_fraction(body.get("confidence")),
+        agreement=_fraction(body.get("agreement")),
+        samples=samples,
+    )
+
+
+def _fraction(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _debate(reply: Reply) -> Outcome:
+    """A finished debate: calls = every turn + the judge's synthesis; a FAILED debate is a
+    retryable error (its participants' failures are usually an upstream's)."""
+    view = reply.body
+    rounds = [r for r in view.get("rounds") or [] if isinstance(r, dict)]
+    turns = [(r.get("round"), t) for r in rounds for t in r.get("turns") or []]
+    prompt, completion = _usage(view)
+    last = rounds[-1].get("agreement") if rounds else None
+    outcome = Outcome(
+        answer=view.get("final_answer"),
+        model=view.get("judge"),
+        cost_usd=reply.cost_usd,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        calls=len(turns) + 1,
+        confidence=_fraction(last),
+        agreement=_fraction(last),
+        rounds=len(rounds),
+        samples=[
+            Sample(
+                model=str(t.get("participant")),
+                answer=t.get("answer"),
+                round=n,
+                error=t.get("error"),
+            )
+            for n, t in turns
+        ],
+    )
+    if view.get("status") != "SUCCEEDED":
+        outcome.answer, outcome.calls = None, len(turns)
+        outcome.error = f"0 debate_{str(view.get('status')).lower()}: {view.get('error')}"
+        outcome.retryable = True
+    return outcome
