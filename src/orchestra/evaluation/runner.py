@@ -5,7 +5,9 @@ Pairs go item-major (every strategy on item 1, then item 2...), so a run stopped
 compares the strategies on the same items. A pair already answered for good (graded, or failed
 for good) is skipped; a retryable failure is asked again. The spend cap is checked BEFORE a
 pair starts: what was spent, plus the estimates of the pairs in flight, plus this pair's
-estimate must stay within ``max_cost``, else nothing more is scheduled ("stopped: --max-cost").
+estimate must stay within ``max_cost``; a pair that does not fit waits for the pairs in flight
+(their real cost may leave room), and one that does not fit with none in flight stops the
+scheduling ("stopped: --max-cost").
 Cancellation (Ctrl-C) only lands at an ``await``; a line is written by one synchronous call,
 so the file holds whole lines only: an interrupted pair is simply asked again on the rerun.
 
@@ -120,6 +122,8 @@ class EvalRun(Generic[S]):
         self.pair_cost, self.on_progress = pair_cost, on_progress
         self.stopped: str | None = None
         self._spent = self._reserved = 0.0
+        self._room: asyncio.Condition
+        self._flight = 0  # pairs admitted and not finished (floats never count them)
         self._done = self._correct = self._graded = self._errors = self._asked = 0
 
     @property
@@ -144,6 +148,7 @@ class EvalRun(Generic[S]):
 
     async def run(self) -> RunReport:
         pairs = iter(self.pending())  # shared by the workers: next() never awaits
+        self._room = asyncio.Condition()
         self.on_progress(self.progress)
         async with asyncio.TaskGroup() as workers:
             for _ in range(self.concurrency):
@@ -155,19 +160,39 @@ class EvalRun(Generic[S]):
             if self.stopped is not None:
                 return
             cost = self.pair_cost(strategy, item)
-            if self.max_cost is not None and self._spent + self._reserved + cost > self.max_cost:
-                self.stopped = STOPPED_MAX_COST
+            if not await self._admit(cost):
                 return
-            self._reserved += cost
             try:
                 result = await self._ask(strategy, item)
             finally:
                 self._reserved -= cost
+                self._flight -= 1
             self.results.append(result)  # on disk before the progress moves
             self._asked += 1
             self._spent += result.outcome.cost_usd + (result.grade.cost_usd if result.grade else 0)
             self._tally(result)
+            async with self._room:
+                self._room.notify_all()
             self.on_progress(self.progress)
+
+    async def _admit(self, cost: float) -> bool:
+        """Reserve ``cost`` under the cap. While pairs in flight hold the room, wait for them
+        (their real cost may leave room); with none in flight, a pair that does not fit stops
+        the scheduling."""
+        if self.max_cost is None:
+            self._reserved += cost
+            self._flight += 1
+            return True
+        async with self._room:
+            while self._spent + self._reserved + cost > self.max_cost:
+                if self.stopped is not None or self._flight == 0:
+                    self.stopped = STOPPED_MAX_COST
+                    self._room.notify_all()
+                    return False
+                await self._room.wait()
+            self._reserved += cost
+            self._flight += 1
+            return True
 
     async def _ask(self, strategy: S, item: Item) -> Result:
         outcome = await self.executor.run(strategy, item)
