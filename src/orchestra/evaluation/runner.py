@@ -129,9 +129,7 @@ class EvalRun(Generic[S]):
     @property
     def progress(self) -> Progress:
         total = len(self.strategies) * len(self.items)
-        return Progress(
-            self._done, total, self._correct, self._graded, self._errors, self._spent
-        )
+        return Progress(self._done, total, self._correct, self._graded, self._errors, self._spent)
 
     def pending(self) -> list[tuple[S, Item]]:
         """The pairs still to ask, item-major; tallies the ones answered for good."""
