@@ -34,9 +34,9 @@ EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 #: in-process: any host will do, the transport never leaves the process
 IN_PROCESS_URL = "http://orchestra.in-process"
 SIMULATOR_NOTE = (
-    "NOTE: no provider key or config found: the LOCAL SIMULATOR answers, from the dataset's "
-    "answers at each model's accuracy (ORCHESTRA_SIMULATOR_ACCURACY); figures measure the "
-    "harness, not real models"
+    "NOTE: the LOCAL SIMULATOR answers (no provider key or config found, or "
+    "ORCHESTRA_SIMULATOR): simulator answering from the dataset's answers at each model's "
+    "accuracy (ORCHESTRA_SIMULATOR_ACCURACY); the figures measure the harness, not real models"
 )
 
 
@@ -93,7 +93,7 @@ async def _gateway(args: argparse.Namespace, dataset: Dataset) -> AsyncIterator[
         return
     services = _in_process_services(dataset)
     if services is None:
-        raise _Unbuildable
+        raise _Said
     try:
         async with _asgi_client(services) as http:
             yield http, bool(services.registry.simulated)
@@ -101,8 +101,9 @@ async def _gateway(args: argparse.Namespace, dataset: Dataset) -> AsyncIterator[
         await services.aclose()
 
 
-class _Unbuildable(Exception):
-    """The services could not be built (said on stderr)."""
+class _Said(Exception):
+    """A usage error already said on stderr (exit 2): the services could not be built, no
+    judge can be picked."""
 
 
 def _in_process_services(dataset: Dataset) -> Any:
@@ -143,7 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return asyncio.run(_run(args, plan))
-    except _Unbuildable:
+    except _Said:
         return EXIT_USAGE
     except KeyboardInterrupt:  # every finished pair is on disk: the same command continues
         print(f"\ninterrupted: rerun the same command to continue ({plan.out})", file=sys.stderr)
@@ -185,17 +186,15 @@ async def _measure(
     from orchestra.evaluation.runner import STOPPED_MAX_COST, EvalRun
 
     judge = await _judge(args, client, plan)
-    if judge is False:
-        return EXIT_USAGE
     pricing = await pricing_of(client)
-    cost = _coster(pricing, args, judge or None)
+    cost = _coster(pricing, args, judge)
     estimate = cost(plan.strategies, plan.dataset.items, done)
     if not _confirmed(args, estimate, len(done)):
         return EXIT_REFUSED
     bar = ProgressBar(sys.stderr)
     run = EvalRun(
         Executor(client, max_tokens=args.max_tokens, seed=args.seed),
-        Grader(client, judge or None),
+        Grader(client, judge),
         results,
         plan.strategies,
         plan.dataset.items,
@@ -227,19 +226,19 @@ def _coster(
     return cost
 
 
-async def _judge(args: argparse.Namespace, client: GatewayClient, plan: Plan) -> str | bool:
-    """The judge model for judge-graded items ('' when none is needed), or False after
-    saying none can be picked (exit 2)."""
+async def _judge(args: argparse.Namespace, client: GatewayClient, plan: Plan) -> str | None:
+    """The judge model for judge-graded items: ``--judge``, else the best served model of
+    another maker than every graded model (None when no item needs one)."""
     from orchestra.evaluation.grading import pick_judge
 
     if args.judge or all(item.kind != "judge" for item in plan.dataset.items):
-        return args.judge or ""
+        return str(args.judge) if args.judge else None
     graded = [m for s in plan.strategies for m in s.models]
     available = [str(m.get("id")) for m in await client.models()]
     picked = pick_judge(available, graded)
     if picked is None:
         _error("no judge of another maker than the graded models is served: give --judge MODEL")
-        return False
+        raise _Said
     print(f"judge: {picked} (another maker than the graded models)", file=sys.stderr)
     return picked
 
