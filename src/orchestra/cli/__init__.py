@@ -1,5 +1,5 @@
-"""``orchestra serve | debate | models | sync | keys | teams | spend``: the gateway on a laptop,
-with embedded defaults, and the administration of a running one."""
+"""``orchestra serve | debate | models | sync | keys | teams | spend | eval``: the gateway on a
+laptop, with embedded defaults, and the administration of a running one."""
 
 from __future__ import annotations
 
@@ -308,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     from orchestra.cli.chains import chain_parser
 
     chain_parser(verbs)
+    from orchestra.cli.evaluate import eval_parser
+
+    eval_parser(verbs)
     return parser
 
 

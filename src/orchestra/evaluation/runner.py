@@ -1,0 +1,214 @@
+"""The run: every (strategy, item) pair not yet answered, asked by K workers, graded, and
+appended to the results file before the progress moves.
+
+Pairs go item-major (every strategy on item 1, then item 2...), so a run stopped early still
+compares the strategies on the same items. A pair already answered for good (graded, or failed
+for good) is skipped; a retryable failure is asked again. The spend cap is checked BEFORE a
+pair starts: what was spent, plus the estimates of the pairs in flight, plus this pair's
+estimate must stay within ``max_cost``; a pair that does not fit waits for the pairs in flight
+(their real cost may leave room), and one that does not fit with none in flight stops the
+scheduling ("stopped: --max-cost").
+Cancellation (Ctrl-C) only lands at an ``await``; a line is written by one synchronous call,
+so the file holds whole lines only: an interrupted pair is simply asked again on the rerun.
+
+The collaborators are small protocols (the gateway executor, the grader, the results file),
+so the run is tested with fakes and composed by the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from orchestra.errors import OrchestraError
+from orchestra.evaluation.records import Grade, Item, Outcome, Result
+
+Key = tuple[str, str]
+
+#: the reason a run stopped before its last pair
+STOPPED_MAX_COST = "max-cost"
+
+
+class StrategyLike(Protocol):
+    """What the run needs of a strategy: its key and the models it asks (the judge avoids
+    their makers)."""
+
+    @property
+    def spec(self) -> str: ...
+
+    @property
+    def models(self) -> tuple[str, ...]: ...
+
+
+S = TypeVar("S", bound=StrategyLike)
+S_contra = TypeVar("S_contra", bound=StrategyLike, contravariant=True)
+
+
+class Executes(Protocol[S_contra]):
+    """One item under one strategy; failures come back in ``Outcome.error``."""
+
+    async def run(self, strategy: S_contra, item: Item) -> Outcome: ...
+
+
+class Grades(Protocol):
+    async def grade(self, item: Item, outcome: Outcome, graded_models: Sequence[str]) -> Grade: ...
+
+
+class Appends(Protocol):
+    """The results file, opened: what is there, and one more whole line."""
+
+    def load(self) -> Mapping[Key, Result]: ...
+
+    def append(self, result: Result) -> None: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Pairs done (this run and earlier ones) of ``total``; ``spent``: this run's USD."""
+
+    done: int
+    total: int
+    correct: int
+    graded: int
+    errors: int
+    spent: float
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.graded if self.graded else None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    progress: Progress
+    #: None: every pair was asked; ``"max-cost"``: the cap stopped the scheduling
+    stopped: str | None
+    #: pairs asked by this run
+    asked: int
+
+
+def _nothing(progress: Progress) -> None:
+    return None
+
+
+def _free(strategy: object, item: Item) -> float:
+    return 0.0
+
+
+class EvalRun(Generic[S]):
+    """One run over ``strategies`` x ``items``; :meth:`run` once."""
+
+    def __init__(
+        self,
+        executor: Executes[S],
+        grader: Grades,
+        results_file: Appends,
+        strategies: Sequence[S],
+        items: Sequence[Item],
+        *,
+        concurrency: int = 4,
+        max_cost: float | None = None,
+        pair_cost: Callable[[S, Item], float] = _free,
+        on_progress: Callable[[Progress], None] = _nothing,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
+        self.executor, self.grader, self.results = executor, grader, results_file
+        self.strategies, self.items = list(strategies), list(items)
+        self.concurrency, self.max_cost = concurrency, max_cost
+        self.pair_cost, self.on_progress = pair_cost, on_progress
+        self.stopped: str | None = None
+        self._spent = self._reserved = 0.0
+        self._room: asyncio.Condition
+        self._flight = 0  # pairs admitted and not finished (floats never count them)
+        self._done = self._correct = self._graded = self._errors = self._asked = 0
+
+    @property
+    def progress(self) -> Progress:
+        total = len(self.strategies) * len(self.items)
+        return Progress(self._done, total, self._correct, self._graded, self._errors, self._spent)
+
+    def pending(self) -> list[tuple[S, Item]]:
+        """The pairs still to ask, item-major; tallies the ones answered for good."""
+        earlier = self.results.load()
+        todo: list[tuple[S, Item]] = []
+        for item in self.items:
+            for strategy in self.strategies:
+                result = earlier.get((strategy.spec, item.id))
+                if result is not None and result.final:
+                    self._tally(result)
+                else:
+                    todo.append((strategy, item))
+        return todo
+
+    async def run(self) -> RunReport:
+        pairs = iter(self.pending())  # shared by the workers: next() never awaits
+        self._room = asyncio.Condition()
+        self.on_progress(self.progress)
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(self.concurrency):
+                workers.create_task(self._work(pairs))
+        return RunReport(self.progress, self.stopped, self._asked)
+
+    async def _work(self, pairs: Iterator[tuple[S, Item]]) -> None:
+        for strategy, item in pairs:
+            if self.stopped is not None:
+                return
+            cost = self.pair_cost(strategy, item)
+            if not await self._admit(cost):
+                return
+            try:
+                result = await self._ask(strategy, item)
+            finally:
+                self._reserved -= cost
+                self._flight -= 1
+            self.results.append(result)  # on disk before the progress moves
+            self._asked += 1
+            self._spent += result.outcome.cost_usd + (result.grade.cost_usd if result.grade else 0)
+            self._tally(result)
+            async with self._room:
+                self._room.notify_all()
+            self.on_progress(self.progress)
+
+    async def _admit(self, cost: float) -> bool:
+        """Reserve ``cost`` under the cap. While pairs in flight hold the room, wait for them
+        (their real cost may leave room); with none in flight, a pair that does not fit stops
+        the scheduling."""
+        if self.max_cost is None:
+            self._reserved += cost
+            self._flight += 1
+            return True
+        async with self._room:
+            while self._spent + self._reserved + cost > self.max_cost:
+                if self.stopped is not None or self._flight == 0:
+                    self.stopped = STOPPED_MAX_COST
+                    self._room.notify_all()
+                    return False
+                await self._room.wait()
+            self._reserved += cost
+            self._flight += 1
+            return True
+
+    async def _ask(self, strategy: S, item: Item) -> Result:
+        outcome = await self.executor.run(strategy, item)
+        grade = None
+        if outcome.error is None:
+            try:
+                grade = await self.grader.grade(item, outcome, strategy.models)
+            except OrchestraError as exc:  # the judge failed: the answer is asked again later
+                failed = f"grading: {exc.status} {exc.code}: {exc.message}"
+                outcome = outcome.model_copy(update={"error": failed, "retryable": exc.retryable})
+        return Result(
+            strategy=strategy.spec, item=item.id, outcome=outcome, grade=grade, at=time.time()
+        )
+
+    def _tally(self, result: Result) -> None:
+        self._done += 1
+        if result.grade is not None:
+            self._graded += 1
+            self._correct += result.grade.correct
+        if result.outcome.error is not None:
+            self._errors += 1
