@@ -17,14 +17,6 @@ from orchestra.cli.evaluate import ProgressBar, progress_line
 from orchestra.config import get_settings
 from orchestra.evaluation.runner import Progress
 
-#: the command needs the other parts of issue 21 (datasets, execution, report)
-needs_all = pytest.mark.skipif(
-    any(
-        importlib.util.find_spec(f"orchestra.evaluation.{name}") is None
-        for name in ("datasets", "strategies", "execute", "estimate", "grading", "report")
-    ),
-    reason="the evaluation package is not complete yet",
-)
 LIMIT = 20
 STRATEGIES = ["--strategy", "sim-large", "--strategy", "sample(sim-small, k=3)"]
 
@@ -49,7 +41,6 @@ def lines(out: Path) -> list[dict[str, object]]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-@needs_all
 def test_a_run_answers_every_pair_and_writes_the_report(
     tmp_path: Path, simulated: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -71,7 +62,6 @@ def test_a_run_answers_every_pair_and_writes_the_report(
     assert "report.md" in capsys.readouterr().out
 
 
-@needs_all
 def test_a_killed_run_continues_exactly(
     tmp_path: Path, simulated: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,7 +81,6 @@ def test_a_killed_run_continues_exactly(
     assert "13 pairs already answered" in capsys.readouterr().err
 
 
-@needs_all
 def test_max_cost_below_the_estimate_refuses_before_any_call(
     tmp_path: Path, simulated: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -100,7 +89,6 @@ def test_max_cost_below_the_estimate_refuses_before_any_call(
     assert lines(tmp_path) == []
 
 
-@needs_all
 def test_another_seed_in_the_same_directory_is_a_usage_error(
     tmp_path: Path, simulated: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

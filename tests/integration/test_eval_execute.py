@@ -84,10 +84,6 @@ async def test_sample_makes_k_calls_and_votes(executor: Executor) -> None:
     assert outcome.agreement == pytest.approx(share, abs=1e-4)
 
 
-@pytest.mark.xfail(
-    reason="needs the simulator's oracle with seed-in-draw (helper A's work, not on this branch)",
-    strict=False,
-)
 async def test_samples_differ_across_seeds_for_some_item(tmp_path: Path) -> None:
     # Given the simulator answering the items from an oracle (sim-small right 60% of the time)
     oracle = tmp_path / "oracle.jsonl"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.evaluation.client import GatewayClient
-from orchestra.evaluation.execute import _messages
+from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.records import Item
 from orchestra.evaluation.strategies import Strategy
 from orchestra.fusion.prompts import JUDGE_MAX_TOKENS, SYNTHESIS_MAX_TOKENS
@@ -180,7 +180,7 @@ def estimate(
 
 def _prompt_tokens(item: Item) -> int:
     """As the gateway counts a chat's prompt (tokens.estimate_prompt_tokens)."""
-    messages = _messages(item)
+    messages = prompt_messages(item)
     return 3 + sum(PER_MESSAGE_OVERHEAD + estimate_text_tokens(m["content"]) for m in messages)
 
 

@@ -24,20 +24,12 @@ from typing import Any
 
 from orchestra.errors import GatewayCallFailed
 from orchestra.evaluation.client import GatewayClient
+from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.protocols import Reply
 from orchestra.evaluation.records import Item, Outcome, Sample
 from orchestra.evaluation.strategies import Strategy
 from orchestra.fusion.agreement import cluster
 from orchestra.fusion.answers import normalize
-
-
-def _messages(item: Item) -> list[dict[str, str]]:
-    """The item's prompt: grading's (TEMPORARY fallback until ``grading`` is merged)."""
-    try:
-        from orchestra.evaluation.grading import prompt_messages
-    except ImportError:  # pragma: no cover - removed at merge
-        return [{"role": "user", "content": item.question}]
-    return prompt_messages(item)
 
 
 class Executor:
@@ -50,7 +42,7 @@ class Executor:
 
     async def run(self, strategy: Strategy, item: Item) -> Outcome:
         started = time.perf_counter()
-        messages = _messages(item)
+        messages = prompt_messages(item)
         try:
             if strategy.kind == "sample":
                 outcome = await self._sample(strategy, messages)

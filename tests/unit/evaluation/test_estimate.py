@@ -25,7 +25,7 @@ TOKENS = {"answer_tokens": 100, "max_tokens": 1000}
 def _prompt_of_18_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     """36 characters = 11 tokens, + 4 for the message, + 3 for the chat: 18 prompt tokens."""
     monkeypatch.setattr(
-        estimating, "_messages", lambda item: [{"role": "user", "content": "x" * 36}]
+        estimating, "prompt_messages", lambda item: [{"role": "user", "content": "x" * 36}]
     )
 
 
