@@ -4,7 +4,6 @@ run and its report, resume after a kill, the ``--max-cost`` refusal, another run
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from collections.abc import Iterator
