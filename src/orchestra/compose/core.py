@@ -276,9 +276,12 @@ def _oracle_options(settings: Settings) -> dict[str, float | int | str]:
     checked here so a typo fails at start-up, naming the setting."""
     from orchestra.simulator.oracle import OracleError, parse_accuracy
 
+    from orchestra.evaluation.datasets import bundled_path
+
     options: dict[str, float | int | str] = {}
-    if settings.simulator_oracle:
-        options["oracle"] = settings.simulator_oracle
+    if settings.simulator_oracle:  # a bundled dataset's name (gsm8k) or a JSONL path
+        bundled = bundled_path(settings.simulator_oracle)
+        options["oracle"] = str(bundled) if bundled else settings.simulator_oracle
     if settings.simulator_accuracy:
         try:
             parse_accuracy(settings.simulator_accuracy)
