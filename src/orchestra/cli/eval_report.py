@@ -85,7 +85,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         manifest = ResultsFile(out).manifest()
         if manifest is None:
-            _error(f"{out / 'run.json'} not found: not an eval output directory")
+            _error(f"{out / 'run.json'} not found: not an eval output directory (--out DIR)")
             return EXIT_USAGE
         dataset = load(manifest.dataset, seed=manifest.seed)
         if dataset.fingerprint != manifest.fingerprint:

@@ -334,23 +334,27 @@ def _confirmed(args: argparse.Namespace, estimate: Estimate) -> bool:
     if args.max_cost is None:
         return True
     if estimate.unpriced:
-        return _dare(args, f"--max-cost cannot hold on models without a price ({names})")
+        return _dare(
+            args,
+            f"--max-cost cannot hold on models without a price ({names})",
+            "their calls count as free",
+        )
     if estimate.total_usd <= args.max_cost:
         return True
-    return _dare(
-        args, f"the estimate ${estimate.total_usd:.4f} exceeds --max-cost ${args.max_cost:g}"
-    )
+    over = f"the estimate ${estimate.total_usd:.4f} exceeds --max-cost ${args.max_cost:g}"
+    return _dare(args, over, "the run stops at the cap")
 
 
-def _dare(args: argparse.Namespace, over: str) -> bool:
-    """Go on past a reason to stop: with ``--yes``, or a "y" at a terminal."""
+def _dare(args: argparse.Namespace, over: str, then: str) -> bool:
+    """Go on past a reason to stop (``then``: what happens if so): with ``--yes``, or a "y"
+    typed at a terminal."""
     if args.yes:
-        print(f"{over}: running until the cap stops it (--yes)", file=sys.stderr)
+        print(f"{over}: running anyway, {then} (--yes)", file=sys.stderr)
         return True
     if sys.stdin.isatty():
-        answer = input(f"{over}: run until the cap stops it? [y/N] ")
+        answer = input(f"{over}: run anyway ({then})? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
-    print(f"refused: {over} (raise it, or --yes to run until the cap)", file=sys.stderr)
+    print(f"refused: {over} (--yes to run anyway: {then})", file=sys.stderr)
     return False
 
 
