@@ -274,9 +274,8 @@ def build_core(
 def _oracle_options(settings: Settings) -> dict[str, float | int | str]:
     """The simulator's oracle and accuracy overrides (``orchestra eval``), the accuracy
     checked here so a typo fails at start-up, naming the setting."""
-    from orchestra.simulator.oracle import OracleError, parse_accuracy
-
     from orchestra.evaluation.datasets import bundled_path
+    from orchestra.simulator.oracle import OracleError, parse_accuracy
 
     options: dict[str, float | int | str] = {}
     if settings.simulator_oracle:  # a bundled dataset's name (gsm8k) or a JSONL path
