@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import httpx
 
+    from orchestra.errors import GatewayCallFailed
     from orchestra.evaluation.client import GatewayClient
     from orchestra.evaluation.estimate import Estimate, Pricing
     from orchestra.evaluation.records import Dataset, Item, Result
@@ -59,7 +60,13 @@ def _plan(args: argparse.Namespace) -> Plan | None:
     if not args.dataset or not args.strategy:
         _error("orchestra eval needs --dataset and at least one --strategy")
         return None
-    for name, low in (("limit", 1), ("concurrency", 1), ("max_cost", 0), ("max_tokens", 1)):
+    for name, low in (
+        ("limit", 1),
+        ("concurrency", 1),
+        ("max_cost", 0),
+        ("max_tokens", 1),
+        ("answer_tokens", 1),
+    ):
         value = getattr(args, name)
         if value is not None and value < low:
             _error(f"--{name.replace('_', '-')} must be at least {low} (got {value})")
@@ -84,7 +91,7 @@ async def _gateway(args: argparse.Namespace, dataset: Dataset) -> AsyncIterator[
     import httpx
 
     if args.base_url:
-        key = args.api_key or os.environ.get("ORCHESTRA_API_KEY")
+        key = _key(args)
         headers = {"authorization": f"Bearer {key}"} if key else {}
         async with httpx.AsyncClient(
             base_url=args.base_url, headers=headers, timeout=600.0
@@ -95,10 +102,15 @@ async def _gateway(args: argparse.Namespace, dataset: Dataset) -> AsyncIterator[
     if services is None:
         raise _Said
     try:
-        async with _asgi_client(services) as http:
+        async with _asgi_client(services, _key(args)) as http:
             yield http, bool(services.registry.simulated)
     finally:
         await services.aclose()
+
+
+def _key(args: argparse.Namespace) -> str | None:
+    """``--api-key``, else ``ORCHESTRA_API_KEY``: the same for both ways of running."""
+    return str(args.api_key or os.environ.get("ORCHESTRA_API_KEY") or "") or None
 
 
 class _Said(Exception):
@@ -120,13 +132,16 @@ def _in_process_services(dataset: Dataset) -> Any:
 
 
 @asynccontextmanager
-async def _asgi_client(services: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def _asgi_client(services: Any, key: str | None) -> AsyncIterator[httpx.AsyncClient]:
+    """The in-process gateway called with ``key``; none given, with its first configured key
+    (ORCHESTRA_API_KEYS), so a local run needs no key of its own."""
     import httpx
 
     from orchestra.api.app import create_app
 
     keys = [k.strip() for k in (services.settings.api_keys or "").split(",") if k.strip()]
-    headers = {"authorization": f"Bearer {keys[0]}"} if keys else {}
+    key = key or (keys[0] if keys else None)
+    headers = {"authorization": f"Bearer {key}"} if key else {}
     transport = httpx.ASGITransport(app=create_app(services))
     async with httpx.AsyncClient(
         transport=transport, base_url=IN_PROCESS_URL, headers=headers, timeout=600.0
@@ -138,6 +153,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import asyncio
 
     if args.action == "report":
+        from orchestra.cli.eval_report import cmd_report
+
         return cmd_report(args)
     plan = _plan(args)
     if plan is None:
@@ -152,44 +169,91 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, plan: Plan) -> int:
+    from orchestra.errors import GatewayCallFailed
     from orchestra.evaluation.client import GatewayClient
     from orchestra.evaluation.records import Manifest
     from orchestra.evaluation.results import ResultsError, ResultsFile
 
     async with _gateway(args, plan.dataset) as (http, simulated):
         client = GatewayClient(http)
+        try:  # the first call: an unreachable gateway or a refused key ends here, once
+            models = await client.models()
+        except GatewayCallFailed as exc:
+            _error(_gateway_said(args, exc))
+            return EXIT_USAGE
         manifest = Manifest(
             dataset=plan.source,
             fingerprint=plan.dataset.fingerprint,
             seed=args.seed,
             created_at=time.time(),
             base_url=args.base_url,
-            simulated=simulated,
+            simulated=simulated or (bool(args.base_url) and _simulator_only(models)),
         )
+        if args.base_url and manifest.simulated:
+            print(f"NOTE: {args.base_url} serves SIMULATED models only", file=sys.stderr)
         with ResultsFile(plan.out) as results:
             try:
                 earlier = results.open(manifest, fresh=args.fresh)
             except ResultsError as exc:
                 _error(str(exc))
                 return EXIT_USAGE
-            done = {key for key, result in earlier.items() if result.final}
-            return await _measure(args, plan, client, results, done)
+            done = _resumed(plan, earlier)
+            return await _measure(args, plan, client, results, done, models)
+
+
+def _resumed(plan: Plan, earlier: Mapping[tuple[str, str], Result]) -> set[tuple[str, str]]:
+    """The pairs of this command already answered for good in ``--out``; says so."""
+    planned = {(s.spec, item.id) for s in plan.strategies for item in plan.dataset.items}
+    done = {key for key, result in earlier.items() if result.final and key in planned}
+    again = sum(1 for key, result in earlier.items() if not result.final and key in planned)
+    if earlier:
+        retried = f", {again} failed ones asked again" if again else ""
+        print(
+            f"resuming {plan.out}: {len(done)} pairs already answered of {len(planned)} "
+            f"(not asked again{retried}); {len(planned) - len(done)} to ask",
+            file=sys.stderr,
+        )
+    return done
+
+
+def _simulator_only(models: Sequence[Mapping[str, Any]]) -> bool:
+    """A deployed gateway answering with the simulator only (every model it lists is the
+    simulator's): its figures measure the harness, and the report says so."""
+    owners = {m.get("owned_by") for m in models if not str(m.get("id", "")).startswith("auto")}
+    return owners == {"simulator"}
+
+
+def _gateway_said(args: argparse.Namespace, exc: GatewayCallFailed) -> str:
+    """One line for a gateway that cannot be used at all: down, or the key refused."""
+    where = f"the gateway at {args.base_url}" if args.base_url else "the in-process gateway"
+    said = f"{exc.status} {exc.code}: {exc.message}"
+    if exc.status == 0:
+        return f"cannot reach {where} ({exc.message}): is it running, and the URL right?"
+    if exc.status == 401:
+        return f"{where} refused the key ({said}): give its key with --api-key or ORCHESTRA_API_KEY"
+    if exc.status == 403:
+        return f"{where} refused the call with this key ({said}): use a key allowed to make it"
+    return f"{where} failed ({said})"
 
 
 async def _measure(
-    args: argparse.Namespace, plan: Plan, client: GatewayClient, results: Any, done: set[Any]
+    args: argparse.Namespace,
+    plan: Plan,
+    client: GatewayClient,
+    results: Any,
+    done: set[Any],
+    models: list[dict[str, Any]],
 ) -> int:
     """Estimate, confirm, run, report: the exit code."""
-    from orchestra.evaluation.estimate import pricing_of
+    from orchestra.cli.eval_report import write_report
+    from orchestra.evaluation.estimate import pricing_from
     from orchestra.evaluation.execute import Executor
     from orchestra.evaluation.grading import Grader
     from orchestra.evaluation.runner import STOPPED_MAX_COST, EvalRun
 
-    judge = await _judge(args, client, plan)
-    pricing = await pricing_of(client)
-    cost = _coster(pricing, args, judge)
-    estimate = cost(plan.strategies, plan.dataset.items, done)
-    if not _confirmed(args, estimate, len(done)):
+    judge = _judge(args, models, plan)
+    cost = _coster(pricing_from(models), args, judge)
+    if not _confirmed(args, cost(plan.strategies, plan.dataset.items, done)):
         return EXIT_REFUSED
     bar = ProgressBar(sys.stderr)
     run = EvalRun(
@@ -202,9 +266,13 @@ async def _measure(
         max_cost=args.max_cost,
         pair_cost=lambda s, i: cost([s], [i], set()).total_usd,
         on_progress=bar,
+        halt=lambda: None if client.refused is None else "refused",
     )
     report = await run.run()
     bar.close()
+    if client.refused is not None:  # one line, not every pair failing the same way
+        _error(_gateway_said(args, client.refused) + " (the pairs it refused are asked on rerun)")
+        return EXIT_USAGE
     written = write_report(plan.out, plan.dataset, [s.spec for s in plan.strategies])
     print(f"report: {written[0] if written else plan.out}", file=sys.stderr)
     if report.stopped == STOPPED_MAX_COST:
@@ -220,13 +288,19 @@ def _coster(
 
     def cost(strategies: Sequence[Strategy], items: Sequence[Item], done: set[Any]) -> Estimate:
         return estimate(
-            strategies, items, pricing, max_tokens=args.max_tokens, judge=judge, done=done
+            strategies,
+            items,
+            pricing,
+            answer_tokens=args.answer_tokens,
+            max_tokens=args.max_tokens,
+            judge=judge,
+            done=done,
         )
 
     return cost
 
 
-async def _judge(args: argparse.Namespace, client: GatewayClient, plan: Plan) -> str | None:
+def _judge(args: argparse.Namespace, models: list[dict[str, Any]], plan: Plan) -> str | None:
     """The judge model for judge-graded items: ``--judge``, else the best served model of
     another maker than every graded model (None when no item needs one)."""
     from orchestra.evaluation.grading import pick_judge
@@ -234,8 +308,7 @@ async def _judge(args: argparse.Namespace, client: GatewayClient, plan: Plan) ->
     if args.judge or all(item.kind != "judge" for item in plan.dataset.items):
         return str(args.judge) if args.judge else None
     graded = [m for s in plan.strategies for m in s.models]
-    available = [str(m.get("id")) for m in await client.models()]
-    picked = pick_judge(available, graded)
+    picked = pick_judge([str(m.get("id")) for m in models], graded)
     if picked is None:
         _error("no judge of another maker than the graded models is served: give --judge MODEL")
         raise _Said
@@ -243,68 +316,46 @@ async def _judge(args: argparse.Namespace, client: GatewayClient, plan: Plan) ->
     return picked
 
 
-def _confirmed(args: argparse.Namespace, estimate: Estimate, done: int) -> bool:
-    """Print the estimate; past ``--max-cost``, go on only with ``--yes`` or a "y" typed at a
+def _confirmed(args: argparse.Namespace, estimate: Estimate) -> bool:
+    """Print the estimate and what it assumed. Past ``--max-cost`` or with models it could
+    not price (the cap cannot hold on them), go on only with ``--yes`` or a "y" typed at a
     terminal (the run then stops at the cap)."""
-    skipped = f", {done} pairs already answered" if done else ""
     print(
         f"estimate: ${estimate.total_usd:.4f} expected, ${estimate.worst_usd:.4f} at most "
-        f"({estimate.calls} calls{skipped})",
+        f"({estimate.calls} calls for {estimate.pairs} pairs)\n  assumed: "
+        f"{args.answer_tokens} completion tokens per answer (--answer-tokens), "
+        f"{args.max_tokens} at most (--max-tokens); prompts counted from their text; "
+        "prices from the gateway's GET /v1/models",
         file=sys.stderr,
     )
     if estimate.unpriced:
-        print(f"  no price for {', '.join(estimate.unpriced)}: counted free", file=sys.stderr)
-    if args.max_cost is None or estimate.total_usd <= args.max_cost:
+        names = ", ".join(estimate.unpriced)
+        print(f"  no price for {names}: counted free (the gateway lists no price)", file=sys.stderr)
+    if args.max_cost is None:
+        return True
+    if estimate.unpriced:
+        return _dare(
+            args,
+            f"--max-cost cannot hold on models without a price ({names})",
+            "their calls count as free",
+        )
+    if estimate.total_usd <= args.max_cost:
         return True
     over = f"the estimate ${estimate.total_usd:.4f} exceeds --max-cost ${args.max_cost:g}"
+    return _dare(args, over, "the run stops at the cap")
+
+
+def _dare(args: argparse.Namespace, over: str, then: str) -> bool:
+    """Go on past a reason to stop (``then``: what happens if so): with ``--yes``, or a "y"
+    typed at a terminal."""
     if args.yes:
-        print(f"{over}: running until the cap stops it (--yes)", file=sys.stderr)
+        print(f"{over}: running anyway, {then} (--yes)", file=sys.stderr)
         return True
     if sys.stdin.isatty():
-        answer = input(f"{over}: run until the cap stops it? [y/N] ")
+        answer = input(f"{over}: run anyway ({then})? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
-    print(f"refused: {over} (raise it, or --yes to run until the cap)", file=sys.stderr)
+    print(f"refused: {over} (--yes to run anyway: {then})", file=sys.stderr)
     return False
-
-
-def write_report(out: Path, dataset: Dataset, order: Sequence[str] = ()) -> list[Path]:
-    """The report from the files in ``out``: every strategy there (``order`` first), on the
-    items that have an answer."""
-    from orchestra.evaluation import report
-    from orchestra.evaluation.results import ResultsFile
-    from orchestra.evaluation.strategies import parse
-
-    results: dict[tuple[str, str], Result] = dict(ResultsFile(out).load())
-    specs = list(dict.fromkeys([*order, *(key[0] for key in results)]))
-    answered = {key[1] for key in results}
-    items = [item for item in dataset.items if item.id in answered]
-    summary = report.summarise([parse(s) for s in specs], items, results)
-    meta = {"dataset": dataset.name, "fingerprint": dataset.fingerprint, "items": str(len(items))}
-    return report.write(summary, out, title=f"orchestra eval: {dataset.name}", meta=meta)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    """``orchestra eval report --out DIR``: the report again, from the run's files."""
-    from orchestra.evaluation.datasets import DatasetError, load
-    from orchestra.evaluation.results import ResultsError, ResultsFile
-
-    out = Path(args.out or ".")
-    try:
-        manifest = ResultsFile(out).manifest()
-        if manifest is None:
-            _error(f"{out / 'run.json'} not found: not an eval output directory")
-            return EXIT_USAGE
-        dataset = load(manifest.dataset, seed=manifest.seed)
-        if dataset.fingerprint != manifest.fingerprint:
-            _error(f"{manifest.dataset} changed since the run (fingerprint differs)")
-            return EXIT_USAGE
-        written = write_report(out, dataset)
-    except (ResultsError, DatasetError, OSError) as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    for path in written:
-        print(path)
-    return EXIT_DONE
 
 
 class ProgressBar:
@@ -355,6 +406,9 @@ def eval_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--api-key", default=None, help="its key (default: ORCHESTRA_API_KEY)")
     run.add_argument("--out", default=None, help="results directory (default: eval/DATASET)")
     run.add_argument("--judge", default=None, help="judge model for judge-graded items")
-    run.add_argument("--max-tokens", type=int, default=1024)
+    run.add_argument("--max-tokens", type=int, default=1024, help="per answer, at most")
+    run.add_argument(
+        "--answer-tokens", type=int, default=300, help="expected answer length (the estimate)"
+    )
     run.add_argument("--fresh", action="store_true", help="discard the results in --out")
     run.set_defaults(func=cmd_eval)

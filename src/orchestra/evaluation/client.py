@@ -25,6 +25,8 @@ from orchestra.evaluation.protocols import Reply
 NO_CACHE = {"cache-control": "no-cache, no-store"}
 #: a debate's terminal states (schemas.debate.DebateStatus: all but RUNNING)
 RUNNING = "RUNNING"
+#: the key is missing, wrong, or may not make this call: no retry or other pair will pass
+REFUSED = (401, 403)
 
 
 class GatewayClient:
@@ -36,6 +38,9 @@ class GatewayClient:
         self.http = http
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        #: the first 401/403 answered: the key will not do, the run should stop (not fail
+        #: every pair the same way)
+        self.refused: GatewayCallFailed | None = None
 
     async def chat(self, body: dict[str, Any]) -> Reply:
         """``POST /v1/chat/completions``."""
@@ -90,7 +95,10 @@ class GatewayClient:
         latency_ms = (time.perf_counter() - started) * 1000
         payload = _json(response)
         if response.status_code >= 400:
-            raise _failure(method, path, response.status_code, payload)
+            failure = _failure(method, path, response.status_code, payload)
+            if failure.status in REFUSED and self.refused is None:
+                self.refused = failure
+            raise failure
         if not isinstance(payload, dict):
             raise GatewayCallFailed(
                 f"{method} {path} answered {response.status_code} without a JSON object",

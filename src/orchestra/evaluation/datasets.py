@@ -60,11 +60,21 @@ def load(source: str, *, limit: int | None = None, seed: int = 0) -> Dataset:
     )
 
 
+def bundled_path(name: str) -> Path | None:
+    """The file of the bundled dataset ``name`` (None: not a bundled name), so the serving
+    side can take ``ORCHESTRA_SIMULATOR_ORACLE=gsm8k`` as ``--dataset gsm8k`` does."""
+    if name not in BUNDLED:
+        return None
+    return Path(str(resources.files("orchestra.evaluation").joinpath(BUNDLED[name])))
+
+
 def _resolve(source: str) -> tuple[Path, str]:
-    if source in BUNDLED:
-        bundled = resources.files("orchestra.evaluation").joinpath(BUNDLED[source])
-        return Path(str(bundled)), source
+    bundled = bundled_path(source)
+    if bundled is not None:
+        return bundled, source
     path = Path(source).expanduser()
+    if path.is_dir():
+        raise DatasetError(f"{source}: a directory, not a JSONL file")
     if not path.is_file():
         names = ", ".join(BUNDLED)
         raise DatasetError(f"{source}: no such file (bundled datasets: {names})")

@@ -10,6 +10,8 @@ estimate must stay within ``max_cost``; a pair that does not fit waits for the p
 scheduling ("stopped: --max-cost").
 Cancellation (Ctrl-C) only lands at an ``await``; a line is written by one synchronous call,
 so the file holds whole lines only: an interrupted pair is simply asked again on the rerun.
+``halt`` stops a run that cannot go on (the gateway refused the key): no pair starts after
+it says why, and a pair that failed meanwhile is not recorded, so the rerun asks it again.
 
 The collaborators are small protocols (the gateway executor, the grader, the results file),
 so the run is tested with fakes and composed by the CLI.
@@ -84,7 +86,8 @@ class Progress:
 @dataclass(frozen=True)
 class RunReport:
     progress: Progress
-    #: None: every pair was asked; ``"max-cost"``: the cap stopped the scheduling
+    #: None: every pair was asked; ``"max-cost"``: the cap stopped the scheduling; else
+    #: the reason ``halt`` gave
     stopped: str | None
     #: pairs asked by this run
     asked: int
@@ -96,6 +99,10 @@ def _nothing(progress: Progress) -> None:
 
 def _free(strategy: object, item: Item) -> float:
     return 0.0
+
+
+def _never() -> str | None:
+    return None
 
 
 class EvalRun(Generic[S]):
@@ -113,13 +120,14 @@ class EvalRun(Generic[S]):
         max_cost: float | None = None,
         pair_cost: Callable[[S, Item], float] = _free,
         on_progress: Callable[[Progress], None] = _nothing,
+        halt: Callable[[], str | None] = _never,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
         self.executor, self.grader, self.results = executor, grader, results_file
         self.strategies, self.items = list(strategies), list(items)
         self.concurrency, self.max_cost = concurrency, max_cost
-        self.pair_cost, self.on_progress = pair_cost, on_progress
+        self.pair_cost, self.on_progress, self.halt = pair_cost, on_progress, halt
         self.stopped: str | None = None
         self._spent = self._reserved = 0.0
         self._room: asyncio.Condition
@@ -155,7 +163,7 @@ class EvalRun(Generic[S]):
 
     async def _work(self, pairs: Iterator[tuple[S, Item]]) -> None:
         for strategy, item in pairs:
-            if self.stopped is not None:
+            if self.stopped is not None or self._halted():
                 return
             cost = self.pair_cost(strategy, item)
             if not await self._admit(cost):
@@ -165,6 +173,10 @@ class EvalRun(Generic[S]):
             finally:
                 self._reserved -= cost
                 self._flight -= 1
+            if result.outcome.error is not None and self._halted():
+                async with self._room:  # not recorded: the rerun asks it again
+                    self._room.notify_all()
+                return
             self.results.append(result)  # on disk before the progress moves
             self._asked += 1
             self._spent += result.outcome.cost_usd + (result.grade.cost_usd if result.grade else 0)
@@ -172,6 +184,13 @@ class EvalRun(Generic[S]):
             async with self._room:
                 self._room.notify_all()
             self.on_progress(self.progress)
+
+    def _halted(self) -> bool:
+        """Whether ``halt`` gives a reason to stop (kept in ``stopped`` unless one is there)."""
+        reason = self.halt()
+        if reason is not None and self.stopped is None:
+            self.stopped = reason
+        return reason is not None
 
     async def _admit(self, cost: float) -> bool:
         """Reserve ``cost`` under the cap. While pairs in flight hold the room, wait for them
