@@ -121,6 +121,11 @@ class StrategyStats:
     #: over answered items (failures' wall time says little about the strategy)
     p50_ms: float | None
     p95_ms: float | None
+    #: judge-graded items: the mean judge score (0..1) and how many items it is over;
+    #: ``bias``: mean score with the answer shown first minus shown second (position bias)
+    score: float | None = None
+    judged: int = 0
+    bias: float | None = None
     paired: Paired | None = None
     matched: Matched | None = None
     curve: list[CurvePoint] = field(default_factory=list)
@@ -192,7 +197,19 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
         calls_per_item=per * sum(r.outcome.calls for r in rows),
         p50_ms=stats.percentile(latencies, 50) if latencies else None,
         p95_ms=stats.percentile(latencies, 95) if latencies else None,
+        **_judged(rows),
     )
+
+
+def _judged(rows: Sequence[Result]) -> dict[str, float | int | None]:
+    """Mean judge score over the judge-graded rows, and the judge's position bias."""
+    grades = [r.grade for r in rows if r.grade is not None and r.grade.judge is not None]
+    if not grades:
+        return {}
+    orders = [g.orders for g in grades if g.orders is not None and len(g.orders) == 2]
+    bias = sum(first - second for first, second in orders) / len(orders) if orders else None
+    return {"score": sum(g.score for g in grades) / len(grades), "judged": len(grades),
+            "bias": bias}  # fmt: skip
 
 
 def _baseline(table: Sequence[StrategyStats]) -> StrategyStats | None:

@@ -37,9 +37,12 @@ VALID_SPECS = [
     "debate(sim-large, sim-medium, rounds=1, threshold=1)",
     "debate(a, b, c, d, e, f, rounds=10, threshold=0.01, judge=j)",
 ]
-SPEC_ALPHABET = st.sampled_from(list("()=,.:-_ /\t\nakmpsel0123456789") + ["sample", "panel",
-                                "debate", "sc", "k=", "fusion=", "judge=", "rounds=", "nan",
-                                "inf", "1e9", "-1", "threshold=", "temperature="])  # fmt: skip
+SPEC_PIECES = (
+    "( ) = , . : - _ / \t \n a k m s 0 1 2 9 sample panel debate sc k= fusion= judge= rounds="
+)
+SPEC_ALPHABET = st.sampled_from(
+    [*SPEC_PIECES.split(" "), " ", "nan", "inf", "1e9", "-1", "threshold=", "temperature="]
+)
 
 
 def _parse_or_refuse(spec: str) -> strategies.Strategy | None:
@@ -94,8 +97,7 @@ JSON_VALUES = st.recursive(
     | st.integers(min_value=-(10**40), max_value=10**40)
     | st.floats(allow_nan=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=4),  # fmt: skip
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=12,
 )
 FIELDS = st.fixed_dictionaries(
@@ -146,7 +148,8 @@ def test_dataset_bytes_load_or_raise_dataset_error(tmp_path: Path, raw: bytes) -
 
 
 @pytest.mark.xfail(
-    reason="datasets.py (helper walk's) lets json's int-digit-limit ValueError through", strict=False
+    reason="datasets.py (helper walk's) lets json's int-digit-limit ValueError through",
+    strict=False,
 )
 def test_a_number_of_more_than_4300_digits_is_a_dataset_error(tmp_path: Path) -> None:
     # json.loads raises a plain ValueError (not JSONDecodeError) past sys.int_info's limit
@@ -203,14 +206,14 @@ ITEMS = [
     Item(id="t", kind="exact", question="q", answer="Paris"),
     Item(id="c", kind="choice", question="q", answer="B", choices=["x", "y", "z"]),
 ]
+REPLY_PIECES = "The answer is|\\boxed{|}|(B)|1,000|1e999|-|$|####|18|.|nan|inf|½|٣|(|option"
 REPLIES = st.one_of(
     st.none(),
     st.text(max_size=80),
     st.lists(
-        st.sampled_from(["The answer is", "\\boxed{", "}", "(B)", "1,000", "1e999", "-", "$",
-                         "####", "18", ".", "\n", " ", "nan", "inf", "½", "٣", "(", "option"]),
+        st.sampled_from([*REPLY_PIECES.split("|"), "\n", " "]),
         max_size=12,
-    ).map("".join),  # fmt: skip
+    ).map("".join),
     st.just("9" * 400 + ".5"),
 )
 
