@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from orchestra.evaluation.stats import Calibration
 from orchestra.evaluation.summary import StrategyStats
 
 WIDTH = 760
@@ -205,36 +206,36 @@ def calibration(table: Sequence[StrategyStats]) -> str | None:
     """Reliability curves: per fused strategy, accuracy against mean confidence of each
     non-empty bin, and the diagonal a calibrated strategy follows. None when no strategy
     reported a confidence (there is nothing to draw)."""
-    fused = [s for s in table if s.calibration is not None and s.calibration.n]
+    fused = [(s.spec, s.calibration) for s in table if s.calibration and s.calibration.n]
     if not fused:
         return None
-
-    def x(value: float) -> float:
-        return LEFT + PLOT_HEIGHT * value
-
-    right = x(1.0)
-    figures = [
-        f"ECE {c.ece:.3f}, Brier {c.brier:.3f}, n={c.n}"
-        for s in fused
-        if (c := s.calibration) is not None
-    ]
+    right = _confidence_x(1.0)
+    figures = [f"ECE {c.ece:.3f}, Brier {c.brier:.3f}, n={c.n}" for _, c in fused]
     # the square plot, widened only as far as the legend needs (up to the usual width);
     # each strategy's figures on a line under its spec, so the legend stays narrow
-    needed = _legend_width([s.spec + ":" for s in fused] + ["  " + f for f in figures])
+    needed = _legend_width([spec + ":" for spec, _ in fused] + ["  " + f for f in figures])
     width = math.ceil(max(right + RIGHT, min(WIDTH, needed)))
     body = _frame("confidence (mean of the bin)", "accuracy", right)
-    body += _grid(x, [i / 5 for i in range(6)], lambda v: f"{v:.1f}", right)
-    body.append(_line(x(0), _y(0), x(1), _y(1), "#888", ' stroke-dasharray="5 4"'))
+    body += _grid(_confidence_x, [i / 5 for i in range(6)], lambda v: f"{v:.1f}", right)
+    body.append(_line(LEFT, _y(0), right, _y(1), "#888", ' stroke-dasharray="5 4"'))
     legend = []
-    for index, s in enumerate(fused):
-        assert s.calibration is not None
-        colour = _colour(index)
-        points = [(x(b.confidence or 0), _y(b.accuracy or 0)) for b in s.calibration.table if b.n]
-        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-        body.append(f'<polyline points="{path}" fill="none" stroke="{colour}"/>')
-        body += [
-            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{colour}"/>' for px, py in points
-        ]
-        legend.append(_legend(index, s.spec + ":", width, row=2 * index))
+    for index, (spec, result) in enumerate(fused):
+        body += _reliability_curve(_colour(index), result)
+        legend.append(_legend(index, spec + ":", width, row=2 * index))
         legend.append(_legend(index, "  " + figures[index], width, 2 * index + 1, swatch=False))
     return _document("Calibration: accuracy against confidence", body, legend, width)
+
+
+def _confidence_x(value: float) -> float:
+    """The calibration plot's x: confidence 0..1 across a square plot."""
+    return LEFT + PLOT_HEIGHT * value
+
+
+def _reliability_curve(colour: str, result: Calibration) -> list[str]:
+    x = _confidence_x
+    points = [(x(b.confidence or 0), _y(b.accuracy or 0)) for b in result.table if b.n]
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+    return [
+        f'<polyline points="{path}" fill="none" stroke="{colour}"/>',
+        *(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{colour}"/>' for px, py in points),
+    ]
