@@ -178,6 +178,7 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
     cost = sum(r.outcome.cost_usd for r in rows)
     latencies = [r.outcome.latency_ms for r in rows if r.outcome.error is None]
     per = 1 / n if n else 0.0
+    score, judged, bias = _judged(rows)
     return StrategyStats(
         spec=strategy.spec,
         kind=strategy.kind,
@@ -197,19 +198,21 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
         calls_per_item=per * sum(r.outcome.calls for r in rows),
         p50_ms=stats.percentile(latencies, 50) if latencies else None,
         p95_ms=stats.percentile(latencies, 95) if latencies else None,
-        **_judged(rows),
+        score=score,
+        judged=judged,
+        bias=bias,
     )
 
 
-def _judged(rows: Sequence[Result]) -> dict[str, float | int | None]:
-    """Mean judge score over the judge-graded rows, and the judge's position bias."""
+def _judged(rows: Sequence[Result]) -> tuple[float | None, int, float | None]:
+    """Mean judge score over the judge-graded rows, how many, and the judge's position bias
+    (mean score of the answer shown first minus shown second)."""
     grades = [r.grade for r in rows if r.grade is not None and r.grade.judge is not None]
     if not grades:
-        return {}
+        return None, 0, None
     orders = [g.orders for g in grades if g.orders is not None and len(g.orders) == 2]
     bias = sum(first - second for first, second in orders) / len(orders) if orders else None
-    return {"score": sum(g.score for g in grades) / len(grades), "judged": len(grades),
-            "bias": bias}  # fmt: skip
+    return sum(g.score for g in grades) / len(grades), len(grades), bias
 
 
 def _baseline(table: Sequence[StrategyStats]) -> StrategyStats | None:
