@@ -29,6 +29,8 @@ LEGEND_TEXT = LEFT + 16
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 #: use a log cost axis when the dearest strategy costs more than this many times the cheapest
 LOG_SPREAD = 10.0
+#: costs per item below this many USD are drawn as zero
+MIN_COST = 1e-9
 #: room left and right of the extreme points on a log cost axis, in decades
 LOG_MARGIN = 0.2
 
@@ -141,6 +143,8 @@ def _cost_scale(costs: Sequence[float]) -> tuple[Scale, list[float], str]:
     """Log scale (decades) when all costs are positive and spread more than 10x; else
     linear from 0 with round ticks (zero cost, one strategy, or close costs)."""
     left, span = LEFT + 12, WIDTH - RIGHT - LEFT - 24
+    # below a billionth of a dollar is free: no tick can show it, and 5e-324 / 4 is 0
+    costs = [c if c >= MIN_COST else 0.0 for c in costs]
     low, high = min(costs), max(costs)
     if low > 0 and high / low > LOG_SPREAD:
         # the axis hugs the points (a fifth of a decade each side), not the outer decades
@@ -155,7 +159,7 @@ def _cost_scale(costs: Sequence[float]) -> tuple[Scale, list[float], str]:
     ticks = [step * i for i in range(round(top / step) + 1)] if high > 0 else [0.0]
 
     def lin_x(value: float) -> float:
-        return left + span * value / top
+        return left + span * min(max(value, 0.0), top) / top
 
     return lin_x, ticks, "cost per item (USD)"
 

@@ -59,7 +59,9 @@ def test_a_log_axis_of_under_three_decades_also_ticks_twos_and_fives() -> None:
     assert {"$0.001", "$0.002", "$0.005", "$0.01", "$0.02"} <= set(labels)
 
 
-@pytest.mark.parametrize("costs", [[0.0], [0.0, 0.0], [0.0, 0.01], [0.003]])
+@pytest.mark.parametrize(
+    "costs", [[0.0], [0.0, 0.0], [0.0, 0.01], [0.003], [0.0, 5e-324], [5e-324, 0.01]]
+)
 def test_one_strategy_and_zero_cost_still_draw(costs: list[float]) -> None:
     table = [entry(f"s{i}", 0.6, cost) for i, cost in enumerate(costs)]
 
@@ -68,6 +70,7 @@ def test_one_strategy_and_zero_cost_still_draw(costs: list[float]) -> None:
     labels = texts(svg)
     assert "cost per item (USD)" in labels
     assert "nan" not in svg and "inf" not in svg
+    assert len(labels) < 40  # found by test_fuzz_report: 5e-324 crashed, or drew 300 decades
 
 
 def test_no_results_gives_a_placeholder() -> None:
