@@ -13,16 +13,26 @@ import math
 from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+from orchestra.evaluation.stats import Calibration
 from orchestra.evaluation.summary import StrategyStats
 
 WIDTH = 760
 LEFT, RIGHT, TOP, PLOT_HEIGHT = 70, 30, 40, 340
 BOTTOM = TOP + PLOT_HEIGHT
 LEGEND_LINE = 18
+#: a generous mean advance of a 12px sans-serif character (DejaVu Sans measures ~6.4): SVG
+#: cannot measure text, so widths are estimated and long labels cut to fit
+CHAR_WIDTH = 6.6
+#: the legend's text starts here, after its coloured swatch
+LEGEND_TEXT = LEFT + 16
 #: colour-blind-safe palette (Okabe-Ito), cycled
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 #: use a log cost axis when the dearest strategy costs more than this many times the cheapest
 LOG_SPREAD = 10.0
+#: costs per item below this many USD are drawn as zero
+MIN_COST = 1e-9
+#: room left and right of the extreme points on a log cost axis, in decades
+LOG_MARGIN = 0.2
 
 Scale = Callable[[float], float]
 
@@ -31,14 +41,14 @@ def _colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def _document(title: str, body: list[str], legend: Sequence[str]) -> str:
+def _document(title: str, body: list[str], legend: Sequence[str], width: int = WIDTH) -> str:
     """The SVG around ``body``, with ``legend`` lines (already coloured) under the plot."""
     height = BOTTOM + 60 + LEGEND_LINE * len(legend)
     head = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">',
-        f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
-        _text(WIDTH / 2, 22, title, "middle", ' font-size="15"'),
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        _text(width / 2, 22, title, "middle", ' font-size="15"'),
     ]
     return "\n".join([*head, *body, *legend, "</svg>"]) + "\n"
 
@@ -53,12 +63,24 @@ def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, extra: str = 
     )
 
 
-def _legend(index: int, label: str) -> str:
-    y = BOTTOM + 62 + LEGEND_LINE * index
+def _legend_width(labels: Sequence[str]) -> float:
+    """The width the legend's longest line needs (estimated: see ``CHAR_WIDTH``)."""
+    return LEGEND_TEXT + CHAR_WIDTH * max((len(label) for label in labels), default=0) + 10
+
+
+def _legend(
+    index: int, label: str, width: int = WIDTH, row: int | None = None, swatch: bool = True
+) -> str:
+    """Legend line ``row`` (default: ``index``): a swatch and ``label`` in strategy
+    ``index``'s colour; a label too long for ``width`` is cut with an ellipsis (a panel of
+    16 models), whole in its tooltip."""
+    y = BOTTOM + 62 + LEGEND_LINE * (index if row is None else row)
     colour = quoteattr(_colour(index))
-    return f'<circle cx="{LEFT + 5}" cy="{y - 4}" r="4.5" fill={colour}/>' + _text(
-        LEFT + 16, y, label, extra=f" fill={colour}"
-    )
+    room = max(8, int((width - LEGEND_TEXT - 10) / CHAR_WIDTH))
+    shown = label if len(label) <= room else label[: room - 1] + "\u2026"
+    tip = f"<title>{escape(label)}</title>" if shown != label else ""
+    dot = f'<circle cx="{LEFT + 5}" cy="{y - 4}" r="4.5" fill={colour}/>' if swatch else ""
+    return f"<g>{dot}{_text(LEGEND_TEXT, y, shown, extra=f' fill={colour}')}{tip}</g>"
 
 
 def _frame(x_label: str, y_label: str, right: float) -> list[str]:
@@ -105,24 +127,39 @@ def _nice_step(rough: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= rough * (1 - 1e-9))
 
 
+def _log_ticks(first: float, last: float) -> list[float]:
+    """The powers of ten between 10**first and 10**last; with fewer than three of them,
+    also their 2x and 5x (so a span of one or two decades still has ticks to read)."""
+    decades = range(math.floor(first), math.ceil(last) + 1)
+    for multiples in ((1,), (1, 2, 5)):
+        ticks = [m * 10.0**e for e in decades for m in multiples]
+        ticks = [t for t in ticks if first <= math.log10(t) <= last]
+        if len(ticks) >= 3:
+            break
+    return ticks
+
+
 def _cost_scale(costs: Sequence[float]) -> tuple[Scale, list[float], str]:
     """Log scale (decades) when all costs are positive and spread more than 10x; else
     linear from 0 with round ticks (zero cost, one strategy, or close costs)."""
     left, span = LEFT + 12, WIDTH - RIGHT - LEFT - 24
+    # below a billionth of a dollar is free: no tick can show it, and 5e-324 / 4 is 0
+    costs = [c if c >= MIN_COST else 0.0 for c in costs]
     low, high = min(costs), max(costs)
     if low > 0 and high / low > LOG_SPREAD:
-        first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+        # the axis hugs the points (a fifth of a decade each side), not the outer decades
+        first, last = math.log10(low) - LOG_MARGIN, math.log10(high) + LOG_MARGIN
 
         def log_x(value: float) -> float:
             return left + span * (math.log10(max(value, 10.0**first)) - first) / (last - first)
 
-        return log_x, [10.0**e for e in range(first, last + 1)], "cost per item (USD, log scale)"
+        return log_x, _log_ticks(first, last), "cost per item (USD, log scale)"
     step = _nice_step(high / 4) if high > 0 else 1.0
     top = step * math.ceil(high / step - 1e-9) if high > 0 else 1.0
     ticks = [step * i for i in range(round(top / step) + 1)] if high > 0 else [0.0]
 
     def lin_x(value: float) -> float:
-        return left + span * value / top
+        return left + span * min(max(value, 0.0), top) / top
 
     return lin_x, ticks, "cost per item (USD)"
 
@@ -173,28 +210,36 @@ def calibration(table: Sequence[StrategyStats]) -> str | None:
     """Reliability curves: per fused strategy, accuracy against mean confidence of each
     non-empty bin, and the diagonal a calibrated strategy follows. None when no strategy
     reported a confidence (there is nothing to draw)."""
-    fused = [s for s in table if s.calibration is not None and s.calibration.n]
+    fused = [(s.spec, s.calibration) for s in table if s.calibration and s.calibration.n]
     if not fused:
         return None
-
-    def x(value: float) -> float:
-        return LEFT + PLOT_HEIGHT * value
-
-    right = x(1.0)
+    right = _confidence_x(1.0)
+    figures = [f"ECE {c.ece:.3f}, Brier {c.brier:.3f}, n={c.n}" for _, c in fused]
+    # the square plot, widened only as far as the legend needs (up to the usual width);
+    # each strategy's figures on a line under its spec, so the legend stays narrow
+    needed = _legend_width([spec + ":" for spec, _ in fused] + ["  " + f for f in figures])
+    width = math.ceil(max(right + RIGHT, min(WIDTH, needed)))
     body = _frame("confidence (mean of the bin)", "accuracy", right)
-    body += _grid(x, [i / 5 for i in range(6)], lambda v: f"{v:.1f}", right)
-    body.append(_line(x(0), _y(0), x(1), _y(1), "#888", ' stroke-dasharray="5 4"'))
+    body += _grid(_confidence_x, [i / 5 for i in range(6)], lambda v: f"{v:.1f}", right)
+    body.append(_line(LEFT, _y(0), right, _y(1), "#888", ' stroke-dasharray="5 4"'))
     legend = []
-    for index, s in enumerate(fused):
-        assert s.calibration is not None
-        colour = _colour(index)
-        points = [(x(b.confidence or 0), _y(b.accuracy or 0)) for b in s.calibration.table if b.n]
-        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-        body.append(f'<polyline points="{path}" fill="none" stroke="{colour}"/>')
-        body += [
-            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{colour}"/>' for px, py in points
-        ]
-        c = s.calibration
-        label = f"{s.spec}: ECE {c.ece:.3f}, Brier {c.brier:.3f}, n={c.n}"
-        legend.append(_legend(index, label))
-    return _document("Calibration: accuracy against confidence", body, legend)
+    for index, (spec, result) in enumerate(fused):
+        body += _reliability_curve(_colour(index), result)
+        legend.append(_legend(index, spec + ":", width, row=2 * index))
+        legend.append(_legend(index, "  " + figures[index], width, 2 * index + 1, swatch=False))
+    return _document("Calibration: accuracy against confidence", body, legend, width)
+
+
+def _confidence_x(value: float) -> float:
+    """The calibration plot's x: confidence 0..1 across a square plot."""
+    return LEFT + PLOT_HEIGHT * value
+
+
+def _reliability_curve(colour: str, result: Calibration) -> list[str]:
+    x = _confidence_x
+    points = [(x(b.confidence or 0), _y(b.accuracy or 0)) for b in result.table if b.n]
+    path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+    return [
+        f'<polyline points="{path}" fill="none" stroke="{colour}"/>',
+        *(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{colour}"/>' for px, py in points),
+    ]

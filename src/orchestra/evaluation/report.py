@@ -97,7 +97,31 @@ def _num(value: float | None, spec: str = ".0f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _p(value: float) -> str:
+    """A p-value as people read them: three places, tiny ones as a bound."""
+    return "p<0.001" if value < 0.001 else f"p={value:.3f}"
+
+
+def _latency(s: StrategyStats) -> str:
+    if s.p50_ms is None or s.p95_ms is None:
+        return "n/a"
+    return f"{s.p50_ms:.0f}/{s.p95_ms:.0f}"
+
+
+def _accuracy(s: StrategyStats) -> str:
+    if not s.n:
+        return "n/a (not run)"
+    return f"{_pct(s.accuracy)} [{_pct(s.ci_low)}, {_pct(s.ci_high)}]"
+
+
+def _bin(low: float, high: float) -> str:
+    """``[0.3, 0.4)``; the last bin holds 1.0 too: ``[0.9, 1.0]``."""
+    return f"[{low:.1f}, {high:.1f}" + ("]" if high >= 1.0 else ")")
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    if not rows:
+        return ["*(no graded answers)*", ""]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
@@ -118,34 +142,57 @@ def _render(summary: Summary, title: str, meta: Mapping[str, str]) -> list[str]:
     return lines
 
 
+def _versus(s: StrategyStats, baseline: str | None) -> str:
+    if baseline is None or not s.n:
+        return "n/a"
+    if s.paired is None:
+        return "baseline" if s.spec == baseline else "n/a"
+    if s.paired.n == 0:
+        return "no item in common"
+    return f"{100 * s.paired.delta:+.1f} pts, {_p(s.paired.p)} (n={s.paired.n})"
+
+
 def _main(summary: Summary) -> list[str]:
-    header = ["strategy", "n", "accuracy [95% CI]", "errors", "cost (per item)", "tokens/item",
-              "calls/item", "p50/p95 ms", "vs best single: Δ, McNemar p"]  # fmt: skip
+    judged = any(s.score is not None for s in summary.strategies)
+    header = ["strategy", "n", "accuracy [95% CI]", *(["judge score"] * judged), "errors",
+              "cost (per item)", "tokens/item", "calls/item", "p50/p95 ms",
+              "vs best single: Δ, McNemar p"]  # fmt: skip
     rows = []
     for s in summary.strategies:
-        if s.paired is not None and s.paired.n == 0:
-            versus = "no item in common"
-        elif s.paired is not None:
-            versus = f"{100 * s.paired.delta:+.1f} pts, p={s.paired.p:.3g} (n={s.paired.n})"
-        else:
-            versus = "baseline" if s.spec == summary.baseline else ""
+        score = [_num(s.score, ".2f") + (f" (n={s.judged})" if s.score is not None else "")]
         rows.append([
             f"`{s.spec}`", f"{s.n}" + (f" ({s.missing} missing)" if s.missing else ""),
-            f"{_pct(s.accuracy)} [{_pct(s.ci_low)}, {_pct(s.ci_high)}]", str(s.errors),
+            _accuracy(s), *(score * judged), str(s.errors),
             f"{plots.usd(s.cost_usd)} ({plots.usd(s.cost_per_item)})", f"{s.tokens_per_item:.0f}",
-            f"{s.calls_per_item:.2f}", f"{_num(s.p50_ms)}/{_num(s.p95_ms)}", versus,
+            f"{s.calls_per_item:.2f}", _latency(s), _versus(s, summary.baseline),
         ])  # fmt: skip
-    lines = ["## Strategies", "", *_table(header, rows)]
+    lines = ["## Strategies", "", *_table(header, rows), *_notes(summary, judged)]
+    return [*lines, "![Accuracy against cost per item](accuracy_cost.svg)", "", _HOW["main"], ""]
+
+
+def _notes(summary: Summary, judged: bool) -> list[str]:
+    """What the table cannot say in a cell: no baseline, grading's cost, the judge's bias."""
+    lines = []
+    if summary.baseline is None:
+        lines += ["No single-model strategy has results, so there is no baseline for Δ and "
+                  "McNemar's test: add one (e.g. `--strategy sim-large`) to compare with.", ""]  # fmt: skip
     grading = sum(s.grading_cost_usd for s in summary.strategies)
     if grading:
         lines += [f"Grading (judge calls) cost {plots.usd(grading)} on top.", ""]
-    return [*lines, "![Accuracy against cost per item](accuracy_cost.svg)", "", _HOW["main"], ""]
+    biases = [s.bias for s in summary.strategies if s.bias is not None]
+    if judged and biases:
+        bias = sum(biases) / len(biases)
+        lines += [f"Judge score: the judge's mean 0..1 score of the answer (correct at the pass "
+                  f"mark); shown first it scored {bias:+.2f} more than shown second on average "
+                  "(position bias, averaged out by asking in both orders).", ""]  # fmt: skip
+    return lines
 
 
 def _matched_section(summary: Summary) -> list[str]:
     rows = [
         [f"`{s.spec}`", plots.usd(s.cost_per_item), _pct(s.accuracy), f"`{s.matched.best}`",
          _pct(s.matched.accuracy), "yes" if s.matched.pareto else "no"]
+        if s.n else [f"`{s.spec}`", "n/a", "n/a (not run)", "", "", ""]
         for s in summary.strategies if s.matched is not None
     ]  # fmt: skip
     header = ["strategy", "cost/item", "accuracy", "best at <= this cost", "its accuracy",
@@ -166,8 +213,8 @@ def _calibration_section(fused: Sequence[StrategyStats]) -> list[str]:
         assert s.calibration is not None
         c = s.calibration
         lines += [f"### `{s.spec}`: ECE {c.ece:.3f}, Brier {c.brier:.3f} (n={c.n})", ""]
-        rows = [[f"[{b.low:.1f}, {b.high:.1f})", str(b.n), _num(b.confidence, ".3f"),
-                 _num(b.accuracy, ".3f")] for b in c.table if b.n]  # fmt: skip
+        rows = [[_bin(b.low, b.high), str(b.n), _pct(b.confidence or 0.0),
+                 _pct(b.accuracy or 0.0)] for b in c.table if b.n]  # fmt: skip
         lines += _table(["confidence", "n", "mean confidence", "accuracy"], rows)
     return [*lines, "![Calibration](calibration.svg)", "", _HOW["calibration"], ""]
 

@@ -133,7 +133,7 @@ def _bounded(
         above = low < number if open_low else low <= number
         if number != number or not above or number > high:  # NaN fails too
             raise ValueError(f"must be {what} in {side}{low}, {high}]")
-        return number
+        return number + 0  # -0.0 -> 0.0: one canonical spec for one run
 
     return convert
 

@@ -121,6 +121,11 @@ class StrategyStats:
     #: over answered items (failures' wall time says little about the strategy)
     p50_ms: float | None
     p95_ms: float | None
+    #: judge-graded items: the mean judge score (0..1) and how many items it is over;
+    #: ``bias``: mean score with the answer shown first minus shown second (position bias)
+    score: float | None = None
+    judged: int = 0
+    bias: float | None = None
     paired: Paired | None = None
     matched: Matched | None = None
     curve: list[CurvePoint] = field(default_factory=list)
@@ -173,6 +178,7 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
     cost = sum(r.outcome.cost_usd for r in rows)
     latencies = [r.outcome.latency_ms for r in rows if r.outcome.error is None]
     per = 1 / n if n else 0.0
+    score, judged, bias = _judged(rows)
     return StrategyStats(
         spec=strategy.spec,
         kind=strategy.kind,
@@ -192,7 +198,21 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
         calls_per_item=per * sum(r.outcome.calls for r in rows),
         p50_ms=stats.percentile(latencies, 50) if latencies else None,
         p95_ms=stats.percentile(latencies, 95) if latencies else None,
+        score=score,
+        judged=judged,
+        bias=bias,
     )
+
+
+def _judged(rows: Sequence[Result]) -> tuple[float | None, int, float | None]:
+    """Mean judge score over the judge-graded rows, how many, and the judge's position bias
+    (mean score of the answer shown first minus shown second)."""
+    grades = [r.grade for r in rows if r.grade is not None and r.grade.judge is not None]
+    if not grades:
+        return None, 0, None
+    orders = [g.orders for g in grades if g.orders is not None and len(g.orders) == 2]
+    bias = sum(first - second for first, second in orders) / len(orders) if orders else None
+    return sum(g.score for g in grades) / len(grades), len(grades), bias
 
 
 def _baseline(table: Sequence[StrategyStats]) -> StrategyStats | None:

@@ -48,10 +48,20 @@ def test_cost_axis_is_logarithmic_when_costs_spread_more_than_tenfold() -> None:
     labels = texts(plots.accuracy_cost(table))
 
     assert "cost per item (USD, log scale)" in labels
-    assert {"$0.0001", "$0.001", "$0.01", "$0.1"} <= set(labels)
+    # the axis hugs the points: the decades inside, not the next one out
+    assert {"$0.0001", "$0.001", "$0.01"} <= set(labels)
+    assert "$0.1" not in labels and "$0.00001" not in labels
 
 
-@pytest.mark.parametrize("costs", [[0.0], [0.0, 0.0], [0.0, 0.01], [0.003]])
+def test_a_log_axis_of_under_three_decades_also_ticks_twos_and_fives() -> None:
+    labels = texts(plots.accuracy_cost([entry("a", 0.5, 0.001), entry("b", 0.9, 0.02)]))
+
+    assert {"$0.001", "$0.002", "$0.005", "$0.01", "$0.02"} <= set(labels)
+
+
+@pytest.mark.parametrize(
+    "costs", [[0.0], [0.0, 0.0], [0.0, 0.01], [0.003], [0.0, 5e-324], [5e-324, 0.01]]
+)
 def test_one_strategy_and_zero_cost_still_draw(costs: list[float]) -> None:
     table = [entry(f"s{i}", 0.6, cost) for i, cost in enumerate(costs)]
 
@@ -60,6 +70,7 @@ def test_one_strategy_and_zero_cost_still_draw(costs: list[float]) -> None:
     labels = texts(svg)
     assert "cost per item (USD)" in labels
     assert "nan" not in svg and "inf" not in svg
+    assert len(labels) < 40  # found by test_fuzz_report: 5e-324 crashed, or drew 300 decades
 
 
 def test_no_results_gives_a_placeholder() -> None:
@@ -88,7 +99,23 @@ def test_calibration_draws_non_empty_bins_and_the_diagonal() -> None:
     (curve,) = root.iter(f"{SVG}polyline")
     assert len(curve.get("points", "").split()) == 2  # bins 5 and 9
     assert any(line.get("stroke-dasharray") for line in root.iter(f"{SVG}line"))
-    assert any("ECE" in t and "sample(m, k=5)" in t for t in texts(svg))
+    assert "sample(m, k=5):" in texts(svg)
+    assert any(t.strip().startswith("ECE") for t in texts(svg))
+
+
+def test_calibration_is_as_wide_as_its_square_plot_and_legend_need() -> None:
+    # Given a short spec: the picture is the square plot and its margins, no empty half
+    short = entry("sc(m)", 0.7, 0.005, fused=True, calibration=stats.calibration([(0.9, True)]))
+    narrow = ET.fromstring(plots.calibration([short]) or "")
+    assert int(narrow.get("width", "0")) == plots.LEFT + plots.PLOT_HEIGHT + plots.RIGHT
+    # Given a panel of many models: as wide as the usual picture, the legend cut to fit
+    spec = "panel(" + ", ".join(f"model-{i}" for i in range(16)) + ", fusion=vote)"
+    wide = plots.calibration([entry(spec, 0.7, 0.005, fused=True, calibration=short.calibration)])
+    root = ET.fromstring(wide or "")
+    assert int(root.get("width", "0")) == plots.WIDTH
+    (cut,) = [t for t in texts(wide or "") if t.startswith("panel(")]
+    assert cut.endswith("\u2026") and len(cut) * plots.CHAR_WIDTH < plots.WIDTH - plots.LEFT
+    assert any(t.text == spec + ":" for t in root.iter(f"{SVG}title"))
 
 
 def test_no_fused_strategy_means_no_calibration_picture() -> None:

@@ -269,3 +269,80 @@ def test_write_without_fused_strategies_draws_no_calibration(tmp_path: Path) -> 
     paths = report.write(summary, tmp_path, title="t", meta={})
 
     assert sorted(p.name for p in paths) == ["accuracy_cost.svg", "report.md", "summary.json"]
+
+
+def test_a_strategy_with_nothing_graded_renders_every_section() -> None:
+    # Given a panel, k samples and a debate that failed on every item, and a single not run
+    panel = Spec("panel(a, b, fusion=vote)", "panel", ("a", "b"))
+    specs = [A, B, panel, SC, DEBATE]
+    failed = [result(s.spec, f"i{i}", None, calls=1) for s in (A, panel, SC, DEBATE)
+              for i in range(4)]  # fmt: skip
+    summary = report.summarise(specs, items(4), {r.key: r for r in failed})
+
+    text = report.markdown(summary, title="t", meta={})
+
+    # Then each shows as errors counted wrong, the missing one as not run, nothing as "n/a/n/a"
+    assert "| `sim-large` | 4 | 0.0% [0.0%, 49.0%] | 4 |" in text
+    assert "| `sim-small` | 0 (4 missing) | n/a (not run) |" in text
+    assert "n/a/n/a" not in text and "| n/a |" in text
+    assert "*(no graded answers)*" in text  # the debate's rounds
+    assert "|---|\n\n" not in text  # no table without rows
+
+
+def test_only_fused_strategies_say_there_is_no_single_baseline() -> None:
+    summary = report.summarise([SC], items(10), sample_results())
+
+    text = report.markdown(summary, title="t", meta={})
+
+    assert summary.baseline is None
+    assert "no baseline for Δ and McNemar's test" in text
+    assert "| n/a |\n" in text  # the comparison cell
+
+
+def test_the_last_calibration_bin_is_closed_and_its_figures_are_percentages() -> None:
+    # Given the sample results and one more item all three samples agreed on (confidence 1)
+    rows = sample_results()
+    unanimous = [Sample(model="sim-small", answer="18", correct=True)] * 3
+    extra = result(SC.spec, "i4", True, samples=unanimous, confidence=1.0, agreement=1.0)
+    summary = report.summarise([SC], items(10), rows | {extra.key: extra})
+
+    text = report.markdown(summary, title="t", meta={})
+
+    assert "| [0.9, 1.0] | 1 | 100.0% | 100.0% |" in text and "1.0)" not in text
+    assert "| [0.6, 0.7) | 2 | 66.7% | 100.0% |" in text
+
+
+def test_small_p_values_read_as_a_bound() -> None:
+    # Given a single right on 12 items the baseline got wrong: p = 2/4096
+    rows = [result(A.spec, f"i{i}", True) for i in range(12)]
+    rows += [result(B.spec, f"i{i}", False, cost_usd=1.0) for i in range(12)]
+
+    text = report.markdown(
+        report.summarise([A, B], items(12), {r.key: r for r in rows}), title="t", meta={}
+    )
+
+    assert "-100.0 pts, p<0.001 (n=12)" in text
+
+
+def test_judge_graded_items_show_the_mean_score_and_the_position_bias() -> None:
+    # Given judge grades scoring the answer 0.8 shown first and 0.6 shown second
+    grade = Grade(correct=True, score=0.7, orders=[0.8, 0.6], judge="sim-medium", cost_usd=0.5)
+    rows = [
+        Result(strategy=A.spec, item=f"i{i}", outcome=Outcome(answer="x"), grade=grade, at=0.0)
+        for i in range(3)
+    ]
+    summary = report.summarise([A], items(3), {r.key: r for r in rows})
+
+    text = report.markdown(summary, title="t", meta={})
+
+    entry = summary.strategies[0]
+    assert (entry.score, entry.judged, entry.bias) == (pytest.approx(0.7), 3, pytest.approx(0.2))
+    assert "| judge score |" in text and "| 0.70 (n=3) |" in text
+    assert "shown first it scored +0.20 more than shown second" in text
+    assert "Grading (judge calls) cost $1.5 on top." in text
+
+
+def test_exact_items_have_no_judge_score_column() -> None:
+    text = report.markdown(report.summarise([A, B], items(10), singles()), title="t", meta={})
+
+    assert "judge score" not in text.lower()

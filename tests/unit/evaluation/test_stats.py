@@ -118,3 +118,9 @@ def test_vote_shares_land_in_their_own_bin() -> None:
     table = stats.calibration([(s, True) for s in shares]).table
 
     assert [b.low for b in table if b.n] == pytest.approx([0.1, 0.3, 0.6, 0.7])
+
+
+def test_wilson_interval_of_none_right_starts_at_exactly_zero() -> None:
+    # found by test_fuzz: rounding put 0/3's lower bound at 5.6e-17, above the 0% observed
+    assert stats.wilson(0, 3)[0] == 0.0
+    assert stats.wilson(3, 3)[1] == 1.0

@@ -120,3 +120,8 @@ def test_a_bad_spec_is_a_value_error_naming_it(spec: str, says: str) -> None:
 def test_a_strategy_is_a_value() -> None:
     assert parse("m") == Strategy(spec="m", kind="single", models=("m",))
     assert hash(parse("panel(a, b)")) == hash(parse("panel(a,b)"))
+
+
+def test_minus_zero_is_spelled_as_zero_in_the_canonical_spec() -> None:
+    # a run at temperature -0 is the run at 0: they must share the results' key
+    assert parse("sample(m, temperature=-0)").spec == "sample(m, k=5, temperature=0.0)"
