@@ -516,3 +516,5 @@ class GatewayCallFailed(OrchestraError):
     def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
         super().__init__(message, code=code or "gateway_error", status=status)
         self.retryable = status in (0, 408, 409, 425, 429) or status >= 500
+        #: upstream calls the gateway made before it failed (its ``x-orchestra-attempts``)
+        self.attempts = 0

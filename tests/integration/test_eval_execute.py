@@ -127,13 +127,17 @@ async def test_an_unknown_model_is_a_final_error(executor: Executor) -> None:
     outcome = await executor.run(parse("no-such-model"), ITEMS[0])
     assert outcome.error is not None and outcome.error.startswith("404 model_not_found")
     assert outcome.retryable is False and outcome.answer is None
+    assert outcome.calls == 0  # refused before any upstream call
 
 
 async def test_an_upstream_outage_is_retryable() -> None:
     async with _in_process(simulator_failure_rate=1.0) as client:
         outcome = await Executor(client).run(parse("sample(sim-large, k=2)"), ITEMS[0])
+        single = await Executor(client).run(parse("sim-large"), ITEMS[0])
     assert outcome.error is not None and outcome.error.startswith("2 of 2 samples failed: 5")
     assert outcome.retryable is True and len(outcome.samples) == 2
+    # the gateway's retries before it gave up are calls made (x-orchestra-attempts)
+    assert outcome.calls >= 2 and single.calls >= 1 and single.error is not None
 
 
 def _answering(status: int | None) -> GatewayClient:

@@ -96,6 +96,7 @@ class GatewayClient:
         payload = _json(response)
         if response.status_code >= 400:
             failure = _failure(method, path, response.status_code, payload)
+            failure.attempts = attempts_of(response.headers.get("x-orchestra-attempts", ""))
             if failure.status in REFUSED and self.refused is None:
                 self.refused = failure
             raise failure
@@ -107,6 +108,11 @@ class GatewayClient:
             )
         headers = {k.lower(): v for k, v in response.headers.items()}
         return Reply(payload, headers, latency_ms)
+
+
+def attempts_of(header: str) -> int:
+    """How many upstream calls an ``x-orchestra-attempts`` header lists (``;``-separated)."""
+    return len([a for a in header.split(";") if a.strip()])
 
 
 def _json(response: httpx.Response) -> Any:

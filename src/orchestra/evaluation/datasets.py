@@ -107,6 +107,8 @@ def _item(line: str, at: str, number: int) -> Item:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{at}: not JSON ({exc.msg}, column {exc.colno})") from None
+    except ValueError as exc:  # e.g. an integer past Python's 4,300-digit conversion limit
+        raise DatasetError(f"{at}: not usable JSON ({exc})") from None
     if not isinstance(record, dict):
         raise DatasetError(f"{at}: expected a JSON object, got {type(record).__name__}")
     question = record.get("question")

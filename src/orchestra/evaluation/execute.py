@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from orchestra.errors import GatewayCallFailed
-from orchestra.evaluation.client import GatewayClient
+from orchestra.evaluation.client import GatewayClient, attempts_of
 from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.protocols import Reply
 from orchestra.evaluation.records import Item, Outcome, Sample
@@ -52,8 +52,8 @@ class Executor:
                 outcome = _debate(await self.client.debate(self._debate_body(strategy, messages)))
             else:
                 outcome = _single(await self.client.chat(self._chat_body(strategy, messages)))
-        except GatewayCallFailed as exc:
-            outcome = Outcome(error=_described(exc), retryable=exc.retryable)
+        except GatewayCallFailed as exc:  # the calls it made count (a 404 made none)
+            outcome = Outcome(error=_described(exc), retryable=exc.retryable, calls=exc.attempts)
         outcome.latency_ms = (time.perf_counter() - started) * 1000
         return outcome
 
@@ -106,6 +106,7 @@ class Executor:
         for reply in replies:
             if isinstance(reply, GatewayCallFailed):
                 failures.append(reply)
+                outcome.calls += reply.attempts
                 outcome.samples.append(Sample(model=strategy.models[0], error=_described(reply)))
             elif isinstance(reply, BaseException):
                 raise reply
@@ -140,7 +141,6 @@ def _usage(body: dict[str, Any]) -> tuple[int, int]:
 
 def _single(reply: Reply) -> Outcome:
     """A chat completion; calls = the gateway's attempts (retries, fallbacks), at least 1."""
-    attempts = reply.headers.get("x-orchestra-attempts", "")
     prompt, completion = _usage(reply.body)
     return Outcome(
         answer=reply.text,
@@ -148,7 +148,7 @@ def _single(reply: Reply) -> Outcome:
         cost_usd=reply.cost_usd,
         prompt_tokens=prompt,
         completion_tokens=completion,
-        calls=max(len([a for a in attempts.split(";") if a]), 1),
+        calls=max(attempts_of(reply.headers.get("x-orchestra-attempts", "")), 1),
     )
 
 

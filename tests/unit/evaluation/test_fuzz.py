@@ -147,10 +147,6 @@ def test_dataset_bytes_load_or_raise_dataset_error(tmp_path: Path, raw: bytes) -
     _load_or_refuse(tmp_path, raw)
 
 
-@pytest.mark.xfail(
-    reason="datasets.py (helper walk's) lets json's int-digit-limit ValueError through",
-    strict=False,
-)
 def test_a_number_of_more_than_4300_digits_is_a_dataset_error(tmp_path: Path) -> None:
     # json.loads raises a plain ValueError (not JSONDecodeError) past sys.int_info's limit
     line = '{"question": "q", "answer": ' + "9" * 5000 + "}"
