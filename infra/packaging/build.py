@@ -35,6 +35,7 @@ from infra.packaging.model import (
     CACHED_REPORT,
     DEFAULT_EXTRAS,
     KEEP_CACHE_ENTRIES,
+    LEFT_OUT_OF_BUNDLE,
     BundleError,
     BundleReport,
     Interpreter,
@@ -200,6 +201,8 @@ class _Project:
         """Copy the packages as the wheel ships them, with the metadata importlib reads."""
         for package in self.package_dirs:
             copy_sources(package, site / package.name)
+            for left_out in LEFT_OUT_OF_BUNDLE:
+                remove(site / package.name / left_out)
         info = site / f"{re.sub(r'[-_.]+', '_', self.name)}-{self.version}.dist-info"
         info.mkdir()
         lines = ["Metadata-Version: 2.1", f"Name: {self.name}", f"Version: {self.version}"]

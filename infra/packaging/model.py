@@ -34,6 +34,9 @@ IGNORED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".DS_Store", ".swp", "~")
 #: dropped from installed dependencies: no Lambda import reads them
 PRUNED_DIRS = frozenset({"__pycache__", "tests"})
 PRUNED_SUFFIXES = (".pyc", ".pyo", ".pyi", ".pyx", ".pxd", ".c", ".h", ".cpp")
+#: the project's own package data no function reads, relative to its package: the datasets
+#: ``orchestra eval`` bundles (a laptop command; GSM8K alone is 0.74 MB)
+LEFT_OUT_OF_BUNDLE = ("evaluation/data",)
 #: pip's bookkeeping: stale once pruned (RECORD), or naming the build machine (direct_url)
 PRUNED_METADATA = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 #: a cache entry is ``<key>/bundle/`` plus ``<key>/report.json``, written last

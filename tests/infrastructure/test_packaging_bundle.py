@@ -73,7 +73,10 @@ def test_the_project_package_ships_as_its_wheel_would(bundle: tuple[Path, Bundle
     expected = {
         p.relative_to(source)
         for p in files(source)
-        if "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if "__pycache__" not in p.parts
+        and p.suffix != ".pyc"
+        # orchestra eval's datasets stay out: no function reads them
+        and p.relative_to(source).parts[:2] != ("evaluation", "data")
     }
     shipped = {
         p.relative_to(out / "orchestra")
@@ -82,6 +85,8 @@ def test_the_project_package_ships_as_its_wheel_would(bundle: tuple[Path, Bundle
     }
     assert shipped == expected
     assert (out / "orchestra" / "catalog" / "snapshot.json").is_file()  # package data too
+    assert (source / "evaluation" / "data" / "gsm8k" / "test.jsonl").is_file()
+    assert not (out / "orchestra" / "evaluation" / "data").exists()
     (dist,) = importlib.metadata.distributions(path=[str(out)])
     assert (dist.metadata["Name"], dist.version) == ("orchestra", "0.1.0")
     assert any(r.startswith("pydantic") for r in dist.requires or [])

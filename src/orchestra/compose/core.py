@@ -273,15 +273,17 @@ def build_core(
 
 def _oracle_options(settings: Settings) -> dict[str, float | int | str]:
     """The simulator's oracle and accuracy overrides (``orchestra eval``), the accuracy
-    checked here so a typo fails at start-up, naming the setting."""
-    from orchestra.evaluation.datasets import bundled_path
-    from orchestra.simulator.oracle import OracleError, parse_accuracy
-
+    checked here so a typo fails at start-up, naming the setting. Imported only when set:
+    a deployed function's cold start never loads the evaluation or oracle modules."""
     options: dict[str, float | int | str] = {}
     if settings.simulator_oracle:  # a bundled dataset's name (gsm8k) or a JSONL path
+        from orchestra.evaluation.datasets import bundled_path
+
         bundled = bundled_path(settings.simulator_oracle)
         options["oracle"] = str(bundled) if bundled else settings.simulator_oracle
     if settings.simulator_accuracy:
+        from orchestra.simulator.oracle import OracleError, parse_accuracy
+
         try:
             parse_accuracy(settings.simulator_accuracy)
         except OracleError as exc:
