@@ -21,6 +21,9 @@ STRATEGIES = ["--strategy", "sim-large", "--strategy", "panel(sim-large, sim-sma
 def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
     monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
+    # the breakers stay shut: an open one makes the gateway wait out its 30 s cooldown when
+    # no other candidate is left (its last resort), which is the gateway's test, not this one
+    monkeypatch.setenv("ORCHESTRA_BREAKER_FAILURES", "1000")
     monkeypatch.delenv("ORCHESTRA_API_KEYS", raising=False)
     get_settings.cache_clear()
     yield monkeypatch
