@@ -8,33 +8,20 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestra.evaluation import plots, report
 from orchestra.evaluation.records import Grade, Item, Outcome, Result, Sample
-
-
-@dataclass(frozen=True)
-class Spec:
-    spec: str
-    kind: str
-    models: tuple[str, ...]
-    k: int = 1
-
-    @property
-    def fused(self) -> bool:
-        return self.kind != "single"
-
+from orchestra.evaluation.strategies import Strategy
 
 SPECS = [
-    Spec("sim-large", "single", ("sim-large",)),
-    Spec("sim-small", "single", ("sim-small",)),
-    Spec("sample(sim-small, k=3, temperature=0.7)", "sample", ("sim-small",), k=3),
-    Spec("panel(a<b>, b&c, fusion=vote)", "panel", ("a<b>", "b&c")),
-    Spec("debate(a, b, rounds=3, threshold=0.8)", "debate", ("a", "b")),
+    Strategy("sim-large", "single", ("sim-large",)),
+    Strategy("sim-small", "single", ("sim-small",)),
+    Strategy("sample(sim-small, k=3, temperature=0.7)", "sample", ("sim-small",), k=3),
+    Strategy("panel(a<b>, b&c, fusion=vote)", "panel", ("a<b>", "b&c")),
+    Strategy("debate(a, b, rounds=3, threshold=0.8)", "debate", ("a", "b")),
 ]
 ITEMS = [Item(id=f"i{i}", kind="exact", question="q", answer="18") for i in range(6)]
 UNIT = st.floats(0, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,7 @@ import pytest
 from orchestra.evaluation import report
 from orchestra.evaluation import summary as summary_module
 from orchestra.evaluation.records import Grade, Item, Outcome, Result, Sample
-
-
-@dataclass(frozen=True)
-class Spec:
-    """Stands in for strategies.Strategy: what the report reads."""
-
-    spec: str
-    kind: str
-    models: tuple[str, ...]
-    k: int = 1
-
-    @property
-    def fused(self) -> bool:
-        return self.kind != "single"
+from orchestra.evaluation.strategies import Strategy
 
 
 def items(n: int, prefix: str = "i") -> list[Item]:
@@ -40,9 +26,9 @@ def result(spec: str, item: str, correct: bool | None, **outcome: object) -> Res
     return Result(strategy=spec, item=item, outcome=Outcome(**outcome), grade=grade, at=0.0)
 
 
-A = Spec("sim-large", "single", ("sim-large",))
-B = Spec("sim-small", "single", ("sim-small",))
-C = Spec("auto", "single", ("auto",))
+A = Strategy("sim-large", "single", ("sim-large",))
+B = Strategy("sim-small", "single", ("sim-small",))
+C = Strategy("auto", "single", ("auto",))
 
 
 def singles() -> dict[tuple[str, str], Result]:
@@ -94,8 +80,8 @@ def test_mcnemar_against_the_best_single_on_shared_items() -> None:
 
 
 def test_baseline_tie_goes_to_the_cheaper_single() -> None:
-    dear = Spec("dear", "single", ("dear",))
-    cheap = Spec("cheap", "single", ("cheap",))
+    dear = Strategy("dear", "single", ("dear",))
+    cheap = Strategy("cheap", "single", ("cheap",))
     rows = [result("dear", "i0", True, cost_usd=0.01), result("cheap", "i0", True, cost_usd=0.001)]
 
     summary = report.summarise([dear, cheap], items(1), {r.key: r for r in rows})
@@ -112,7 +98,7 @@ def test_matched_cost_names_the_best_no_dearer_strategy_and_the_frontier() -> No
     assert (c.matched.best, c.matched.accuracy, c.matched.pareto) == ("sim-large", 0.8, False)
 
 
-SC = Spec("sample(sim-small, k=3, temperature=0.7)", "sample", ("sim-small",), k=3)
+SC = Strategy("sample(sim-small, k=3, temperature=0.7)", "sample", ("sim-small",), k=3)
 
 
 def sample_results() -> dict[tuple[str, str], Result]:
@@ -161,7 +147,7 @@ def test_fused_calibration_and_agreement_leave_failures_out() -> None:
     ]
 
 
-DEBATE = Spec("debate(sim-large, sim-small, rounds=3, threshold=0.8)", "debate",
+DEBATE = Strategy("debate(sim-large, sim-small, rounds=3, threshold=0.8)", "debate",
               ("sim-large", "sim-small"))  # fmt: skip
 # per item, per round: (large's answer, right?), (small's answer, right?); final grade
 TURNS = {
@@ -273,7 +259,7 @@ def test_write_without_fused_strategies_draws_no_calibration(tmp_path: Path) -> 
 
 def test_a_strategy_with_nothing_graded_renders_every_section() -> None:
     # Given a panel, k samples and a debate that failed on every item, and a single not run
-    panel = Spec("panel(a, b, fusion=vote)", "panel", ("a", "b"))
+    panel = Strategy("panel(a, b, fusion=vote)", "panel", ("a", "b"))
     specs = [A, B, panel, SC, DEBATE]
     failed = [result(s.spec, f"i{i}", None, calls=1) for s in (A, panel, SC, DEBATE)
               for i in range(4)]  # fmt: skip
