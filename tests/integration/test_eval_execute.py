@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from orchestra.api.app import create_app
 from orchestra.compose import build_services
@@ -24,6 +21,8 @@ from orchestra.evaluation.estimate import Price, estimate, pricing_of
 from orchestra.evaluation.execute import Executor
 from orchestra.evaluation.records import Item, Outcome
 from orchestra.evaluation.strategies import parse
+
+from support.server import serve_in_thread
 
 ITEMS = [
     Item(id=f"q{i}", kind="exact", question=f"What is {a}*{b}?", answer=str(a * b))
@@ -158,27 +157,9 @@ async def test_a_503_or_a_refused_connection_is_retryable(status: int | None, er
     assert outcome.retryable is True
 
 
-@contextlib.contextmanager
-def _serving(app: Any) -> Iterator[int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 async def test_single_over_loopback_http_with_a_key() -> None:
     app = create_app(build_services(_settings(api_keys="sk-eval-test"), {}))
-    with _serving(app) as port:
-        base = f"http://127.0.0.1:{port}"
+    with serve_in_thread(app, lifespan="off") as base:
         keyed = {"authorization": "Bearer sk-eval-test"}
         async with httpx.AsyncClient(base_url=base, headers=keyed) as http:
             outcome = await Executor(GatewayClient(http)).run(parse("sim-medium"), ITEMS[3])
