@@ -308,7 +308,7 @@ def _judge(args: argparse.Namespace, models: list[dict[str, Any]], plan: Plan) -
     if args.judge or all(item.kind != "judge" for item in plan.dataset.items):
         return str(args.judge) if args.judge else None
     graded = [m for s in plan.strategies for m in s.models]
-    picked = pick_judge([str(m.get("id")) for m in models], graded)
+    picked = pick_judge(models, graded)
     if picked is None:
         _error("no judge of another maker than the graded models is served: give --judge MODEL")
         raise _Said

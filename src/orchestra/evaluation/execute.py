@@ -6,9 +6,10 @@ answer cache bypassed):
 * ``single``: one ``POST /v1/chat/completions`` (``model``, the prompt, ``max_tokens``,
   ``seed``); the gateway's retries and fallbacks count as calls (``x-orchestra-attempts``);
 * ``sample``: k chat calls at once, ``seed`` = S + j and the strategy's temperature, voted
-  here with fusion's normaliser and clusters (the largest cluster's most central answer;
-  confidence = agreement = its share);
-* ``panel``: one ``POST /v1/multi-generate`` (``models``, ``strategy``, ``judge``);
+  here by :func:`orchestra.evaluation.voting.vote` (the report's curve recounts the same
+  vote; confidence = agreement = the winning cluster's share);
+* ``panel``: one ``POST /v1/multi-generate`` (``models``, ``strategy``, ``judge``); each
+  member's retries and fallbacks (its ``attempts``) count as calls;
 * ``debate``: ``POST /v1/debates``, polled until it ends; confidence = agreement of the
   last round.
 
@@ -28,8 +29,7 @@ from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.protocols import Reply
 from orchestra.evaluation.records import Item, Outcome, Sample
 from orchestra.evaluation.strategies import Strategy
-from orchestra.fusion.agreement import cluster
-from orchestra.fusion.answers import normalize
+from orchestra.evaluation.voting import vote
 
 
 class Executor:
@@ -160,22 +160,21 @@ def _add_spend(total: Outcome, part: Outcome) -> None:
 
 
 def _vote(outcome: Outcome) -> None:
-    """The samples' majority (fusion's clusters); ties go to the answer seen first."""
-    answers = [s.answer or "" for s in outcome.samples]
-    clustering = cluster([normalize(a) for a in answers])
-    winner = clustering.medoid(0) if clustering.clusters else None
-    outcome.answer = answers[winner] if winner is not None else None
+    """The samples' majority (:func:`~orchestra.evaluation.voting.vote`)."""
+    ballot = vote(outcome.samples)
+    outcome.answer = ballot.winner.answer if ballot.winner is not None else None
     outcome.model = outcome.samples[0].model if outcome.samples else None
-    outcome.agreement = outcome.confidence = round(clustering.share(0), 4) if answers else 0.0
+    outcome.agreement = outcome.confidence = round(ballot.share, 4)
 
 
 def _panel(reply: Reply) -> Outcome:
-    """A multi-generate answer: calls = results not skipped + the judge's or synthesiser's."""
+    """A multi-generate answer: calls = each member's attempts (retries and fallbacks; at
+    least 1 when it was not skipped) + the judge's or synthesiser's."""
     body = reply.body
     results = [r for r in body.get("results") or [] if isinstance(r, dict)]
     fusion = body.get("fusion") or {}
     aux = [fusion.get("judge"), fusion.get("synthesizer")]
-    calls = sum(r.get("status") != "skipped" for r in results)
+    calls = sum(_member_calls(r) for r in results)
     calls += sum(isinstance(a, dict) and a.get("status") != "skipped" for a in aux)
     prompt, completion = _usage(body)
     samples = [
@@ -197,6 +196,13 @@ def _panel(reply: Reply) -> Outcome:
         agreement=_fraction(body.get("agreement")),
         samples=samples,
     )
+
+
+def _member_calls(result: dict[str, Any]) -> int:
+    if result.get("status") == "skipped":
+        return 0
+    attempts = result.get("attempts")
+    return max(len(attempts) if isinstance(attempts, list) else 0, 1)
 
 
 def _fraction(value: Any) -> float | None:

@@ -1,9 +1,13 @@
 """What each item asks, and whether an answer is right: exact match, a letter, or a judge.
 
-- **exact**: the reply's final answer (``\\boxed{..}``, "The answer is ..", a short reply:
-  fusion's :func:`~orchestra.fusion.answers.normalize`) against the gold, numbers by value
-  (``"$1,000.00"`` == ``"1000"``, ``"18 dollars"`` == ``"18"``) and text by folded casing
-  and punctuation. A reply without a final-answer marker is read by its last number: the
+- **exact**: the reply's final answer (``#### ..``, ``\\boxed{..}``, "The answer is ..", a
+  short reply: fusion's :func:`~orchestra.fusion.answers.normalize`) against the gold,
+  numbers by value (``"$1,000.00"`` == ``"1000"``, ``"18 dollars"`` == ``"18"``, ``".5"`` ==
+  ``"0.5"``, ``"minus 3"`` == ``"-3"``, ``"1 000"`` == ``"1000"``) and text by folded casing
+  and punctuation. Strict like a careful grader: a final answer holding two different
+  numbers (``"5 or 6"``, ``"between 10 and 20"``) is no answer, except an equation's result
+  (``"9 * 2 = 18"``: the one number after the last ``=``); an aside in brackets is
+  ignored. Only a reply without any final-answer marker is read by its last number: the
   usual GSM8K practice (Cobbe et al. 2021; lm-evaluation-harness' "flexible extract").
 - **choice**: the letter of the final answer (``(B)``, ``B.``, ``option B``), or the
   choice whose text it restates, or the last ``(X)`` in the reply.
@@ -20,12 +24,14 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import Any
 from functools import lru_cache
 
 from orchestra import markers
 from orchestra.catalog.makers import maker_of
-from orchestra.catalog.models import Catalog, load_snapshot
+from orchestra.catalog.models import EMBEDDINGS, Catalog, load_snapshot
 from orchestra.errors import UnknownModel
 from orchestra.evaluation.protocols import ChatClient, Reply
 from orchestra.evaluation.records import Grade, Item, Outcome
@@ -50,7 +56,21 @@ JUDGE_REPLY = (
     'Reply with JSON only: {"scores": [<score of answer 1>, <score of answer 2>], '
     '"reason": "<one sentence>"}'
 )
-_NUMBER = re.compile(r"[-+\u2212]?\d[\d,]*(?:\.\d+)?")
+#: one number: ``1,000`` (thousands by threes), ``.5``, ``-3``, ``3/4``; never inside a word
+_NUMBER = re.compile(
+    r"(?:(?<![\w).])[-+])?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?:\s*/\s*\d+(?![\d.]))?"
+)
+#: ``1 000`` / ``1\u202f000``: thousands separated by a (thin, no-break) space
+_SPACED = re.compile(r"(?<![\d.,])\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?![\d,]|\.\d)")
+_THIN_SPACED = re.compile(r"(?<![\d.,])\d{1,3}(?:[\u00a0\u2009\u202f]\d{3})+(?![\d,]|\.\d)")
+_SIGN_WORD = re.compile(r"^(?:negative|minus)\s+", re.IGNORECASE)
+_ASIDE = re.compile(r"\([^()]*\)")
+_HASHES = re.compile(r"####\s*([^\n]*)")
+#: a final-answer marker; when there is one, the last-number fallback is not used
+_MARKED = re.compile(
+    r"\\boxed\{|####|\b(?:final answer|answer)\s*(?:is|was|would be|:|=)", re.IGNORECASE
+)
 _LETTER = re.compile(r"\(([A-H])\)")
 _SCORES = re.compile(r'"scores"\s*:\s*\[([^\]]*)\]')
 
@@ -79,7 +99,7 @@ def check(item: Item, answer: str | None) -> tuple[bool, str | None]:
     if item.kind == "choice":
         letter = _letter(answer, item.choices or [])
         return letter == item.answer, letter
-    gold = parse_number(item.answer)
+    gold = one_number(item.answer)
     if gold is not None:
         value = _number(answer)
         if value is None:
@@ -91,14 +111,52 @@ def check(item: Item, answer: str | None) -> tuple[bool, str | None]:
 
 
 def _number(answer: str) -> float | None:
-    """The final answer's number; without a readable one, the last number in the reply."""
-    found = normalize(answer)
-    if found.value is not None:
-        return found.value
-    if found.final is not None and (value := parse_number(found.final)) is not None:
-        return value
-    numbers = _NUMBER.findall(answer.replace("$", ""))
-    return parse_number(numbers[-1]) if numbers else None
+    """The final answer's one number; the last number in the reply only when it has no
+    final-answer marker at all (an unreadable marked answer is no answer)."""
+    hashes = _HASHES.findall(answer)
+    phrase = hashes[-1] if hashes else normalize(answer).final
+    if phrase is not None:
+        return one_number(phrase)
+    if _MARKED.search(answer.replace("*", "")):
+        return None
+    numbers = _NUMBER.findall(_THIN_SPACED.sub(_joined, _signed(answer)))
+    return _value(numbers[-1]) if numbers else None
+
+
+def one_number(phrase: str) -> float | None:
+    """The value of a final-answer phrase holding one number (or one after its last
+    ``=``); None when it holds none or several different ones."""
+    text = _signed(phrase.replace("\u2212", "-").replace("$", "").strip())
+    negate = _SIGN_WORD.match(text) is not None
+    text = _SIGN_WORD.sub("", text)
+    if (plain := _ASIDE.sub(" ", text)) != text and _NUMBER.search(plain):
+        text = plain
+    text = _SPACED.sub(_joined, text)
+    if "=" in text:
+        text = text.rsplit("=", 1)[1]
+    values = {v for v in map(_value, _NUMBER.findall(text)) if v is not None}
+    if not _NUMBER.search(text):
+        value = parse_number(text)  # number words: "eighteen"
+    else:
+        value = values.pop() if len(values) == 1 else None
+    return -value if negate and value is not None else value
+
+
+def _signed(text: str) -> str:
+    """``negative 3`` / ``minus 3`` -> ``-3`` where no number precedes (``5 minus 3`` stays)."""
+    return re.sub(r"(?<![\d\s])(\s*)\b(?:negative|minus)\s+(?=\.?\d)", r"\1-", text, flags=re.I)
+
+
+def _joined(match: re.Match[str]) -> str:
+    return re.sub(r"[ \u00a0\u2009\u202f]", "", match[0])
+
+
+def _value(token: str) -> float | None:
+    token = token.replace(",", "").replace(" ", "")
+    try:
+        return float(Fraction(token)) if "/" in token else float(token)
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 def _letter(answer: str, choices: Sequence[str]) -> str | None:
@@ -138,15 +196,21 @@ def read_scores(text: str | None) -> tuple[float, float] | None:
         scores = json.loads(f"[{found[1]}]")
     except json.JSONDecodeError:
         return None
-    if len(scores) < 2 or not all(isinstance(s, int | float) for s in scores[:2]):
+    # NaN/Infinity parse as JSON here but are no score (and would not survive results.jsonl)
+    if len(scores) < 2 or not all(_finite(s) for s in scores[:2]):
         return None
     first, second = (min(max(float(s), 0.0), 10.0) for s in scores[:2])
     return first, second
 
 
+def _finite(score: object) -> bool:
+    return isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
+
+
 class Grader:
     """Grades outcomes; judge items through ``client`` with ``judge`` (or, when None, the
-    best model of another maker among ``available``, per graded strategy)."""
+    best model of another maker among ``available``, the gateway's ``GET /v1/models``
+    entries, per graded strategy)."""
 
     def __init__(
         self,
@@ -154,7 +218,7 @@ class Grader:
         judge: str | None = None,
         *,
         pass_mark: float = 0.7,
-        available: Sequence[str] = (),
+        available: Sequence[Mapping[str, Any]] = (),
         max_tokens: int = 300,
     ) -> None:
         self.client = client
@@ -215,43 +279,49 @@ class Grader:
         return await self.client.chat(body)
 
 
-def pick_judge(available: Sequence[str], graded: Sequence[str]) -> str | None:
-    """The best-rated chat model of ``available`` (catalog quality; unknown models last,
-    then in the order given) whose maker made none of ``graded``; None when every
-    available model shares a maker with them. Routed names (``auto``) exclude nothing."""
-    taken = {maker_of(_model_id(g)) for g in graded if not g.startswith("auto")}
+def pick_judge(
+    served: Sequence[Mapping[str, Any]], graded: Sequence[str]
+) -> str | None:
+    """The best-rated chat model the gateway serves (``served``: its ``GET /v1/models``
+    entries, ranked by their ``quality``; entries without one last, then in the order
+    given) whose maker made none of ``graded``; None when every served model shares a
+    maker with them. Routed names (``auto``) neither judge nor exclude anything."""
+    ids = [str(m.get("id")) for m in served]
+    taken = {maker_of(_served_id(g, ids)) for g in graded if not g.startswith("auto")}
     usable = [
-        m
-        for m in available
-        if not m.startswith("auto") and maker_of(_model_id(m)) not in taken and _chats(m)
+        (index, entry)
+        for index, entry in enumerate(served)
+        if not ids[index].startswith("auto")
+        and maker_of(ids[index]) not in taken
+        and EMBEDDINGS not in (entry.get("capabilities") or ())
     ]
     if not usable:
         return None
-    return max(usable, key=lambda m: (_quality(m), -usable.index(m)))
+    index, _ = max(usable, key=lambda pair: (_quality(pair[1]), -pair[0]))
+    return ids[index]
 
 
-@lru_cache(maxsize=1)
-def _catalog() -> Catalog:
-    return load_snapshot()
+def _quality(entry: Mapping[str, Any]) -> float:
+    quality = entry.get("quality")
+    if isinstance(quality, int | float) and not isinstance(quality, bool):
+        return float(quality)
+    return float("-inf")
 
 
-def _model_id(model: str) -> str:
-    """``sim-large`` -> ``simulator/sim-large``, ``gpt-4o`` -> ``openai/gpt-4o``."""
+def _served_id(model: str, ids: Sequence[str]) -> str:
+    """A graded name as the gateway serves it: ``sim-large`` -> ``simulator/sim-large``
+    (a served id ending in the name), else by the catalog's aliases (``gpt-4o``)."""
+    if model in ids:
+        return model
+    ending = [i for i in ids if i.endswith(f"/{model}")]
+    if ending:
+        return ending[0]
     try:
         return _catalog().get(model).id
     except UnknownModel:
         return model
 
 
-def _quality(model: str) -> float:
-    try:
-        return _catalog().get(model).quality
-    except UnknownModel:
-        return float("-inf")
-
-
-def _chats(model: str) -> bool:
-    try:
-        return not _catalog().get(model).is_embedding
-    except UnknownModel:
-        return True
+@lru_cache(maxsize=1)
+def _catalog() -> Catalog:
+    return load_snapshot()

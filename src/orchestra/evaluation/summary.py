@@ -17,7 +17,7 @@ from typing import Protocol
 
 from orchestra.evaluation import stats
 from orchestra.evaluation.records import Item, Result, Sample
-from orchestra.fusion.answers import normalize
+from orchestra.evaluation.voting import vote
 
 
 class StrategyLike(Protocol):
@@ -247,31 +247,17 @@ def _matched(entry: StrategyStats, table: Sequence[StrategyStats]) -> Matched:
     return Matched(best.spec, best.accuracy, entry.n > 0 and not dominated)
 
 
-def vote(samples: Sequence[Sample]) -> Sample | None:
-    """The earliest answer of the largest cluster of equal normalised answers (fusion's
-    keys: numbers by value, letters, folded short text); ties go to the cluster whose first
-    answer came first. None when no sample answered."""
-    clusters: dict[str, list[Sample]] = {}
-    for sample in samples:
-        if sample.answer is not None and sample.error is None:
-            clusters.setdefault(normalize(sample.answer).key, []).append(sample)
-    if not clusters:
-        return None
-    winner = max(clusters.values(), key=len)
-    graded = [s for s in winner if s.correct is not None]
-    return graded[0] if graded else winner[0]
-
-
 def _curve(rows: Sequence[Result], k: int, cost_per_item: float) -> list[CurvePoint]:
-    """Vote accuracy of the first j samples, j = 1..k, at j/k of the strategy's cost.
-    Items whose winning answer was never graded (judge items) are left out; items that
-    failed before any sample count wrong."""
+    """Vote accuracy of the first j samples, j = 1..k, at j/k of the strategy's cost: the
+    strategy's own vote (:mod:`.voting`), so j = k is its accuracy. Failed items count wrong
+    at every j, as in the accuracy column; items whose winning answer was never graded
+    (judge items) are left out."""
     points = []
     for j in range(1, k + 1):
         outcomes: list[bool] = []
         for row in rows:
-            winner = vote(row.outcome.samples[:j])
-            if winner is None:
+            winner = vote(row.outcome.samples[:j]).winner
+            if row.outcome.error is not None or winner is None:
                 outcomes.append(False)
             elif winner.correct is not None:
                 outcomes.append(winner.correct)
@@ -288,20 +274,9 @@ def _fused(entry: StrategyStats, rows: Sequence[Result]) -> None:
     entry.agreement = stats.by_agreement([(a, y) for a, y in agreement if a is not None])
 
 
-def _participants(samples: Sequence[Sample]) -> dict[str, Sample]:
-    """A round's answers by participant: the model, ``model#2`` for its second seat."""
-    seats: dict[str, Sample] = {}
-    for sample in samples:
-        name, seat = sample.model, 1
-        while name in seats:
-            seat += 1
-            name = f"{sample.model}#{seat}"
-        seats[name] = sample
-    return seats
-
-
 def _debate(rows: Sequence[Result], final_accuracy: float) -> DebateStats:
-    # per item: round -> participant -> correct (graded answers only)
+    # per item: round -> participant -> correct (graded answers only); a model sits in a
+    # debate once (the gateway refuses a participant listed twice), so it names its seat
     grid: list[dict[int, dict[str, bool]]] = []
     majority: dict[int, list[bool]] = {}
     for row in rows:
@@ -312,13 +287,13 @@ def _debate(rows: Sequence[Result], final_accuracy: float) -> DebateStats:
         grid.append(
             {
                 number: {
-                    p: s.correct for p, s in _participants(turns).items() if s.correct is not None
+                    str(s.model): s.correct for s in turns if s.correct is not None
                 }
                 for number, turns in by_round.items()
             }
         )
         for number, turns in by_round.items():
-            winner = vote(turns)
+            winner = vote(turns).winner
             if winner is not None and winner.correct is not None:
                 majority.setdefault(number, []).append(winner.correct)
     numbers = sorted({n for item in grid for n in item})
