@@ -17,7 +17,7 @@ from orchestra.evaluation.grading import (
     read_scores,
 )
 from orchestra.evaluation.protocols import Reply
-from orchestra.evaluation.records import Item, Outcome, Sample
+from orchestra.evaluation.records import Grade, Item, Outcome, Sample
 
 NUMBER = Item(id="n", kind="exact", question="How much?", answer="1000")
 EIGHTEEN = Item(id="e", kind="exact", question="How much?", answer="18")
@@ -73,6 +73,57 @@ OPEN = Item(id="o", kind="judge", question="Explain tides.", answer="The Moon's 
 )
 def test_check_reads_numbers_units_casing_and_letters(item, answer, expected):
     assert check(item, answer) == expected
+
+
+def gold(answer: str) -> Item:
+    return Item(id="g", kind="exact", question="How many?", answer=answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reply", "expected"),
+    [
+        # GSM8K-style replies from real models
+        ("18", "**Answer:** 18", (True, "18")),
+        ("18", "\\boxed{18}", (True, "18")),
+        ("18", "The answer is $18.", (True, "18")),
+        ("18", "18 eggs", (True, "18")),
+        ("18", "Janet sells 16 - 3 - 4 = 9 eggs.\n9 * 2 = 18\n#### 18", (True, "18")),
+        ("18", "She makes 9 * 2 = $18 every day.\n\n**Final Answer:** $\\boxed{18}$", (True, "18")),
+        ("18", "The answer is 9 * 2 = 18.", (True, "18")),
+        ("18", "The answer is 18 (9 eggs at $2).", (True, "18")),
+        ("18", "The answer is eighteen.", (True, "18")),
+        # a leading point, signed words, spaced thousands
+        ("0.5", "The answer is .5", (True, "0.5")),
+        ("5", "The answer is .5", (False, "0.5")),
+        ("-3", "The answer is negative 3.", (True, "-3")),
+        ("-3", "The answer is minus 3.", (True, "-3")),
+        ("-3", "The answer is \u22123.", (True, "-3")),
+        ("1000", "The answer is 1 000.", (True, "1000")),
+        ("1000", "The answer is 1\u202f000 dollars.", (True, "1000")),
+        ("2", "The answer is 5 minus 3 = 2.", (True, "2")),
+        # a hedged final answer is no answer
+        ("5", "The answer is 5 or 6.", (False, None)),
+        ("6", "The answer is 5 or 6.", (False, None)),
+        ("20", "The answer is between 10 and 20.", (False, None)),
+        ("10", "The answer is 10-20.", (False, None)),
+        ("18", "#### 18 or 19", (False, None)),
+        # a marker whose phrase has no single number: no fallback to the reply's last number
+        ("18", "She earns 9 * 2 = 18 a day. The answer is unclear from the question.", (False, None)),
+        # no marker at all: the last number (GSM8K practice)
+        ("18", "Janet sells 9 eggs at 2 dollars each, which makes 18 in all, every day.", (True, "18")),
+    ],
+)
+def test_exact_grading_is_strict_like_a_careful_grader(answer, reply, expected):
+    assert check(gold(answer), reply) == expected
+
+
+async def test_a_judge_reply_with_nan_scores_zero_and_the_result_reloads():
+    # Given a judge replying NaN for the answer in both orders
+    judge = FakeJudge(reply='{"scores": [NaN, NaN]}')
+    grade = await Grader(judge, "j").grade(OPEN, Outcome(answer="x"), ["m"])
+    # Then that verdict is unreadable (scores 0) and the grade survives a JSON round trip
+    assert grade.orders == [0.0, 0.0] and grade.score == 0.0 and not grade.correct
+    assert Grade.model_validate_json(grade.model_dump_json()) == grade
 
 
 def test_prompts_put_the_question_first_and_say_how_to_end():
@@ -163,7 +214,8 @@ async def test_no_answer_is_wrong_without_a_judge_call():
 
 async def test_the_judge_is_picked_from_another_maker_when_not_given():
     judge = FakeJudge(by_text={"The Moon's pull.": 10})
-    grader = Grader(judge, available=["simulator/sim-large", "simulator/sim-medium"])
+    served = [served_model("simulator/sim-large", 1200), served_model("simulator/sim-medium", 1100)]
+    grader = Grader(judge, available=served)
     grade = await grader.grade(OPEN, Outcome(answer="The Moon's pull."), ["sim-large"])
     assert grade.judge == "simulator/sim-medium" and grade.correct
 
@@ -175,21 +227,42 @@ async def test_judge_items_without_any_judge_are_a_clear_error():
         await Grader(None, "j").grade(OPEN, Outcome(answer="x"), ["m"])
 
 
-def test_pick_judge_prefers_the_best_rated_model_of_another_maker():
-    served = ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4o"]
+def served_model(model: str, quality: float | None = None, *caps: str) -> dict[str, Any]:
+    """A ``GET /v1/models`` entry as the gateway lists it."""
+    entry: dict[str, Any] = {"id": model, "object": "model", "capabilities": list(caps)}
+    if quality is not None:
+        entry["quality"] = quality
+    return entry
+
+
+def test_pick_judge_prefers_the_best_rated_served_model_of_another_maker():
+    served = [
+        served_model("openai/gpt-4o-mini", 1300),
+        served_model("anthropic/claude-sonnet-4-5", 1400),
+        served_model("openai/gpt-4o", 1450),
+    ]
     assert pick_judge(served, ["gpt-4o-mini"]) == "anthropic/claude-sonnet-4-5"
-    assert pick_judge(["openai/gpt-4o"], ["openai/gpt-4o-mini"]) is None
-    # simulated models each count as their own maker; the embedding model never judges
+    assert pick_judge(served[2:], ["openai/gpt-4o-mini"]) is None
+    # simulated models each count as their own maker; embedding models and routes never judge
     sims = [
-        "simulator/sim-small",
-        "simulator/sim-embed",
-        "simulator/sim-large",
-        "simulator/sim-medium",
+        served_model("simulator/sim-small", 1100),
+        served_model("simulator/sim-embed", 1500, "embeddings"),
+        served_model("simulator/sim-large", 1300),
+        served_model("simulator/sim-medium", 1200),
+        {"id": "auto:quality", "object": "model", "owned_by": "orchestra"},
     ]
     assert pick_judge(sims, ["sim-large"]) == "simulator/sim-medium"
     assert pick_judge(sims, ["sim-medium", "auto"]) == "simulator/sim-large"
-    # unknown models rank last, in the order given
-    assert pick_judge(["local/a", "local/b"], ["sim-large"]) == "local/a"
+    # entries without a quality rank last, in the order given
+    assert pick_judge([served_model("local/a"), served_model("local/b")], ["sim-large"]) == "local/a"
+
+
+def test_pick_judge_ranks_by_what_the_gateway_serves_not_the_local_catalog():
+    # Given a gateway whose catalog rates sim-small above sim-medium (the local snapshot
+    # rates them the other way round)
+    served = [served_model("simulator/sim-medium", 1000), served_model("simulator/sim-small", 1600)]
+    # Then its best-rated model judges
+    assert pick_judge(served, ["sim-large"]) == "simulator/sim-small"
 
 
 @pytest.mark.parametrize(
@@ -199,6 +272,11 @@ def test_pick_judge_prefers_the_best_rated_model_of_another_maker():
         ('Sure.\n```json\n{"scores": [7.5, 11]}\n```', (7.5, 10.0)),
         ('{"scores": [9]}', None),
         ('{"scores": ["high", "low"]}', None),
+        # NaN / Infinity parse as JSON but are no score (results.jsonl could not hold them)
+        ('{"scores": [NaN, 2]}', None),
+        ('{"scores": [9, Infinity]}', None),
+        ('{"scores": [-Infinity, 2]}', None),
+        ('{"scores": [true, false]}', None),
         ("9 and 2", None),
         (None, None),
     ],

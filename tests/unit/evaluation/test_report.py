@@ -196,10 +196,27 @@ def test_debate_rounds_majority_and_flips_counted_by_hand() -> None:
     assert s.debate.final_accuracy == pytest.approx(2 / 3)
 
 
-def test_a_model_seated_twice_is_two_participants() -> None:
-    seats = summary_module._participants([Sample(model="m"), Sample(model="m"), Sample(model="n")])
+def test_the_curve_counts_items_failed_part_way_wrong_so_j_equals_k_is_the_accuracy() -> None:
+    # Given an item whose third sample failed after two right answers (the item failed)
+    failed = result(SC.spec, "i3", None, calls=3, samples=[
+        Sample(model="sim-small", answer="18"), Sample(model="sim-small", answer="18"),
+        Sample(model="sim-small", error="503 overloaded: try later"),
+    ])  # fmt: skip
+    rows = sample_results() | {failed.key: failed}
+    (s,) = report.summarise([SC], items(4), rows).strategies
 
-    assert list(seats) == ["m", "m#2", "n"]
+    # Then it counts wrong at every j, as in the accuracy column
+    assert [(p.n, p.accuracy) for p in s.curve] == [(4, 0.5), (4, 0.5), (4, 0.75)]
+    assert s.curve[-1].accuracy == s.accuracy
+
+
+def test_the_curve_votes_as_the_strategy_did_phrasings_and_ties_alike() -> None:
+    # Given the samples the strategy voted on (fusion's clusters: "$18.00" is 18)
+    samples = [Sample(model="m", answer=a, correct=a != "20") for a in ("20", "$18.00", "18")]
+    row = result(SC.spec, "i0", True, samples=samples, answer="$18.00")
+    (s,) = report.summarise([SC], items(1), {row.key: row}).strategies
+
+    assert [p.accuracy for p in s.curve] == [0.0, 0.0, 1.0]
 
 
 def test_markdown_shows_the_numbers_and_sections() -> None:
