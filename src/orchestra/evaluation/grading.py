@@ -26,8 +26,8 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
 from functools import lru_cache
+from typing import Any
 
 from orchestra import markers
 from orchestra.catalog.makers import maker_of
@@ -119,7 +119,7 @@ def _number(answer: str) -> float | None:
         return one_number(phrase)
     if _MARKED.search(answer.replace("*", "")):
         return None
-    numbers = _NUMBER.findall(_THIN_SPACED.sub(_joined, _signed(answer)))
+    numbers = _NUMBER.findall(_THIN_SPACED.sub(_joined, _signed(answer.replace("\u2212", "-"))))
     return _value(numbers[-1]) if numbers else None
 
 
@@ -279,9 +279,7 @@ class Grader:
         return await self.client.chat(body)
 
 
-def pick_judge(
-    served: Sequence[Mapping[str, Any]], graded: Sequence[str]
-) -> str | None:
+def pick_judge(served: Sequence[Mapping[str, Any]], graded: Sequence[str]) -> str | None:
     """The best-rated chat model the gateway serves (``served``: its ``GET /v1/models``
     entries, ranked by their ``quality``; entries without one last, then in the order
     given) whose maker made none of ``graded``; None when every served model shares a

@@ -286,9 +286,7 @@ def _debate(rows: Sequence[Result], final_accuracy: float) -> DebateStats:
                 by_round.setdefault(sample.round, []).append(sample)
         grid.append(
             {
-                number: {
-                    str(s.model): s.correct for s in turns if s.correct is not None
-                }
+                number: {str(s.model): s.correct for s in turns if s.correct is not None}
                 for number, turns in by_round.items()
             }
         )

@@ -108,9 +108,22 @@ def gold(answer: str) -> Item:
         ("10", "The answer is 10-20.", (False, None)),
         ("18", "#### 18 or 19", (False, None)),
         # a marker whose phrase has no single number: no fallback to the reply's last number
-        ("18", "She earns 9 * 2 = 18 a day. The answer is unclear from the question.", (False, None)),
-        # no marker at all: the last number (GSM8K practice)
-        ("18", "Janet sells 9 eggs at 2 dollars each, which makes 18 in all, every day.", (True, "18")),
+        (
+            "18",
+            "She earns 9 * 2 = 18 a day. The answer is unclear from the question.",
+            (False, None),
+        ),
+        # no marker at all: the last number (GSM8K practice), signed
+        (
+            "-3",
+            "The temperature falls from 4 to 1, then by 4 more, which leaves \u22123",
+            (True, "-3"),
+        ),
+        (
+            "18",
+            "Janet sells 9 eggs at 2 dollars each, which makes 18 in all, every day.",
+            (True, "18"),
+        ),
     ],
 )
 def test_exact_grading_is_strict_like_a_careful_grader(answer, reply, expected):
@@ -254,7 +267,9 @@ def test_pick_judge_prefers_the_best_rated_served_model_of_another_maker():
     assert pick_judge(sims, ["sim-large"]) == "simulator/sim-medium"
     assert pick_judge(sims, ["sim-medium", "auto"]) == "simulator/sim-large"
     # entries without a quality rank last, in the order given
-    assert pick_judge([served_model("local/a"), served_model("local/b")], ["sim-large"]) == "local/a"
+    assert (
+        pick_judge([served_model("local/a"), served_model("local/b")], ["sim-large"]) == "local/a"
+    )
 
 
 def test_pick_judge_ranks_by_what_the_gateway_serves_not_the_local_catalog():
