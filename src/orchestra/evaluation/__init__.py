@@ -16,8 +16,11 @@ best single model, calibration of fused confidence, and debates' round-by-round 
 - :mod:`.estimate`: a run's cost from the catalog's prices, before anything is spent;
 - :mod:`.results`: the append-only results file and the run's manifest;
 - :mod:`.runner`: the run (concurrency, resume, spend cap, progress);
+- :mod:`.voting`: the one vote of several answers (fusion's clusters), for k samples,
+  the report's first-j-samples curve and each debate round's majority;
 - :mod:`.stats`: intervals, McNemar, calibration, percentiles;
-- :mod:`.report` and :mod:`.plots`: the markdown report and its SVG pictures.
+- :mod:`.summary`, :mod:`.report` and :mod:`.plots`: the figures, the markdown report and its
+  SVG pictures.
 
 The package is a client of the gateway: it imports no use case, api or composition
 module (the CLI composes it), so the same code measures a laptop and a deployment.
