@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestra.evaluation.client import GatewayClient
 from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.records import Item
 from orchestra.evaluation.strategies import Strategy
@@ -78,11 +77,6 @@ def pricing_from(models: Sequence[Mapping[str, Any]]) -> Pricing:
     return Pricing(prices)
 
 
-async def pricing_of(client: GatewayClient) -> Pricing:
-    """The prices the gateway itself bills with (its catalog, ``GET /v1/models``)."""
-    return pricing_from(await client.models())
-
-
 @dataclass
 class Estimate:
     #: expected: every answer ``answer_tokens`` long (strategies and grading)
@@ -100,13 +94,15 @@ class Estimate:
     pairs: int = 0
 
     def describe(self) -> str:
-        """One line for the terminal; names what could not be priced."""
+        """The estimate as ``orchestra eval`` prints it: one line, and one more naming the
+        models it could not price (so the figure is not taken for the whole cost)."""
         line = (
-            f"estimated cost: ${self.total_usd:.4f} (at most ${self.worst_usd:.4f}) for "
-            f"{self.pairs} answers, {self.calls} calls"
+            f"estimate: ${self.total_usd:.4f} expected, ${self.worst_usd:.4f} at most "
+            f"({self.calls} calls for {self.pairs} pairs)"
         )
         if self.unpriced:
-            line += f"; NOT PRICED (counted as free): {', '.join(self.unpriced)}"
+            names = ", ".join(self.unpriced)
+            line += f"\n  no price for {names}: counted free (the gateway lists no price)"
         return line
 
 
