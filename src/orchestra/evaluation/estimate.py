@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra.catalog.models import canonical_name
 from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.records import Item
 from orchestra.evaluation.strategies import Strategy
@@ -47,7 +48,8 @@ class Price:
 class Pricing:
     """Prices by model id, found as the gateway finds models: the id, else a served id that
     ends with ``/<name>`` (``sim-large`` -> ``simulator/sim-large``; the dearest when several
-    do); ``auto``/``auto:PROFILE`` -> the dearest served model."""
+    do), else one of the same :func:`canonical_name`; ``auto``/``auto:PROFILE`` -> the
+    dearest served model."""
 
     def __init__(self, prices: Mapping[str, Price]) -> None:
         self.prices = dict(prices)
@@ -57,7 +59,11 @@ class Pricing:
             return _dearest(self.prices.values())
         if model in self.prices:
             return self.prices[model]
-        return _dearest(p for m, p in self.prices.items() if m.endswith("/" + model))
+        found = _dearest(p for m, p in self.prices.items() if m.endswith("/" + model))
+        if found is None:  # another spelling the gateway resolves (a version, a date)
+            name = canonical_name(model)
+            found = _dearest(p for m, p in self.prices.items() if canonical_name(m) == name)
+        return found
 
 
 def _dearest(prices: Iterable[Price]) -> Price | None:
