@@ -32,7 +32,6 @@ from orchestra.cli.eval_access import (
 from orchestra.cli.eval_confirm import ProgressBar, confirmed
 
 if TYPE_CHECKING:
-
     from orchestra.evaluation.client import GatewayClient
     from orchestra.evaluation.estimate import Estimate
     from orchestra.evaluation.records import Dataset, Item, Manifest, Result
@@ -42,6 +41,11 @@ if TYPE_CHECKING:
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 #: _judge's name for it (a usage error already said on stderr)
 _Said = Said
+#: the cap counts what earlier runs into the same --out spent on these pairs
+STOPPED = (
+    "stopped: --max-cost ${:g} reached (this --out's spend on these pairs counted); "
+    "rerun with a higher --max-cost to continue"
+)
 
 
 def _error(message: str) -> None:
@@ -259,11 +263,7 @@ async def _measure(
     if not _reported(plan):
         return EXIT_USAGE
     if report.stopped == STOPPED_MAX_COST:
-        print(
-            f"stopped: --max-cost ${args.max_cost:g} reached (this --out's spend on these pairs "
-            "counted); rerun with a higher --max-cost to continue",
-            file=sys.stderr,
-        )
+        print(STOPPED.format(args.max_cost), file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_FAILED if report.progress.errors else EXIT_DONE
 
