@@ -70,13 +70,15 @@ def test_max_cost_refuses_models_without_a_price_unless_yes(
 ) -> None:
     keyed.delenv("ORCHESTRA_API_KEYS")
     get_settings.cache_clear()
-    args = ["--strategy", "no-such-model", "--max-cost", "5"]
+    # a name that may be an alias of a served one (sim-large): warned about, not refused
+    args = ["--strategy", "sim-large2", "--max-cost", "5"]
     # Given a model the gateway lists no price for, and a cap
     assert evaluate(tmp_path, *args) == 3
     err = capsys.readouterr().err
-    assert "refused: --max-cost cannot hold on models without a price (no-such-model)" in err
+    assert "warning: strategy 'sim-large2': model 'sim-large2' is not served" in err
+    assert "refused: --max-cost cannot hold on models without a price (sim-large2)" in err
     assert "assumed: 300 completion tokens per answer (--answer-tokens)" in err
-    assert not (tmp_path / "results.jsonl").read_text()  # refused before any call
+    assert not (tmp_path / "results.jsonl").exists()  # refused before anything is written
     # With --yes it runs (the unknown model's pairs fail: exit 1), its calls counted free
     assert evaluate(tmp_path, *args, "--yes", "--answer-tokens", "50") == 1
     err = capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.cli import main
-from orchestra.cli.evaluate import ProgressBar, progress_line
+from orchestra.cli.eval_confirm import ProgressBar, progress_line
 from orchestra.config import get_settings
 from orchestra.evaluation.runner import Progress
 

@@ -17,7 +17,7 @@ from orchestra.api.app import create_app
 from orchestra.compose import build_services
 from orchestra.config import Settings
 from orchestra.evaluation.client import GatewayClient
-from orchestra.evaluation.estimate import Price, estimate, pricing_of
+from orchestra.evaluation.estimate import Price, estimate, pricing_from
 from orchestra.evaluation.execute import Executor
 from orchestra.evaluation.records import Item, Outcome
 from orchestra.evaluation.strategies import parse
@@ -174,7 +174,7 @@ async def test_single_over_loopback_http_with_a_key() -> None:
 async def test_the_estimate_prices_from_the_gateway_and_bounds_a_real_run(
     executor: Executor,
 ) -> None:
-    pricing = await pricing_of(executor.client)
+    pricing = pricing_from(await executor.client.models())
     assert pricing.price("sim-large") == Price(3e-6, 1.5e-5)
     strategy = parse("panel(sim-large, sim-small)")
     spent = await executor.run(strategy, ITEMS[0])

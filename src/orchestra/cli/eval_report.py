@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from orchestra.cli.evaluate import EXIT_DONE, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from orchestra.evaluation.records import Dataset, Manifest, Result
+    from orchestra.evaluation.records import Dataset, Manifest
 
 
 def _error(message: str) -> None:
@@ -30,7 +30,8 @@ def write_report(
     from orchestra.evaluation.strategies import parse
 
     files = ResultsFile(out)
-    results: dict[tuple[str, str], Result] = dict(files.load())
+    # an answer whose grading failed is no result yet (the rerun grades it): left out
+    results = {key: r for key, r in files.load().items() if not r.ungraded}
     specs = list(dict.fromkeys([*order, *(key[0] for key in results)]))
     answered = {key[1] for key in results}
     items = [item for item in dataset.items if item.id in answered]
@@ -92,7 +93,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             _error(f"{manifest.dataset} changed since the run (fingerprint differs)")
             return EXIT_USAGE
         written = write_report(out, dataset, manifest=manifest)
-    except (ResultsError, DatasetError, OSError) as exc:
+    except (ResultsError, DatasetError, OSError, ValueError) as exc:
+        # ValueError: a strategy spec in results.jsonl this version cannot parse
         _error(str(exc))
         return EXIT_USAGE
     for path in written:

@@ -12,32 +12,39 @@ stopped by ``--max-cost``.
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from orchestra.cli.eval_access import (
+    AccessError,
+    Said,
+    api_key,
+    gateway,
+    gateway_said,
+    public_url,
+    simulator_only,
+)
+from orchestra.cli.eval_confirm import ProgressBar, confirmed
 
 if TYPE_CHECKING:
-    import httpx
-
-    from orchestra.errors import GatewayCallFailed
     from orchestra.evaluation.client import GatewayClient
-    from orchestra.evaluation.estimate import Estimate, Pricing
-    from orchestra.evaluation.records import Dataset, Item, Result
-    from orchestra.evaluation.runner import Progress
+    from orchestra.evaluation.estimate import Estimate
+    from orchestra.evaluation.records import Dataset, Item, Manifest, Result
+    from orchestra.evaluation.results import ResultsFile
     from orchestra.evaluation.strategies import Strategy
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
-#: in-process: any host will do, the transport never leaves the process
-IN_PROCESS_URL = "http://orchestra.in-process"
-SIMULATOR_NOTE = (
-    "NOTE: the LOCAL SIMULATOR answers (no provider key or config found, or "
-    "ORCHESTRA_SIMULATOR): simulator answering from the dataset's answers at each model's "
-    "accuracy (ORCHESTRA_SIMULATOR_ACCURACY); the figures measure the harness, not real models"
+#: _judge's name for it (a usage error already said on stderr)
+_Said = Said
+#: the cap counts what earlier runs into the same --out spent on these pairs
+STOPPED = (
+    "stopped: --max-cost ${:g} reached (this --out's spend on these pairs counted); "
+    "rerun with a higher --max-cost to continue"
 )
 
 
@@ -68,9 +75,16 @@ def _plan(args: argparse.Namespace) -> Plan | None:
         ("answer_tokens", 1),
     ):
         value = getattr(args, name)
-        if value is not None and value < low:
+        if value is not None and (not math.isfinite(value) or value < low):
             _error(f"--{name.replace('_', '-')} must be at least {low} (got {value})")
             return None
+    try:  # before anything is built: a bad key or URL is one line, never echoed
+        api_key(args)
+        if args.base_url:
+            public_url(args.base_url)
+    except AccessError as exc:
+        _error(str(exc))
+        return None
     from orchestra.evaluation.datasets import DatasetError, load
     from orchestra.evaluation.strategies import parse
 
@@ -85,70 +99,6 @@ def _plan(args: argparse.Namespace) -> Plan | None:
     return Plan(source, dataset, strategies, out)
 
 
-@asynccontextmanager
-async def _gateway(args: argparse.Namespace, dataset: Dataset) -> AsyncIterator[tuple[Any, bool]]:
-    """``(httpx.AsyncClient, simulated)``: a deployed gateway, or this one in-process."""
-    import httpx
-
-    if args.base_url:
-        key = _key(args)
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        async with httpx.AsyncClient(
-            base_url=args.base_url, headers=headers, timeout=600.0
-        ) as http:
-            yield http, False
-        return
-    services = _in_process_services(dataset)
-    if services is None:
-        raise _Said
-    try:
-        async with _asgi_client(services, _key(args)) as http:
-            yield http, bool(services.registry.simulated)
-    finally:
-        await services.aclose()
-
-
-def _key(args: argparse.Namespace) -> str | None:
-    """``--api-key``, else ``ORCHESTRA_API_KEY``: the same for both ways of running."""
-    return str(args.api_key or os.environ.get("ORCHESTRA_API_KEY") or "") or None
-
-
-class _Said(Exception):
-    """A usage error already said on stderr (exit 2): the services could not be built, no
-    judge can be picked."""
-
-
-def _in_process_services(dataset: Dataset) -> Any:
-    """The gateway's services from the local settings; the simulator (used when no provider
-    is configured, or ``ORCHESTRA_SIMULATOR``) answers from the dataset: its oracle."""
-    from orchestra.cli import _build_services
-    from orchestra.config import get_settings
-
-    settings = get_settings().model_copy(update={"simulator_oracle": dataset.path})
-    services = _build_services(settings)
-    if services is not None and services.registry.simulated:
-        print(SIMULATOR_NOTE, file=sys.stderr)
-    return services
-
-
-@asynccontextmanager
-async def _asgi_client(services: Any, key: str | None) -> AsyncIterator[httpx.AsyncClient]:
-    """The in-process gateway called with ``key``; none given, with its first configured key
-    (ORCHESTRA_API_KEYS), so a local run needs no key of its own."""
-    import httpx
-
-    from orchestra.api.app import create_app
-
-    keys = [k.strip() for k in (services.settings.api_keys or "").split(",") if k.strip()]
-    key = key or (keys[0] if keys else None)
-    headers = {"authorization": f"Bearer {key}"} if key else {}
-    transport = httpx.ASGITransport(app=create_app(services))
-    async with httpx.AsyncClient(
-        transport=transport, base_url=IN_PROCESS_URL, headers=headers, timeout=600.0
-    ) as http:
-        yield http
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -161,7 +111,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return asyncio.run(_run(args, plan))
-    except _Said:
+    except Said:
+        return EXIT_USAGE
+    except AccessError as exc:
+        _error(str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:  # every finished pair is on disk: the same command continues
         print(f"\ninterrupted: rerun the same command to continue ({plan.out})", file=sys.stderr)
@@ -169,45 +122,104 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, plan: Plan) -> int:
+    """Nothing is spent, written or discarded (``--fresh``) before the models are checked,
+    the judge picked, and the estimate confirmed."""
     from orchestra.errors import GatewayCallFailed
     from orchestra.evaluation.client import GatewayClient
-    from orchestra.evaluation.records import Manifest
-    from orchestra.evaluation.results import ResultsError, ResultsFile
+    from orchestra.evaluation.results import ResultsFile
 
-    async with _gateway(args, plan.dataset) as (http, simulated):
+    async with gateway(args, plan.dataset) as (http, simulated):
         client = GatewayClient(http)
         try:  # the first call: an unreachable gateway or a refused key ends here, once
             models = await client.models()
         except GatewayCallFailed as exc:
-            _error(_gateway_said(args, exc))
+            _error(gateway_said(args.base_url, exc))
             return EXIT_USAGE
-        manifest = Manifest(
-            dataset=plan.source,
-            fingerprint=plan.dataset.fingerprint,
-            seed=args.seed,
-            created_at=time.time(),
-            base_url=args.base_url,
-            simulated=simulated or (bool(args.base_url) and _simulator_only(models)),
-        )
-        if args.base_url and manifest.simulated:
-            print(f"NOTE: {args.base_url} serves SIMULATED models only", file=sys.stderr)
+        judge = _judge(args, models, plan)
+        if not _served(plan, judge, models):
+            return EXIT_USAGE
+        manifest = _manifest(args, plan, judge, simulated, models)
         with ResultsFile(plan.out) as results:
-            try:
-                earlier = results.open(manifest, fresh=args.fresh)
-            except ResultsError as exc:
-                _error(str(exc))
-                return EXIT_USAGE
-            done = _resumed(plan, earlier)
-            return await _measure(args, plan, client, results, done, models)
+            cost = _coster(models, args, judge)
+            if (refused := _agreed(args, plan, results, manifest, cost)) is not None:
+                return refused
+            return await _measure(args, plan, client, results, judge, cost)
+
+
+def _manifest(
+    args: argparse.Namespace,
+    plan: Plan,
+    judge: str | None,
+    simulated: bool,
+    models: Sequence[Mapping[str, Any]],
+) -> Manifest:
+    from orchestra.evaluation.records import Manifest
+
+    url = public_url(args.base_url) if args.base_url else None
+    manifest = Manifest(
+        dataset=plan.source,
+        fingerprint=plan.dataset.fingerprint,
+        seed=args.seed,
+        created_at=time.time(),
+        base_url=url,
+        simulated=simulated or (url is not None and simulator_only(models)),
+        max_tokens=args.max_tokens,
+        judge=judge,
+    )
+    if url and manifest.simulated:
+        print(f"NOTE: {url} serves SIMULATED models only", file=sys.stderr)
+    return manifest
+
+
+def _served(plan: Plan, judge: str | None, models: Sequence[Mapping[str, Any]]) -> bool:
+    """Every model named is one the gateway serves (else one line, exit 2, nothing spent);
+    a name that may be an alias of a served model is only warned about."""
+    from orchestra.evaluation.strategies import unserved
+
+    missing = unserved(plan.strategies, judge, models)
+    for found in missing:
+        if found.sure:
+            _error(found.describe() + " (see GET /v1/models, or `orchestra models`)")
+        else:
+            print(f"warning: {found.describe()}; asking anyway (an alias?)", file=sys.stderr)
+    return not any(found.sure for found in missing)
+
+
+def _agreed(
+    args: argparse.Namespace, plan: Plan, results: ResultsFile, manifest: Manifest, cost: Any
+) -> int | None:
+    """Check ``--out``, estimate and confirm, THEN open it (``--fresh`` discards only now);
+    None to go on, else the exit code."""
+    from orchestra.evaluation.results import ResultsError
+    from orchestra.evaluation.runner import spent_on
+
+    try:
+        earlier = results.peek(manifest, fresh=args.fresh)
+        done = _resumed(plan, earlier)
+        spent = sum(spent_on(r) for key, r in earlier.items() if key in _planned(plan))
+        if not confirmed(args, cost(plan.strategies, plan.dataset.items, done), spent):
+            return EXIT_REFUSED
+        results.open(manifest, fresh=args.fresh)
+    except ResultsError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except OSError as exc:  # --out names a file, or a place that cannot be written
+        _error(f"cannot use --out {plan.out}: {exc.strerror or type(exc).__name__}")
+        return EXIT_USAGE
+    return None
+
+
+def _planned(plan: Plan) -> set[tuple[str, str]]:
+    return {(s.spec, item.id) for s in plan.strategies for item in plan.dataset.items}
 
 
 def _resumed(plan: Plan, earlier: Mapping[tuple[str, str], Result]) -> set[tuple[str, str]]:
     """The pairs of this command already answered for good in ``--out``; says so."""
-    planned = {(s.spec, item.id) for s in plan.strategies for item in plan.dataset.items}
+    planned = _planned(plan)
     done = {key for key, result in earlier.items() if result.final and key in planned}
     again = sum(1 for key, result in earlier.items() if not result.final and key in planned)
     if earlier:
-        retried = f", {again} failed ones asked again" if again else ""
+        retried = f", {again} failed or ungraded ones tried again" if again else ""
         print(
             f"resuming {plan.out}: {len(done)} pairs already answered of {len(planned)} "
             f"(not asked again{retried}); {len(planned) - len(done)} to ask",
@@ -216,45 +228,19 @@ def _resumed(plan: Plan, earlier: Mapping[tuple[str, str], Result]) -> set[tuple
     return done
 
 
-def _simulator_only(models: Sequence[Mapping[str, Any]]) -> bool:
-    """A deployed gateway answering with the simulator only (every model it lists is the
-    simulator's): its figures measure the harness, and the report says so."""
-    owners = {m.get("owned_by") for m in models if not str(m.get("id", "")).startswith("auto")}
-    return owners == {"simulator"}
-
-
-def _gateway_said(args: argparse.Namespace, exc: GatewayCallFailed) -> str:
-    """One line for a gateway that cannot be used at all: down, or the key refused."""
-    where = f"the gateway at {args.base_url}" if args.base_url else "the in-process gateway"
-    said = f"{exc.status} {exc.code}: {exc.message}"
-    if exc.status == 0:
-        return f"cannot reach {where} ({exc.message}): is it running, and the URL right?"
-    if exc.status == 401:
-        return f"{where} refused the key ({said}): give its key with --api-key or ORCHESTRA_API_KEY"
-    if exc.status == 403:
-        return f"{where} refused the call with this key ({said}): use a key allowed to make it"
-    return f"{where} failed ({said})"
-
-
 async def _measure(
     args: argparse.Namespace,
     plan: Plan,
     client: GatewayClient,
     results: Any,
-    done: set[Any],
-    models: list[dict[str, Any]],
+    judge: str | None,
+    cost: Any,
 ) -> int:
-    """Estimate, confirm, run, report: the exit code."""
-    from orchestra.cli.eval_report import write_report
-    from orchestra.evaluation.estimate import pricing_from
+    """Run, report: the exit code."""
     from orchestra.evaluation.execute import Executor
     from orchestra.evaluation.grading import Grader
     from orchestra.evaluation.runner import STOPPED_MAX_COST, EvalRun
 
-    judge = _judge(args, models, plan)
-    cost = _coster(pricing_from(models), args, judge)
-    if not _confirmed(args, cost(plan.strategies, plan.dataset.items, done)):
-        return EXIT_REFUSED
     bar = ProgressBar(sys.stderr)
     run = EvalRun(
         Executor(client, max_tokens=args.max_tokens, seed=args.seed),
@@ -271,20 +257,36 @@ async def _measure(
     report = await run.run()
     bar.close()
     if client.refused is not None:  # one line, not every pair failing the same way
-        _error(_gateway_said(args, client.refused) + " (the pairs it refused are asked on rerun)")
+        said = gateway_said(args.base_url, client.refused)
+        _error(said + " (the pairs it refused are asked on rerun)")
         return EXIT_USAGE
-    written = write_report(plan.out, plan.dataset, [s.spec for s in plan.strategies])
-    print(f"report: {written[0] if written else plan.out}", file=sys.stderr)
+    if not _reported(plan):
+        return EXIT_USAGE
     if report.stopped == STOPPED_MAX_COST:
-        print(f"stopped: --max-cost ${args.max_cost:g} reached; rerun to continue", file=sys.stderr)
+        print(STOPPED.format(args.max_cost), file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_FAILED if report.progress.errors else EXIT_DONE
 
 
+def _reported(plan: Plan) -> bool:
+    from orchestra.cli.eval_report import write_report
+
+    try:
+        written = write_report(plan.out, plan.dataset, [s.spec for s in plan.strategies])
+    except (ValueError, OSError) as exc:  # ResultsError, a spec an older version wrote
+        _error(f"the report could not be written: {exc}")
+        return False
+    print(f"report: {written[0] if written else plan.out}", file=sys.stderr)
+    return True
+
+
 def _coster(
-    pricing: Pricing, args: argparse.Namespace, judge: str | None
+    models: Sequence[Mapping[str, Any]], args: argparse.Namespace, judge: str | None
 ) -> Callable[[Sequence[Strategy], Sequence[Item], set[Any]], Estimate]:
-    from orchestra.evaluation.estimate import estimate
+    """The estimate of some pairs, priced as the gateway prices (its GET /v1/models)."""
+    from orchestra.evaluation.estimate import estimate, pricing_from
+
+    pricing = pricing_from(models)
 
     def cost(strategies: Sequence[Strategy], items: Sequence[Item], done: set[Any]) -> Estimate:
         return estimate(
@@ -314,82 +316,6 @@ def _judge(args: argparse.Namespace, models: list[dict[str, Any]], plan: Plan) -
         raise _Said
     print(f"judge: {picked} (another maker than the graded models)", file=sys.stderr)
     return picked
-
-
-def _confirmed(args: argparse.Namespace, estimate: Estimate) -> bool:
-    """Print the estimate and what it assumed. Past ``--max-cost`` or with models it could
-    not price (the cap cannot hold on them), go on only with ``--yes`` or a "y" typed at a
-    terminal (the run then stops at the cap)."""
-    print(
-        f"estimate: ${estimate.total_usd:.4f} expected, ${estimate.worst_usd:.4f} at most "
-        f"({estimate.calls} calls for {estimate.pairs} pairs)\n  assumed: "
-        f"{args.answer_tokens} completion tokens per answer (--answer-tokens), "
-        f"{args.max_tokens} at most (--max-tokens); prompts counted from their text; "
-        "prices from the gateway's GET /v1/models",
-        file=sys.stderr,
-    )
-    if estimate.unpriced:
-        names = ", ".join(estimate.unpriced)
-        print(f"  no price for {names}: counted free (the gateway lists no price)", file=sys.stderr)
-    if args.max_cost is None:
-        return True
-    if estimate.unpriced:
-        return _dare(
-            args,
-            f"--max-cost cannot hold on models without a price ({names})",
-            "their calls count as free",
-        )
-    if estimate.total_usd <= args.max_cost:
-        return True
-    over = f"the estimate ${estimate.total_usd:.4f} exceeds --max-cost ${args.max_cost:g}"
-    return _dare(args, over, "the run stops at the cap")
-
-
-def _dare(args: argparse.Namespace, over: str, then: str) -> bool:
-    """Go on past a reason to stop (``then``: what happens if so): with ``--yes``, or a "y"
-    typed at a terminal."""
-    if args.yes:
-        print(f"{over}: running anyway, {then} (--yes)", file=sys.stderr)
-        return True
-    if sys.stdin.isatty():
-        answer = input(f"{over}: run anyway ({then})? [y/N] ")
-        return answer.strip().lower() in ("y", "yes")
-    print(f"refused: {over} (--yes to run anyway: {then})", file=sys.stderr)
-    return False
-
-
-class ProgressBar:
-    """On a terminal, one line rewritten in place; elsewhere (CI logs) a line per 10%."""
-
-    def __init__(self, stream: IO[str], *, tty: bool | None = None) -> None:
-        self.stream = stream
-        self.tty = stream.isatty() if tty is None else tty
-        self.shown = -1
-
-    def __call__(self, progress: Progress) -> None:
-        if self.tty:
-            self.stream.write("\r" + progress_line(progress))
-            self.stream.flush()
-            return
-        tenth = progress.done * 10 // max(progress.total, 1)
-        if tenth > self.shown:
-            self.shown = tenth
-            print(progress_line(progress), file=self.stream)
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-
-
-def progress_line(progress: Progress) -> str:
-    """``[######----] 150/250 pairs  accuracy 81.3%  spent $0.0123  errors 2``"""
-    filled = progress.done * 20 // max(progress.total, 1)
-    accuracy = "-" if progress.accuracy is None else f"{progress.accuracy:.1%}"
-    errors = f"  errors {progress.errors}" if progress.errors else ""
-    return (
-        f"[{'#' * filled}{'-' * (20 - filled)}] {progress.done}/{progress.total} pairs  "
-        f"accuracy {accuracy}  spent ${progress.spent:.4f}{errors}"
-    )
 
 
 def eval_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

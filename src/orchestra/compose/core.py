@@ -20,7 +20,7 @@ from orchestra.catalog.source import CatalogSource
 from orchestra.compose.governance import governed
 from orchestra.compose.governance import guards as default_guards
 from orchestra.config import Settings
-from orchestra.errors import NoCandidates, StorageError
+from orchestra.errors import InvalidRequest, NoCandidates, StorageError
 from orchestra.governance.admission import Governor, LedgerLike, ScopeFactory
 from orchestra.governance.issuer import LocalKeyIssuer
 from orchestra.governance.metering import Meter, MeteredEmbeddings, MeteredProvider
@@ -216,18 +216,24 @@ def build_core(
             status=503,
         )
     http = http or HttpClients(policy=address_policy(configs, allow_private=private))
-    registry = build_registry(
-        configs,
-        http,
-        extra_models=models_from_file(file),
-        force_simulator=settings.simulator,
-        simulator_options={
-            "seed": settings.simulator_seed,
-            "latency_scale": settings.simulator_latency_scale,
-            "failure_rate": settings.simulator_failure_rate,
-            **_oracle_options(settings),
-        },
-    )
+    oracle = _oracle_options(settings)
+    try:
+        registry = build_registry(
+            configs,
+            http,
+            extra_models=models_from_file(file),
+            force_simulator=settings.simulator,
+            simulator_options={
+                "seed": settings.simulator_seed,
+                "latency_scale": settings.simulator_latency_scale,
+                "failure_rate": settings.simulator_failure_rate,
+                **oracle,
+            },
+        )
+    except ValueError as exc:
+        if oracle and (refused := _oracle_refused(exc)) is not None:
+            raise refused from None
+        raise
     secrets = [c.api_key for c in registry.configs.values()]
     redactor = Redactor([*secrets, *_listed(settings.api_keys), *_listed(settings.admin_keys)])
     install_log_redaction(redactor)
@@ -286,10 +292,21 @@ def _oracle_options(settings: Settings) -> dict[str, float | int | str]:
 
         try:
             parse_accuracy(settings.simulator_accuracy)
-        except OracleError as exc:
-            raise OracleError(f"ORCHESTRA_SIMULATOR_ACCURACY: {exc}") from None
+        except OracleError as exc:  # one line at start-up (cli._build_services), no traceback
+            raise InvalidRequest(f"ORCHESTRA_SIMULATOR_ACCURACY: {exc}") from None
         options["accuracy"] = settings.simulator_accuracy
     return options
+
+
+def _oracle_refused(exc: ValueError) -> InvalidRequest | None:
+    """The simulator's oracle file unreadable or not a dataset: one line at start-up
+    (``orchestra serve``, ``orchestra eval``) naming the setting, not a traceback. Other
+    errors go on as they were."""
+    from orchestra.simulator.oracle import OracleError
+
+    if isinstance(exc, OracleError):
+        return InvalidRequest(f"ORCHESTRA_SIMULATOR_ORACLE: {exc}")
+    return None
 
 
 def governance(

@@ -86,11 +86,11 @@ class GatewayClient:
             )
         except httpx.TimeoutException as exc:
             raise GatewayCallFailed(
-                f"{method} {path} timed out: {exc!r}", status=0, code="timeout"
+                f"{method} {path} timed out: {safe_reason(exc)}", status=0, code="timeout"
             ) from exc
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
             raise GatewayCallFailed(
-                f"{method} {path} failed: {exc!r}", status=0, code="connection_error"
+                f"{method} {path} failed: {safe_reason(exc)}", status=0, code="connection_error"
             ) from exc
         latency_ms = (time.perf_counter() - started) * 1000
         payload = _json(response)
@@ -108,6 +108,18 @@ class GatewayClient:
             )
         headers = {k.lower(): v for k, v in response.headers.items()}
         return Reply(payload, headers, latency_ms)
+
+
+def safe_reason(exc: Exception) -> str:
+    """What went wrong, safe to print: the exception's type, and its text only for a failed
+    connection (the OS's reason). Never ``repr``: a refused header's error quotes the header,
+    the key in it."""
+    if (
+        isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        and "bearer" not in str(exc).lower()
+    ):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return type(exc).__name__
 
 
 def attempts_of(header: str) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestra.evaluation.client import GatewayClient
+from orchestra.catalog.models import canonical_name
 from orchestra.evaluation.grading import prompt_messages
 from orchestra.evaluation.records import Item
 from orchestra.evaluation.strategies import Strategy
@@ -48,7 +48,8 @@ class Price:
 class Pricing:
     """Prices by model id, found as the gateway finds models: the id, else a served id that
     ends with ``/<name>`` (``sim-large`` -> ``simulator/sim-large``; the dearest when several
-    do); ``auto``/``auto:PROFILE`` -> the dearest served model."""
+    do), else one of the same :func:`canonical_name`; ``auto``/``auto:PROFILE`` -> the
+    dearest served model."""
 
     def __init__(self, prices: Mapping[str, Price]) -> None:
         self.prices = dict(prices)
@@ -58,7 +59,11 @@ class Pricing:
             return _dearest(self.prices.values())
         if model in self.prices:
             return self.prices[model]
-        return _dearest(p for m, p in self.prices.items() if m.endswith("/" + model))
+        found = _dearest(p for m, p in self.prices.items() if m.endswith("/" + model))
+        if found is None:  # another spelling the gateway resolves (a version, a date)
+            name = canonical_name(model)
+            found = _dearest(p for m, p in self.prices.items() if canonical_name(m) == name)
+        return found
 
 
 def _dearest(prices: Iterable[Price]) -> Price | None:
@@ -78,11 +83,6 @@ def pricing_from(models: Sequence[Mapping[str, Any]]) -> Pricing:
     return Pricing(prices)
 
 
-async def pricing_of(client: GatewayClient) -> Pricing:
-    """The prices the gateway itself bills with (its catalog, ``GET /v1/models``)."""
-    return pricing_from(await client.models())
-
-
 @dataclass
 class Estimate:
     #: expected: every answer ``answer_tokens`` long (strategies and grading)
@@ -100,13 +100,15 @@ class Estimate:
     pairs: int = 0
 
     def describe(self) -> str:
-        """One line for the terminal; names what could not be priced."""
+        """The estimate as ``orchestra eval`` prints it: one line, and one more naming the
+        models it could not price (so the figure is not taken for the whole cost)."""
         line = (
-            f"estimated cost: ${self.total_usd:.4f} (at most ${self.worst_usd:.4f}) for "
-            f"{self.pairs} answers, {self.calls} calls"
+            f"estimate: ${self.total_usd:.4f} expected, ${self.worst_usd:.4f} at most "
+            f"({self.calls} calls for {self.pairs} pairs)"
         )
         if self.unpriced:
-            line += f"; NOT PRICED (counted as free): {', '.join(self.unpriced)}"
+            names = ", ".join(self.unpriced)
+            line += f"\n  no price for {names}: counted free (the gateway lists no price)"
         return line
 
 

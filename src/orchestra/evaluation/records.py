@@ -101,10 +101,14 @@ class Result(BaseModel):
     strategy: str
     item: str
     outcome: Outcome
-    #: None when the outcome failed (counted wrong, and as an error, in the report)
+    #: None when the outcome failed (counted wrong, and as an error, in the report), or
+    #: when grading failed (``grading_error``)
     grade: Grade | None = None
     #: unix time the line was written
     at: float
+    #: the answer is kept but grading it failed (the judge unreachable, unknown...): a rerun
+    #: grades it again without asking the gateway for the answer again
+    grading_error: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -115,15 +119,24 @@ class Result(BaseModel):
         return self.grade is not None and self.grade.correct
 
     @property
+    def ungraded(self) -> bool:
+        """An answer whose grading failed: not a result yet (the report leaves it out)."""
+        return self.grade is None and self.outcome.error is None
+
+    @property
     def final(self) -> bool:
-        """Whether a rerun keeps it: graded, or failed for good (not retryable)."""
-        return self.grade is not None or not self.outcome.retryable
+        """Whether a rerun keeps it: graded, or failed for good (not retryable). An ungraded
+        answer never is: a grading failure says nothing about the strategy."""
+        if self.grade is not None:
+            return True
+        return self.outcome.error is not None and not self.outcome.retryable
 
 
 class Manifest(BaseModel):
     """``run.json``: what the results beside it answer; a rerun must match it."""
 
-    version: int = 1
+    #: 2: ``max_tokens`` and ``judge`` recorded (and checked on a rerun)
+    version: int = 2
     dataset: str
     fingerprint: str
     seed: int
@@ -132,3 +145,7 @@ class Manifest(BaseModel):
     base_url: str | None = None
     #: the in-process gateway answered with the simulator (its oracle: the dataset)
     simulated: bool = False
+    #: ``--max-tokens`` and ``--judge`` (None: picked): answers under other limits or another
+    #: judge would not compare (None in a manifest written before they were recorded)
+    max_tokens: int | None = None
+    judge: str | None = None

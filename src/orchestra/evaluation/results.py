@@ -24,6 +24,8 @@ RESULTS = "results.jsonl"
 
 #: the manifest fields a rerun must repeat (``created_at`` and ``version`` may differ)
 _SAME = ("fingerprint", "seed", "base_url", "simulated")
+#: and those recorded since version 2 (an older manifest did not record them)
+_SAME_SINCE_2 = (("max_tokens", "--max-tokens"), ("judge", "--judge"))
 
 Key = tuple[str, str]
 
@@ -48,13 +50,28 @@ class ResultsFile:
         try:
             return Manifest.model_validate_json(self.manifest_path.read_bytes())
         except ValidationError as exc:
-            raise ResultsError(f"{self.manifest_path}: not a run manifest ({exc})") from exc
+            raise ResultsError(
+                f"{self.manifest_path}: not a run manifest ({one_line(exc)})"
+            ) from exc
+
+    def peek(self, manifest: Manifest, *, fresh: bool = False) -> dict[Key, Result]:
+        """What :meth:`open` would continue, writing nothing: the run can still be refused
+        (the estimate) with the directory as it was. ``fresh``: nothing (it would be
+        discarded). Raises :class:`ResultsError` as :meth:`open` does."""
+        if fresh:
+            return {}
+        earlier = self.manifest()
+        if earlier is None:
+            return {}
+        _check_same(earlier, manifest, self.out_dir)
+        return self.load()
 
     def open(self, manifest: Manifest, *, fresh: bool = False) -> dict[Key, Result]:
         """Start or continue the run ``manifest`` describes; returns the results already there.
 
         ``fresh`` discards an earlier run's files first. Raises :class:`ResultsError` when the
-        directory holds another run (another dataset file, seed or gateway)."""
+        directory holds another run (another dataset file, seed, gateway, --max-tokens or
+        judge), or cannot hold one (a file, an unwritable place)."""
         if fresh:
             self.discard()
         earlier = self.manifest()
@@ -82,7 +99,9 @@ class ResultsFile:
             try:
                 result = Result.model_validate_json(line)
             except ValidationError as exc:
-                raise ResultsError(f"{self.path}:{number}: not a result line ({exc})") from exc
+                raise ResultsError(
+                    f"{self.path}:{number}: not a result line ({one_line(exc)})"
+                ) from exc
             results[result.key] = result
         return results
 
@@ -120,13 +139,26 @@ class ResultsFile:
 
 
 def _check_same(earlier: Manifest, now: Manifest, out_dir: Path) -> None:
-    for name in _SAME:
+    fields = [(name, name) for name in _SAME]
+    if earlier.version >= 2:
+        fields += _SAME_SINCE_2
+    for name, said in fields:
         before, after = getattr(earlier, name), getattr(now, name)
         if before != after:
             raise ResultsError(
-                f"{out_dir} holds another run ({name} was {before!r}, now {after!r}; "
+                f"{out_dir} holds another run ({said} was {before!r}, now {after!r}; "
                 f"dataset {earlier.dataset}): use another --out, or --fresh to discard it"
             )
+
+
+def one_line(exc: ValidationError) -> str:
+    """A pydantic error in one line: its first problem and where (no URL, no newline)."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid"
+    where = ".".join(str(part) for part in errors[0].get("loc", ())) or "line"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {errors[0].get('msg', 'invalid')}{more}"
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -3,8 +3,10 @@ appended to the results file before the progress moves.
 
 Pairs go item-major (every strategy on item 1, then item 2...), so a run stopped early still
 compares the strategies on the same items. A pair already answered for good (graded, or failed
-for good) is skipped; a retryable failure is asked again. The spend cap is checked BEFORE a
-pair starts: what was spent, plus the estimates of the pairs in flight, plus this pair's
+for good) is skipped; a retryable failure is asked again; an answer whose grading failed is
+graded again without asking the gateway again. The spend cap is checked BEFORE a pair starts:
+what was spent (the spend already recorded for these pairs included, so the cap holds across
+reruns into the same directory), plus the estimates of the pairs in flight, plus this pair's
 estimate must stay within ``max_cost``; a pair that does not fit waits for the pairs in flight
 (their real cost may leave room), and one that does not fit with none in flight stops the
 scheduling ("stopped: --max-cost").
@@ -69,7 +71,8 @@ class Appends(Protocol):
 
 @dataclass(frozen=True)
 class Progress:
-    """Pairs done (this run and earlier ones) of ``total``; ``spent``: this run's USD."""
+    """Pairs done (this run and earlier ones) of ``total``; ``spent``: USD spent on these
+    pairs, by this run and the earlier ones into the same results file."""
 
     done: int
     total: int
@@ -133,6 +136,8 @@ class EvalRun(Generic[S]):
         self._room: asyncio.Condition
         self._flight = 0  # pairs admitted and not finished (floats never count them)
         self._done = self._correct = self._graded = self._errors = self._asked = 0
+        #: earlier answers whose grading failed: graded again, not asked again
+        self._ungraded: dict[Key, Result] = {}
 
     @property
     def progress(self) -> Progress:
@@ -146,10 +151,14 @@ class EvalRun(Generic[S]):
         for item in self.items:
             for strategy in self.strategies:
                 result = earlier.get((strategy.spec, item.id))
+                if result is not None:
+                    self._spent += spent_on(result)
                 if result is not None and result.final:
                     self._tally(result)
-                else:
-                    todo.append((strategy, item))
+                    continue
+                if result is not None and result.ungraded:
+                    self._ungraded[result.key] = result
+                todo.append((strategy, item))
         return todo
 
     async def run(self) -> RunReport:
@@ -179,7 +188,9 @@ class EvalRun(Generic[S]):
                 return
             self.results.append(result)  # on disk before the progress moves
             self._asked += 1
-            self._spent += result.outcome.cost_usd + (result.grade.cost_usd if result.grade else 0)
+            self._spent += spent_on(result)
+            if result.key in self._ungraded:  # its answer was paid for by the earlier run
+                self._spent -= self._ungraded[result.key].outcome.cost_usd
             self._tally(result)
             async with self._room:
                 self._room.notify_all()
@@ -212,16 +223,23 @@ class EvalRun(Generic[S]):
             return True
 
     async def _ask(self, strategy: S, item: Item) -> Result:
-        outcome = await self.executor.run(strategy, item)
-        grade = None
+        """The answer (an earlier ungraded one is reused), graded. A grading failure keeps
+        the answer ungraded (``grading_error``): never final, never the strategy's error."""
+        earlier = self._ungraded.get((strategy.spec, item.id))
+        outcome = earlier.outcome if earlier else await self.executor.run(strategy, item)
+        grade, failed = None, None
         if outcome.error is None:
             try:
                 grade = await self.grader.grade(item, outcome, strategy.models)
-            except OrchestraError as exc:  # the judge failed: the answer is asked again later
-                failed = f"grading: {exc.status} {exc.code}: {exc.message}"
-                outcome = outcome.model_copy(update={"error": failed, "retryable": exc.retryable})
+            except OrchestraError as exc:  # the judge failed: graded again on the rerun
+                failed = f"{exc.status} {exc.code}: {exc.message}"
         return Result(
-            strategy=strategy.spec, item=item.id, outcome=outcome, grade=grade, at=time.time()
+            strategy=strategy.spec,
+            item=item.id,
+            outcome=outcome,
+            grade=grade,
+            at=time.time(),
+            grading_error=failed,
         )
 
     def _tally(self, result: Result) -> None:
@@ -229,5 +247,10 @@ class EvalRun(Generic[S]):
         if result.grade is not None:
             self._graded += 1
             self._correct += result.grade.correct
-        if result.outcome.error is not None:
+        if result.outcome.error is not None or result.ungraded:
             self._errors += 1
+
+
+def spent_on(result: Result) -> float:
+    """USD a result line records: the answer's and its grading's."""
+    return result.outcome.cost_usd + (result.grade.cost_usd if result.grade else 0.0)

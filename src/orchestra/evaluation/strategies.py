@@ -15,9 +15,11 @@ run differently never share a key and two spellings of the same run always do.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from orchestra.catalog.models import canonical_name
 
 StrategyKind = Literal["single", "sample", "panel", "debate"]
 FUSIONS = ("vote", "rank", "merge", "first", "judge")
@@ -151,9 +153,17 @@ def _judge(value: str) -> str:
 
 
 def _count(models: list[str], low: int, high: int, what: str, spec: str) -> tuple[str, ...]:
+    """The members, within the gateway's limits; each once (the gateway refuses a model
+    listed twice, a 400 on every item: refused here before anything is spent)."""
     if not low <= len(models) <= high:
         wanted = f"{low} to {high} models" if high > low else "one model"
         raise ValueError(f"strategy {spec!r}: {what} takes {wanted}, got {len(models)}")
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:
+        raise ValueError(
+            f"strategy {spec!r}: {twice[0]!r} is listed twice ({what} asks each model once; "
+            "sample(MODEL, k=N) asks one model several times)"
+        )
     return tuple(models)
 
 
@@ -203,3 +213,40 @@ _BUILDERS: dict[str, Callable[[list[str], dict[str, str], str], Strategy]] = {
     "panel": _panel,
     "debate": _debate,
 }
+
+
+@dataclass(frozen=True)
+class Unserved:
+    """A model a strategy (or the judge) names that ``GET /v1/models`` does not list.
+    ``sure``: no served model has its name in any spelling the gateway resolves (the id,
+    the name after the provider, :func:`canonical_name`); else it may be an alias."""
+
+    who: str
+    model: str
+    sure: bool
+
+    def describe(self) -> str:
+        return f"{self.who}: model {self.model!r} is not served by the gateway"
+
+
+def unserved(
+    strategies: Sequence[Strategy], judge: str | None, models: Iterable[Mapping[str, Any]]
+) -> list[Unserved]:
+    """Every model named (members, ``judge=``, ``--judge``) that the gateway does not list:
+    checked before anything is spent, so a typo is one line, not an error on every item.
+    ``auto`` and ``auto:PROFILE`` always pass (the gateway picks)."""
+    ids = {str(m.get("id")) for m in models if m.get("id")}
+    names = {canonical_name(i) for i in ids}
+    named = [(f"strategy {s.spec!r}", m) for s in strategies for m in (*s.models, s.judge) if m]
+    if judge:
+        named.append(("--judge", judge))
+    missing = []
+    for who, model in named:
+        if model == "auto" or model.startswith("auto:") or model in ids:
+            continue
+        wanted = canonical_name(model)
+        if wanted in names:
+            continue
+        sure = not any(wanted.startswith(name) for name in names)  # a dated alias, maybe
+        missing.append(Unserved(who, model, sure))
+    return missing

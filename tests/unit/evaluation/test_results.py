@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,3 +160,50 @@ def test_a_corrupt_middle_line_is_an_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "results.jsonl").write_text('{"nope": 1}\n' + result("q1").model_dump_json() + "\n")
     with pytest.raises(ResultsError, match=r"results.jsonl:1"):
         ResultsFile(tmp_path).load()
+
+
+def _manifest(**changes: object) -> Manifest:
+    fields = {"dataset": "d", "fingerprint": "f" * 16, "seed": 0, "created_at": 0.0}
+    return Manifest.model_validate({**fields, "max_tokens": 1024, "judge": None, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [({"max_tokens": 512}, "--max-tokens was 1024, now 512"), ({"judge": "j"}, "--judge was None")],
+)
+def test_a_rerun_under_another_max_tokens_or_judge_is_refused(
+    tmp_path: Path, changes: dict[str, object], said: str
+) -> None:
+    with ResultsFile(tmp_path) as first:
+        first.open(_manifest())
+    with pytest.raises(ResultsError, match=re.escape(said)):
+        ResultsFile(tmp_path).peek(_manifest(**changes))
+    with pytest.raises(ResultsError, match="--fresh"):
+        ResultsFile(tmp_path).open(_manifest(**changes))
+
+
+def test_a_manifest_before_version_2_is_continued_whatever_the_max_tokens(
+    tmp_path: Path,
+) -> None:
+    with ResultsFile(tmp_path) as first:
+        first.open(_manifest(version=1, max_tokens=None))
+    assert ResultsFile(tmp_path).peek(_manifest(max_tokens=64)) == {}
+
+
+def test_peek_and_a_fresh_peek_write_nothing(tmp_path: Path) -> None:
+    with ResultsFile(tmp_path) as first:
+        first.open(_manifest())
+        first.append(Result(strategy="s", item="i", outcome=Outcome(answer="1"), at=0.0))
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    assert list(ResultsFile(tmp_path).peek(_manifest())) == [("s", "i")]
+    assert ResultsFile(tmp_path).peek(_manifest(seed=9), fresh=True) == {}
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+
+
+def test_a_corrupt_line_is_one_line(tmp_path: Path) -> None:
+    with ResultsFile(tmp_path) as first:
+        first.open(_manifest())
+    (tmp_path / "results.jsonl").write_text('{"strategy": 1}\n')
+    with pytest.raises(ResultsError) as raised:
+        ResultsFile(tmp_path).load()
+    assert "\n" not in str(raised.value) and "results.jsonl:1" in str(raised.value)

@@ -172,12 +172,40 @@ async def test_retryable_failures_are_asked_again_and_final_ones_are_not(
     assert (report.progress.done, report.progress.errors) == (4, 1)
 
 
-async def test_a_failed_judge_keeps_the_pair_retryable(results: ResultsFile) -> None:
-    judge_down = GatewayCallFailed("judge down", status=503, code="overloaded")
-    await EvalRun(Canned(), Exact(fail=judge_down), results, [A], ITEMS[:1]).run()
+@pytest.mark.parametrize("status", [503, 404])
+async def test_a_failed_grading_keeps_the_answer_ungraded_then_regrades_it(
+    results: ResultsFile, status: int
+) -> None:
+    # Given a judge that fails, retryable or not (an unknown judge: 404)
+    judge_down = GatewayCallFailed("judge down", status=status, code="x")
+    first = await EvalRun(Canned(), Exact(fail=judge_down), results, [A], ITEMS[:1]).run()
     line = results.load()[("a", "q0")]
-    assert line.grade is None and line.outcome.retryable
-    assert line.outcome.error == "grading: 503 overloaded: judge down"
+    # Then the answer is kept, ungraded, not final and not the strategy's error
+    assert line.grade is None and line.outcome.error is None and line.ungraded
+    assert not line.final and line.grading_error == f"{status} x: judge down"
+    assert first.progress.errors == 1
+    # When rerun with a working judge
+    again = Canned()
+    report = await EvalRun(again, Exact(), results, [A], ITEMS[:1]).run()
+    # Then it is graded without asking the gateway again, its answer paid for once
+    assert again.calls == []
+    assert results.load()[("a", "q0")].correct
+    assert report.progress.errors == 0 and report.progress.spent == pytest.approx(0.75)
+
+
+async def test_the_spend_cap_counts_what_earlier_runs_spent_on_these_pairs(
+    results: ResultsFile,
+) -> None:
+    # Given a first run that spent $1.50 (2 pairs at 0.5 + 0.25) on a $2 cap
+    capped = {"max_cost": 2.0, "pair_cost": lambda s, i: 0.75}
+    first = await EvalRun(Canned(), Exact(), results, [A], ITEMS, **capped).run()
+    assert first.asked == 2 and first.stopped == STOPPED_MAX_COST
+    # When the same command is run again into the same file
+    again = Canned()
+    report = await EvalRun(again, Exact(), results, [A], ITEMS, **capped).run()
+    # Then the cap holds across the runs: nothing more is asked
+    assert again.calls == [] and report.stopped == STOPPED_MAX_COST
+    assert report.progress.spent == pytest.approx(1.5)
 
 
 def test_concurrency_below_one_is_refused(results: ResultsFile) -> None:

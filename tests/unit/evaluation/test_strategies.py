@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra.evaluation.strategies import Strategy, parse
+from orchestra.evaluation.strategies import Strategy, parse, unserved
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,46 @@ def test_a_strategy_is_a_value() -> None:
 def test_minus_zero_is_spelled_as_zero_in_the_canonical_spec() -> None:
     # a run at temperature -0 is the run at 0: they must share the results' key
     assert parse("sample(m, temperature=-0)").spec == "sample(m, k=5, temperature=0.0)"
+
+
+@pytest.mark.parametrize(
+    "spec", ["panel(sim-large, sim-large)", "debate(sim-small, sim-large, sim-small)"]
+)
+def test_a_member_listed_twice_is_refused_at_parse(spec: str) -> None:
+    # the gateway would answer 400 on every item: refused before anything is spent
+    with pytest.raises(ValueError, match="listed twice"):
+        parse(spec)
+
+
+SERVED = [
+    {"id": "simulator/sim-large"},
+    {"id": "openai/gpt-4o"},
+    {"id": "anthropic/claude-sonnet-4-5"},
+    {"id": "auto:budget"},
+]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "simulator/sim-large",
+        "sim-large",  # the name after the provider
+        "claude-sonnet-4.5-20250929",  # a spelling the gateway resolves (canonical name)
+        "auto",
+        "auto:quality",
+    ],
+)
+def test_served_models_and_their_spellings_pass(model: str) -> None:
+    assert unserved([parse(model)], None, SERVED) == []
+
+
+def test_unserved_models_name_the_strategy_or_the_judge() -> None:
+    panel = parse("panel(sim-large, nosuch, fusion=judge, judge=gpt-4o)")
+    found = unserved([panel], "nosuch-judge", SERVED)
+    assert [(f.who, f.model, f.sure) for f in found] == [
+        (f"strategy {panel.spec!r}", "nosuch", True),
+        ("--judge", "nosuch-judge", True),
+    ]
+    # a name extending a served one may be an alias the list does not show: not sure
+    (maybe,) = unserved([parse("gpt-4o-0513x")], None, SERVED)
+    assert not maybe.sure and "is not served" in maybe.describe()

@@ -12,6 +12,7 @@ import pytest
 from orchestra import markers
 from orchestra.compose.core import _oracle_options
 from orchestra.config import Settings
+from orchestra.errors import InvalidRequest
 from orchestra.evaluation import datasets
 from orchestra.evaluation.grading import check, prompt_messages
 from orchestra.providers.base import ProviderConfig
@@ -216,7 +217,8 @@ def test_the_provider_reads_the_oracle_and_accuracy_options(tmp_path):
     ],
 )
 def test_a_bad_accuracy_setting_fails_at_start_up_naming_it(text, message):
-    with pytest.raises(OracleError, match=message) as raised:
+    # an InvalidRequest: cli._build_services prints it as one line (no traceback)
+    with pytest.raises(InvalidRequest, match=message) as raised:
         _oracle_options(Settings(simulator_accuracy=text))
     assert "ORCHESTRA_SIMULATOR_ACCURACY" in str(raised.value)
 
