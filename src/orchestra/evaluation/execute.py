@@ -35,10 +35,20 @@ from orchestra.evaluation.voting import vote
 class Executor:
     """Runs a strategy on an item through the gateway; the seed makes samples repeatable."""
 
-    def __init__(self, client: GatewayClient, *, max_tokens: int = 1024, seed: int = 0) -> None:
+    def __init__(
+        self,
+        client: GatewayClient,
+        *,
+        max_tokens: int = 1024,
+        seed: int = 0,
+        temperature: float | None = None,
+    ) -> None:
+        """``temperature``: sent by single models, panels and debates (``--temperature``;
+        None: the provider's default); samples keep their own (``sample(.., temperature=)``)."""
         self.client = client
         self.max_tokens = max_tokens
         self.seed = seed
+        self.temperature = temperature
 
     async def run(self, strategy: Strategy, item: Item) -> Outcome:
         started = time.perf_counter()
@@ -66,8 +76,9 @@ class Executor:
             "max_tokens": self.max_tokens,
             "seed": self.seed if seed is None else seed,
         }
-        if strategy.temperature is not None:
-            body["temperature"] = strategy.temperature
+        temperature = strategy.temperature if strategy.kind == "sample" else self.temperature
+        if temperature is not None:
+            body["temperature"] = temperature
         return body
 
     def _panel_body(self, strategy: Strategy, messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -78,6 +89,8 @@ class Executor:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
         if strategy.judge is not None:
             body["judge"] = strategy.judge
         return body
@@ -90,6 +103,8 @@ class Executor:
             "threshold": strategy.threshold,
             "max_tokens": self.max_tokens,
         }
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
         if strategy.judge is not None:
             body["judge"] = strategy.judge
         return body

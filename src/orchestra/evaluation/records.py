@@ -74,6 +74,8 @@ class Outcome(BaseModel):
     #: debates: the rounds run
     rounds: int | None = None
     samples: list[Sample] = Field(default_factory=list)
+    #: the answer's finish reason (``length``: cut off at ``--max-tokens``); None if unknown
+    finish_reason: str | None = None
     #: the item failed: ``"<status> <code>: <message>"``; the rest is what was spent
     error: str | None = None
     #: the failure may pass on a rerun (429, 5xx, a timeout): a rerun tries it again
