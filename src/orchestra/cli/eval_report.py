@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,9 @@ def write_report(
     out: Path, dataset: Dataset, order: Sequence[str] = (), manifest: Manifest | None = None
 ) -> list[Path]:
     """The report from the files in ``out``: every strategy there (``order`` first), on the
-    items that have an answer; its header says how they were measured (``run.json``)."""
+    items EVERY strategy with a result answered, so accuracy, the baseline, McNemar, matched
+    cost and Pareto compare like with like, and the report after a run and ``eval report``
+    agree whatever ``--limit`` the last run had; its header says how they were measured."""
     from orchestra.evaluation import report
     from orchestra.evaluation.results import ResultsFile
     from orchestra.evaluation.strategies import parse
@@ -33,20 +35,48 @@ def write_report(
     # an answer whose grading failed is no result yet (the rerun grades it): left out
     results = {key: r for key, r in files.load().items() if not r.ungraded}
     specs = list(dict.fromkeys([*order, *(key[0] for key in results)]))
-    answered = {key[1] for key in results}
-    items = [item for item in dataset.items if item.id in answered]
-    summary = report.summarise([parse(s) for s in specs], items, results)
-    meta = report_meta(dataset, len(items), manifest or files.manifest())
+    common, partial = common_items(dataset, results)
+    summary = report.summarise([parse(s) for s in specs], common, results)
+    meta = report_meta(dataset, len(common), manifest or files.manifest(), partial)
     return report.write(summary, out, title=f"orchestra eval: {dataset.name}", meta=meta)
 
 
-def report_meta(dataset: Dataset, answered: int, manifest: Manifest | None) -> dict[str, str]:
+def common_items(
+    dataset: Dataset, results: Mapping[tuple[str, str], object]
+) -> tuple[list[str], int]:
+    """The ids every strategy with a result answered (the dataset's order first), and how
+    many more some answered. A strategy with no result at all (stopped before its first)
+    shows as not run instead of emptying the report."""
+    answered: dict[str, set[str]] = {}
+    for spec, item in results:
+        answered.setdefault(spec, set()).add(item)
+    if not answered:
+        return [], 0
+    every = set.intersection(*answered.values())
+    some = set.union(*answered.values())
+    order = {item.id: n for n, item in enumerate(dataset.items)}
+    ids = sorted(every, key=lambda i: (order.get(i, len(order)), i))
+    return ids, len(some) - len(every)
+
+
+def report_meta(
+    dataset: Dataset, answered: int, manifest: Manifest | None, partial: int = 0
+) -> dict[str, str]:
     """The report's header: what was measured, how, when, and by which version."""
     from datetime import UTC, datetime
 
     meta = {"dataset": dataset.name if dataset.name == "gsm8k" else dataset.path}
     meta["fingerprint"] = dataset.fingerprint
-    meta["items"] = f"{answered} of the dataset's {dataset.total} (shuffled by the seed)"
+    left = (
+        f" ({partial} more answered by some strategies are left out: complete them with "
+        "the same --limit)"
+        if partial
+        else ""
+    )
+    meta["items"] = (
+        f"{answered} answered by every strategy{left}, of the dataset's {dataset.total} "
+        "(shuffled by the seed)"
+    )
     if manifest is not None:
         where = manifest.base_url or "in-process (this checkout's gateway, local config)"
         meta["measured"] = where + "; answered by " + _answered_by(manifest)

@@ -50,8 +50,9 @@ _HOW = {
         "interval, wide at small n (at 50 items +-~13 points), so overlapping intervals decide "
         "nothing. Δ is the accuracy difference with the best single model on the items both "
         "answered, and p McNemar's exact test on the items where exactly one of the two was "
-        "right (paired: far more sensitive than comparing two intervals); p < 0.05 is the "
-        "usual bar, and with many strategies some will pass it by chance. Cost is the "
+        "right (paired: far more sensitive than comparing two intervals). p < 0.05 is the "
+        "usual bar for one comparison; with several, some pass it by chance, so use the "
+        "corrected threshold above (Bonferroni: 0.05 / comparisons made). Cost is the "
         "gateway's (grading's judge calls apart); latency is the client's wall time per item."
     ),
     "matched": (
@@ -128,7 +129,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _render(summary: Summary, title: str, meta: Mapping[str, str]) -> list[str]:
-    lines = [f"# {_plain(title)}", ""]
+    lines = [f"# {_plain(title)}", "", *_retry_warning(summary)]
     lines += [f"- **{_plain(key)}**: {_plain(value)}" for key, value in meta.items()]
     lines += ["", *_main(summary), *_matched_section(summary)]
     fused = [s for s in summary.strategies if s.calibration is not None and s.calibration.n]
@@ -140,6 +141,16 @@ def _render(summary: Summary, title: str, meta: Mapping[str, str]) -> list[str]:
     if debates:
         lines += _debate_section(debates)
     return lines
+
+
+def _retry_warning(summary: Summary) -> list[str]:
+    """First thing read: failures a rerun may fix still weigh on the figures below."""
+    pairs = sum(s.retryable for s in summary.strategies)
+    if not pairs:
+        return []
+    said = "1 pair" if pairs == 1 else f"{pairs} pairs"
+    return [f"**{said} failed with retryable errors (rate limits, timeouts): rerun the same "
+            "command to ask them again; until then they count as wrong.**", ""]  # fmt: skip
 
 
 def _versus(s: StrategyStats, baseline: str | None) -> str:
@@ -154,15 +165,16 @@ def _versus(s: StrategyStats, baseline: str | None) -> str:
 
 def _main(summary: Summary) -> list[str]:
     judged = any(s.score is not None for s in summary.strategies)
+    cut = any(s.truncated for s in summary.strategies)
     header = ["strategy", "n", "accuracy [95% CI]", *(["judge score"] * judged), "errors",
-              "cost (per item)", "tokens/item", "calls/item", "p50/p95 ms",
-              "vs best single: Δ, McNemar p"]  # fmt: skip
+              *(["truncated"] * cut), "cost (per item)", "tokens/item", "calls/item",
+              "p50/p95 ms", "vs best single: Δ, McNemar p"]  # fmt: skip
     rows = []
     for s in summary.strategies:
         score = [_num(s.score, ".2f") + (f" (n={s.judged})" if s.score is not None else "")]
         rows.append([
             f"`{s.spec}`", f"{s.n}" + (f" ({s.missing} missing)" if s.missing else ""),
-            _accuracy(s), *(score * judged), str(s.errors),
+            _accuracy(s), *(score * judged), str(s.errors), *([str(s.truncated)] * cut),
             f"{plots.usd(s.cost_usd)} ({plots.usd(s.cost_per_item)})", f"{s.tokens_per_item:.0f}",
             f"{s.calls_per_item:.2f}", _latency(s), _versus(s, summary.baseline),
         ])  # fmt: skip
@@ -172,10 +184,7 @@ def _main(summary: Summary) -> list[str]:
 
 def _notes(summary: Summary, judged: bool) -> list[str]:
     """What the table cannot say in a cell: no baseline, grading's cost, the judge's bias."""
-    lines = []
-    if summary.baseline is None:
-        lines += ["No single-model strategy has results, so there is no baseline for Δ and "
-                  "McNemar's test: add one (e.g. `--strategy sim-large`) to compare with.", ""]  # fmt: skip
+    lines = _baseline_notes(summary) + _answered_notes(summary.strategies)
     grading = sum(s.grading_cost_usd for s in summary.strategies)
     if grading:
         lines += [f"Grading (judge calls) cost {plots.usd(grading)} on top.", ""]
@@ -185,6 +194,39 @@ def _notes(summary: Summary, judged: bool) -> list[str]:
         lines += [f"Judge score: the judge's mean 0..1 score of the answer (correct at the pass "
                   f"mark); shown first it scored {bias:+.2f} more than shown second on average "
                   "(position bias, averaged out by asking in both orders).", ""]  # fmt: skip
+    return lines
+
+
+def _baseline_notes(summary: Summary) -> list[str]:
+    """Which bar a p must pass, and why the baseline's own figure flatters it."""
+    if summary.baseline is None:
+        return ["No single-model strategy has results, so there is no baseline for Δ and "
+                "McNemar's test: add one (e.g. `--strategy sim-large`) to compare with "
+                "(`auto:*` is routed among models, so it is never the baseline).", ""]  # fmt: skip
+    lines = [f"Baseline `{summary.baseline}`: the most accurate single model here, picked on "
+             "the same items it is compared on, so its accuracy is flattered by the pick "
+             "(winner's curse) and Δ against it leans negative; `auto:*` is routed among "
+             "models, not a single model, and is never the baseline.", ""]  # fmt: skip
+    if summary.threshold is not None:
+        n = summary.comparisons
+        lines += [f"Corrected threshold: p < {summary.threshold:.4f} (0.05 / {n} comparison"
+                  f"{'s' * (n != 1)} made, Bonferroni); a p between it and 0.05 may be "
+                  "chance.", ""]  # fmt: skip
+    return lines
+
+
+def _answered_notes(table: Sequence[StrategyStats]) -> list[str]:
+    """Who answered routed strategies, and answers cut off at ``--max-tokens``."""
+    lines = []
+    for s in table:
+        if s.answered_by:
+            who = ", ".join(f"`{m}` {count}" for m, count in s.answered_by.items())
+            lines += [f"`{s.spec}` was answered by {who}.", ""]
+    cut = sum(s.truncated for s in table)
+    if cut:
+        lines += [f"Truncated: {cut} answer{'s' * (cut != 1)} stopped at `--max-tokens` "
+                  "(finish reason `length`) and were graded as they stand, often wrong: "
+                  "raise `--max-tokens` (in a new `--out`) to measure them whole.", ""]  # fmt: skip
     return lines
 
 

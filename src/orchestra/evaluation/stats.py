@@ -66,6 +66,14 @@ def mcnemar(b: int, c: int) -> float:
     return min(1.0, 2 * tail / (1 << n))
 
 
+def bonferroni(alpha: float, comparisons: int) -> float:
+    """The bar each of ``comparisons`` tests must pass so that the chance of any passing
+    by luck stays under ``alpha``: ``alpha / comparisons`` (3 tests at 0.05 -> 0.0167)."""
+    if comparisons < 1:
+        raise ValueError(f"bonferroni: comparisons must be >= 1, got {comparisons}")
+    return alpha / comparisons
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) by linear interpolation between closest ranks.
 

@@ -4,7 +4,8 @@ pictures show.
 Every item a strategy has a result for counts: a failed item (``Outcome.error``) is
 counted wrong and shown in the ``errors`` column, so a strategy cannot look better by
 failing on hard items. Items not run yet (a run stopped by ``--max-cost``) are left out
-and shown as ``missing``. The formulas live in :mod:`.stats`; :mod:`.report` renders this.
+and shown as ``missing`` (the CLI's report passes only the items every strategy answered,
+so its strategies are compared on the same items). The formulas live in :mod:`.stats`; :mod:`.report` renders this.
 """
 
 from __future__ import annotations
@@ -132,14 +133,25 @@ class StrategyStats:
     calibration: stats.Calibration | None = None
     agreement: list[stats.Level] = field(default_factory=list)
     debate: DebateStats | None = None
+    #: failed items a rerun asks again (429, 5xx, timeouts): counted wrong until then
+    retryable: int = 0
+    #: answers cut off at ``--max-tokens`` (``finish_reason == "length"``)
+    truncated: int = 0
+    #: routed strategies (``auto:*``) answered by more than one model: model -> answers
+    answered_by: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class Summary:
     items: int
-    #: the best single strategy (by accuracy; ties: cheaper) the others are compared with
+    #: the best single model (by accuracy; ties: cheaper) the others are compared with;
+    #: never a routed ``auto:*`` strategy (the router picks among models: not one model)
     baseline: str | None
     strategies: list[StrategyStats]
+    #: McNemar tests actually made (strategies with an item in common with the baseline),
+    #: and the Bonferroni-corrected bar for them: 0.05 / comparisons (None: none made)
+    comparisons: int = 0
+    threshold: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -147,16 +159,17 @@ class Summary:
 
 def summarise(
     strategies: Sequence[StrategyLike],
-    items: Sequence[Item],
+    items: Sequence[Item | str],
     results: Mapping[tuple[str, str], Result],
 ) -> Summary:
-    """Everything the report shows, from the results of ``items`` under ``strategies``."""
-    ids = [item.id for item in items]
+    """Everything the report shows, from the results of ``items`` (or their ids) under
+    ``strategies``."""
+    ids = [item if isinstance(item, str) else item.id for item in items]
     rows = {
         s.spec: [results[(s.spec, i)] for i in ids if (s.spec, i) in results] for s in strategies
     }
     table = [_basic(s, rows[s.spec], len(ids)) for s in strategies]
-    baseline = _baseline(table)
+    baseline = _baseline([t for s, t in zip(strategies, table, strict=True) if not _routed(s)])
     for strategy, entry in zip(strategies, table, strict=True):
         own = rows[strategy.spec]
         if baseline is not None and entry.spec != baseline.spec:
@@ -168,7 +181,26 @@ def summarise(
             _fused(entry, own)
         if strategy.kind == "debate":
             entry.debate = _debate(own, entry.accuracy)
-    return Summary(len(ids), baseline.spec if baseline else None, table)
+    made = sum(1 for entry in table if entry.paired is not None and entry.paired.n)
+    threshold = stats.bonferroni(0.05, made) if made else None
+    return Summary(len(ids), baseline.spec if baseline else None, table, made, threshold)
+
+
+def _routed(strategy: StrategyLike) -> bool:
+    """``auto`` and ``auto:PROFILE``: the router picks a model per item, so the strategy is
+    not "a single model" and never the baseline."""
+    return any(m == "auto" or m.startswith("auto:") for m in strategy.models)
+
+
+def _answered_by(rows: Sequence[Result]) -> dict[str, int]:
+    """Which models answered a single strategy, how often: shown when more than one did."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.outcome.model is not None and row.outcome.error is None:
+            counts[row.outcome.model] = counts.get(row.outcome.model, 0) + 1
+    if len(counts) < 2:
+        return {}
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> StrategyStats:
@@ -201,6 +233,9 @@ def _basic(strategy: StrategyLike, rows: Sequence[Result], total: int) -> Strate
         score=score,
         judged=judged,
         bias=bias,
+        retryable=sum(1 for r in rows if r.outcome.error is not None and r.outcome.retryable),
+        truncated=sum(1 for r in rows if r.outcome.finish_reason == "length"),
+        answered_by=_answered_by(rows) if strategy.kind == "single" else {},
     )
 
 
@@ -216,6 +251,9 @@ def _judged(rows: Sequence[Result]) -> tuple[float | None, int, float | None]:
 
 
 def _baseline(table: Sequence[StrategyStats]) -> StrategyStats | None:
+    """The best single model measured on these items. Picked as the best on the same
+    items it is then compared on, its accuracy is flattered by the pick (winner's curse):
+    the report says so."""
     singles = [s for s in table if s.kind == "single" and s.n]
     if not singles:
         return None

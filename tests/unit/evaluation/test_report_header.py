@@ -23,7 +23,9 @@ def manifest(**fields: object) -> Manifest:
 
 def test_in_process_with_the_simulator() -> None:
     meta = report_meta(DATA, 30, manifest(simulated=True))
-    assert meta["items"] == "30 of the dataset's 1319 (shuffled by the seed)"
+    assert meta["items"] == (
+        "30 answered by every strategy, of the dataset's 1319 (shuffled by the seed)"
+    )
     assert meta["measured"].startswith("in-process")
     assert "LOCAL SIMULATOR" in meta["measured"] and "not real models" in meta["measured"]
     assert (meta["seed"], meta["started"]) == ("7", "2026-01-01 00:00 UTC")
