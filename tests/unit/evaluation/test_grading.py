@@ -308,10 +308,10 @@ def test_pick_judge_ranks_by_what_the_gateway_serves_not_the_local_catalog():
     [
         ('{"scores": [9, 2], "reason": "x"}', (9.0, 2.0)),
         ('Sure.\n```json\n{"scores": [7.5, 11]}\n```', (0.75, 1.1)),
-            ('{"scores": [0.8, 0.3]}', (8.0, 3.0)),
-            ('{"scores": [1, 0]}', (10.0, 0.0)),
-            ('{"scores": [100, 40]}', (10.0, 4.0)),
-            ('{"scores": [-2, 5]}', (0.0, 5.0)),
+        ('{"scores": [0.8, 0.3]}', (8.0, 3.0)),
+        ('{"scores": [1, 0]}', (10.0, 0.0)),
+        ('{"scores": [100, 40]}', (10.0, 4.0)),
+        ('{"scores": [-2, 5]}', (0.0, 5.0)),
         ('{"scores": [9]}', None),
         ('{"scores": ["high", "low"]}', None),
         # NaN / Infinity parse as JSON but are no score (results.jsonl could not hold them)
