@@ -1,21 +1,28 @@
 """What each item asks, and whether an answer is right: exact match, a letter, or a judge.
 
-- **exact**: the reply's final answer (``#### ..``, ``\\boxed{..}``, "The answer is ..", a
-  short reply: fusion's :func:`~orchestra.fusion.answers.normalize`) against the gold,
-  numbers by value (``"$1,000.00"`` == ``"1000"``, ``"18 dollars"`` == ``"18"``, ``".5"`` ==
-  ``"0.5"``, ``"minus 3"`` == ``"-3"``, ``"1 000"`` == ``"1000"``) and text by folded casing
-  and punctuation. Strict like a careful grader: a final answer holding two different
-  numbers (``"5 or 6"``, ``"between 10 and 20"``) is no answer, except an equation's result
-  (``"9 * 2 = 18"``: the one number after the last ``=``); an aside in brackets is
-  ignored. Only a reply without any final-answer marker is read by its last number: the
-  usual GSM8K practice (Cobbe et al. 2021; lm-evaluation-harness' "flexible extract").
-- **choice**: the letter of the final answer (``(B)``, ``B.``, ``option B``), or the
-  choice whose text it restates, or the last ``(X)`` in the reply.
+- **exact**: the reply's final answer against the gold. The gold is a number only when it
+  is wholly one (``18``, ``$18``, ``1,000``, ``50%``, ``18 dollars``): then numbers compare
+  by value (``"$1,000.00"`` == ``"1000"``, ``".5"`` == ``"0.5"``, ``"minus 3"`` == ``"-3"``,
+  ``1{,}000``, ``\\frac{3}{4}``); any other gold (``Windows 10``, ``COVID-19``) by folded
+  text, a yes/no gold also by the phrase's first word (``yes, because ..``). The final
+  answer is the LAST marked phrase (``\\boxed{..}``, ``#### ..``, "the answer is ..",
+  "I choose option ..") that reads as an answer of the gold's kind, so "This answer is
+  reasonable" after it changes nothing. Strict like a careful grader: a phrase holding
+  two different numbers (``"5 or 6"``) reads as no answer, except an equation's
+  result (``"9 * 2 = 18"``); an aside in brackets is ignored. Only a reply without any
+  marker is read by its last number: the usual GSM8K practice (Cobbe et al. 2021;
+  lm-evaluation-harness' "flexible extract"). :func:`answer_key` is that reading, which
+  self-consistency votes on.
+- **choice**: the letter of the last readable final answer (``(B)``, ``B) Jupiter``,
+  ``option B``, ``**B**``, "I would choose B"), or the choice whose text it restates, or
+  the last ``(X)`` in the reply.
 - **judge**: a model scores the answer and the reference 0..10, unlabelled, twice with the
   order swapped; the score is the mean of the answer's two scores / 10 (a judge favouring
   the first position helps and hurts each answer once), kept per order in ``orders`` so the
   bias stays visible. The judge is from another maker than the graded models when chosen
-  by :func:`pick_judge` (a model tends to prefer its own family's answers).
+  by :func:`pick_judge` (a model tends to prefer its own family's answers). Scores all
+  <= 1 are read as a 0..1 scale, any > 10 as 0..100; a verdict without two readable scores
+  is a grading failure (``invalid_judge_reply``: the answer stays ungraded until a rerun).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from orchestra.evaluation.grading import (
     read_scores,
 )
 from orchestra.evaluation.protocols import Reply
-from orchestra.evaluation.records import Grade, Item, Outcome, Sample
+from orchestra.evaluation.records import Item, Outcome, Sample
 
 NUMBER = Item(id="n", kind="exact", question="How much?", answer="1000")
 EIGHTEEN = Item(id="e", kind="exact", question="How much?", answer="18")
