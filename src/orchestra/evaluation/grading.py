@@ -166,7 +166,7 @@ def _read(item: Item, answer: str | None) -> tuple[str | None, str | None]:
     number (numeric golds) or its last ``(X)`` (choices)."""
     if answer is None or not answer.strip():
         return None, None
-    text = _plain(answer)
+    text = _plain(answer, item.kind == "choice")
     phrases = _marked(text)
     reader = _reader(item)
     for phrase in reversed(phrases):
@@ -228,10 +228,10 @@ def _text_key(phrase: str, gold: str) -> str:
     return folded
 
 
-def _plain(answer: str) -> str:
+def _plain(answer: str, choice: bool) -> str:
     """The reply without markdown emphasis and LaTeX spacing, grouping, ``\\text`` and
-    ``\\frac``; a bold lone letter (``**B**``) becomes a marked answer."""
-    text = _BOLD_LETTER.sub(r"\\boxed{\1}", answer)
+    ``\\frac``; for a choice, a bold lone letter (``**B**``) becomes a marked answer."""
+    text = _BOLD_LETTER.sub(r"\\boxed{\1}", answer) if choice else answer
     text = text.replace("{,}", ",").replace("\\%", "%").replace("\\$", "$")
     text = _LATEX_SPACE.sub("", text).replace("\\ ", " ")
     for _ in range(2):  # one level of nesting: \frac{\text{3}}{4}

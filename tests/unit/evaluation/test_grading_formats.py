@@ -146,3 +146,8 @@ def test_self_consistency_votes_on_the_graders_reading():
     # Then 18 wins, 3 of 5, and the winner grades right
     assert ballot.winner is not None and ballot.share == pytest.approx(0.6)
     assert check(exact("18"), ballot.winner.answer) == (True, "18")
+
+
+def test_a_bold_capital_is_a_choice_marker_only_for_choice_items():
+    reply = "**A** farmer sells 9 eggs at 2 dollars each, which makes 18 dollars a day."
+    assert check(exact("18"), reply) == (True, "18")
