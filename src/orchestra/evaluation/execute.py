@@ -6,12 +6,16 @@ answer cache bypassed):
 * ``single``: one ``POST /v1/chat/completions`` (``model``, the prompt, ``max_tokens``,
   ``seed``); the gateway's retries and fallbacks count as calls (``x-orchestra-attempts``);
 * ``sample``: k chat calls at once, ``seed`` = S + j and the strategy's temperature, voted
-  here by :func:`orchestra.evaluation.voting.vote` (the report's curve recounts the same
-  vote; confidence = agreement = the winning cluster's share);
+  here by :func:`orchestra.evaluation.voting.vote` on the grader's reading for exact and
+  choice items (:func:`~orchestra.evaluation.grading.vote_key`; the report's curve recounts
+  the same vote; confidence = agreement = the winning group's share);
 * ``panel``: one ``POST /v1/multi-generate`` (``models``, ``strategy``, ``judge``); each
   member's retries and fallbacks (its ``attempts``) count as calls;
 * ``debate``: ``POST /v1/debates``, polled until it ends; confidence = agreement of the
   last round.
+
+The outcome's ``finish_reason`` (``length``: cut off at ``max_tokens``) is the answer's:
+``choices[0]`` of a chat reply or a panel's, the winning sample's; None for debates.
 
 A failed call never escapes: the outcome carries ``error`` (``"<status> <code>: <message>"``)
 and whether a rerun may pass (``retryable``), with whatever was spent before it failed.
@@ -21,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from orchestra.errors import GatewayCallFailed
 from orchestra.evaluation.client import GatewayClient, attempts_of
-from orchestra.evaluation.grading import prompt_messages
+from orchestra.evaluation.grading import prompt_messages, vote_key
 from orchestra.evaluation.protocols import Reply
 from orchestra.evaluation.records import Item, Outcome, Sample
 from orchestra.evaluation.strategies import Strategy
@@ -55,7 +60,7 @@ class Executor:
         messages = prompt_messages(item)
         try:
             if strategy.kind == "sample":
-                outcome = await self._sample(strategy, messages)
+                outcome = await self._sample(strategy, messages, item)
             elif strategy.kind == "panel":
                 outcome = _panel(await self.client.multi(self._panel_body(strategy, messages)))
             elif strategy.kind == "debate":
@@ -109,7 +114,9 @@ class Executor:
             body["judge"] = strategy.judge
         return body
 
-    async def _sample(self, strategy: Strategy, messages: list[dict[str, str]]) -> Outcome:
+    async def _sample(
+        self, strategy: Strategy, messages: list[dict[str, str]], item: Item
+    ) -> Outcome:
         """k calls at once (as self-consistency is deployed); any failed sample fails the
         item, so every result measures k real samples (a rerun retries it)."""
         bodies = [self._chat_body(strategy, messages, self.seed + j) for j in range(strategy.k)]
@@ -118,6 +125,7 @@ class Executor:
         )
         outcome = Outcome()
         failures: list[GatewayCallFailed] = []
+        finishes: dict[int, str | None] = {}
         for reply in replies:
             if isinstance(reply, GatewayCallFailed):
                 failures.append(reply)
@@ -128,13 +136,15 @@ class Executor:
             else:
                 _add_spend(outcome, _single(reply))
                 outcome.samples.append(Sample(model=_model_of(reply), answer=reply.text))
+                finishes[id(outcome.samples[-1])] = _finish_of(reply.body)
         if failures:
             outcome.error = f"{len(failures)} of {strategy.k} samples failed: " + _described(
                 failures[0]
             )
             outcome.retryable = all(f.retryable for f in failures)
             return outcome
-        _vote(outcome)
+        winner = _vote(outcome, vote_key(item))
+        outcome.finish_reason = finishes.get(id(winner)) if winner is not None else None
         return outcome
 
 
@@ -164,6 +174,7 @@ def _single(reply: Reply) -> Outcome:
         prompt_tokens=prompt,
         completion_tokens=completion,
         calls=max(attempts_of(reply.headers.get("x-orchestra-attempts", "")), 1),
+        finish_reason=_finish_of(reply.body),
     )
 
 
@@ -174,12 +185,23 @@ def _add_spend(total: Outcome, part: Outcome) -> None:
     total.calls += part.calls
 
 
-def _vote(outcome: Outcome) -> None:
-    """The samples' majority (:func:`~orchestra.evaluation.voting.vote`)."""
-    ballot = vote(outcome.samples)
+def _finish_of(body: dict[str, Any]) -> str | None:
+    """``choices[0].finish_reason`` of a chat or multi-generate reply (None when absent)."""
+    try:
+        reason = body["choices"][0].get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return reason if isinstance(reason, str) else None
+
+
+def _vote(outcome: Outcome, key: Callable[[str], str | None] | None = None) -> Sample | None:
+    """The samples' majority (:func:`~orchestra.evaluation.voting.vote`, on ``key`` when
+    given); returns the winning sample."""
+    ballot = vote(outcome.samples, key=key)
     outcome.answer = ballot.winner.answer if ballot.winner is not None else None
     outcome.model = outcome.samples[0].model if outcome.samples else None
     outcome.agreement = outcome.confidence = round(ballot.share, 4)
+    return ballot.winner
 
 
 def _panel(reply: Reply) -> Outcome:
@@ -210,7 +232,14 @@ def _panel(reply: Reply) -> Outcome:
         confidence=_fraction(body.get("confidence")),
         agreement=_fraction(body.get("agreement")),
         samples=samples,
+        finish_reason=_finish_of(body) or _winner_finish(body, results),
     )
+
+
+def _winner_finish(body: dict[str, Any], results: list[dict[str, Any]]) -> str | None:
+    """The panel's winner's own finish reason, when the reply's ``choices`` carry none."""
+    won = [r.get("finish_reason") for r in results if r.get("model") == body.get("winner")]
+    return won[0] if won and isinstance(won[0], str) else None
 
 
 def _member_calls(result: dict[str, Any]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from orchestra import markers
+from orchestra.errors import GatewayCallFailed
 from orchestra.evaluation.grading import (
     Grader,
     GradingError,
@@ -17,7 +18,7 @@ from orchestra.evaluation.grading import (
     read_scores,
 )
 from orchestra.evaluation.protocols import Reply
-from orchestra.evaluation.records import Grade, Item, Outcome, Sample
+from orchestra.evaluation.records import Item, Outcome, Sample
 
 NUMBER = Item(id="n", kind="exact", question="How much?", answer="1000")
 EIGHTEEN = Item(id="e", kind="exact", question="How much?", answer="18")
@@ -130,13 +131,13 @@ def test_exact_grading_is_strict_like_a_careful_grader(answer, reply, expected):
     assert check(gold(answer), reply) == expected
 
 
-async def test_a_judge_reply_with_nan_scores_zero_and_the_result_reloads():
+async def test_a_judge_reply_with_nan_scores_is_a_grading_failure():
     # Given a judge replying NaN for the answer in both orders
     judge = FakeJudge(reply='{"scores": [NaN, NaN]}')
-    grade = await Grader(judge, "j").grade(OPEN, Outcome(answer="x"), ["m"])
-    # Then that verdict is unreadable (scores 0) and the grade survives a JSON round trip
-    assert grade.orders == [0.0, 0.0] and grade.score == 0.0 and not grade.correct
-    assert Grade.model_validate_json(grade.model_dump_json()) == grade
+    # Then grading fails (the runner keeps the answer ungraded, graded again on a rerun)
+    with pytest.raises(GatewayCallFailed) as failed:
+        await Grader(judge, "j").grade(OPEN, Outcome(answer="x"), ["m"])
+    assert (failed.value.status, failed.value.code) == (502, "invalid_judge_reply")
 
 
 def test_prompts_put_the_question_first_and_say_how_to_end():
@@ -212,11 +213,33 @@ async def test_a_judge_favouring_the_first_position_is_averaged_out_and_visible(
     assert grade.score == pytest.approx(0.6) and not grade.correct
 
 
-async def test_an_unreadable_verdict_scores_zero_in_its_order():
-    grade = await Grader(FakeJudge(reply="I like both."), "j").grade(
-        OPEN, Outcome(answer="x"), ["m"]
-    )
-    assert grade.orders == [0.0, 0.0] and not grade.correct
+@pytest.mark.parametrize("reply", ["I like both.", "9/10 and 9/10", "", '{"scores": [9]}'])
+async def test_an_unreadable_verdict_is_a_retryable_grading_failure(reply):
+    # Given a judge whose verdict holds no two readable scores
+    with pytest.raises(GatewayCallFailed, match="no readable scores") as failed:
+        await Grader(FakeJudge(reply=reply), "j").grade(OPEN, Outcome(answer="x"), ["m"])
+    # Then it is not a score of 0 but a failure a rerun retries
+    assert failed.value.retryable and failed.value.code == "invalid_judge_reply"
+
+
+@pytest.mark.parametrize(
+    ("reply", "orders"),
+    [
+        ('{"scores": [0.8, 0.3]}', [0.8, 0.3]),  # a 0..1 scale
+        ('{"scores": [85, 30]}', [0.85, 0.3]),  # a 0..100 scale
+        ('{"scores": [9, 3]}', [0.9, 0.3]),  # 0..10, as asked
+    ],
+)
+async def test_the_judge_scale_is_read_from_the_scores(reply, orders):
+    grade = await Grader(FakeJudge(reply=reply), "j").grade(OPEN, Outcome(answer="x"), ["m"])
+    # the fake replies the same to both orders: the answer is first, then second
+    assert grade.orders == pytest.approx([orders[0], orders[1]])
+
+
+async def test_the_judge_gets_room_to_think_by_default():
+    judge = FakeJudge()
+    await Grader(judge, "j").grade(OPEN, Outcome(answer="x"), ["m"])
+    assert {b["max_tokens"] for b in judge.bodies} == {1024}
 
 
 async def test_no_answer_is_wrong_without_a_judge_call():
@@ -284,7 +307,11 @@ def test_pick_judge_ranks_by_what_the_gateway_serves_not_the_local_catalog():
     ("text", "scores"),
     [
         ('{"scores": [9, 2], "reason": "x"}', (9.0, 2.0)),
-        ('Sure.\n```json\n{"scores": [7.5, 11]}\n```', (7.5, 10.0)),
+        ('Sure.\n```json\n{"scores": [7.5, 11]}\n```', (0.75, 1.1)),
+        ('{"scores": [0.8, 0.3]}', (8.0, 3.0)),
+        ('{"scores": [1, 0]}', (10.0, 0.0)),
+        ('{"scores": [100, 40]}', (10.0, 4.0)),
+        ('{"scores": [-2, 5]}', (0.0, 5.0)),
         ('{"scores": [9]}', None),
         ('{"scores": ["high", "low"]}', None),
         # NaN / Infinity parse as JSON but are no score (results.jsonl could not hold them)
@@ -297,7 +324,7 @@ def test_pick_judge_ranks_by_what_the_gateway_serves_not_the_local_catalog():
     ],
 )
 def test_read_scores(text, scores):
-    assert read_scores(text) == scores
+    assert read_scores(text) == (scores if scores is None else pytest.approx(scores))
 
 
 class SimulatedJudge:

@@ -71,3 +71,25 @@ def test_panel_calls_count_each_members_retries_and_fallbacks() -> None:
     outcome = _panel(Reply(body, {}))
     # Then calls = 3 + 0 + 1 + 1 (at least one per member asked) + 1 (the judge)
     assert outcome.calls == 6
+
+
+def _by_number(text: str) -> str | None:
+    """A stand-in for the grader's key: the text when it is digits, else unreadable."""
+    return text if text.isdigit() else None
+
+
+@pytest.mark.parametrize(
+    ("answers", "winner", "share"),
+    [
+        # the keyed vote: a readable group beats unreadable singletons on a tie
+        (("maybe", "18", "20"), "18", 1 / 3),
+        (("20", "18", "18"), "18", 2 / 3),
+        # nothing readable: the first answer, standing alone
+        (("maybe", "perhaps"), "maybe", 1 / 2),
+        (("", None), None, 0.0),
+    ],
+)
+def test_a_keyed_vote_groups_by_the_key(answers, winner, share):
+    ballot = vote(samples(*answers), key=_by_number)
+    assert (ballot.winner.answer if ballot.winner else None) == winner
+    assert ballot.share == pytest.approx(share)
