@@ -305,7 +305,7 @@ def _coster(
 def _judge(args: argparse.Namespace, models: list[dict[str, Any]], plan: Plan) -> str | None:
     """The judge model for judge-graded items: ``--judge``, else the best served model of
     another maker than every graded model (None when no item needs one)."""
-    from orchestra.evaluation.grading import pick_judge
+    from orchestra.evaluation.judging import pick_judge
 
     if args.judge or all(item.kind != "judge" for item in plan.dataset.items):
         return str(args.judge) if args.judge else None

@@ -9,7 +9,8 @@ best single model, calibration of fused confidence, and debates' round-by-round 
 
 - :mod:`.records`: the items, outcomes, grades and result lines (the files' shapes);
 - :mod:`.datasets`: JSONL datasets and the bundled GSM8K test set;
-- :mod:`.grading`: the prompts, exact-match and multiple-choice grading, the judge;
+- :mod:`.grading`: the prompts, exact-match and multiple-choice grading, the grader;
+- :mod:`.judging`: the judge's prompt, reading its verdict, and picking the judge;
 - :mod:`.strategies`: the ``--strategy`` specs;
 - :mod:`.client`: the gateway's HTTP API as the evaluation calls it;
 - :mod:`.execute`: one item under one strategy -> an :class:`~.records.Outcome`;

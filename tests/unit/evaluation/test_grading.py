@@ -9,14 +9,8 @@ import pytest
 
 from orchestra import markers
 from orchestra.errors import GatewayCallFailed
-from orchestra.evaluation.grading import (
-    Grader,
-    GradingError,
-    check,
-    pick_judge,
-    prompt_messages,
-    read_scores,
-)
+from orchestra.evaluation.grading import Grader, GradingError, check, prompt_messages
+from orchestra.evaluation.judging import pick_judge, read_scores
 from orchestra.evaluation.protocols import Reply
 from orchestra.evaluation.records import Item, Outcome, Sample
 
