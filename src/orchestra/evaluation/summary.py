@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from orchestra.evaluation import stats
+from orchestra.evaluation.grading import vote_key
 from orchestra.evaluation.records import Item, Result, Sample
 from orchestra.evaluation.voting import vote
+
+#: how a vote reads an item's answers (the grader's key); None: fusion's clusters
+Key = Callable[[str], str | None]
 
 
 class StrategyLike(Protocol):
@@ -165,6 +169,8 @@ def summarise(
     """Everything the report shows, from the results of ``items`` (or their ids) under
     ``strategies``."""
     ids = [item if isinstance(item, str) else item.id for item in items]
+    # votes read answers as the grader does (given the items; by fusion's clusters if not)
+    keys = {item.id: vote_key(item) for item in items if not isinstance(item, str)}
     rows = {
         s.spec: [results[(s.spec, i)] for i in ids if (s.spec, i) in results] for s in strategies
     }
@@ -176,11 +182,11 @@ def summarise(
             entry.paired = _paired(own, rows[baseline.spec], baseline.spec)
         entry.matched = _matched(entry, table)
         if strategy.kind == "sample":
-            entry.curve = _curve(own, strategy.k, entry.cost_per_item)
+            entry.curve = _curve(own, strategy.k, entry.cost_per_item, keys)
         if strategy.fused:
             _fused(entry, own)
         if strategy.kind == "debate":
-            entry.debate = _debate(own, entry.accuracy)
+            entry.debate = _debate(own, entry.accuracy, keys)
     made = sum(1 for entry in table if entry.paired is not None and entry.paired.n)
     threshold = stats.bonferroni(0.05, made) if made else None
     return Summary(len(ids), baseline.spec if baseline else None, table, made, threshold)
@@ -285,7 +291,9 @@ def _matched(entry: StrategyStats, table: Sequence[StrategyStats]) -> Matched:
     return Matched(best.spec, best.accuracy, entry.n > 0 and not dominated)
 
 
-def _curve(rows: Sequence[Result], k: int, cost_per_item: float) -> list[CurvePoint]:
+def _curve(
+    rows: Sequence[Result], k: int, cost_per_item: float, keys: Mapping[str, Key | None]
+) -> list[CurvePoint]:
     """Vote accuracy of the first j samples, j = 1..k, at j/k of the strategy's cost: the
     strategy's own vote (:mod:`.voting`), so j = k is its accuracy. Failed items count wrong
     at every j, as in the accuracy column; items whose winning answer was never graded
@@ -294,7 +302,7 @@ def _curve(rows: Sequence[Result], k: int, cost_per_item: float) -> list[CurvePo
     for j in range(1, k + 1):
         outcomes: list[bool] = []
         for row in rows:
-            winner = vote(row.outcome.samples[:j]).winner
+            winner = vote(row.outcome.samples[:j], key=keys.get(row.item)).winner
             if row.outcome.error is not None or winner is None:
                 outcomes.append(False)
             elif winner.correct is not None:
@@ -312,7 +320,9 @@ def _fused(entry: StrategyStats, rows: Sequence[Result]) -> None:
     entry.agreement = stats.by_agreement([(a, y) for a, y in agreement if a is not None])
 
 
-def _debate(rows: Sequence[Result], final_accuracy: float) -> DebateStats:
+def _debate(
+    rows: Sequence[Result], final_accuracy: float, keys: Mapping[str, Key | None]
+) -> DebateStats:
     # per item: round -> participant -> correct (graded answers only); a model sits in a
     # debate once (the gateway refuses a participant listed twice), so it names its seat
     grid: list[dict[int, dict[str, bool]]] = []
@@ -329,7 +339,7 @@ def _debate(rows: Sequence[Result], final_accuracy: float) -> DebateStats:
             }
         )
         for number, turns in by_round.items():
-            winner = vote(turns).winner
+            winner = vote(turns, key=keys.get(row.item)).winner
             if winner is not None and winner.correct is not None:
                 majority.setdefault(number, []).append(winner.correct)
     numbers = sorted({n for item in grid for n in item})

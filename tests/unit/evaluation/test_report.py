@@ -349,3 +349,18 @@ def test_exact_items_have_no_judge_score_column() -> None:
     text = report.markdown(report.summarise([A, B], items(10), singles()), title="t", meta={})
 
     assert "judge score" not in text.lower()
+
+
+def test_the_samples_curve_votes_as_the_grader_reads() -> None:
+    # Given 5 samples: three unmarked replies ending on $18 (the grader reads 18: right) and
+    # two marked "The answer is 20." (wrong), which fusion's clusters alone would pick
+    item = Item(id="q", kind="exact", question="How much a day?", answer="18")
+    right = "She earns 9 * 2 = $18 per day"
+    samples = [Sample(model="m", answer=right, correct=True) for _ in range(3)]
+    samples += [Sample(model="m", answer="The answer is 20.", correct=False) for _ in range(2)]
+    spec = Strategy("sample(m, k=5, temperature=0.7)", "sample", ("m",), k=5)
+    row = result(spec.spec, "q", True, samples=samples, answer=right)
+    # When the report is made with the item (so with the grader's reading)
+    summary = report.summarise([spec], [item], {(spec.spec, "q"): row})
+    # Then the vote of all five samples is the grader's 18: right, as the strategy's answer was
+    assert summary.strategies[0].curve[-1].accuracy == 1.0
