@@ -355,8 +355,13 @@ def test_the_samples_curve_votes_as_the_grader_reads() -> None:
     # Given 5 samples: three unmarked replies ending on $18 (the grader reads 18: right) and
     # two marked "The answer is 20." (wrong), which fusion's clusters alone would pick
     item = Item(id="q", kind="exact", question="How much a day?", answer="18")
-    right = "She earns 9 * 2 = $18 per day"
-    samples = [Sample(model="m", answer=right, correct=True) for _ in range(3)]
+    rights = [
+        "First we find how many eggs are left over and then we multiply: 9 * 2 = $18",
+        "Janet sells the remaining nine eggs at two dollars each, which makes 2 x 9 = 18",
+        "Sixteen eggs minus the seven she uses leaves nine, and nine times two gives 18",
+    ]
+    right = rights[0]
+    samples = [Sample(model="m", answer=text, correct=True) for text in rights]
     samples += [Sample(model="m", answer="The answer is 20.", correct=False) for _ in range(2)]
     spec = Strategy("sample(m, k=5, temperature=0.7)", "sample", ("m",), k=5)
     row = result(spec.spec, "q", True, samples=samples, answer=right)
@@ -364,3 +369,6 @@ def test_the_samples_curve_votes_as_the_grader_reads() -> None:
     summary = report.summarise([spec], [item], {(spec.spec, "q"): row})
     # Then the vote of all five samples is the grader's 18: right, as the strategy's answer was
     assert summary.strategies[0].curve[-1].accuracy == 1.0
+    # (by fusion's clusters alone, the three differently worded replies split and 20 wins)
+    unread = report.summarise([spec], ["q"], {(spec.spec, "q"): row})
+    assert unread.strategies[0].curve[-1].accuracy == 0.0
