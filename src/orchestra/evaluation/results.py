@@ -126,7 +126,7 @@ class ResultsFile:
             if result.key not in keys:
                 continue
             before = last.get(result.key)
-            if before is None or before.outcome != result.outcome:
+            if not (before and before.ungraded and before.outcome == result.outcome):
                 total += result.outcome.cost_usd
             total += result.grade.cost_usd if result.grade else 0.0
             last[result.key] = result
