@@ -134,7 +134,7 @@ async def _run(args: argparse.Namespace, plan: Plan) -> int:
     async with gateway(args, plan.dataset) as (http, simulated):
         client = GatewayClient(http, timeout_s=args.debate_timeout)
         try:  # the first call: an unreachable gateway or a refused key ends here, once
-            models = await client.models()
+            models = await client.models(retries=0)
         except GatewayCallFailed as exc:
             _error(gateway_said(args.base_url, exc))
             return EXIT_USAGE
@@ -194,6 +194,7 @@ def _agreed(
     """Check ``--out``, estimate and confirm, THEN open it (``--fresh`` discards only now);
     None to go on, else the exit code."""
     from orchestra.evaluation.results import ResultsError
+
     try:
         earlier = results.peek(manifest, fresh=args.fresh)
         done = _resumed(plan, earlier)
@@ -244,9 +245,7 @@ async def _measure(
 
     bar = ProgressBar(sys.stderr)
     run = EvalRun(
-        Executor(
-            client, max_tokens=args.max_tokens, seed=args.seed, temperature=args.temperature
-        ),
+        Executor(client, max_tokens=args.max_tokens, seed=args.seed, temperature=args.temperature),
         Grader(client, judge),
         results,
         plan.strategies,

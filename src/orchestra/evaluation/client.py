@@ -125,19 +125,28 @@ class GatewayClient:
         failures[0] = 0
         return view
 
-    async def models(self) -> list[dict[str, Any]]:
-        """``GET /v1/models``'s ``data``: ids, prices, quality."""
-        reply = await self._call("GET", "/v1/models")
+    async def models(self, *, retries: int | None = None) -> list[dict[str, Any]]:
+        """``GET /v1/models``'s ``data``: ids, prices, quality. ``retries=0`` for the first
+        call of a run: a gateway that is down is said at once, not after the waits."""
+        reply = await self._call("GET", "/v1/models", retries=retries)
         data = reply.body.get("data")
         return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        retries: int | None = None,
+    ) -> Reply:
         """One call, asked again after a wait while it is rate limited or overloaded."""
-        for retry in range(self.retries + 1):
+        most = self.retries if retries is None else retries
+        for retry in range(most + 1):
             answer = await self._once(method, path, body)
             if isinstance(answer, Reply):
                 return answer
-            if retry == self.retries or not _waits_out(method, answer.error):
+            if retry == most or not _waits_out(method, answer.error):
                 raise answer.error
             await self.sleep(self._wait(retry, answer.wait))
         raise AssertionError("unreachable")  # pragma: no cover
