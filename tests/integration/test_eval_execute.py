@@ -39,7 +39,8 @@ async def _in_process(**values: Any) -> AsyncIterator[GatewayClient]:
     app = create_app(build_services(_settings(**values), {}))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://eval") as http:
-        yield GatewayClient(http, poll_s=0.01, timeout_s=30)
+        # the client's waits on 429/503 off: these tests see what one failure makes
+        yield GatewayClient(http, poll_s=0.01, timeout_s=30, retries=0)
 
 
 @pytest.fixture
@@ -147,7 +148,7 @@ def _answering(status: int | None) -> GatewayClient:
         return httpx.Response(status, json=body)
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://eval")
-    return GatewayClient(http)
+    return GatewayClient(http, retries=0)
 
 
 @pytest.mark.parametrize(("status", "error"), [(503, "503 overloaded: busy"), (None, "0 ")])

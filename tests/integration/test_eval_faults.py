@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partialmethod
 from pathlib import Path
 
 import pytest
 
 from orchestra.cli import main
 from orchestra.config import get_settings
+from orchestra.evaluation.client import GatewayClient
 
 LIMIT = 10
 STRATEGIES = ["--strategy", "sim-large", "--strategy", "panel(sim-large, sim-small)"]
@@ -25,6 +27,10 @@ def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     # no other candidate is left (its last resort), which is the gateway's test, not this one
     monkeypatch.setenv("ORCHESTRA_BREAKER_FAILURES", "1000")
     monkeypatch.delenv("ORCHESTRA_API_KEYS", raising=False)
+    # the client's own waits on a 503 are off: the pairs must fail to test what failure does
+    # (the waits are test_eval_limits' and test_client_retry's)
+    init = partialmethod(GatewayClient.__init__, retries=0)
+    monkeypatch.setattr(GatewayClient, "__init__", init)
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()

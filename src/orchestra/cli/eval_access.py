@@ -78,6 +78,11 @@ def gateway_said(base_url: str | None, exc: GatewayCallFailed) -> str:
         return f"{at} refused the key ({said}): give its key with --api-key or ORCHESTRA_API_KEY"
     if exc.status == 403:
         return f"{at} refused the call with this key ({said}): use a key allowed to make it"
+    if exc.code == "budget_exceeded":
+        return (
+            f"{at} stopped the run: the key's budget is spent ({exc.message}); "
+            "rerun when it resets, or with a key that has budget left"
+        )
     return f"{at} failed ({said})"
 
 

@@ -5,8 +5,9 @@ Composition only: the gateway in-process (the services and the ASGI app, called 
 ``httpx.ASGITransport``; the simulator answers from the dataset when no provider is
 configured) or a deployed one (``--base-url`` and a key); the estimate and the ``--max-cost``
 refusal; the run (:mod:`orchestra.evaluation.runner`) with its progress bar on stderr; the
-report. Exit codes: 0 done, 1 some pairs failed, 2 usage or dataset error, 3 refused or
-stopped by ``--max-cost``.
+report. Exit codes: 0 done, 1 some pairs failed, 2 usage or dataset error (or the key
+refused), 3 refused or stopped by ``--max-cost`` or halted by the key's budget
+(``budget_exceeded``): every spend refusal is 3.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def _plan(args: argparse.Namespace) -> Plan | None:
         ("max_cost", 0),
         ("max_tokens", 1),
         ("answer_tokens", 1),
+        ("temperature", 0),
+        ("debate_timeout", 1),
     ):
         value = getattr(args, name)
         if value is not None and (not math.isfinite(value) or value < low):
@@ -129,9 +132,9 @@ async def _run(args: argparse.Namespace, plan: Plan) -> int:
     from orchestra.evaluation.results import ResultsFile
 
     async with gateway(args, plan.dataset) as (http, simulated):
-        client = GatewayClient(http)
+        client = GatewayClient(http, timeout_s=args.debate_timeout)
         try:  # the first call: an unreachable gateway or a refused key ends here, once
-            models = await client.models()
+            models = await client.models(retries=0)
         except GatewayCallFailed as exc:
             _error(gateway_said(args.base_url, exc))
             return EXIT_USAGE
@@ -191,12 +194,11 @@ def _agreed(
     """Check ``--out``, estimate and confirm, THEN open it (``--fresh`` discards only now);
     None to go on, else the exit code."""
     from orchestra.evaluation.results import ResultsError
-    from orchestra.evaluation.runner import spent_on
 
     try:
         earlier = results.peek(manifest, fresh=args.fresh)
         done = _resumed(plan, earlier)
-        spent = sum(spent_on(r) for key, r in earlier.items() if key in _planned(plan))
+        spent = results.spent_including_retries(_planned(plan)) if earlier else 0.0
         if not confirmed(args, cost(plan.strategies, plan.dataset.items, done), spent):
             return EXIT_REFUSED
         results.open(manifest, fresh=args.fresh)
@@ -243,7 +245,7 @@ async def _measure(
 
     bar = ProgressBar(sys.stderr)
     run = EvalRun(
-        Executor(client, max_tokens=args.max_tokens, seed=args.seed),
+        Executor(client, max_tokens=args.max_tokens, seed=args.seed, temperature=args.temperature),
         Grader(client, judge),
         results,
         plan.strategies,
@@ -259,7 +261,7 @@ async def _measure(
     if client.refused is not None:  # one line, not every pair failing the same way
         said = gateway_said(args.base_url, client.refused)
         _error(said + " (the pairs it refused are asked on rerun)")
-        return EXIT_USAGE
+        return EXIT_REFUSED if client.over_budget else EXIT_USAGE
     if not _reported(plan):
         return EXIT_USAGE
     if report.stopped == STOPPED_MAX_COST:
@@ -335,6 +337,18 @@ def eval_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--max-tokens", type=int, default=1024, help="per answer, at most")
     run.add_argument(
         "--answer-tokens", type=int, default=300, help="expected answer length (the estimate)"
+    )
+    run.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="sent by single models, panels and debates (default: each provider's own)",
+    )
+    run.add_argument(
+        "--debate-timeout",
+        type=float,
+        default=900.0,
+        help="seconds a debate (and any one call) may take",
     )
     run.add_argument("--fresh", action="store_true", help="discard the results in --out")
     run.set_defaults(func=cmd_eval)

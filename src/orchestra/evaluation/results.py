@@ -12,6 +12,7 @@ their answers would make every figure of the report wrong.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -104,6 +105,32 @@ class ResultsFile:
                 ) from exc
             results[result.key] = result
         return results
+
+    def spent_including_retries(self, keys: Collection[Key]) -> float:
+        """USD every line of the pairs ``keys`` records, not only each pair's last: a
+        retryable failure asked again was paid for each time (the spend cap and the
+        report's total count it). A line re-grading an earlier ungraded answer repeats
+        that answer's outcome; it counts only its grading (the answer was paid once)."""
+        if not self.path.exists():
+            return 0.0
+        data = self.path.read_bytes()
+        last: dict[Key, Result] = {}
+        total = 0.0
+        for line in data[: data.rfind(b"\n") + 1].splitlines():
+            if not line.strip():
+                continue
+            try:
+                result = Result.model_validate_json(line)
+            except ValidationError:  # load() names the bad line; the spend skips it
+                continue
+            if result.key not in keys:
+                continue
+            before = last.get(result.key)
+            if not (before and before.ungraded and before.outcome == result.outcome):
+                total += result.outcome.cost_usd
+            total += result.grade.cost_usd if result.grade else 0.0
+            last[result.key] = result
+        return total
 
     def append(self, result: Result) -> None:
         """One whole line, on disk before this returns (one ``write``, then ``fsync``)."""

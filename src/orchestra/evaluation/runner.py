@@ -5,14 +5,15 @@ Pairs go item-major (every strategy on item 1, then item 2...), so a run stopped
 compares the strategies on the same items. A pair already answered for good (graded, or failed
 for good) is skipped; a retryable failure is asked again; an answer whose grading failed is
 graded again without asking the gateway again. The spend cap is checked BEFORE a pair starts:
-what was spent (the spend already recorded for these pairs included, so the cap holds across
-reruns into the same directory), plus the estimates of the pairs in flight, plus this pair's
+what was spent (every line already recorded for these pairs included, retried failures too,
+so the cap holds across reruns into the same directory), plus the estimates of the pairs in flight, plus this pair's
 estimate must stay within ``max_cost``; a pair that does not fit waits for the pairs in flight
 (their real cost may leave room), and one that does not fit with none in flight stops the
 scheduling ("stopped: --max-cost").
 Cancellation (Ctrl-C) only lands at an ``await``; a line is written by one synchronous call,
 so the file holds whole lines only: an interrupted pair is simply asked again on the rerun.
-``halt`` stops a run that cannot go on (the gateway refused the key): no pair starts after
+``halt`` stops a run that cannot go on (the gateway refused the key, or the key's budget is
+spent; a rate limit is waited out by the client instead): no pair starts after
 it says why, and a pair that failed meanwhile is not recorded, so the rerun asks it again.
 
 The collaborators are small protocols (the gateway executor, the grader, the results file),
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -67,6 +68,8 @@ class Appends(Protocol):
     def load(self) -> Mapping[Key, Result]: ...
 
     def append(self, result: Result) -> None: ...
+
+    def spent_including_retries(self, keys: Collection[Key]) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -147,12 +150,12 @@ class EvalRun(Generic[S]):
     def pending(self) -> list[tuple[S, Item]]:
         """The pairs still to ask, item-major; tallies the ones answered for good."""
         earlier = self.results.load()
+        keys = {(s.spec, item.id) for s in self.strategies for item in self.items}
+        self._spent += self.results.spent_including_retries(keys)
         todo: list[tuple[S, Item]] = []
         for item in self.items:
             for strategy in self.strategies:
                 result = earlier.get((strategy.spec, item.id))
-                if result is not None:
-                    self._spent += spent_on(result)
                 if result is not None and result.final:
                     self._tally(result)
                     continue
