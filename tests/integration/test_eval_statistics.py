@@ -13,7 +13,7 @@ from orchestra.config import get_settings
 
 #: the configured accuracies (ORCHESTRA_SIMULATOR_ACCURACY), far apart
 TRUE = {"sim-large": 0.9, "sim-medium": 0.7, "sim-small": 0.5}
-ITEMS = 200
+ITEMS = 120
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_each_models_measured_accuracy_is_inside_its_interval_around_the_truth(
     rows = {row["spec"]: row for row in summary["strategies"]}  # type: ignore[attr-defined]
     for model, truth in TRUE.items():
         row = rows[model]
-        # Given 200 items answered, When the report gives a Wilson 95% interval,
+        # Given 120 items answered, When the report gives a Wilson 95% interval,
         # Then it holds the configured accuracy, and the point estimate is near it
         assert row["n"] == ITEMS and row["errors"] == 0
         assert row["ci_low"] <= truth <= row["ci_high"], (model, row["accuracy"])
@@ -51,7 +51,7 @@ def test_the_baseline_is_the_best_single_model_and_the_weakest_differs_significa
 ) -> None:
     rows = {row["spec"]: row for row in summary["strategies"]}  # type: ignore[attr-defined]
     assert summary["baseline"] == "sim-large"
-    # 0.9 against 0.5 on 200 paired items: McNemar's p is tiny
+    # 0.9 against 0.5 on 120 paired items: McNemar's p is tiny
     assert rows["sim-small"]["paired"]["p"] < 1e-6
     panel = rows["panel(sim-large, sim-medium, sim-small, fusion=vote)"]
     # a vote of three answers whose accuracies are 0.9, 0.7 and 0.5 beats the weakest

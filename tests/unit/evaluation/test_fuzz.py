@@ -20,7 +20,7 @@ from orchestra.evaluation.records import Grade, Item, Outcome, Result, Sample
 from orchestra.evaluation.results import ResultsFile
 
 FAST = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 VALID_SPECS = [

@@ -77,7 +77,7 @@ def runs(draw: st.DrawFn) -> dict[tuple[str, str], Result]:
     return results
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(runs(), st.integers(1, len(SPECS)))
 def test_any_results_summarise_render_and_draw(
     results: dict[tuple[str, str], Result], count: int
