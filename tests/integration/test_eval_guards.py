@@ -108,6 +108,9 @@ def test_a_rerun_with_another_max_tokens_is_refused(
     line = one_error(capsys.readouterr().err)
     assert "--max-tokens was 1024, now 512" in line and "--fresh" in line
     assert rows(tmp_path) == 3
+    # nor with another --temperature: answers drawn hotter or colder do not compare
+    assert evaluate(tmp_path, "--temperature", "0") == 2
+    assert "--temperature was None, now 0.0" in one_error(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize("where", ["file", "proc"])

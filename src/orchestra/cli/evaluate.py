@@ -168,6 +168,7 @@ def _manifest(
         simulated=simulated or (url is not None and simulator_only(models)),
         max_tokens=args.max_tokens,
         judge=judge,
+        temperature=args.temperature,
     )
     if url and manifest.simulated:
         print(f"NOTE: {url} serves SIMULATED models only", file=sys.stderr)

@@ -151,3 +151,6 @@ class Manifest(BaseModel):
     #: judge would not compare (None in a manifest written before they were recorded)
     max_tokens: int | None = None
     judge: str | None = None
+    #: ``--temperature`` (None: each provider's default): answers drawn hotter or colder
+    #: would not compare either
+    temperature: float | None = None

@@ -26,7 +26,11 @@ RESULTS = "results.jsonl"
 #: the manifest fields a rerun must repeat (``created_at`` and ``version`` may differ)
 _SAME = ("fingerprint", "seed", "base_url", "simulated")
 #: and those recorded since version 2 (an older manifest did not record them)
-_SAME_SINCE_2 = (("max_tokens", "--max-tokens"), ("judge", "--judge"))
+_SAME_SINCE_2 = (
+    ("max_tokens", "--max-tokens"),
+    ("judge", "--judge"),
+    ("temperature", "--temperature"),
+)
 
 Key = tuple[str, str]
 
