@@ -22,8 +22,6 @@ the run halts (a spend refusal, not a failure of the strategy).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +32,7 @@ import httpx
 
 from orchestra.errors import GatewayCallFailed
 from orchestra.evaluation.protocols import Reply
+from orchestra.transport.http import parse_retry_after
 
 #: the answer cache is neither read nor written: measurements are of real calls
 NO_CACHE = {"cache-control": "no-cache, no-store"}
@@ -177,7 +176,7 @@ class GatewayClient:
             refused = failure.status in REFUSED or failure.code == BUDGET_EXCEEDED
             if refused and self.refused is None:
                 self.refused = failure
-            return Failed(failure, retry_after(response.headers))
+            return Failed(failure, parse_retry_after(response.headers))
         if not isinstance(payload, dict):
             raise GatewayCallFailed(
                 f"{method} {path} answered {response.status_code} without a JSON object",
@@ -214,22 +213,6 @@ def safe_reason(exc: Exception) -> str:
     ):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return type(exc).__name__
-
-
-def retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds the gateway asked to wait: ``retry-after-ms``, or ``retry-after`` (seconds
-    or an HTTP date); None when it said nothing readable."""
-    if (ms := headers.get("retry-after-ms")) is not None:
-        with contextlib.suppress(ValueError):
-            return max(float(ms) / 1000.0, 0.0)
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(float(value), 0.0)
-    with contextlib.suppress(TypeError, ValueError):
-        return max(email.utils.parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
-    return None
 
 
 def attempts_of(header: str) -> int:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from orchestra.errors import GatewayCallFailed
-from orchestra.evaluation.client import GatewayClient, retry_after
+from orchestra.evaluation.client import GatewayClient
+from orchestra.transport.http import parse_retry_after as retry_after
 
 Handler = Callable[[httpx.Request], httpx.Response]
 OK = {"choices": [{"message": {"content": "The answer is 1."}}]}
