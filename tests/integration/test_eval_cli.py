@@ -13,21 +13,17 @@ import pytest
 
 from orchestra.cli import main
 from orchestra.cli.eval_confirm import ProgressBar, progress_line
-from orchestra.config import get_settings
 from orchestra.evaluation.runner import Progress
+
+from support.evaluation import simulated_gateway
 
 LIMIT = 20
 STRATEGIES = ["--strategy", "sim-large", "--strategy", "sample(sim-small, k=3)"]
 
 
 @pytest.fixture
-def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
-    monkeypatch.delenv("ORCHESTRA_API_KEYS", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    yield from simulated_gateway(monkeypatch)
 
 
 def evaluate(out: Path, *extra: str) -> int:

@@ -15,25 +15,22 @@ from orchestra.cli import main
 from orchestra.config import get_settings
 from orchestra.evaluation.client import GatewayClient
 
+from support.evaluation import simulated_gateway
+
 LIMIT = 10
 STRATEGIES = ["--strategy", "sim-large", "--strategy", "panel(sim-large, sim-small)"]
 
 
 @pytest.fixture
 def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
     # the breakers stay shut: an open one makes the gateway wait out its 30 s cooldown when
     # no other candidate is left (its last resort), which is the gateway's test, not this one
     monkeypatch.setenv("ORCHESTRA_BREAKER_FAILURES", "1000")
-    monkeypatch.delenv("ORCHESTRA_API_KEYS", raising=False)
     # the client's own waits on a 503 are off: the pairs must fail to test what failure does
     # (the waits are test_eval_limits' and test_client_retry's)
     init = partialmethod(GatewayClient.__init__, retries=0)
     monkeypatch.setattr(GatewayClient, "__init__", init)
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
+    yield from simulated_gateway(monkeypatch)
 
 
 def evaluate(out: Path, monkeypatch: pytest.MonkeyPatch, failure_rate: float) -> int:

@@ -18,18 +18,14 @@ import pytest
 from orchestra.cli import _build_services, main
 from orchestra.config import Settings, get_settings
 
+from support.evaluation import simulated_gateway
+
 SECRET = "sk-live-TOPSECRET123"
 
 
 @pytest.fixture
 def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
-    monkeypatch.delenv("ORCHESTRA_API_KEYS", raising=False)
-    monkeypatch.delenv("ORCHESTRA_API_KEY", raising=False)
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
+    yield from simulated_gateway(monkeypatch)
 
 
 def evaluate(out: Path, *extra: str, strategy: str = "sim-large") -> int:

@@ -12,23 +12,18 @@ from typing import Any
 import pytest
 
 from orchestra.cli import main
-from orchestra.config import get_settings
 from orchestra.errors import GatewayCallFailed
 from orchestra.evaluation import client as client_module
 from orchestra.evaluation.client import Failed, GatewayClient
+
+from support.evaluation import simulated_gateway
 
 CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture
 def simulated(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR", "true")
-    monkeypatch.setenv("ORCHESTRA_SIMULATOR_LATENCY_SCALE", "0")
-    monkeypatch.delenv("ORCHESTRA_API_KEYS", raising=False)
-    monkeypatch.delenv("ORCHESTRA_API_KEY", raising=False)
-    get_settings.cache_clear()
-    yield monkeypatch
-    get_settings.cache_clear()
+    yield from simulated_gateway(monkeypatch)
 
 
 def wrap_calls(monkeypatch: pytest.MonkeyPatch, fail: Any) -> list[dict[str, Any]]:
