@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from orchestra.evaluation.strategies import Strategy
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
-#: _judge's name for it (a usage error already said on stderr)
-_Said = Said
 #: the cap counts what earlier runs into the same --out spent on these pairs
 STOPPED = (
     "stopped: --max-cost ${:g} reached (this --out's spend on these pairs counted); "
@@ -316,7 +314,7 @@ def _judge(args: argparse.Namespace, models: list[dict[str, Any]], plan: Plan) -
     picked = pick_judge(models, graded)
     if picked is None:
         _error("no judge of another maker than the graded models is served: give --judge MODEL")
-        raise _Said
+        raise Said
     print(f"judge: {picked} (another maker than the graded models)", file=sys.stderr)
     return picked
 
